@@ -1,0 +1,154 @@
+using System.CommandLine;
+using System.Text.Json;
+using Spectre.Console;
+using TrustedProxy.CertificateAuthority;
+using TrustedProxy.Policy;
+
+namespace TrustedProxy.Cli;
+
+/// <summary><c>tproxy ca …</c>: the certificate authority, operated on the files under certs/ (works with or without a running server).</summary>
+internal static class CaCommands
+{
+    public static Command Create()
+    {
+        var keyFile = new Option<string?>("--key-file") { Description = $"The CA key's passphrase file (default certs/ca/ca.key.secret; or set {CaPassphrase.EnvironmentVariable})" };
+        var command = new Command("ca", "The federation's certificate authority")
+        {
+            Init(keyFile),
+            Issue(keyFile),
+            Revoke(keyFile),
+            List(keyFile),
+            PublishCrl(keyFile),
+        };
+        return command;
+    }
+
+    private static Command Init(Option<string?> keyFile)
+    {
+        var hosts = new Option<string[]>("--host") { Description = "Host names and addresses for the proxy's TLS certificate", DefaultValueFactory = _ => ["localhost", "127.0.0.1", "::1"], AllowMultipleArgumentsPerToken = true };
+        var command = new Command("init", $"Create the root CA (ECDSA {ProxyCertificateAuthority.RootCurve}) and the proxy's TLS certificate; the key is encrypted with {CaPassphrase.EnvironmentVariable} or a generated key file") { hosts, keyFile, Cli.Certs };
+        Cli.SetAction(command, (parse, _) =>
+        {
+            var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);
+            var result = LocalFederation.Initialize(paths, "unused", parse.GetValue(hosts)!, Environment.GetEnvironmentVariable(CaPassphrase.EnvironmentVariable), issueClients: false, TimeProvider.System);
+            if (!result.CreatedCa)
+            {
+                throw new CliException($"a CA already exists in '{paths.CaDirectory}'");
+            }
+
+            Console.WriteLine($"created CA {paths.CaCertificate} and server certificate {paths.ServerCertificate}");
+            if (File.Exists(paths.CaKeyFile))
+            {
+                Console.WriteLine($"the CA key is encrypted under the key file {paths.CaKeyFile} (0600); keep it off this machine in production");
+            }
+
+            return Task.FromResult(Cli.Ok);
+        });
+        return command;
+    }
+
+    private static Command Issue(Option<string?> keyFile)
+    {
+        var organisation = new Option<string>("--org") { Description = "The member organisation", Required = true };
+        var role = new Option<string>("--role") { Description = "producer, consumer, compliance or admin", Required = true };
+        role.AcceptOnlyFromAmong([.. ProxyRoles.Names]);
+        var days = new Option<int>("--days") { Description = "Validity in days", DefaultValueFactory = _ => 365 };
+        var csr = new Option<string?>("--csr") { Description = "Sign this PKCS#10 request (PEM) instead of generating a key" };
+        var output = new Option<string?>("--out") { Description = "Directory for the output (default certs/clients)" };
+        var passwordFile = new Option<string?>("--password-file") { Description = "Protect the .p12 with the password in this file (default: no password, file mode 0600)" };
+        var command = new Command("issue", "Issue a member's client certificate (PKCS#12 + PEM, or a signed CSR)") { organisation, role, days, csr, output, passwordFile, keyFile, Cli.Certs };
+        Cli.SetAction(command, async (parse, _) =>
+        {
+            var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);
+            var ca = ProxyCertificateAuthority.Open(paths, TimeProvider.System, parse.GetValue(keyFile));
+            ProxyRoles.TryParse(parse.GetValue(role), out var parsedRole);
+            var org = parse.GetValue(organisation)!;
+            var validity = TimeSpan.FromDays(parse.GetValue(days));
+            var outDirectory = parse.GetValue(output) ?? paths.ClientsDirectory;
+            Crypto.SecretFile.EnsurePrivateDirectory(outDirectory);
+            var stem = LocalFederation.ClientFileStem(org, parsedRole);
+
+            if (parse.GetValue(csr) is { } csrPath)
+            {
+                using var signed = ca.SignRequest(await File.ReadAllTextAsync(csrPath), org, parsedRole, validity);
+                var certificatePath = Path.Combine(outDirectory, stem + ".crt.pem");
+                await File.WriteAllTextAsync(certificatePath, signed.ExportCertificatePem() + "\n");
+                Console.WriteLine($"{CertificateSerial.Of(signed)}\t{certificatePath}");
+                return Cli.Ok;
+            }
+
+            var password = parse.GetValue(passwordFile) is { } file ? (await File.ReadAllTextAsync(file)).TrimEnd('\r', '\n') : string.Empty;
+            using var credential = ca.IssueClient(org, parsedRole, validity);
+            LocalFederation.WriteClientCredential(paths with { Root = paths.Root }, stem, credential, password);
+            if (outDirectory != paths.ClientsDirectory)
+            {
+                foreach (var extension in new[] { ".p12", ".crt.pem", ".key.pem" })
+                {
+                    File.Move(Path.Combine(paths.ClientsDirectory, stem + extension), Path.Combine(outDirectory, stem + extension), overwrite: true);
+                }
+            }
+
+            Console.WriteLine($"{credential.Serial}\t{Path.Combine(outDirectory, stem + ".p12")}");
+            return Cli.Ok;
+        });
+        return command;
+    }
+
+    private static Command Revoke(Option<string?> keyFile)
+    {
+        var serial = new Argument<string>("serial") { Description = "Serial number of the certificate (hex, as 'tproxy ca list' shows it)" };
+        var reason = new Option<string>("--reason") { Description = string.Join(", ", RevocationReasons.Names), DefaultValueFactory = _ => "unspecified" };
+        reason.AcceptOnlyFromAmong([.. RevocationReasons.Names]);
+        var command = new Command("revoke", "Revoke a certificate and publish a new CRL; a running server honours it at once") { serial, reason, keyFile, Cli.Certs };
+        Cli.SetAction(command, (parse, _) =>
+        {
+            var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);
+            var ca = ProxyCertificateAuthority.Open(paths, TimeProvider.System, parse.GetValue(keyFile));
+            RevocationReasons.TryParse(parse.GetValue(reason), out var parsed);
+            var changed = ca.Revoke(parse.GetValue(serial)!, parsed);
+            Console.WriteLine(changed ? $"revoked {CertificateSerial.Normalize(parse.GetValue(serial)!)}; CRL published at {paths.Crl}" : "already revoked; CRL republished");
+            return Task.FromResult(Cli.Ok);
+        });
+        return command;
+    }
+
+    private static Command List(Option<string?> keyFile)
+    {
+        var json = new Option<bool>("--json") { Description = "Print JSON instead of a table" };
+        var command = new Command("list", "Every certificate the CA issued") { json, keyFile, Cli.Certs };
+        Cli.SetAction(command, (parse, _) =>
+        {
+            var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);
+            var ca = ProxyCertificateAuthority.Open(paths, TimeProvider.System, parse.GetValue(keyFile));
+            var issued = ca.List();
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(issued, new JsonSerializerOptions(JsonSerializerDefaults.Web) { WriteIndented = true }));
+                return Task.FromResult(Cli.Ok);
+            }
+
+            var table = new Table().AddColumns("serial", "kind", "organisation", "role", "not after", "revoked");
+            foreach (var c in issued)
+            {
+                table.AddRow(c.Serial, c.Kind, Markup.Escape(c.Organisation), c.Role, c.NotAfter.ToString("yyyy-MM-dd"), c.RevokedAt is { } at ? $"{at:yyyy-MM-dd} ({c.RevocationReason})" : "");
+            }
+
+            AnsiConsole.Write(table);
+            return Task.FromResult(Cli.Ok);
+        });
+        return command;
+    }
+
+    private static Command PublishCrl(Option<string?> keyFile)
+    {
+        var command = new Command("crl", "Sign and publish a fresh CRL (it is valid for 7 days; the server republishes at start)") { keyFile, Cli.Certs };
+        Cli.SetAction(command, (parse, _) =>
+        {
+            var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);
+            ProxyCertificateAuthority.Open(paths, TimeProvider.System, parse.GetValue(keyFile)).PublishCrl();
+            Console.WriteLine($"CRL published at {paths.Crl}");
+            return Task.FromResult(Cli.Ok);
+        });
+        return command;
+    }
+}

@@ -1,0 +1,150 @@
+using System.CommandLine;
+using System.Net.Http;
+using System.Security.Authentication;
+using System.Security.Cryptography;
+using TrustedProxy.CertificateAuthority;
+using TrustedProxy.Client;
+using TrustedProxy.Policy;
+using TrustedProxy.Server.Hosting;
+
+namespace TrustedProxy.Cli;
+
+/// <summary>What every command shares: where the certificates are, how to reach the proxy, how errors are told.</summary>
+internal static class Cli
+{
+    public const int Ok = 0;
+    public const int Failed = 1;
+    public const int Usage = 2;
+
+    public static readonly Option<string> Certs = new("--certs")
+    {
+        Description = "The certificates directory (CA, server and client credentials)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TPROXY_CERTS") ?? "certs",
+    };
+
+    public static readonly Option<string> Server = new("--server")
+    {
+        Description = "The proxy's address",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TPROXY_SERVER") ?? "https://localhost:8443",
+    };
+
+    public static readonly Option<string?> As = new("--as")
+    {
+        Description = "Use the local credential of this role from certs/clients (producer, consumer, compliance, admin)",
+    };
+
+    public static readonly Option<string?> Cert = new("--cert")
+    {
+        Description = "Use this PKCS#12 member credential (.p12) instead of --as",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TPROXY_CERT"),
+    };
+
+    public static readonly Option<string?> CertPasswordFile = new("--cert-password-file")
+    {
+        Description = "File holding the .p12 password (none for the unprotected local credentials)",
+    };
+
+    public static readonly Option<string?> Ca = new("--ca")
+    {
+        Description = "The federation's CA certificate (PEM) to trust the proxy by; default certs/ca/ca.crt.pem",
+    };
+
+    public static void AddClientOptions(Command command)
+    {
+        command.Add(Server);
+        command.Add(As);
+        command.Add(Cert);
+        command.Add(CertPasswordFile);
+        command.Add(Ca);
+        command.Add(Certs);
+    }
+
+    public static TrustedProxyClient CreateClient(ParseResult parse, ProxyRole defaultRole)
+    {
+        var paths = new CertificateAuthorityPaths(parse.GetValue(Certs)!);
+        var caPath = parse.GetValue(Ca) ?? paths.CaCertificate;
+        if (!File.Exists(caPath))
+        {
+            throw new CliException($"no CA certificate at '{caPath}'; run 'tproxy init' or pass --ca");
+        }
+
+        var certPath = parse.GetValue(Cert);
+        if (certPath is null)
+        {
+            var roleName = parse.GetValue(As) ?? ProxyRoles.ToName(defaultRole);
+            if (!ProxyRoles.TryParse(roleName, out var role))
+            {
+                throw new CliException($"--as must be one of: {string.Join(", ", ProxyRoles.Names)}");
+            }
+
+            certPath = FindLocalCredential(paths, role);
+        }
+
+        if (!File.Exists(certPath))
+        {
+            throw new CliException($"no credential at '{certPath}'");
+        }
+
+        var password = parse.GetValue(CertPasswordFile) is { } file ? File.ReadAllText(file).TrimEnd('\r', '\n') : string.Empty;
+        try
+        {
+            return TrustedProxyClient.FromFiles(new Uri(parse.GetValue(Server)!), certPath, password, caPath);
+        }
+        catch (CryptographicException)
+        {
+            throw new CliException($"cannot open '{certPath}': wrong password or not a PKCS#12 file");
+        }
+    }
+
+    private static string FindLocalCredential(CertificateAuthorityPaths paths, ProxyRole role)
+    {
+        var suffix = $"-{ProxyRoles.ToName(role)}.p12";
+        var matches = Directory.Exists(paths.ClientsDirectory)
+            ? Directory.GetFiles(paths.ClientsDirectory, "*" + suffix)
+            : [];
+        return matches.Length switch
+        {
+            1 => matches[0],
+            0 => throw new CliException($"no {ProxyRoles.ToName(role)} credential in '{paths.ClientsDirectory}'; run 'tproxy init' or pass --cert"),
+            _ => throw new CliException($"several {ProxyRoles.ToName(role)} credentials in '{paths.ClientsDirectory}'; choose one with --cert"),
+        };
+    }
+
+    /// <summary>Runs a command's body, turning every expected failure into one line on stderr and an exit code.</summary>
+    public static void SetAction(Command command, Func<ParseResult, CancellationToken, Task<int>> action) =>
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            try
+            {
+                return await action(parse, cancellationToken);
+            }
+            catch (Exception ex) when (Describe(ex) is { } message)
+            {
+                Console.Error.WriteLine($"tproxy: {message}");
+                return ex is CliException { IsUsage: true } ? Usage : Failed;
+            }
+        });
+
+    private static string? Describe(Exception ex) => ex switch
+    {
+        CliException cli => cli.Message,
+        TrustedProxyException proxy => $"the proxy refused: {proxy.Detail} ({proxy.Status} {proxy.Title})",
+        CertificateAuthorityException ca => ca.Message,
+        InvalidConfigurationException config => config.Message,
+        Crypto.InsecureSecretFileException secret => secret.Message,
+        HttpRequestException { InnerException: AuthenticationException } => "the TLS handshake failed: the proxy refused this certificate, or its own certificate is not from the given CA",
+        HttpRequestException http when http.InnerException is IOException { InnerException: AuthenticationException or System.Net.Sockets.SocketException } =>
+            "the connection was refused during the TLS handshake (is the certificate revoked, expired or from another CA?)",
+        HttpRequestException http => $"cannot reach the proxy: {http.Message}",
+        OperationCanceledException => "cancelled",
+        IOException io => io.Message,
+        UnauthorizedAccessException access => access.Message,
+        _ => $"unexpected error ({ex.GetType().Name}): {ex.Message}",
+    };
+}
+
+/// <summary>A command failed in a way the user can fix; the message says how.</summary>
+internal sealed class CliException(string message, bool isUsage = false) : Exception(message)
+{
+    public bool IsUsage { get; } = isUsage;
+}

@@ -1,0 +1,16 @@
+using System.CommandLine;
+using TrustedProxy.Cli;
+
+var root = new RootCommand("tproxy: run and use TrustedProxy, the privacy proxy between hospitals and the cloud")
+{
+    InitCommand.Create(),
+    ServeCommand.Create(),
+    RecordCommands.Upload(),
+    RecordCommands.Find(),
+    RecordCommands.Fetch(),
+    RecordCommands.Delete(),
+    RecordCommands.WhoAmI(),
+    CaCommands.Create(),
+};
+
+return await root.Parse(args).InvokeAsync();

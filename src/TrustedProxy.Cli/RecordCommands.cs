@@ -1,0 +1,217 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Spectre.Console;
+using TrustedProxy.Client;
+using TrustedProxy.Policy;
+
+namespace TrustedProxy.Cli;
+
+internal static class RecordCommands
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+
+    public static Command Upload()
+    {
+        var paths = new Argument<string[]>("paths") { Description = "DICOM files, or folders to upload every file in (recursively)", Arity = ArgumentArity.OneOrMore };
+        var command = new Command("upload", "Upload DICOM files as a producer; prints one handle per file") { paths };
+        Cli.AddClientOptions(command);
+        Cli.SetAction(command, async (parse, cancellationToken) =>
+        {
+            var files = Expand(parse.GetValue(paths)!);
+            if (files.Count == 0)
+            {
+                throw new CliException("no files to upload", isUsage: true);
+            }
+
+            using var client = Cli.CreateClient(parse, ProxyRole.Producer);
+            var failures = 0;
+            var results = new List<(string Path, string Outcome)>();
+            async Task UploadAll(Action<long>? advance)
+            {
+                foreach (var file in files)
+                {
+                    long reported = 0;
+                    var progress = advance is null ? null : new Progress<long>(total => { advance(total - reported); reported = total; });
+                    try
+                    {
+                        var result = await client.UploadFileAsync(file, progress, cancellationToken);
+                        results.Add((file, result.Handle));
+                    }
+                    catch (TrustedProxyException ex)
+                    {
+                        failures++;
+                        results.Add((file, $"refused: {ex.Detail}"));
+                    }
+                }
+            }
+
+            var totalBytes = files.Sum(f => new FileInfo(f).Length);
+            if (AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected)
+            {
+                await AnsiConsole.Progress().AutoClear(true).StartAsync(async context =>
+                {
+                    var task = context.AddTask($"uploading {files.Count} file(s)", maxValue: Math.Max(1, totalBytes));
+                    await UploadAll(delta => task.Increment(delta));
+                });
+            }
+            else
+            {
+                await UploadAll(null);
+            }
+
+            foreach (var (path, outcome) in results)
+            {
+                Console.WriteLine($"{outcome}\t{path}");
+            }
+
+            if (failures > 0)
+            {
+                Console.Error.WriteLine($"tproxy: {failures} of {files.Count} file(s) refused");
+                return Cli.Failed;
+            }
+
+            return Cli.Ok;
+        });
+        return command;
+    }
+
+    public static Command Find()
+    {
+        var patient = new Option<string?>("--patient-id") { Description = "Patient ID as the hospital knows it (matched through the proxy's pseudonym)" };
+        var study = new Option<string?>("--study") { Description = "Study Instance UID" };
+        var modality = new Option<string?>("--modality") { Description = "Modality, e.g. CT" };
+        var from = new Option<string?>("--from") { Description = "Earliest study date, yyyy-MM-dd" };
+        var to = new Option<string?>("--to") { Description = "Latest study date, yyyy-MM-dd" };
+        var limit = new Option<int?>("--limit") { Description = "Most results" };
+        var json = new Option<bool>("--json") { Description = "Print JSON instead of a table" };
+        var command = new Command("find", "Search the records you may see") { patient, study, modality, from, to, limit, json };
+        Cli.AddClientOptions(command);
+        Cli.SetAction(command, async (parse, cancellationToken) =>
+        {
+            using var client = Cli.CreateClient(parse, ProxyRole.Consumer);
+            var page = await client.SearchAsync(
+                new RecordSearch
+                {
+                    PatientId = parse.GetValue(patient),
+                    StudyInstanceUid = parse.GetValue(study),
+                    Modality = parse.GetValue(modality),
+                    From = ParseDate(parse.GetValue(from), "--from"),
+                    To = ParseDate(parse.GetValue(to), "--to"),
+                    Limit = parse.GetValue(limit),
+                },
+                cancellationToken);
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(page.Items, Json));
+                return Cli.Ok;
+            }
+
+            var table = new Table().AddColumns("handle", "modality", "study date", "study UID", "bytes", "from");
+            foreach (var r in page.Items)
+            {
+                table.AddRow(r.Handle, r.Modality ?? "", r.StudyDate ?? "", Markup.Escape(r.StudyInstanceUid ?? ""), r.Length.ToString(CultureInfo.InvariantCulture), Markup.Escape(r.OriginOrganisation));
+            }
+
+            AnsiConsole.Write(table);
+            Console.WriteLine($"{page.Items.Count} record(s)");
+            return Cli.Ok;
+        });
+        return command;
+    }
+
+    public static Command Fetch()
+    {
+        var handle = new Argument<string>("handle") { Description = "The record's handle" };
+        var output = new Option<string?>("--output", "-o") { Description = "Where to write the file (default: <handle>.dcm; - for standard output)" };
+        var command = new Command("fetch", "Fetch a record's DICOM file, checked against the proxy's digest") { handle, output };
+        Cli.AddClientOptions(command);
+        Cli.SetAction(command, async (parse, cancellationToken) =>
+        {
+            using var client = Cli.CreateClient(parse, ProxyRole.Consumer);
+            var name = parse.GetValue(handle)!;
+            var target = parse.GetValue(output) ?? name + ".dcm";
+            if (target == "-")
+            {
+                await using var stdout = Console.OpenStandardOutput();
+                await client.FetchAsync(name, stdout, cancellationToken: cancellationToken);
+                return Cli.Ok;
+            }
+
+            var temporary = target + ".partial";
+            try
+            {
+                long length;
+                await using (var file = File.Create(temporary))
+                {
+                    length = await client.FetchAsync(name, file, cancellationToken: cancellationToken);
+                }
+
+                File.Move(temporary, target, overwrite: true);
+                Console.WriteLine($"{target}\t{length} bytes");
+                return Cli.Ok;
+            }
+            finally
+            {
+                File.Delete(temporary);
+            }
+        });
+        return command;
+    }
+
+    public static Command Delete()
+    {
+        var handle = new Argument<string>("handle") { Description = "The record's handle" };
+        var command = new Command("delete", "Delete a record from the proxy and the cloud (administrators)") { handle };
+        Cli.AddClientOptions(command);
+        Cli.SetAction(command, async (parse, cancellationToken) =>
+        {
+            using var client = Cli.CreateClient(parse, ProxyRole.Admin);
+            await client.DeleteAsync(parse.GetValue(handle)!, cancellationToken);
+            Console.WriteLine("deleted");
+            return Cli.Ok;
+        });
+        return command;
+    }
+
+    public static Command WhoAmI()
+    {
+        var command = new Command("whoami", "Show the organisation and role the proxy reads from your certificate");
+        Cli.AddClientOptions(command);
+        Cli.SetAction(command, async (parse, cancellationToken) =>
+        {
+            using var client = Cli.CreateClient(parse, ProxyRole.Consumer);
+            var me = await client.WhoAmIAsync(cancellationToken);
+            Console.WriteLine($"{me.Organisation}\t{me.Role}\t{me.CertificateSerial}");
+            return Cli.Ok;
+        });
+        return command;
+    }
+
+    private static List<string> Expand(IEnumerable<string> paths)
+    {
+        var files = new List<string>();
+        foreach (var path in paths)
+        {
+            if (File.Exists(path))
+            {
+                files.Add(path);
+            }
+            else if (Directory.Exists(path))
+            {
+                files.AddRange(Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal));
+            }
+            else
+            {
+                throw new CliException($"'{path}' is neither a file nor a folder", isUsage: true);
+            }
+        }
+
+        return files;
+    }
+
+    private static DateOnly? ParseDate(string? value, string option) =>
+        value is null ? null
+        : DateOnly.TryParseExact(value, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var date) ? date
+        : throw new CliException($"{option} must be a date as yyyy-MM-dd", isUsage: true);
+}

@@ -1,0 +1,63 @@
+namespace TrustedProxy.Client;
+
+/// <summary>The proxy's answer to an upload.</summary>
+public sealed record UploadResult(string Handle, string? SopInstanceUid, long Length, string Location);
+
+/// <summary>Search criteria; all optional, combined with AND.</summary>
+public sealed record RecordSearch
+{
+    public string? PatientId { get; init; }
+
+    public string? StudyInstanceUid { get; init; }
+
+    public string? Modality { get; init; }
+
+    public DateOnly? From { get; init; }
+
+    public DateOnly? To { get; init; }
+
+    public int? Limit { get; init; }
+
+    public int? Offset { get; init; }
+}
+
+/// <summary>A record as the proxy describes it; the patient only as the proxy's pseudonym.</summary>
+public sealed record RecordSummary(
+    string Handle,
+    string? PatientPseudonym,
+    string? StudyInstanceUid,
+    string? SeriesInstanceUid,
+    string? SopInstanceUid,
+    string? SopClassUid,
+    string? Modality,
+    string? StudyDate,
+    string TransferSyntaxUid,
+    long Length,
+    string OriginOrganisation,
+    DateTimeOffset CreatedAt);
+
+/// <summary>A page of search results.</summary>
+public sealed record RecordPage(IReadOnlyList<RecordSummary> Items, int Limit, int Offset);
+
+/// <summary>Who the proxy thinks this client is.</summary>
+public sealed record WhoAmI(string Organisation, string Role, string CertificateSerial);
+
+/// <summary>A certificate issued through the admin API.</summary>
+public sealed record IssuedCertificate(string Serial, string Organisation, string Role, DateTimeOffset NotAfter, string CertificatePem, string? Pkcs12Base64);
+
+/// <summary>A certificate in the CA's registry.</summary>
+public sealed record CertificateInfo(string Serial, string Subject, string Organisation, string Role, string Kind, DateTimeOffset NotBefore, DateTimeOffset NotAfter, DateTimeOffset IssuedAt, DateTimeOffset? RevokedAt, string? RevocationReason);
+
+/// <summary>The proxy refused or failed a request; carries its RFC 9457 problem.</summary>
+public sealed class TrustedProxyException(int status, string? problemType, string title, string detail) : Exception($"{title}: {detail}")
+{
+    /// <summary>HTTP status, or 0 for an error found by the client itself.</summary>
+    public int Status { get; } = status;
+
+    /// <summary>The problem type URI, e.g. urn:trustedproxy:problem:record-not-found.</summary>
+    public string? ProblemType { get; } = problemType;
+
+    public string Title { get; } = title;
+
+    public string Detail { get; } = detail;
+}

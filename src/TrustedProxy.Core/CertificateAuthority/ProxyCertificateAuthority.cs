@@ -1,0 +1,469 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Org.BouncyCastle.Asn1;
+using Org.BouncyCastle.Asn1.Sec;
+using Org.BouncyCastle.Asn1.X509;
+using Org.BouncyCastle.Crypto;
+using Org.BouncyCastle.Crypto.Generators;
+using Org.BouncyCastle.Crypto.Operators;
+using Org.BouncyCastle.Crypto.Parameters;
+using Org.BouncyCastle.Pkcs;
+using Org.BouncyCastle.Security;
+using Org.BouncyCastle.X509;
+using TrustedProxy.Crypto;
+using TrustedProxy.Policy;
+using BcCertificate = Org.BouncyCastle.X509.X509Certificate;
+using BcBigInteger = Org.BouncyCastle.Math.BigInteger;
+
+namespace TrustedProxy.CertificateAuthority;
+
+/// <summary>
+/// The certificate authority of the federation. The root is ECDSA P-384 (signing with
+/// SHA-384); members and the proxy's TLS endpoint get ECDSA P-256 keys. The root signs leaf
+/// certificates directly (path length 0) and publishes a CRL after every revocation.
+/// See docs/certificate-authority.md.
+/// </summary>
+internal sealed class ProxyCertificateAuthority
+{
+    public const string RootCurve = "P-384";
+    public const string LeafCurve = "P-256";
+    private const string SignatureAlgorithm = "SHA384WITHECDSA";
+    private const int KeyProtectionIterations = 600_000;
+    private static readonly TimeSpan RootValidity = TimeSpan.FromDays(3650);
+    private static readonly TimeSpan CrlValidity = TimeSpan.FromDays(7);
+    private static readonly TimeSpan BackdateForClockSkew = TimeSpan.FromMinutes(5);
+
+    private readonly CertificateAuthorityPaths _paths;
+    private readonly AsymmetricKeyParameter _signingKey;
+    private readonly BcCertificate _root;
+    private readonly IssuedCertificateRegistry _registry;
+    private readonly TimeProvider _time;
+    private readonly SecureRandom _random = new();
+
+    private ProxyCertificateAuthority(CertificateAuthorityPaths paths, AsymmetricKeyParameter signingKey, BcCertificate root, TimeProvider time)
+    {
+        _paths = paths;
+        _signingKey = signingKey;
+        _root = root;
+        _time = time;
+        _registry = new IssuedCertificateRegistry(paths.Registry);
+        Certificate = X509CertificateLoader.LoadCertificate(root.GetEncoded());
+    }
+
+    /// <summary>The root certificate (public part only).</summary>
+    public X509Certificate2 Certificate { get; }
+
+    public CertificateAuthorityPaths Paths => _paths;
+
+    /// <summary>
+    /// Creates a new root CA under <paramref name="paths"/>. The private key is encrypted with
+    /// <paramref name="passphrase"/>, or, when none is given, with a random key file written beside it (0600).
+    /// </summary>
+    public static ProxyCertificateAuthority Create(CertificateAuthorityPaths paths, string commonName, string? passphrase, TimeProvider time)
+    {
+        if (paths.CaExists)
+        {
+            throw new CertificateAuthorityException($"a CA already exists in '{paths.CaDirectory}'; remove it first to start a new federation");
+        }
+
+        SecretFile.EnsurePrivateDirectory(paths.Root);
+        SecretFile.EnsurePrivateDirectory(paths.CaDirectory);
+        if (passphrase is null)
+        {
+            passphrase = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+            SecretFile.WriteText(paths.CaKeyFile, passphrase + "\n");
+        }
+
+        var keys = GenerateKeyPair(SecObjectIdentifiers.SecP384r1);
+        var now = time.GetUtcNow();
+        var name = Name(("CN", commonName), ("O", "TrustedProxy federation"));
+        var generator = new X509V3CertificateGenerator();
+        generator.SetSerialNumber(NewSerial(new SecureRandom()));
+        generator.SetIssuerDN(name);
+        generator.SetSubjectDN(name);
+        generator.SetNotBefore((now - BackdateForClockSkew).UtcDateTime);
+        generator.SetNotAfter((now + RootValidity).UtcDateTime);
+        generator.SetPublicKey(keys.Public);
+        generator.AddExtension(X509Extensions.BasicConstraints, true, new BasicConstraints(0));
+        generator.AddExtension(X509Extensions.KeyUsage, true, new KeyUsage(KeyUsage.KeyCertSign | KeyUsage.CrlSign));
+        generator.AddExtension(X509Extensions.SubjectKeyIdentifier, false, KeyIdentifier(keys.Public));
+        var root = generator.Generate(new Asn1SignatureFactory(SignatureAlgorithm, keys.Private, new SecureRandom()));
+
+        using (var ecdsa = ToDotNetKey(keys.Private))
+        {
+            var pem = ecdsa.ExportEncryptedPkcs8PrivateKeyPem(passphrase, new PbeParameters(PbeEncryptionAlgorithm.Aes256Cbc, HashAlgorithmName.SHA256, KeyProtectionIterations));
+            SecretFile.WriteText(paths.CaPrivateKey, pem + "\n");
+        }
+
+        File.WriteAllText(paths.CaCertificate, ToPem(root));
+        var ca = new ProxyCertificateAuthority(paths, keys.Private, root, time);
+        ca.PublishCrl();
+        return ca;
+    }
+
+    /// <summary>Opens an existing CA, decrypting its key with <paramref name="passphrase"/>.</summary>
+    public static ProxyCertificateAuthority Open(CertificateAuthorityPaths paths, string passphrase, TimeProvider time)
+    {
+        if (!paths.CaExists)
+        {
+            throw new CertificateAuthorityException($"no CA in '{paths.CaDirectory}'; run 'tproxy ca init' first");
+        }
+
+        using var ecdsa = ECDsa.Create();
+        try
+        {
+            ecdsa.ImportFromEncryptedPem(SecretFile.ReadText(paths.CaPrivateKey), passphrase);
+        }
+        catch (CryptographicException)
+        {
+            throw new CertificateAuthorityException("the CA private key could not be decrypted: wrong passphrase or key file");
+        }
+
+        var signingKey = PrivateKeyFactory.CreateKey(ecdsa.ExportPkcs8PrivateKey());
+        var root = new X509CertificateParser().ReadCertificate(File.ReadAllBytes(paths.CaCertificate));
+        return new ProxyCertificateAuthority(paths, signingKey, root, time);
+    }
+
+    /// <summary>Opens the CA with the passphrase from the environment or the key file.</summary>
+    public static ProxyCertificateAuthority Open(CertificateAuthorityPaths paths, TimeProvider time, string? keyFile = null) =>
+        Open(paths, CaPassphrase.Resolve(paths, keyFile) ?? throw new CertificateAuthorityException(
+            $"no passphrase for the CA key: set {CaPassphrase.EnvironmentVariable} or provide the key file '{keyFile ?? paths.CaKeyFile}'"), time);
+
+    /// <summary>Reads the public root certificate without touching the private key.</summary>
+    public static X509Certificate2 LoadRootCertificate(CertificateAuthorityPaths paths) =>
+        X509Certificate2.CreateFromPem(File.ReadAllText(paths.CaCertificate));
+
+    /// <summary>Issues a client certificate with a fresh P-256 key pair.</summary>
+    public IssuedCredential IssueClient(string organisation, ProxyRole role, TimeSpan validity) =>
+        Issue(CertificateTemplate.Client(organisation, role, validity));
+
+    /// <summary>Signs a member's PKCS#10 request; the subject and extensions in it are ignored, the CA decides them.</summary>
+    public X509Certificate2 SignRequest(string csrPem, string organisation, ProxyRole role, TimeSpan validity)
+    {
+        Pkcs10CertificationRequest request;
+        try
+        {
+            var pem = new Org.BouncyCastle.OpenSsl.PemReader(new StringReader(csrPem)).ReadPemObject()
+                ?? throw new CertificateAuthorityException("the certificate signing request is not PEM");
+            request = new Pkcs10CertificationRequest(pem.Content);
+        }
+        catch (Exception ex) when (ex is IOException or ArgumentException or InvalidCastException)
+        {
+            throw new CertificateAuthorityException("the certificate signing request is not a PKCS#10 request in PEM");
+        }
+
+        if (!request.Verify())
+        {
+            throw new CertificateAuthorityException("the certificate signing request's signature does not verify");
+        }
+
+        var publicKey = request.GetPublicKey();
+        if (publicKey is not ECPublicKeyParameters and not RsaKeyParameters)
+        {
+            throw new CertificateAuthorityException("the certificate signing request must carry an EC or RSA public key");
+        }
+
+        if (publicKey is RsaKeyParameters rsa && rsa.Modulus.BitLength < 2048)
+        {
+            throw new CertificateAuthorityException("RSA keys shorter than 2048 bits are refused");
+        }
+
+        var certificate = Sign(CertificateTemplate.Client(organisation, role, validity), publicKey);
+        return X509CertificateLoader.LoadCertificate(certificate.GetEncoded());
+    }
+
+    /// <summary>Issues the proxy's TLS server certificate for the given host names and addresses.</summary>
+    public IssuedCredential IssueServer(IEnumerable<string> hostNames, TimeSpan validity) =>
+        Issue(CertificateTemplate.Server(hostNames, validity));
+
+    /// <summary>Issues a certificate from any template. Public API goes through the named methods; tests use odd templates.</summary>
+    internal IssuedCredential Issue(CertificateTemplate template)
+    {
+        var keys = GenerateKeyPair(SecObjectIdentifiers.SecP256r1);
+        var certificate = Sign(template, keys.Public);
+        using var publicOnly = X509CertificateLoader.LoadCertificate(certificate.GetEncoded());
+        using var ecdsa = ToDotNetKey(keys.Private);
+        return new IssuedCredential(publicOnly.CopyWithPrivateKey(ecdsa), Certificate);
+    }
+
+    /// <summary>Revokes a certificate and publishes a new CRL. Returns false if it was already revoked.</summary>
+    public bool Revoke(string serial, RevocationReason reason)
+    {
+        serial = CertificateSerial.Normalize(serial);
+        _ = _registry.Find(serial) ?? throw new CertificateAuthorityException($"no certificate with serial {serial} was issued by this CA");
+        var changed = _registry.Revoke(serial, RevocationReasons.ToName(reason), _time.GetUtcNow());
+        PublishCrl();
+        return changed;
+    }
+
+    public IReadOnlyList<IssuedCertificateRecord> List() => _registry.List();
+
+    /// <summary>Signs a new CRL listing every revoked certificate and writes it atomically where the server reads it.</summary>
+    public byte[] PublishCrl()
+    {
+        var now = _time.GetUtcNow();
+        var generator = new X509V2CrlGenerator();
+        generator.SetIssuerDN(_root.SubjectDN);
+        generator.SetThisUpdate(now.UtcDateTime);
+        generator.SetNextUpdate((now + CrlValidity).UtcDateTime);
+        foreach (var revoked in _registry.Revoked())
+        {
+            var reason = RevocationReasons.TryParse(revoked.RevocationReason, out var r) ? r : RevocationReason.Unspecified;
+            generator.AddCrlEntry(new BcBigInteger(revoked.Serial, 16), revoked.RevokedAt!.Value.UtcDateTime, (int)reason);
+        }
+
+        generator.AddExtension(X509Extensions.AuthorityKeyIdentifier, false, new AuthorityKeyIdentifier(KeyIdentifier(_root.GetPublicKey()).GetKeyIdentifier()));
+        generator.AddExtension(X509Extensions.CrlNumber, false, new CrlNumber(BcBigInteger.ValueOf(_registry.NextCrlNumber())));
+        var crl = generator.Generate(new Asn1SignatureFactory(SignatureAlgorithm, _signingKey, _random)).GetEncoded();
+        var temporary = _paths.Crl + $".{Guid.NewGuid():N}.tmp";
+        File.WriteAllBytes(temporary, crl);
+        File.Move(temporary, _paths.Crl, overwrite: true);
+        return crl;
+    }
+
+    private BcCertificate Sign(CertificateTemplate template, AsymmetricKeyParameter publicKey)
+    {
+        var now = _time.GetUtcNow();
+        var notBefore = template.NotBefore ?? now - BackdateForClockSkew;
+        var notAfter = template.NotAfter ?? now + template.Validity;
+        if (notAfter > new DateTimeOffset(_root.NotAfter.ToUniversalTime(), TimeSpan.Zero))
+        {
+            throw new CertificateAuthorityException("the requested validity runs past the CA's own");
+        }
+
+        var generator = new X509V3CertificateGenerator();
+        var serial = NewSerial(_random);
+        generator.SetSerialNumber(serial);
+        generator.SetIssuerDN(_root.SubjectDN);
+        generator.SetSubjectDN(Name(template.Subject));
+        generator.SetNotBefore(notBefore.UtcDateTime);
+        generator.SetNotAfter(notAfter.UtcDateTime);
+        generator.SetPublicKey(publicKey);
+        generator.AddExtension(X509Extensions.BasicConstraints, true, new BasicConstraints(false));
+        generator.AddExtension(X509Extensions.KeyUsage, true, new KeyUsage(KeyUsage.DigitalSignature));
+        generator.AddExtension(X509Extensions.ExtendedKeyUsage, false, new ExtendedKeyUsage(template.ExtendedKeyUsages.Select(oid => KeyPurposeID.GetInstance(new DerObjectIdentifier(oid))).ToArray()));
+        generator.AddExtension(X509Extensions.SubjectKeyIdentifier, false, KeyIdentifier(publicKey));
+        generator.AddExtension(X509Extensions.AuthorityKeyIdentifier, false, new AuthorityKeyIdentifier(KeyIdentifier(_root.GetPublicKey()).GetKeyIdentifier()));
+        if (template.HostNames.Count > 0)
+        {
+            generator.AddExtension(X509Extensions.SubjectAlternativeName, false, new GeneralNames(template.HostNames.Select(SubjectAltName).ToArray()));
+        }
+
+        if (template.Identity is { } identity)
+        {
+            generator.AddExtension(new DerObjectIdentifier(FederationIdentityExtension.Oid), false, Asn1Object.FromByteArray(FederationIdentityExtension.Encode(identity.Organisation, identity.Role)));
+        }
+
+        var certificate = generator.Generate(new Asn1SignatureFactory(SignatureAlgorithm, _signingKey, _random));
+        _registry.Add(new IssuedCertificateRecord(
+            CertificateSerial.Normalize(serial.ToString(16)),
+            certificate.SubjectDN.ToString(),
+            template.Identity?.Organisation ?? string.Empty,
+            template.Identity is { } id ? ProxyRoles.ToName(id.Role) : string.Empty,
+            template.Kind,
+            notBefore,
+            notAfter,
+            now,
+            null,
+            null));
+        return certificate;
+    }
+
+    private static GeneralName SubjectAltName(string host) =>
+        IPAddress.TryParse(host, out _) ? new GeneralName(GeneralName.IPAddress, host) : new GeneralName(GeneralName.DnsName, host);
+
+    private static AsymmetricCipherKeyPair GenerateKeyPair(DerObjectIdentifier curve)
+    {
+        var generator = new ECKeyPairGenerator();
+        generator.Init(new ECKeyGenerationParameters(curve, new SecureRandom()));
+        return generator.GenerateKeyPair();
+    }
+
+    // Serial numbers: 127 random bits, positive and non-zero (RFC 5280 4.1.2.2 allows up to 20 octets).
+    private static BcBigInteger NewSerial(SecureRandom random)
+    {
+        BcBigInteger serial;
+        do
+        {
+            serial = new BcBigInteger(127, random);
+        }
+        while (serial.SignValue == 0);
+
+        return serial;
+    }
+
+    private static SubjectKeyIdentifier KeyIdentifier(AsymmetricKeyParameter publicKey) =>
+        Org.BouncyCastle.X509.Extension.X509ExtensionUtilities.CreateSubjectKeyIdentifier(publicKey);
+
+    private static X509Name Name(params (string Attribute, string Value)[] parts) => Name((IReadOnlyList<(string, string)>)parts);
+
+    private static X509Name Name(IReadOnlyList<(string Attribute, string Value)> parts)
+    {
+        var oids = parts.Select(p => p.Attribute switch
+        {
+            "CN" => X509Name.CN,
+            "O" => X509Name.O,
+            "OU" => X509Name.OU,
+            _ => throw new ArgumentOutOfRangeException(nameof(parts), p.Attribute, "unsupported name attribute"),
+        }).ToList();
+        return new X509Name(oids, parts.Select(p => p.Value).ToList());
+    }
+
+    private static ECDsa ToDotNetKey(AsymmetricKeyParameter privateKey)
+    {
+        var pkcs8 = PrivateKeyInfoFactory.CreatePrivateKeyInfo(privateKey).GetDerEncoded();
+        var ecdsa = ECDsa.Create();
+        try
+        {
+            ecdsa.ImportPkcs8PrivateKey(pkcs8, out _);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(pkcs8);
+        }
+
+        return ecdsa;
+    }
+
+    private static string ToPem(BcCertificate certificate) =>
+        PemEncoding.WriteString("CERTIFICATE", certificate.GetEncoded()) + "\n";
+}
+
+/// <summary>What to put in a certificate. <see cref="ProxyCertificateAuthority"/> fills in issuer, keys and serial.</summary>
+internal sealed record CertificateTemplate(
+    string Kind,
+    IReadOnlyList<(string Attribute, string Value)> Subject,
+    FederationIdentity? Identity,
+    IReadOnlyList<string> ExtendedKeyUsages,
+    IReadOnlyList<string> HostNames,
+    TimeSpan Validity,
+    DateTimeOffset? NotBefore = null,
+    DateTimeOffset? NotAfter = null)
+{
+    public const string ClientKind = "client";
+    public const string ServerKind = "server";
+    public const string ClientAuthOid = "1.3.6.1.5.5.7.3.2";
+    public const string ServerAuthOid = "1.3.6.1.5.5.7.3.1";
+
+    public static CertificateTemplate Client(string organisation, ProxyRole role, TimeSpan validity)
+    {
+        if (!OrganisationName.IsValid(organisation))
+        {
+            throw new CertificateAuthorityException($"'{organisation}' is not a valid organisation name: 1-{OrganisationName.MaxLength} letters, digits, spaces or .-_'&()");
+        }
+
+        if (validity <= TimeSpan.Zero || validity > TimeSpan.FromDays(825))
+        {
+            throw new CertificateAuthorityException("client certificate validity must be between 1 day and 825 days");
+        }
+
+        var roleName = ProxyRoles.ToName(role);
+        return new CertificateTemplate(
+            ClientKind,
+            [("CN", $"{organisation} {roleName}"), ("OU", roleName), ("O", organisation)],
+            new FederationIdentity(organisation, role, string.Empty),
+            [ClientAuthOid],
+            [],
+            validity);
+    }
+
+    public static CertificateTemplate Server(IEnumerable<string> hostNames, TimeSpan validity)
+    {
+        var hosts = hostNames.Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+        if (hosts.Count == 0)
+        {
+            throw new CertificateAuthorityException("a server certificate needs at least one host name or address");
+        }
+
+        return new CertificateTemplate(ServerKind, [("CN", hosts[0]), ("O", "TrustedProxy")], null, [ServerAuthOid], hosts, validity);
+    }
+}
+
+/// <summary>A certificate with its private key, and the CA that issued it.</summary>
+internal sealed class IssuedCredential(X509Certificate2 certificate, X509Certificate2 issuer) : IDisposable
+{
+    public X509Certificate2 Certificate { get; } = certificate;
+
+    public X509Certificate2 Issuer { get; } = issuer;
+
+    public string Serial => CertificateSerial.Of(Certificate);
+
+    /// <summary>PKCS#12 with the certificate, its key and the CA, protected with PBES2/AES-256 and SHA-256.</summary>
+    public byte[] ExportPkcs12(string password)
+    {
+        var collection = new X509Certificate2Collection { Certificate, X509CertificateLoader.LoadCertificate(Issuer.RawData) };
+        return collection.ExportPkcs12(Pkcs12ExportPbeParameters.Pbes2Aes256Sha256, password)!;
+    }
+
+    public string CertificatePem => Certificate.ExportCertificatePem() + "\n";
+
+    public string PrivateKeyPem
+    {
+        get
+        {
+            using var key = Certificate.GetECDsaPrivateKey() ?? throw new InvalidOperationException("no private key");
+            return key.ExportPkcs8PrivateKeyPem() + "\n";
+        }
+    }
+
+    /// <summary>Writes the certificate (0644) and its key (0600) as PEM.</summary>
+    public void WritePem(string certificatePath, string keyPath)
+    {
+        SecretFile.WriteText(keyPath, PrivateKeyPem);
+        File.WriteAllText(certificatePath, CertificatePem);
+    }
+
+    public void Dispose() => Certificate.Dispose();
+}
+
+/// <summary>RFC 5280 CRL reason codes the CA accepts.</summary>
+public enum RevocationReason
+{
+    /// <summary>No reason given.</summary>
+    Unspecified = 0,
+
+    /// <summary>The member's private key is known or suspected to be compromised.</summary>
+    KeyCompromise = 1,
+
+    /// <summary>The member changed organisation or role.</summary>
+    AffiliationChanged = 3,
+
+    /// <summary>A new certificate replaces this one.</summary>
+    Superseded = 4,
+
+    /// <summary>The member left the federation.</summary>
+    CessationOfOperation = 5,
+}
+
+/// <summary>Revocation reason names as used on the command line and in the API.</summary>
+public static class RevocationReasons
+{
+    public static IReadOnlyList<string> Names { get; } = ["unspecified", "key-compromise", "affiliation-changed", "superseded", "cessation-of-operation"];
+
+    public static string ToName(RevocationReason reason) => reason switch
+    {
+        RevocationReason.KeyCompromise => "key-compromise",
+        RevocationReason.AffiliationChanged => "affiliation-changed",
+        RevocationReason.Superseded => "superseded",
+        RevocationReason.CessationOfOperation => "cessation-of-operation",
+        _ => "unspecified",
+    };
+
+    public static bool TryParse(string? name, out RevocationReason reason)
+    {
+        reason = name switch
+        {
+            "unspecified" or null or "" => RevocationReason.Unspecified,
+            "key-compromise" => RevocationReason.KeyCompromise,
+            "affiliation-changed" => RevocationReason.AffiliationChanged,
+            "superseded" => RevocationReason.Superseded,
+            "cessation-of-operation" => RevocationReason.CessationOfOperation,
+            _ => (RevocationReason)(-1),
+        };
+        return (int)reason >= 0;
+    }
+}
+
+/// <summary>A CA operation was refused; the message says why and is safe to show the operator.</summary>
+public sealed class CertificateAuthorityException(string message) : Exception(message);

@@ -1,0 +1,243 @@
+using System.Buffers;
+using System.Security.Cryptography;
+
+namespace TrustedProxy.Crypto;
+
+/// <summary>
+/// A read-only stream that authenticates and decrypts the segmented envelope format. Only
+/// authenticated segments are released; a segment that fails, a missing final segment or a
+/// length that differs from the expected one throws <see cref="EnvelopeIntegrityException"/>.
+/// Bytes after the final segment (size padding) are never read.
+/// </summary>
+internal sealed class EnvelopeDecryptingStream : Stream
+{
+    private readonly Stream _inner;
+    private readonly bool _leaveOpen;
+    private readonly DataKey _dataKey;
+    private readonly byte[] _objectIndex;
+    private readonly long? _expectedLength;
+    private byte[] _header = [];
+    private AesGcm? _cipher;
+    private int _segmentSize;
+    private byte[]? _sealed;
+    private byte[]? _plain;
+    private int _plainOffset;
+    private int _plainCount;
+    private uint _segment;
+    private bool _finalSeen;
+    private long _released;
+
+    public EnvelopeDecryptingStream(Stream inner, DataKey dataKey, ReadOnlySpan<byte> objectIndex, long? expectedPlaintextLength = null, bool leaveOpen = false)
+    {
+        _inner = inner;
+        _dataKey = dataKey;
+        _objectIndex = objectIndex.ToArray();
+        _expectedLength = expectedPlaintextLength;
+        _leaveOpen = leaveOpen;
+    }
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position
+    {
+        get => throw new NotSupportedException();
+        set => throw new NotSupportedException();
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        if (_plainCount == 0 && !_finalSeen)
+        {
+            EnsureHeader();
+            var read = _inner.ReadAtLeast(_sealed.AsSpan(0, _segmentSize + SegmentedEnvelope.TagLength), _segmentSize + SegmentedEnvelope.TagLength, throwOnEndOfStream: false);
+            OpenSegment(read);
+        }
+
+        return Drain(buffer);
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (_plainCount == 0 && !_finalSeen)
+        {
+            await EnsureHeaderAsync(cancellationToken).ConfigureAwait(false);
+            var read = await _inner.ReadAtLeastAsync(_sealed.AsMemory(0, _segmentSize + SegmentedEnvelope.TagLength), _segmentSize + SegmentedEnvelope.TagLength, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+            OpenSegment(read);
+        }
+
+        return Drain(buffer.Span);
+    }
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            Release();
+            if (!_leaveOpen)
+            {
+                _inner.Dispose();
+            }
+        }
+
+        base.Dispose(disposing);
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        Release();
+        if (!_leaveOpen)
+        {
+            await _inner.DisposeAsync().ConfigureAwait(false);
+        }
+
+        GC.SuppressFinalize(this);
+    }
+
+    private int Drain(Span<byte> buffer)
+    {
+        var take = Math.Min(buffer.Length, _plainCount);
+        _plain.AsSpan(_plainOffset, take).CopyTo(buffer);
+        _plainOffset += take;
+        _plainCount -= take;
+        return take;
+    }
+
+    // A full-length segment is either a middle one or the last; it is tried as a middle segment
+    // first, so only the very last full segment of a record costs a second attempt. This keeps
+    // the reader independent of end-of-stream, which padding after the envelope would hide.
+    private void OpenSegment(int sealedLength)
+    {
+        if (sealedLength == 0)
+        {
+            throw new EnvelopeIntegrityException($"the stored object ends after segment {_segment} without a final segment (truncated)");
+        }
+
+        if (sealedLength < SegmentedEnvelope.TagLength)
+        {
+            throw new EnvelopeIntegrityException($"segment {_segment} is shorter than its authentication tag (truncated)");
+        }
+
+        var plainLength = sealedLength - SegmentedEnvelope.TagLength;
+        var full = plainLength == _segmentSize;
+        if (full && TryOpen(plainLength, final: false))
+        {
+            Advance(plainLength, final: false);
+        }
+        else if (TryOpen(plainLength, final: true))
+        {
+            Advance(plainLength, final: true);
+        }
+        else
+        {
+            throw new EnvelopeIntegrityException($"segment {_segment} failed authentication: the stored object was altered, reordered, truncated or belongs to another record");
+        }
+    }
+
+    private bool TryOpen(int plainLength, bool final)
+    {
+        Span<byte> nonce = stackalloc byte[SegmentedEnvelope.NonceSize];
+        Span<byte> aad = stackalloc byte[SegmentedEnvelope.AadSize];
+        SegmentedEnvelope.SegmentParameters(_header, _objectIndex, _segment, final, nonce, aad);
+        try
+        {
+            _cipher!.Decrypt(nonce, _sealed.AsSpan(0, plainLength), _sealed.AsSpan(plainLength, SegmentedEnvelope.TagLength), _plain.AsSpan(0, plainLength), aad);
+            return true;
+        }
+        catch (AuthenticationTagMismatchException)
+        {
+            return false;
+        }
+    }
+
+    private void Advance(int plainLength, bool final)
+    {
+        _plainOffset = 0;
+        _plainCount = plainLength;
+        _released += plainLength;
+        _segment = checked(_segment + 1);
+        _finalSeen = final;
+        if (_expectedLength is { } expected && (_released > expected || (final && _released != expected)))
+        {
+            _plainCount = 0;
+            throw new EnvelopeIntegrityException($"the stored object decrypts to {_released} bytes where the index records {expected}");
+        }
+    }
+
+    private void EnsureHeader()
+    {
+        if (_cipher is not null)
+        {
+            return;
+        }
+
+        var header = new byte[SegmentedEnvelope.HeaderLength];
+        var read = _inner.ReadAtLeast(header, header.Length, throwOnEndOfStream: false);
+        InitializeFrom(header, read);
+    }
+
+    private async ValueTask EnsureHeaderAsync(CancellationToken cancellationToken)
+    {
+        if (_cipher is not null)
+        {
+            return;
+        }
+
+        var header = new byte[SegmentedEnvelope.HeaderLength];
+        var read = await _inner.ReadAtLeastAsync(header, header.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+        InitializeFrom(header, read);
+    }
+
+    [System.Diagnostics.CodeAnalysis.MemberNotNull(nameof(_sealed), nameof(_plain))]
+    private void InitializeFrom(byte[] header, int read)
+    {
+        if (read != header.Length)
+        {
+            throw new EnvelopeIntegrityException("the stored object is shorter than an envelope header (truncated)");
+        }
+
+        _segmentSize = SegmentedEnvelope.ParseHeader(header);
+        _header = header;
+        _cipher = SegmentedEnvelope.CreateCipher(_dataKey, header, _objectIndex);
+        _sealed = ArrayPool<byte>.Shared.Rent(_segmentSize + SegmentedEnvelope.TagLength);
+        _plain = ArrayPool<byte>.Shared.Rent(_segmentSize);
+    }
+
+    private void Release()
+    {
+        _cipher?.Dispose();
+        _cipher = null;
+        if (_plain is not null)
+        {
+            CryptographicOperations.ZeroMemory(_plain);
+            ArrayPool<byte>.Shared.Return(_plain);
+            _plain = null;
+        }
+
+        if (_sealed is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_sealed);
+            _sealed = null;
+        }
+    }
+}

@@ -1,0 +1,78 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace TrustedProxy.Crypto;
+
+/// <summary>
+/// The proxy's secrets, all derived from one 256-bit master key that never leaves the proxy.
+/// One file to protect and back up; each purpose gets its own HKDF-derived key so that no key
+/// is ever used for two jobs.
+/// </summary>
+internal sealed class ProxyKeyRing : IDisposable
+{
+    public const int MasterKeyBytes = 32;
+
+    // HKDF info strings: changing one changes every key derived from it, so they are versioned.
+    internal const string KeyEncryptionInfo = "TrustedProxy/key-encryption/v1";
+    internal const string PatientPseudonymInfo = "TrustedProxy/patient-pseudonym/v1";
+
+    private readonly byte[] _masterKey;
+
+    private ProxyKeyRing(byte[] masterKey)
+    {
+        if (masterKey.Length != MasterKeyBytes)
+        {
+            throw new CryptographicException($"the master key must be {MasterKeyBytes} bytes, found {masterKey.Length}");
+        }
+
+        _masterKey = masterKey;
+        KeyEncryptionKey = new KeyEncryptionKey(Derive(KeyEncryptionInfo));
+        PatientPseudonymKey = Derive(PatientPseudonymInfo);
+    }
+
+    public KeyEncryptionKey KeyEncryptionKey { get; }
+
+    public byte[] PatientPseudonymKey { get; }
+
+    /// <summary>Loads the master key from <paramref name="path"/>, creating a fresh random one (0600) on first run.</summary>
+    public static ProxyKeyRing LoadOrCreate(string path)
+    {
+        if (!File.Exists(path))
+        {
+            var fresh = RandomNumberGenerator.GetBytes(MasterKeyBytes);
+            SecretFile.WriteText(path, Convert.ToBase64String(fresh) + "\n");
+            CryptographicOperations.ZeroMemory(fresh);
+        }
+
+        return FromBase64(SecretFile.ReadText(path).Trim());
+    }
+
+    /// <summary>For deployments that inject the master key from a secret store instead of a file.</summary>
+    public static ProxyKeyRing FromBase64(string masterKeyBase64)
+    {
+        byte[] key;
+        try
+        {
+            key = Convert.FromBase64String(masterKeyBase64);
+        }
+        catch (FormatException)
+        {
+            throw new CryptographicException("the master key is not valid base64");
+        }
+
+        return new ProxyKeyRing(key);
+    }
+
+    public static ProxyKeyRing FromBytes(ReadOnlySpan<byte> masterKey) => new(masterKey.ToArray());
+
+    /// <summary>Derives a purpose-bound 256-bit key; the caller owns and should wipe the result.</summary>
+    public byte[] Derive(string purpose) =>
+        HKDF.DeriveKey(HashAlgorithmName.SHA256, _masterKey, 32, salt: [], info: Encoding.UTF8.GetBytes(purpose));
+
+    public void Dispose()
+    {
+        CryptographicOperations.ZeroMemory(_masterKey);
+        CryptographicOperations.ZeroMemory(PatientPseudonymKey);
+        KeyEncryptionKey.Dispose();
+    }
+}

@@ -1,0 +1,63 @@
+namespace TrustedProxy.Policy;
+
+/// <summary>What a request wants to do. Every HTTP endpoint declares exactly one.</summary>
+public enum ProxyAction
+{
+    /// <summary>Store a new record.</summary>
+    Upload,
+
+    /// <summary>List or search records.</summary>
+    Search,
+
+    /// <summary>Read a record's contents or metadata.</summary>
+    Retrieve,
+
+    /// <summary>Remove a record from the index and the cloud.</summary>
+    Delete,
+
+    /// <summary>Manage the certificate authority: issue, list, revoke.</summary>
+    Administer,
+
+    /// <summary>Read decisions and other audit data.</summary>
+    Audit,
+
+    /// <summary>Learn how to talk to the proxy: health, the API description, the CA certificate and CRL.</summary>
+    Discover,
+}
+
+/// <summary>Which records a permitted request may touch.</summary>
+public enum RecordScope
+{
+    /// <summary>No records (the action is not about records, or the request is denied).</summary>
+    None,
+
+    /// <summary>Only records uploaded by the caller's own organisation.</summary>
+    OwnOrganisation,
+
+    /// <summary>Every record.</summary>
+    All,
+}
+
+/// <summary>A question to the policy decision point.</summary>
+/// <param name="Subject">The caller, from their certificate.</param>
+/// <param name="Action">What they want to do.</param>
+/// <param name="Resource">The route being called, for the explanation and the log.</param>
+/// <param name="Time">When.</param>
+public sealed record PolicyRequest(FederationIdentity Subject, ProxyAction Action, string Resource, DateTimeOffset Time);
+
+/// <summary>The answer: permit or deny, why, and what the enforcement point must do with a permit.</summary>
+/// <param name="Permitted">Whether the request may proceed.</param>
+/// <param name="Rule">The rule that decided.</param>
+/// <param name="Reason">A sentence a compliance officer can read.</param>
+/// <param name="Scope">Which records a permitted request may see.</param>
+public sealed record PolicyDecision(bool Permitted, string Rule, string Reason, RecordScope Scope)
+{
+    public static PolicyDecision Deny(string rule, string reason) => new(false, rule, reason, RecordScope.None);
+}
+
+/// <summary>The policy decision point: decides every request the enforcement point sees.</summary>
+public interface IPolicyDecisionPoint
+{
+    /// <summary>Decides; must deny anything it has no rule for.</summary>
+    PolicyDecision Decide(PolicyRequest request);
+}

@@ -1,0 +1,37 @@
+namespace TrustedProxy.Policy;
+
+/// <summary>
+/// Decides by role alone: producers upload (and see what their own organisation uploaded),
+/// consumers search and retrieve, administrators manage the CA and delete records, compliance
+/// officers read audit data; everyone may discover how to talk to the proxy. Anything else is denied.
+/// </summary>
+internal sealed class RoleBasedPolicyDecisionPoint : IPolicyDecisionPoint
+{
+    private static readonly Dictionary<(ProxyRole, ProxyAction), (string Rule, RecordScope Scope)> Grants = new()
+    {
+        [(ProxyRole.Producer, ProxyAction.Upload)] = ("producer-upload", RecordScope.OwnOrganisation),
+        [(ProxyRole.Producer, ProxyAction.Search)] = ("producer-sees-own-uploads", RecordScope.OwnOrganisation),
+        [(ProxyRole.Producer, ProxyAction.Retrieve)] = ("producer-sees-own-uploads", RecordScope.OwnOrganisation),
+        [(ProxyRole.Consumer, ProxyAction.Search)] = ("consumer-read", RecordScope.All),
+        [(ProxyRole.Consumer, ProxyAction.Retrieve)] = ("consumer-read", RecordScope.All),
+        [(ProxyRole.Admin, ProxyAction.Administer)] = ("admin-manages-ca", RecordScope.None),
+        [(ProxyRole.Admin, ProxyAction.Delete)] = ("admin-deletes", RecordScope.All),
+        [(ProxyRole.Compliance, ProxyAction.Audit)] = ("compliance-reads-audit", RecordScope.None),
+    };
+
+    public PolicyDecision Decide(PolicyRequest request)
+    {
+        if (request.Action == ProxyAction.Discover)
+        {
+            return new PolicyDecision(true, "members-discover", "every federation member may read health, the API description and the CA's public material", RecordScope.None);
+        }
+
+        var role = ProxyRoles.ToName(request.Subject.Role);
+        if (Grants.TryGetValue((request.Subject.Role, request.Action), out var grant))
+        {
+            return new PolicyDecision(true, grant.Rule, $"role '{role}' is granted '{request.Action}'", grant.Scope);
+        }
+
+        return PolicyDecision.Deny("default-deny", $"no rule grants role '{role}' the action '{request.Action}'");
+    }
+}

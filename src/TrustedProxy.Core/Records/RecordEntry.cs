@@ -1,0 +1,78 @@
+using TrustedProxy.Storage;
+
+namespace TrustedProxy.Records;
+
+/// <summary>Where a record is in its life.</summary>
+public enum RecordState
+{
+    /// <summary>Encrypted in the local staging area, on its way to the backend; not yet acknowledged.</summary>
+    Staged,
+
+    /// <summary>In the backend; acknowledged.</summary>
+    Stored,
+
+    /// <summary>Being removed from the backend; gone from every answer.</summary>
+    Deleting,
+}
+
+/// <summary>
+/// One record in the proxy's index. It holds what the proxy needs to find, authorize and decrypt
+/// a record, and nothing else: the patient appears only as a keyed pseudonym, the data key only wrapped.
+/// </summary>
+internal sealed record RecordEntry
+{
+    public required string Handle { get; init; }
+
+    public required ObjectName ObjectName { get; init; }
+
+    public required byte[] WrappedKey { get; init; }
+
+    public string? PatientPseudonym { get; init; }
+
+    public string? StudyInstanceUid { get; init; }
+
+    public string? SeriesInstanceUid { get; init; }
+
+    public string? SopInstanceUid { get; init; }
+
+    public string? SopClassUid { get; init; }
+
+    public string? Modality { get; init; }
+
+    public DateOnly? StudyDate { get; init; }
+
+    public required string TransferSyntaxUid { get; init; }
+
+    public required long PlaintextLength { get; init; }
+
+    public required long StoredLength { get; init; }
+
+    public required byte[] ContentSha256 { get; init; }
+
+    public required string OriginOrganisation { get; init; }
+
+    public required RecordState State { get; init; }
+
+    public required DateTimeOffset CreatedAt { get; init; }
+}
+
+/// <summary>A search over the index; every criterion is optional and they combine with AND.</summary>
+internal sealed record RecordQuery
+{
+    public string? PatientPseudonym { get; init; }
+
+    public string? StudyInstanceUid { get; init; }
+
+    public string? Modality { get; init; }
+
+    public DateOnly? StudyDateFrom { get; init; }
+
+    public DateOnly? StudyDateTo { get; init; }
+
+    /// <summary>Restricts to records uploaded by this organisation (the policy's scope).</summary>
+    public string? OriginOrganisation { get; init; }
+
+    public int Limit { get; init; } = 100;
+
+    public int Offset { get; init; }
+}

@@ -1,0 +1,24 @@
+using System.ComponentModel.DataAnnotations;
+using TrustedProxy.Crypto;
+
+namespace TrustedProxy.Records;
+
+/// <summary>How records are stored and read back. Section TrustedProxy:Records.</summary>
+public sealed record RecordStoreOptions
+{
+    /// <summary>Largest upload accepted, in bytes; larger bodies get 413.</summary>
+    [Range(1024, long.MaxValue)]
+    public long MaxUploadBytes { get; init; } = 4L * 1024 * 1024 * 1024;
+
+    /// <summary>Plaintext bytes per encrypted segment.</summary>
+    [Range(SegmentedEnvelope.MinSegmentSize, SegmentedEnvelope.MaxSegmentSize)]
+    public int SegmentSize { get; init; } = SegmentedEnvelope.DefaultSegmentSize;
+
+    /// <summary>Objects up to this size are verified in memory on retrieval; larger ones in a local scratch file (ciphertext only).</summary>
+    [Range(0, 1L << 30)]
+    public long InMemoryVerifyLimitBytes { get; init; } = 8 * 1024 * 1024;
+
+    /// <summary>Most records returned by one search.</summary>
+    [Range(1, 100_000)]
+    public int MaxSearchResults { get; init; } = 1000;
+}

@@ -1,0 +1,122 @@
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using TrustedProxy.Crypto;
+using TrustedProxy.Dicom;
+using TrustedProxy.Policy;
+using TrustedProxy.Pseudonymization;
+using TrustedProxy.Storage;
+
+namespace TrustedProxy.Records;
+
+/// <summary>What the uploader tells the producer.</summary>
+public sealed record UploadReceipt(string Handle, string? SopInstanceUid, long Length);
+
+/// <summary>
+/// The upload path, in the order the data meets it: the body is read once, as the DICOM reader
+/// walks it (so a malformed file is refused), each byte flowing on into the envelope encryption
+/// under a fresh data key, into a staging file on local disk. Only when the whole file is read,
+/// valid and sealed does anything become visible: an index row (staged), the put to the backend
+/// under a fresh random name, then the row marked stored. Any failure before that leaves nothing behind.
+/// </summary>
+internal sealed partial class RecordUploader(
+    RecordIndex index,
+    IObjectStore store,
+    ProxyKeyRing keys,
+    PatientPseudonymizer pseudonymizer,
+    StagingArea staging,
+    IOptions<RecordStoreOptions> options,
+    IOptions<DicomReaderLimits> dicomLimits,
+    TimeProvider time,
+    ILogger<RecordUploader> logger)
+{
+    public async Task<UploadReceipt> UploadAsync(Stream body, FederationIdentity origin, CancellationToken cancellationToken)
+    {
+        var handle = RecordHandle.New();
+        var objectName = ObjectName.NewRandom();
+        using var dataKey = DataKey.CreateRandom();
+
+        DicomHeaderSummary header;
+        long plaintextLength, storedLength;
+        byte[] digest;
+        try
+        {
+            await using var staged = staging.Create(handle);
+            await using (var envelope = new EnvelopeEncryptingStream(staged, dataKey, objectName.ToBytes(), options.Value.SegmentSize, leaveOpen: true))
+            {
+                using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                var tee = new TeeReadStream(body, envelope, hash);
+                header = await DicomHeaderSummary.ReadAsync(tee, dicomLimits.Value, cancellationToken).ConfigureAwait(false);
+                await envelope.CompleteAsync(cancellationToken).ConfigureAwait(false);
+                plaintextLength = envelope.PlaintextLength;
+                digest = hash.GetHashAndReset();
+            }
+
+            staged.Flush(flushToDisk: true);
+            storedLength = staged.Length;
+        }
+        catch
+        {
+            staging.Delete(handle);
+            throw;
+        }
+
+        var entry = new RecordEntry
+        {
+            Handle = handle,
+            ObjectName = objectName,
+            WrappedKey = keys.KeyEncryptionKey.Wrap(dataKey, handle),
+            PatientPseudonym = header.PatientId is null ? null : pseudonymizer.Pseudonymize(header.PatientId),
+            StudyInstanceUid = header.StudyInstanceUid,
+            SeriesInstanceUid = header.SeriesInstanceUid,
+            SopInstanceUid = header.SopInstanceUid,
+            SopClassUid = header.SopClassUid,
+            Modality = header.Modality,
+            StudyDate = header.StudyDate,
+            TransferSyntaxUid = header.TransferSyntaxUid,
+            PlaintextLength = plaintextLength,
+            StoredLength = storedLength,
+            ContentSha256 = digest,
+            OriginOrganisation = origin.Organisation,
+            State = RecordState.Staged,
+            CreatedAt = time.GetUtcNow(),
+        };
+
+        await index.InsertAsync(entry).ConfigureAwait(false);
+        try
+        {
+            await CompleteAsync(entry, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Not acknowledged: take back everything, including an object the backend may have kept.
+            await store.DeleteAsync(entry.ObjectName, CancellationToken.None).ConfigureAwait(false);
+            await index.DeleteAsync(handle).ConfigureAwait(false);
+            staging.Delete(handle);
+            throw;
+        }
+
+        LogStored(logger, handle, plaintextLength, storedLength);
+        return new UploadReceipt(handle, header.SopInstanceUid, plaintextLength);
+    }
+
+    /// <summary>
+    /// Puts a staged record to the backend and marks it stored. Idempotent, so recovery after a
+    /// crash calls it again for every record still staged.
+    /// </summary>
+    public async Task CompleteAsync(RecordEntry entry, CancellationToken cancellationToken)
+    {
+        await using (var staged = staging.OpenRead(entry.Handle) ?? throw new InvalidOperationException($"the staged ciphertext of record {entry.Handle} is missing"))
+        {
+            // A collision of two random 128-bit names is negligible: AlreadyExists means a retry of
+            // our own earlier put whose answer was lost.
+            await store.PutIfAbsentAsync(entry.ObjectName, staged, staged.Length, cancellationToken).ConfigureAwait(false);
+        }
+
+        await index.TransitionAsync(entry.Handle, RecordState.Staged, RecordState.Stored).ConfigureAwait(false);
+        staging.Delete(entry.Handle);
+    }
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Record {Handle} stored: {PlaintextBytes} bytes as {StoredBytes} bytes of ciphertext")]
+    private static partial void LogStored(ILogger logger, string handle, long plaintextBytes, long storedBytes);
+}

@@ -1,0 +1,46 @@
+using TrustedProxy.Crypto;
+
+namespace TrustedProxy.Records;
+
+/// <summary>
+/// Local disk where a record's ciphertext waits between the upload and the backend, and where a
+/// fetched object is verified before a single plaintext byte is sent. Only ciphertext is ever
+/// written here. Files are named by record handle so that recovery after a crash can find them.
+/// </summary>
+internal sealed class StagingArea
+{
+    private const string Extension = ".tpx";
+
+    public StagingArea(string directory)
+    {
+        Directory = Path.GetFullPath(directory);
+        SecretFile.EnsurePrivateDirectory(Directory);
+        ScratchDirectory = Path.Combine(Directory, "scratch");
+        SecretFile.EnsurePrivateDirectory(ScratchDirectory);
+        foreach (var leftover in System.IO.Directory.EnumerateFiles(ScratchDirectory))
+        {
+            File.Delete(leftover);
+        }
+    }
+
+    public string Directory { get; }
+
+    private string ScratchDirectory { get; }
+
+    public string PathOf(string handle) => Path.Combine(Directory, handle + Extension);
+
+    public FileStream Create(string handle) =>
+        new(PathOf(handle), SecretFile.OwnerOnlyOptions(FileMode.CreateNew, FileAccess.ReadWrite, FileOptions.Asynchronous, FileShare.Read));
+
+    public FileStream? OpenRead(string handle) =>
+        File.Exists(PathOf(handle)) ? new FileStream(PathOf(handle), FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 1 << 16, FileOptions.Asynchronous) : null;
+
+    public void Delete(string handle) => File.Delete(PathOf(handle));
+
+    public IEnumerable<string> StagedHandles() =>
+        System.IO.Directory.EnumerateFiles(Directory, "*" + Extension).Select(p => Path.GetFileNameWithoutExtension(p));
+
+    /// <summary>A scratch file that deletes itself when closed (or when the process dies and the directory is swept).</summary>
+    public FileStream CreateScratch() =>
+        new(Path.Combine(ScratchDirectory, Guid.NewGuid().ToString("N")), SecretFile.OwnerOnlyOptions(FileMode.CreateNew, FileAccess.ReadWrite, FileOptions.Asynchronous | FileOptions.DeleteOnClose));
+}

@@ -1,0 +1,174 @@
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Options;
+using TrustedProxy.CertificateAuthority;
+using TrustedProxy.Crypto;
+using TrustedProxy.Dicom;
+using TrustedProxy.Policy;
+using TrustedProxy.Pseudonymization;
+using TrustedProxy.Records;
+using TrustedProxy.Server.Audit;
+using TrustedProxy.Server.CertificateAuthority;
+using TrustedProxy.Server.Health;
+using TrustedProxy.Server.Policy;
+using TrustedProxy.Server.Problems;
+using TrustedProxy.Server.Records;
+using TrustedProxy.Server.Tls;
+using TrustedProxy.Storage;
+using TrustedProxy.Storage.AzureBlob;
+using TrustedProxy.Storage.S3;
+
+namespace TrustedProxy.Server.Hosting;
+
+/// <summary>How to start a proxy: where it lives and what configuration it reads.</summary>
+public sealed record ProxyServerSettings
+{
+    /// <summary>Relative paths in the configuration resolve against this directory.</summary>
+    public required string ContentRoot { get; init; }
+
+    /// <summary>The deployer's configuration file (<c>config/appsettings.json</c>); optional.</summary>
+    public string? ConfigurationFile { get; init; }
+
+    /// <summary>Values that win over the file and the environment (the command line, tests).</summary>
+    public IReadOnlyDictionary<string, string?> Overrides { get; init; } = new Dictionary<string, string?>();
+
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+}
+
+/// <summary>
+/// Composes the proxy in one place, in the order a request flows: TLS with client certificates,
+/// errors as problem+json, routing, the policy enforcement point, then the endpoints. An upload
+/// continues in <see cref="RecordUploader"/>: DICOM reading, encryption, staging, the backend.
+/// </summary>
+public static class ProxyServer
+{
+    /// <summary>The environment variable that may carry the master key (base64) instead of the key file.</summary>
+    public const string MasterKeyVariable = "TPROXY_MASTER_KEY";
+
+    public static async Task<WebApplication> BuildAsync(ProxyServerSettings settings, CancellationToken cancellationToken = default)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ContentRootPath = settings.ContentRoot, Args = [] });
+        if (settings.ConfigurationFile is { } file)
+        {
+            if (!File.Exists(file))
+            {
+                throw new InvalidConfigurationException([$"configuration file '{file}' does not exist"]);
+            }
+
+            builder.Configuration.AddJsonFile(Path.GetFullPath(file), optional: false, reloadOnChange: false);
+        }
+
+        builder.Configuration.AddEnvironmentVariables();
+        builder.Configuration.AddInMemoryCollection(settings.Overrides);
+
+        var binder = new OptionsBinder(builder.Configuration);
+        var paths = binder.Bind<ProxyPathsOptions>("TrustedProxy");
+        var server = binder.Bind<ProxyServerOptions>("TrustedProxy:Server");
+        var records = binder.Bind<RecordStoreOptions>("TrustedProxy:Records");
+        var dicom = binder.Bind<DicomReaderLimits>("TrustedProxy:Dicom");
+        binder.AddErrors(server.Validate());
+        binder.ThrowIfInvalid();
+
+        var root = settings.ContentRoot;
+        var dataDirectory = Path.GetFullPath(Path.Combine(root, paths.DataDirectory));
+        var certificates = new CertificateAuthorityPaths(Path.GetFullPath(Path.Combine(root, paths.CertificatesDirectory)));
+        var time = settings.Time;
+
+        if (server.AutoInitializeCertificates)
+        {
+            LocalFederation.Initialize(certificates, server.LocalOrganisation, server.EffectiveHostNames.ToList(), passphrase: null, issueClients: true, time);
+        }
+        else if (!certificates.CaExists || !File.Exists(certificates.ServerCertificate))
+        {
+            throw new InvalidConfigurationException([$"no CA or server certificate in '{certificates.Root}'; run 'tproxy init' or enable TrustedProxy:Server:AutoInitializeCertificates"]);
+        }
+
+        var caCertificate = ProxyCertificateAuthority.LoadRootCertificate(certificates);
+        var serverCertificate = LoadServerCertificate(certificates);
+        ProxyCertificateAuthority? authority = CaPassphrase.Resolve(certificates) is { } passphrase
+            ? ProxyCertificateAuthority.Open(certificates, passphrase, time)
+            : null;
+        authority?.PublishCrl();
+
+        SecretFile.EnsurePrivateDirectory(dataDirectory);
+        var keyRing = Environment.GetEnvironmentVariable(MasterKeyVariable) is { Length: > 0 } masterKey
+            ? ProxyKeyRing.FromBase64(masterKey)
+            : ProxyKeyRing.LoadOrCreate(Path.Combine(dataDirectory, "keys", "master.key"));
+
+        var selector = new ObjectStoreSelector([new FileSystemObjectStoreProvider(), new AzureBlobObjectStoreProvider(), new S3ObjectStoreProvider()]);
+        var storageSection = builder.Configuration.GetSection("TrustedProxy:Storage");
+        var store = await selector.CreateAsync(storageSection, root, cancellationToken);
+
+        var services = builder.Services;
+        services.AddSingleton(time);
+        services.AddSingleton(Options.Create(records));
+        services.AddSingleton(Options.Create(dicom));
+        services.AddSingleton(Options.Create(server));
+        services.AddSingleton(keyRing);
+        services.AddSingleton(store);
+        services.AddSingleton(new RecordIndex(Path.Combine(dataDirectory, "proxy.db")));
+        services.AddSingleton(new StagingArea(Path.Combine(dataDirectory, "staging")));
+        services.AddSingleton(new PatientPseudonymizer(keyRing.PatientPseudonymKey));
+        services.AddSingleton(new CaMaterial(caCertificate.ExportCertificatePem() + "\n"));
+        services.AddSingleton(new CertificateAuthorityAccess(authority));
+        services.AddSingleton(sp => new PublishedRevocationList(certificates.Crl, caCertificate, time, sp.GetRequiredService<ILogger<PublishedRevocationList>>()));
+        services.AddSingleton(sp => new ClientCertificateValidator(caCertificate, sp.GetRequiredService<PublishedRevocationList>(), time));
+        services.AddSingleton<IPolicyDecisionPoint, RoleBasedPolicyDecisionPoint>();
+        services.AddSingleton<DecisionLog>();
+        services.AddSingleton<RecordUploader>();
+        services.AddSingleton<RecordReader>();
+        services.AddSingleton<RecordDeleter>();
+        services.AddSingleton<RecordRecovery>();
+        services.AddExceptionHandler<ProblemExceptionHandler>();
+        services.AddProblemDetails();
+        services.AddProxyHealthChecks();
+        services.AddOpenApi(options => options.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info.Title = "TrustedProxy API";
+            document.Info.Description = "A privacy proxy between hospitals and an honest-but-curious cloud. Every call needs a client certificate issued by the proxy's CA.";
+            return Task.CompletedTask;
+        }));
+
+        builder.WebHost.UseKestrel();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            var validator = kestrel.ApplicationServices.GetRequiredService<ClientCertificateValidator>();
+            var logger = kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger("TrustedProxy.Tls");
+            MutualTlsListener.Configure(kestrel, server, server.MaxRequestBodyBytes, serverCertificate, caCertificate, validator, logger);
+        });
+
+        var app = builder.Build();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages(context => context.HttpContext.Response.StatusCode switch
+        {
+            404 => Problem.Write(context.HttpContext, ProblemTypes.NotFound, "no such endpoint"),
+            405 => Problem.Write(context.HttpContext, ProblemTypes.MethodNotAllowed, "this endpoint does not take that method"),
+            _ => Task.CompletedTask,
+        });
+        app.UseRouting();
+        app.UseMiddleware<PolicyEnforcementMiddleware>();
+        app.MapRecords();
+        app.MapCertificateAuthority();
+        app.MapAudit();
+        app.MapProxyHealth();
+        app.MapOpenApi("/openapi/{documentName}.json").RequiresAction(ProxyAction.Discover);
+
+        await app.Services.GetRequiredService<RecordRecovery>().RunAsync(cancellationToken);
+        return app;
+    }
+
+    /// <summary>The addresses the server actually listens on (with real ports when 0 was asked).</summary>
+    public static IReadOnlyList<Uri> ListeningAddresses(WebApplication app) =>
+        app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.Select(a => new Uri(a.Replace("[::]", "localhost", StringComparison.Ordinal))).ToList() ?? [];
+
+    private static X509Certificate2 LoadServerCertificate(CertificateAuthorityPaths paths)
+    {
+        // Reading through SecretFile refuses a key that others can read.
+        var key = SecretFile.ReadText(paths.ServerPrivateKey);
+        using var pem = X509Certificate2.CreateFromPem(File.ReadAllText(paths.ServerCertificate), key);
+
+        // Re-import so the key is usable by SslStream on every platform.
+        return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), password: null);
+    }
+}

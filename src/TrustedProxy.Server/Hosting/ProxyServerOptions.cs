@@ -1,0 +1,58 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace TrustedProxy.Server.Hosting;
+
+/// <summary>Where the proxy keeps its state. Section TrustedProxy. Relative paths are relative to the content root.</summary>
+public sealed record ProxyPathsOptions
+{
+    /// <summary>The index database, the master key, the staging area, and the filesystem backend's default root.</summary>
+    [Required]
+    public string DataDirectory { get; init; } = "data";
+
+    /// <summary>The CA, the proxy's TLS certificate and issued client credentials.</summary>
+    [Required]
+    public string CertificatesDirectory { get; init; } = "certs";
+}
+
+/// <summary>How the proxy listens. Section TrustedProxy:Server.</summary>
+public sealed record ProxyServerOptions
+{
+    /// <summary>HTTPS addresses to listen on, e.g. <c>https://localhost:8443</c> or <c>https://0.0.0.0:443</c>. Plain HTTP is refused.</summary>
+    public string[] Urls { get; init; } = [];
+
+    /// <summary>Names and addresses in the proxy's TLS certificate when it is generated.</summary>
+    public string[] HostNames { get; init; } = [];
+
+    /// <summary>Create the CA, server certificate and local client credentials on first run.</summary>
+    public bool AutoInitializeCertificates { get; init; } = true;
+
+    /// <summary>The organisation of the client credentials created on first run.</summary>
+    [Required]
+    public string LocalOrganisation { get; init; } = "Local Hospital";
+
+    /// <summary>Longest a TLS handshake may take.</summary>
+    [Range(1, 300)]
+    public int HandshakeTimeoutSeconds { get; init; } = 10;
+
+    /// <summary>Largest body of any request other than an upload.</summary>
+    [Range(1024, 1L << 30)]
+    public long MaxRequestBodyBytes { get; init; } = 1024 * 1024;
+
+    internal static readonly string[] DefaultUrls = ["https://localhost:8443"];
+    internal static readonly string[] DefaultHostNames = ["localhost", "127.0.0.1", "::1"];
+
+    public IReadOnlyList<string> EffectiveUrls => Urls.Length > 0 ? Urls : DefaultUrls;
+
+    public IReadOnlyList<string> EffectiveHostNames => HostNames.Length > 0 ? HostNames : DefaultHostNames;
+
+    internal IEnumerable<string> Validate()
+    {
+        foreach (var url in EffectiveUrls)
+        {
+            if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttps)
+            {
+                yield return $"TrustedProxy:Server:Urls: '{url}' is not an https:// address; the proxy serves HTTPS only";
+            }
+        }
+    }
+}

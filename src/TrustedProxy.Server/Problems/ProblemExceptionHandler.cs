@@ -1,0 +1,73 @@
+using Microsoft.AspNetCore.Diagnostics;
+using TrustedProxy.CertificateAuthority;
+using TrustedProxy.Crypto;
+using TrustedProxy.Dicom;
+using TrustedProxy.Storage;
+
+namespace TrustedProxy.Server.Problems;
+
+/// <summary>Maps the exceptions the proxy's capabilities throw to problem responses, in one place.</summary>
+internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHandler> logger) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
+    {
+        if (context.RequestAborted.IsCancellationRequested)
+        {
+            return true;
+        }
+
+        var (type, detail, extensions) = Classify(exception);
+        if (type == ProblemTypes.Internal)
+        {
+            LogUnexpected(logger, exception);
+        }
+        else
+        {
+            LogProblem(logger, type.Slug, context.Request.Method, context.Request.Path, detail);
+        }
+
+        if (context.Response.HasStarted)
+        {
+            // Headers are gone; the only honest signal left is to break the connection.
+            context.Abort();
+            return true;
+        }
+
+        if (type == ProblemTypes.BackendUnavailable)
+        {
+            context.Response.Headers.RetryAfter = "30";
+        }
+
+        await Problem.Write(context, type, detail, extensions);
+        return true;
+    }
+
+    private static (ProblemType Type, string Detail, Dictionary<string, object?>? Extensions) Classify(Exception exception) => exception switch
+    {
+        DicomFormatException { Problem: DicomFormatProblem.NotPart10 } dicom =>
+            (ProblemTypes.NotDicom, dicom.Detail, null),
+        DicomFormatException { Problem: DicomFormatProblem.LimitExceeded } dicom =>
+            (ProblemTypes.DicomLimitExceeded, dicom.Detail, new() { ["offset"] = dicom.Offset }),
+        DicomFormatException dicom =>
+            (ProblemTypes.InvalidDicom, dicom.Detail, new() { ["offset"] = dicom.Offset, ["problem"] = dicom.Problem.ToString() }),
+        BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } =>
+            (ProblemTypes.PayloadTooLarge, "the request body is larger than the configured limit", null),
+        BadHttpRequestException bad =>
+            (ProblemTypes.BadRequest, bad.StatusCode == 400 ? "the request could not be read" : $"the request was refused ({bad.StatusCode})", null),
+        EnvelopeIntegrityException integrity =>
+            (ProblemTypes.IntegrityFailure, integrity.Message, null),
+        StoredObjectNotFoundException =>
+            (ProblemTypes.ObjectMissing, "the record's object is missing from the cloud backend", null),
+        BackendUnavailableException backend =>
+            (ProblemTypes.BackendUnavailable, $"the {backend.Backend} backend is unavailable; retry later", null),
+        CertificateAuthorityException ca =>
+            (ProblemTypes.CaRequestRefused, ca.Message, null),
+        _ => (ProblemTypes.Internal, "an unexpected error occurred; it has been logged", null),
+    };
+
+    [LoggerMessage(EventId = 1301, Level = LogLevel.Warning, Message = "Request failed with {Problem}: {Method} {Path}: {Detail}")]
+    private static partial void LogProblem(ILogger logger, string problem, string method, string path, string detail);
+
+    [LoggerMessage(EventId = 1302, Level = LogLevel.Error, Message = "Unexpected error")]
+    private static partial void LogUnexpected(ILogger logger, Exception exception);
+}

@@ -1,0 +1,41 @@
+namespace TrustedProxy.Server.Problems;
+
+/// <summary>A kind of error the API reports, with a stable type URI (RFC 9457) and status.</summary>
+internal sealed record ProblemType(string Slug, int Status, string Title)
+{
+    public const string Prefix = "urn:trustedproxy:problem:";
+
+    public string Uri => Prefix + Slug;
+}
+
+/// <summary>Every problem type the API can answer with; docs/api.md lists them for clients.</summary>
+internal static class ProblemTypes
+{
+    public static readonly ProblemType Unauthenticated = new("unauthenticated", 401, "Client certificate required");
+    public static readonly ProblemType CertificateRevoked = new("certificate-revoked", 401, "Client certificate revoked");
+    public static readonly ProblemType Forbidden = new("forbidden", 403, "Denied by policy");
+    public static readonly ProblemType NotFound = new("not-found", 404, "Not found");
+    public static readonly ProblemType RecordNotFound = new("record-not-found", 404, "No such record");
+    public static readonly ProblemType MethodNotAllowed = new("method-not-allowed", 405, "Method not allowed");
+    public static readonly ProblemType UnsupportedMediaType = new("unsupported-media-type", 415, "Unsupported media type");
+    public static readonly ProblemType NotDicom = new("not-dicom-part10", 415, "Not a DICOM Part 10 file");
+    public static readonly ProblemType InvalidDicom = new("invalid-dicom", 400, "Malformed DICOM file");
+    public static readonly ProblemType DicomLimitExceeded = new("dicom-limit-exceeded", 400, "DICOM file exceeds a configured limit");
+    public static readonly ProblemType PayloadTooLarge = new("payload-too-large", 413, "Request body too large");
+    public static readonly ProblemType BadRequest = new("bad-request", 400, "Bad request");
+    public static readonly ProblemType InvalidQuery = new("invalid-query", 400, "Invalid query parameter");
+    public static readonly ProblemType CaRequestRefused = new("ca-request-refused", 400, "Certificate authority request refused");
+    public static readonly ProblemType CaKeyUnavailable = new("ca-key-unavailable", 503, "CA private key not available to the server");
+    public static readonly ProblemType CertificateNotFound = new("certificate-not-found", 404, "No such certificate");
+    public static readonly ProblemType IntegrityFailure = new("integrity-failure", 502, "Stored record failed its integrity check");
+    public static readonly ProblemType ObjectMissing = new("object-missing", 502, "Stored object missing from the backend");
+    public static readonly ProblemType BackendUnavailable = new("backend-unavailable", 503, "Cloud backend unavailable");
+    public static readonly ProblemType Internal = new("internal-error", 500, "Internal error");
+
+    public static IEnumerable<ProblemType> All =>
+    [
+        Unauthenticated, CertificateRevoked, Forbidden, NotFound, RecordNotFound, MethodNotAllowed, UnsupportedMediaType, NotDicom,
+        InvalidDicom, DicomLimitExceeded, PayloadTooLarge, BadRequest, InvalidQuery, CaRequestRefused, CaKeyUnavailable,
+        CertificateNotFound, IntegrityFailure, ObjectMissing, BackendUnavailable, Internal,
+    ];
+}

@@ -1,0 +1,202 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
+using TrustedProxy.Policy;
+using TrustedProxy.Pseudonymization;
+using TrustedProxy.Records;
+using TrustedProxy.Server.Policy;
+using TrustedProxy.Server.Problems;
+
+namespace TrustedProxy.Server.Records;
+
+/// <summary>A record as the API shows it. The patient appears only as the proxy's pseudonym.</summary>
+public sealed record RecordSummary(
+    string Handle,
+    string? PatientPseudonym,
+    string? StudyInstanceUid,
+    string? SeriesInstanceUid,
+    string? SopInstanceUid,
+    string? SopClassUid,
+    string? Modality,
+    string? StudyDate,
+    string TransferSyntaxUid,
+    long Length,
+    string OriginOrganisation,
+    DateTimeOffset CreatedAt);
+
+/// <summary>A page of search results.</summary>
+public sealed record RecordPage(IReadOnlyList<RecordSummary> Items, int Limit, int Offset);
+
+/// <summary>The answer to an accepted upload.</summary>
+public sealed record UploadAccepted(string Handle, string? SopInstanceUid, long Length, string Location);
+
+/// <summary>The records API, v1: upload, search, read, delete.</summary>
+internal static class RecordEndpoints
+{
+    public const string DicomMediaType = "application/dicom";
+
+    public static IEndpointRouteBuilder MapRecords(this IEndpointRouteBuilder app)
+    {
+        var records = app.MapGroup("/api/v1/records").WithTags("Records");
+        records.MapPost("/", UploadAsync)
+            .RequiresAction(ProxyAction.Upload)
+            .Accepts<Stream>(DicomMediaType)
+            .Produces<UploadAccepted>(StatusCodes.Status202Accepted)
+            .WithSummary("Upload one DICOM Part 10 file")
+            .WithDescription("The body is the file, streamed. Answered 202 once the record is encrypted and stored; the handle names it from then on.");
+        records.MapGet("/", SearchAsync)
+            .RequiresAction(ProxyAction.Search)
+            .WithSummary("List and search the records the caller may see")
+            .WithDescription("Filters: patientId (matched through the proxy's pseudonym), studyInstanceUid, modality, from and to (study date, yyyy-MM-dd), limit, offset.");
+        records.MapGet("/{handle}", GetAsync)
+            .RequiresAction(ProxyAction.Retrieve)
+            .WithSummary("A record's index entry");
+        records.MapGet("/{handle}/content", ContentAsync)
+            .RequiresAction(ProxyAction.Retrieve)
+            .Produces(StatusCodes.Status200OK, contentType: DicomMediaType)
+            .WithSummary("A record's DICOM file, bit-exact as uploaded")
+            .WithDescription("The stored object is authenticated in full before the first byte is sent; Repr-Digest carries its SHA-256.");
+        records.MapDelete("/{handle}", DeleteAsync)
+            .RequiresAction(ProxyAction.Delete)
+            .WithSummary("Delete a record from the index and the cloud");
+        return app;
+    }
+
+    private static async Task<IResult> UploadAsync(HttpContext context, RecordUploader uploader, IOptions<RecordStoreOptions> options)
+    {
+        if (!IsDicomMediaType(context.Request.ContentType))
+        {
+            return Problem.Result(ProblemTypes.UnsupportedMediaType, $"upload the file as {DicomMediaType}");
+        }
+
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+        {
+            limit.MaxRequestBodySize = options.Value.MaxUploadBytes;
+        }
+
+        var receipt = await uploader.UploadAsync(context.Request.Body, context.Proxy().Identity, context.RequestAborted);
+        var location = $"/api/v1/records/{receipt.Handle}";
+        return TypedResults.Accepted(location, new UploadAccepted(receipt.Handle, receipt.SopInstanceUid, receipt.Length, location));
+    }
+
+    private static async Task<IResult> SearchAsync(HttpContext context, RecordIndex index, PatientPseudonymizer pseudonymizer, IOptions<RecordStoreOptions> options)
+    {
+        var q = context.Request.Query;
+        var errors = new List<string>();
+        var from = ParseDate(q["from"], "from", errors);
+        var to = ParseDate(q["to"], "to", errors);
+        var limit = ParseInt(q["limit"], "limit", 100, 1, options.Value.MaxSearchResults, errors);
+        var offset = ParseInt(q["offset"], "offset", 0, 0, int.MaxValue, errors);
+        if (errors.Count > 0)
+        {
+            return Problem.Result(ProblemTypes.InvalidQuery, string.Join("; ", errors));
+        }
+
+        var feature = context.Proxy();
+        string? patientId = q["patientId"];
+        var query = new RecordQuery
+        {
+            PatientPseudonym = string.IsNullOrWhiteSpace(patientId) ? null : pseudonymizer.Pseudonymize(patientId),
+            StudyInstanceUid = NullIfEmpty(q["studyInstanceUid"]),
+            Modality = NullIfEmpty(q["modality"]),
+            StudyDateFrom = from,
+            StudyDateTo = to,
+            OriginOrganisation = feature.Decision.Scope == RecordScope.All ? null : feature.Identity.Organisation,
+            Limit = limit,
+            Offset = offset,
+        };
+        var entries = await index.SearchAsync(query);
+        return TypedResults.Ok(new RecordPage(entries.Select(ToSummary).ToList(), limit, offset));
+    }
+
+    private static async Task<IResult> GetAsync(string handle, HttpContext context, RecordIndex index)
+    {
+        var entry = await FindVisibleAsync(handle, context, index);
+        return entry is null ? NotFound(handle) : TypedResults.Ok(ToSummary(entry));
+    }
+
+    private static async Task<IResult> ContentAsync(string handle, HttpContext context, RecordIndex index, RecordReader reader)
+    {
+        var entry = await FindVisibleAsync(handle, context, index);
+        if (entry is null)
+        {
+            return NotFound(handle);
+        }
+
+        await using var content = await reader.OpenAsync(entry, context.RequestAborted);
+        var response = context.Response;
+        response.ContentType = DicomMediaType;
+        response.ContentLength = content.Length;
+        response.Headers["Repr-Digest"] = $"sha-256=:{Convert.ToBase64String(content.Sha256)}:";
+        response.Headers.ContentDisposition = $"attachment; filename=\"{entry.Handle}.dcm\"";
+        await content.Stream.CopyToAsync(response.Body, 1 << 16, context.RequestAborted);
+        return TypedResults.Empty;
+    }
+
+    private static async Task<IResult> DeleteAsync(string handle, HttpContext context, RecordIndex index, RecordDeleter deleter)
+    {
+        var entry = await FindVisibleAsync(handle, context, index);
+        if (entry is null || !await deleter.DeleteAsync(handle, context.RequestAborted))
+        {
+            return NotFound(handle);
+        }
+
+        return TypedResults.NoContent();
+    }
+
+    // A record outside the caller's scope is reported exactly like a record that does not exist.
+    private static async Task<RecordEntry?> FindVisibleAsync(string handle, HttpContext context, RecordIndex index)
+    {
+        if (!RecordHandle.IsWellFormed(handle))
+        {
+            return null;
+        }
+
+        var entry = await index.FindAsync(handle);
+        return entry is { State: RecordState.Stored } && context.Proxy().MaySee(entry.OriginOrganisation) ? entry : null;
+    }
+
+    private static IResult NotFound(string handle) =>
+        Problem.Result(ProblemTypes.RecordNotFound, RecordHandle.IsWellFormed(handle) ? $"no record {handle} is visible to you" : "that is not a record handle");
+
+    private static RecordSummary ToSummary(RecordEntry e) => new(
+        e.Handle, e.PatientPseudonym, e.StudyInstanceUid, e.SeriesInstanceUid, e.SopInstanceUid, e.SopClassUid, e.Modality,
+        e.StudyDate?.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), e.TransferSyntaxUid, e.PlaintextLength, e.OriginOrganisation, e.CreatedAt);
+
+    private static bool IsDicomMediaType(string? contentType) =>
+        contentType is not null && contentType.Split(';')[0].Trim().Equals(DicomMediaType, StringComparison.OrdinalIgnoreCase);
+
+    private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+
+    private static DateOnly? ParseDate(string? value, string name, List<string> errors)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return null;
+        }
+
+        if (DateOnly.TryParseExact(value, ["yyyy-MM-dd", "yyyyMMdd"], CultureInfo.InvariantCulture, DateTimeStyles.None, out var date))
+        {
+            return date;
+        }
+
+        errors.Add($"{name} must be a date as yyyy-MM-dd");
+        return null;
+    }
+
+    private static int ParseInt(string? value, string name, int fallback, int min, int max, List<string> errors)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return fallback;
+        }
+
+        if (int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var number) && number >= min && number <= max)
+        {
+            return number;
+        }
+
+        errors.Add($"{name} must be a whole number from {min} to {max}");
+        return fallback;
+    }
+}
