@@ -125,6 +125,17 @@ internal static class Cli
             }
         });
 
+    // With TLS 1.3 the client's handshake completes before the proxy judges its certificate, so a
+    // refusal shows up as a connection closed at the first response rather than a handshake error.
+    private static string DescribeConnection(HttpRequestException http) => http.HttpRequestError switch
+    {
+        HttpRequestError.SecureConnectionError =>
+            "the TLS handshake failed: the proxy refused this certificate, or the proxy's certificate is not from the given CA",
+        HttpRequestError.ResponseEnded or HttpRequestError.ConnectionError when http.InnerException is not System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionRefused } =>
+            "the proxy closed the connection after the TLS handshake: it refused this certificate (revoked, expired, not for client authentication, or from another CA)",
+        _ => $"cannot reach the proxy: {http.Message}",
+    };
+
     private static string? Describe(Exception ex) => ex switch
     {
         CliException cli => cli.Message,
@@ -132,10 +143,7 @@ internal static class Cli
         CertificateAuthorityException ca => ca.Message,
         InvalidConfigurationException config => config.Message,
         Crypto.InsecureSecretFileException secret => secret.Message,
-        HttpRequestException { InnerException: AuthenticationException } => "the TLS handshake failed: the proxy refused this certificate, or its own certificate is not from the given CA",
-        HttpRequestException http when http.InnerException is IOException { InnerException: AuthenticationException or System.Net.Sockets.SocketException } =>
-            "the connection was refused during the TLS handshake (is the certificate revoked, expired or from another CA?)",
-        HttpRequestException http => $"cannot reach the proxy: {http.Message}",
+        HttpRequestException http => DescribeConnection(http),
         OperationCanceledException => "cancelled",
         IOException io => io.Message,
         UnauthorizedAccessException access => access.Message,

@@ -77,7 +77,7 @@ internal sealed class ProxyCertificateAuthority
 
         var keys = GenerateKeyPair(SecObjectIdentifiers.SecP384r1);
         var now = time.GetUtcNow();
-        var name = Name(("CN", commonName), ("O", "TrustedProxy federation"));
+        var name = Name(("O", "TrustedProxy federation"), ("CN", commonName));
         var generator = new X509V3CertificateGenerator();
         generator.SetSerialNumber(NewSerial(new SecureRandom()));
         generator.SetIssuerDN(name);
@@ -361,7 +361,7 @@ internal sealed record CertificateTemplate(
         var roleName = ProxyRoles.ToName(role);
         return new CertificateTemplate(
             ClientKind,
-            [("CN", $"{organisation} {roleName}"), ("OU", roleName), ("O", organisation)],
+            [("O", organisation), ("OU", roleName), ("CN", $"{organisation} {roleName}")],
             new FederationIdentity(organisation, role, string.Empty),
             [ClientAuthOid],
             [],
@@ -376,7 +376,7 @@ internal sealed record CertificateTemplate(
             throw new CertificateAuthorityException("a server certificate needs at least one host name or address");
         }
 
-        return new CertificateTemplate(ServerKind, [("CN", hosts[0]), ("O", "TrustedProxy")], null, [ServerAuthOid], hosts, validity);
+        return new CertificateTemplate(ServerKind, [("O", "TrustedProxy"), ("CN", hosts[0])], null, [ServerAuthOid], hosts, validity);
     }
 }
 

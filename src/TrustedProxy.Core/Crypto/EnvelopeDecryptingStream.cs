@@ -7,8 +7,12 @@ namespace TrustedProxy.Crypto;
 /// A read-only stream that authenticates and decrypts the segmented envelope format. Only
 /// authenticated segments are released; a segment that fails, a missing final segment or a
 /// length that differs from the expected one throws <see cref="EnvelopeIntegrityException"/>.
-/// Bytes after the final segment (size padding) are never read.
 /// </summary>
+/// <remarks>
+/// With the expected plaintext length (the proxy always has it, from its index), the reader knows
+/// the size of every segment and which one is final, so bytes after the final segment (size
+/// padding) are never read. Without it, the object must end with its final segment.
+/// </remarks>
 internal sealed class EnvelopeDecryptingStream : Stream
 {
     private readonly Stream _inner;
@@ -57,8 +61,9 @@ internal sealed class EnvelopeDecryptingStream : Stream
         if (_plainCount == 0 && !_finalSeen)
         {
             EnsureHeader();
-            var read = _inner.ReadAtLeast(_sealed.AsSpan(0, _segmentSize + SegmentedEnvelope.TagLength), _segmentSize + SegmentedEnvelope.TagLength, throwOnEndOfStream: false);
-            OpenSegment(read);
+            var wanted = NextSealedLength();
+            var read = _inner.ReadAtLeast(_sealed.AsSpan(0, wanted), wanted, throwOnEndOfStream: false);
+            OpenSegment(read, wanted);
         }
 
         return Drain(buffer);
@@ -72,8 +77,9 @@ internal sealed class EnvelopeDecryptingStream : Stream
         if (_plainCount == 0 && !_finalSeen)
         {
             await EnsureHeaderAsync(cancellationToken).ConfigureAwait(false);
-            var read = await _inner.ReadAtLeastAsync(_sealed.AsMemory(0, _segmentSize + SegmentedEnvelope.TagLength), _segmentSize + SegmentedEnvelope.TagLength, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
-            OpenSegment(read);
+            var wanted = NextSealedLength();
+            var read = await _inner.ReadAtLeastAsync(_sealed.AsMemory(0, wanted), wanted, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+            OpenSegment(read, wanted);
         }
 
         return Drain(buffer.Span);
@@ -123,24 +129,50 @@ internal sealed class EnvelopeDecryptingStream : Stream
         return take;
     }
 
-    // A full-length segment is either a middle one or the last; it is tried as a middle segment
-    // first, so only the very last full segment of a record costs a second attempt. This keeps
-    // the reader independent of end-of-stream, which padding after the envelope would hide.
-    private void OpenSegment(int sealedLength)
+    // How many sealed bytes the next segment has: exact when the plaintext length is known,
+    // otherwise a full segment (or whatever is left, which then must be the final one).
+    private int NextSealedLength()
+    {
+        if (_expectedLength is not { } expected)
+        {
+            return _segmentSize + SegmentedEnvelope.TagLength;
+        }
+
+        var remaining = expected - _released;
+        return (int)Math.Min(_segmentSize, Math.Max(0, remaining)) + SegmentedEnvelope.TagLength;
+    }
+
+    private bool IsFinalByLength(int plainLength) => _expectedLength is { } expected && _released + plainLength == expected;
+
+    private void OpenSegment(int sealedLength, int wanted)
     {
         if (sealedLength == 0)
         {
             throw new EnvelopeIntegrityException($"the stored object ends after segment {_segment} without a final segment (truncated)");
         }
 
-        if (sealedLength < SegmentedEnvelope.TagLength)
+        if (sealedLength < SegmentedEnvelope.TagLength || (_expectedLength is not null && sealedLength < wanted))
         {
-            throw new EnvelopeIntegrityException($"segment {_segment} is shorter than its authentication tag (truncated)");
+            throw new EnvelopeIntegrityException($"segment {_segment} is shorter than it must be (truncated)");
         }
 
         var plainLength = sealedLength - SegmentedEnvelope.TagLength;
-        var full = plainLength == _segmentSize;
-        if (full && TryOpen(plainLength, final: false))
+        if (_expectedLength is not null)
+        {
+            // Length known: exactly one reading is right.
+            var final = IsFinalByLength(plainLength);
+            if (!TryOpen(plainLength, final))
+            {
+                throw Altered();
+            }
+
+            Advance(plainLength, final);
+            return;
+        }
+
+        // Length unknown: a full-length segment is a middle one or the last; it is tried as a
+        // middle segment first, so only the very last full segment costs a second attempt.
+        if (plainLength == _segmentSize && TryOpen(plainLength, final: false))
         {
             Advance(plainLength, final: false);
         }
@@ -150,9 +182,12 @@ internal sealed class EnvelopeDecryptingStream : Stream
         }
         else
         {
-            throw new EnvelopeIntegrityException($"segment {_segment} failed authentication: the stored object was altered, reordered, truncated or belongs to another record");
+            throw Altered();
         }
     }
+
+    private EnvelopeIntegrityException Altered() =>
+        new($"segment {_segment} failed authentication: the stored object was altered, reordered, truncated or belongs to another record");
 
     private bool TryOpen(int plainLength, bool final)
     {

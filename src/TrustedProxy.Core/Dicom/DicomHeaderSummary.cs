@@ -50,8 +50,8 @@ public sealed record DicomHeaderSummary(
 
         return new DicomHeaderSummary(
             meta.TransferSyntax.Uid,
-            sopClass ?? meta.MediaStorageSopClassUid,
-            sopInstance ?? meta.MediaStorageSopInstanceUid,
+            sopClass,
+            sopInstance,
             study,
             series,
             patientId,

@@ -89,10 +89,7 @@ internal sealed partial class RecordUploader(
         }
         catch
         {
-            // Not acknowledged: take back everything, including an object the backend may have kept.
-            await store.DeleteAsync(entry.ObjectName, CancellationToken.None).ConfigureAwait(false);
-            await index.DeleteAsync(handle).ConfigureAwait(false);
-            staging.Delete(handle);
+            await TakeBackAsync(entry).ConfigureAwait(false);
             throw;
         }
 
@@ -116,6 +113,27 @@ internal sealed partial class RecordUploader(
         await index.TransitionAsync(entry.Handle, RecordState.Staged, RecordState.Stored).ConfigureAwait(false);
         staging.Delete(entry.Handle);
     }
+
+    // Not acknowledged: take back everything, including an object the backend may have kept
+    // although its answer was lost. If the backend cannot be reached for that either, the row
+    // stays marked for deletion and recovery finishes the job.
+    private async Task TakeBackAsync(RecordEntry entry)
+    {
+        await index.TransitionAsync(entry.Handle, RecordState.Staged, RecordState.Deleting).ConfigureAwait(false);
+        staging.Delete(entry.Handle);
+        try
+        {
+            await store.DeleteAsync(entry.ObjectName, CancellationToken.None).ConfigureAwait(false);
+            await index.DeleteAsync(entry.Handle).ConfigureAwait(false);
+        }
+        catch (BackendUnavailableException)
+        {
+            LogTakeBackDeferred(logger, entry.Handle);
+        }
+    }
+
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Warning, Message = "Upload {Handle} failed and its possible backend object could not be removed now; recovery will remove it")]
+    private static partial void LogTakeBackDeferred(ILogger logger, string handle);
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Record {Handle} stored: {PlaintextBytes} bytes as {StoredBytes} bytes of ciphertext")]
     private static partial void LogStored(ILogger logger, string handle, long plaintextBytes, long storedBytes);

@@ -31,6 +31,19 @@ internal sealed class FileSystemObjectStore : IObjectStore
 
     public async Task<PutResult> PutIfAbsentAsync(ObjectName name, Stream content, long length, CancellationToken cancellationToken)
     {
+        try
+        {
+            return await PutAsync(name, content, length, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // A full or unmounted disk is this backend's outage.
+            throw new BackendUnavailableException(ProviderName, ex);
+        }
+    }
+
+    private async Task<PutResult> PutAsync(ObjectName name, Stream content, long length, CancellationToken cancellationToken)
+    {
         var path = PathOf(name);
         if (File.Exists(path))
         {
@@ -81,6 +94,10 @@ internal sealed class FileSystemObjectStore : IObjectStore
         catch (FileNotFoundException)
         {
             throw new StoredObjectNotFoundException(name);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new BackendUnavailableException(ProviderName, ex);
         }
     }
 

@@ -144,6 +144,7 @@ public static class ProxyServer
         {
             404 => Problem.Write(context.HttpContext, ProblemTypes.NotFound, "no such endpoint"),
             405 => Problem.Write(context.HttpContext, ProblemTypes.MethodNotAllowed, "this endpoint does not take that method"),
+            415 => Problem.Write(context.HttpContext, ProblemTypes.UnsupportedMediaType, "this endpoint does not take that content type"),
             _ => Task.CompletedTask,
         });
         app.UseRouting();

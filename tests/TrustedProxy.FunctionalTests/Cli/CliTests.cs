@@ -1,0 +1,122 @@
+using System.Text.Json;
+using TrustedProxy.Policy;
+
+namespace TrustedProxy.FunctionalTests.Cli;
+
+/// <summary>The tproxy executable as an operator uses it: one line per outcome, a non-zero exit on failure.</summary>
+public sealed class CliTests : IAsyncLifetime
+{
+    private ProxyHost _proxy = null!;
+
+    public async Task InitializeAsync() => _proxy = await ProxyHost.StartAsync();
+
+    public async Task DisposeAsync() => await _proxy.DisposeAsync();
+
+    [Fact]
+    public async Task Init_CreatesTheCaTheServerCertificateAndOneCredentialPerRole_WithKeysOwnerOnly()
+    {
+        using var directory = new TemporaryDirectory();
+
+        var (exitCode, output, error) = await CliProcess.RunAsync(directory.Path, "init", "--org", "St Olav");
+
+        Assert.True(exitCode == 0, error);
+        var certs = Path.Combine(directory.Path, "certs");
+        foreach (var role in ProxyRoles.Names)
+        {
+            Assert.True(File.Exists(Path.Combine(certs, "clients", $"st-olav-{role}.p12")), output);
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(certs, "clients", $"st-olav-{role}.key.pem")));
+        }
+
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(certs, "ca", "ca.key.pem")));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(certs, "server", "server.key.pem")));
+
+        var again = await CliProcess.RunAsync(directory.Path, "init", "--org", "St Olav");
+        Assert.Equal(0, again.ExitCode);
+        Assert.Contains("kept existing CA", again.Output);
+    }
+
+    [Fact]
+    public async Task UploadFindFetch_WorkEndToEnd()
+    {
+        using var work = new TemporaryDirectory();
+        var folder = Directory.CreateDirectory(Path.Combine(work.Path, "study")).FullName;
+        var files = new[] { "CT_small.dcm", "MR_small.dcm" }.Select(n => Path.Combine(DicomCorpus.TestFiles, n)).ToList();
+        files.ForEach(f => File.Copy(f, Path.Combine(folder, Path.GetFileName(f))));
+
+        var upload = await Cli("upload", folder, "--as", "producer");
+        Assert.True(upload.ExitCode == 0, upload.Error);
+        Assert.Equal(2, upload.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+
+        var patient = DicomCorpus.Get("CT_small.dcm").PatientId!;
+        var find = await Cli("find", "--patient-id", patient, "--json");
+        Assert.True(find.ExitCode == 0, find.Error);
+        var handle = Assert.Single(JsonDocument.Parse(find.Output).RootElement.EnumerateArray()).GetProperty("handle").GetString()!;
+
+        var target = Path.Combine(work.Path, "back.dcm");
+        var fetch = await Cli("fetch", handle, "-o", target);
+        Assert.True(fetch.ExitCode == 0, fetch.Error);
+        Assert.Equal(File.ReadAllBytes(files[0]), File.ReadAllBytes(target));
+    }
+
+    [Fact]
+    public async Task ARefusedUpload_IsOneLineOnStandardError_AndExitCode1()
+    {
+        var (exitCode, output, error) = await Cli("upload", Path.Combine(DicomCorpus.TestFiles, "MR_truncated.dcm"), "--as", "producer");
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains("refused", output);
+        Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("tproxy: ", error);
+    }
+
+    [Fact]
+    public async Task FetchingAnUnknownHandle_IsOneLineOnStandardError_AndExitCode1()
+    {
+        var (exitCode, _, error) = await Cli("fetch", "aaaaaaaaaaaaaaaaaaaaaaaaaa", "-o", "-");
+
+        Assert.Equal(1, exitCode);
+        Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("404", error);
+    }
+
+    [Fact]
+    public async Task AMissingPath_IsAUsageError_ExitCode2()
+    {
+        var (exitCode, _, error) = await Cli("upload", "/nonexistent/file.dcm");
+
+        Assert.Equal(2, exitCode);
+        Assert.StartsWith("tproxy: ", error);
+    }
+
+    [Fact]
+    public async Task AnUnknownRole_IsRefusedWithTheChoices()
+    {
+        var (exitCode, _, error) = await Cli("whoami", "--as", "superuser");
+
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains("producer, consumer, compliance, admin", error);
+    }
+
+    [Fact]
+    public async Task CaIssueListAndRevoke_WorkOnTheFiles()
+    {
+        var issue = await CliProcess.RunAsync(_proxy.Root, "ca", "issue", "--org", "Haukeland", "--role", "consumer", "--days", "30");
+        Assert.True(issue.ExitCode == 0, issue.Error);
+        var serial = issue.Output.Split('\t')[0];
+
+        var list = await CliProcess.RunAsync(_proxy.Root, "ca", "list", "--json");
+        Assert.Contains(JsonDocument.Parse(list.Output).RootElement.EnumerateArray(), c => c.GetProperty("serial").GetString() == serial);
+
+        var whoami = await Cli("whoami", "--cert", Path.Combine(_proxy.Certificates.ClientsDirectory, "haukeland-consumer.p12"));
+        Assert.True(whoami.ExitCode == 0, whoami.Error);
+        Assert.StartsWith("Haukeland\tconsumer", whoami.Output);
+
+        Assert.Equal(0, (await CliProcess.RunAsync(_proxy.Root, "ca", "revoke", serial)).ExitCode);
+        var refused = await Cli("whoami", "--cert", Path.Combine(_proxy.Certificates.ClientsDirectory, "haukeland-consumer.p12"));
+        Assert.Equal(1, refused.ExitCode);
+        Assert.True(refused.Error.Contains("handshake"), refused.Error);
+    }
+
+    private Task<(int ExitCode, string Output, string Error)> Cli(params string[] arguments) =>
+        CliProcess.RunAsync(_proxy.Root, [.. arguments, "--server", _proxy.BaseAddress.ToString()]);
+}

@@ -1,0 +1,67 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using TrustedProxy.Policy;
+using TrustedProxy.Server.Policy;
+
+namespace TrustedProxy.FunctionalTests.Hosting;
+
+public sealed class EndpointTests : IAsyncLifetime
+{
+    private ProxyHost _proxy = null!;
+
+    public async Task InitializeAsync() => _proxy = await ProxyHost.StartAsync();
+
+    public async Task DisposeAsync() => await _proxy.DisposeAsync();
+
+    [Fact]
+    public void EveryEndpointInTheRouteTable_DeclaresTheActionThePolicyDecidesOn()
+    {
+        var endpoints = _proxy.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>().ToList();
+
+        Assert.True(endpoints.Count >= 12, $"only {endpoints.Count} endpoints found");
+        Assert.All(endpoints, e => Assert.True(e.Metadata.GetMetadata<ProxyActionMetadata>() is not null, $"{e.DisplayName} declares no action"));
+    }
+
+    [Fact]
+    public async Task TheOpenApiDocument_DescribesTheRecordsApi()
+    {
+        using var response = await _proxy.Client(ProxyRole.Consumer).SendAsync(new HttpRequestMessage(HttpMethod.Get, "openapi/v1.json"));
+        var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+
+        var paths = document.GetProperty("paths").EnumerateObject().Select(p => p.Name).ToList();
+        Assert.Contains("/api/v1/records", paths);
+        Assert.Contains("/api/v1/records/{handle}/content", paths);
+        Assert.Contains("/api/v1/ca/certificates/{serial}/revoke", paths);
+    }
+
+    [Fact]
+    public async Task Health_ReportsTheIndexTheBackendAndTheCrl()
+    {
+        using var response = await _proxy.Client(ProxyRole.Consumer).SendAsync(new HttpRequestMessage(HttpMethod.Get, "healthz"));
+        var report = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+
+        Assert.Equal("Healthy", report.GetProperty("status").GetString());
+        Assert.Equal(["backend", "crl", "index"], report.GetProperty("checks").EnumerateObject().Select(p => p.Name).Order());
+    }
+
+    [Fact]
+    public async Task Health_TurnsUnhealthy_WhenTheCrlBecomesInvalid()
+    {
+        var crl = File.ReadAllBytes(_proxy.Certificates.Crl);
+        crl[^3] ^= 1;
+        File.WriteAllBytes(_proxy.Certificates.Crl, crl);
+        try
+        {
+            // The handshake now fails for everyone, including the health probe itself: fail closed.
+            await Assert.ThrowsAsync<HttpRequestException>(() => _proxy.Client(ProxyRole.Consumer).WhoAmIAsync());
+        }
+        finally
+        {
+            crl[^3] ^= 1;
+            File.WriteAllBytes(_proxy.Certificates.Crl, crl);
+        }
+
+        Assert.Equal("consumer", (await _proxy.Client(ProxyRole.Consumer).WhoAmIAsync()).Role);
+    }
+}

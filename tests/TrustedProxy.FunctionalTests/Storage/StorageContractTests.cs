@@ -1,0 +1,143 @@
+using System.Security.Cryptography;
+using Microsoft.Extensions.Configuration;
+using TrustedProxy.Storage;
+using TrustedProxy.Storage.AzureBlob;
+using TrustedProxy.Storage.S3;
+
+namespace TrustedProxy.FunctionalTests.Storage;
+
+/// <summary>What every backend must do, run against each real implementation.</summary>
+public abstract class StorageContractTests : IAsyncLifetime
+{
+    private readonly TemporaryDirectory _directory = new();
+
+    protected IObjectStore Store { get; private set; } = null!;
+
+    protected abstract IObjectStoreProvider Provider { get; }
+
+    protected abstract IReadOnlyDictionary<string, string?> Settings { get; }
+
+    public async Task InitializeAsync()
+    {
+        var section = new ConfigurationBuilder().AddInMemoryCollection(Settings).Build().GetSection("backend");
+        Store = await Provider.CreateAsync(section, _directory.Path, CancellationToken.None);
+    }
+
+    public Task DisposeAsync()
+    {
+        _directory.Dispose();
+        return Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task APutObject_ReadsBackBitExact_AndIsListedWithItsSize()
+    {
+        var name = ObjectName.NewRandom();
+        var content = RandomNumberGenerator.GetBytes(300_001);
+
+        Assert.Equal(PutResult.Created, await Put(name, content));
+
+        Assert.Equal(content, await Get(name));
+        Assert.True(await Store.ExistsAsync(name, CancellationToken.None));
+        var listed = new List<StoredObject>();
+        await foreach (var item in Store.ListAsync(CancellationToken.None))
+        {
+            listed.Add(item);
+        }
+
+        Assert.Contains(new StoredObject(name, content.Length), listed);
+    }
+
+    [Fact]
+    public async Task PutIfAbsent_NeverOverwrites()
+    {
+        var name = ObjectName.NewRandom();
+        await Put(name, [1, 2, 3]);
+
+        Assert.Equal(PutResult.AlreadyExists, await Put(name, [9, 9, 9, 9]));
+        Assert.Equal(new byte[] { 1, 2, 3 }, await Get(name));
+    }
+
+    [Fact]
+    public async Task AnEmptyObject_IsAnObject()
+    {
+        var name = ObjectName.NewRandom();
+
+        await Put(name, []);
+
+        Assert.Empty(await Get(name));
+    }
+
+    [Fact]
+    public async Task ReadingAMissingObject_SaysSo()
+    {
+        var name = ObjectName.NewRandom();
+
+        var error = await Assert.ThrowsAsync<StoredObjectNotFoundException>(() => Store.OpenReadAsync(name, CancellationToken.None));
+        Assert.Equal(name, error.ObjectName);
+        Assert.False(await Store.ExistsAsync(name, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Delete_RemovesOnce()
+    {
+        var name = ObjectName.NewRandom();
+        await Put(name, [1]);
+
+        Assert.True(await Store.DeleteAsync(name, CancellationToken.None));
+        Assert.False(await Store.DeleteAsync(name, CancellationToken.None));
+        Assert.False(await Store.ExistsAsync(name, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task ConcurrentPutsOfOneName_LeaveOneIntactObject()
+    {
+        var name = ObjectName.NewRandom();
+        var contents = Enumerable.Range(0, 6).Select(i => Enumerable.Repeat((byte)i, 10_000).ToArray()).ToList();
+
+        var results = await Task.WhenAll(contents.Select(c => Put(name, c)));
+
+        Assert.Contains(PutResult.Created, results);
+        var stored = await Get(name);
+        Assert.Contains(contents, c => c.SequenceEqual(stored));
+    }
+
+    private async Task<PutResult> Put(ObjectName name, byte[] content)
+    {
+        using var stream = new MemoryStream(content);
+        return await Store.PutIfAbsentAsync(name, stream, content.Length, CancellationToken.None);
+    }
+
+    private async Task<byte[]> Get(ObjectName name)
+    {
+        await using var stream = await Store.OpenReadAsync(name, CancellationToken.None);
+        using var buffer = new MemoryStream();
+        await stream.CopyToAsync(buffer);
+        return buffer.ToArray();
+    }
+}
+
+public sealed class FileSystemStoreContractTests : StorageContractTests
+{
+    protected override IObjectStoreProvider Provider => new FileSystemObjectStoreProvider();
+
+    protected override IReadOnlyDictionary<string, string?> Settings => new Dictionary<string, string?> { ["backend:Root"] = "cloud" };
+}
+
+[Collection("azurite")]
+public sealed class AzureBlobStoreContractTests(AzuriteFixture azurite) : StorageContractTests
+{
+    protected override IObjectStoreProvider Provider => new AzureBlobObjectStoreProvider();
+
+    protected override IReadOnlyDictionary<string, string?> Settings =>
+        BackendSettings.Azurite(azurite.Emulator).Settings.ToDictionary(p => p.Key.Replace("TrustedProxy:Storage:azure-blob", "backend"), p => p.Value);
+}
+
+[Collection("s3rver")]
+public sealed class S3StoreContractTests(S3rverFixture s3rver) : StorageContractTests
+{
+    protected override IObjectStoreProvider Provider => new S3ObjectStoreProvider();
+
+    protected override IReadOnlyDictionary<string, string?> Settings =>
+        BackendSettings.S3rver(s3rver.Emulator).Settings.ToDictionary(p => p.Key.Replace("TrustedProxy:Storage:s3", "backend"), p => p.Value);
+}

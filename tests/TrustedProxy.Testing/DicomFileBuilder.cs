@@ -1,0 +1,108 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace TrustedProxy.Testing;
+
+/// <summary>
+/// Writes small, valid DICOM Part 10 files (explicit VR little endian) for tests that need
+/// sizes or contents the corpus does not have. Values are written as given; text is padded to
+/// even length as the standard requires.
+/// </summary>
+public sealed class DicomFileBuilder
+{
+    public const string SecondaryCaptureSopClass = "1.2.840.10008.5.1.4.1.1.7";
+    private readonly SortedDictionary<uint, (string VR, byte[] Value)> _elements = [];
+
+    public DicomFileBuilder(string? sopInstanceUid = null)
+    {
+        SopInstanceUid = sopInstanceUid ?? "2.25." + new System.Numerics.BigInteger(Guid.NewGuid().ToByteArray(), isUnsigned: true);
+        Text(0x0008, 0x0016, "UI", SecondaryCaptureSopClass);
+        Text(0x0008, 0x0018, "UI", SopInstanceUid);
+    }
+
+    public string SopInstanceUid { get; }
+
+    public DicomFileBuilder Text(ushort group, ushort element, string vr, string value)
+    {
+        var bytes = Encoding.ASCII.GetBytes(value);
+        if (bytes.Length % 2 == 1)
+        {
+            bytes = [.. bytes, vr == "UI" ? (byte)0 : (byte)' '];
+        }
+
+        _elements[((uint)group << 16) | element] = (vr, bytes);
+        return this;
+    }
+
+    public DicomFileBuilder Patient(string id, string name) => Text(0x0010, 0x0020, "LO", id).Text(0x0010, 0x0010, "PN", name);
+
+    public DicomFileBuilder Study(string studyUid, string seriesUid, string date, string modality) =>
+        Text(0x0020, 0x000D, "UI", studyUid).Text(0x0020, 0x000E, "UI", seriesUid).Text(0x0008, 0x0020, "DA", date).Text(0x0008, 0x0060, "CS", modality);
+
+    /// <summary>Native 16-bit pixel data of <paramref name="bytes"/> bytes (rounded up to even), filled from a seeded generator.</summary>
+    public DicomFileBuilder PixelData(int bytes, int seed = 1)
+    {
+        var data = new byte[bytes + (bytes % 2)];
+        new Random(seed).NextBytes(data);
+        _elements[0x7FE00010] = ("OW", data);
+        return this;
+    }
+
+    public byte[] Build()
+    {
+        using var output = new MemoryStream();
+        output.Write(new byte[128]);
+        output.Write("DICM"u8);
+
+        using var meta = new MemoryStream();
+        WriteElement(meta, 0x00020001, "OB", [0, 1]);
+        WriteElement(meta, 0x00020002, "UI", Pad(SecondaryCaptureSopClass));
+        WriteElement(meta, 0x00020003, "UI", Pad(SopInstanceUid));
+        WriteElement(meta, 0x00020010, "UI", Pad("1.2.840.10008.1.2.1"));
+        WriteElement(meta, 0x00020012, "UI", Pad("2.25.1"));
+        Span<byte> length = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(length, (uint)meta.Length);
+        WriteElement(output, 0x00020000, "UL", length.ToArray());
+        meta.WriteTo(output);
+
+        foreach (var (tag, (vr, value)) in _elements)
+        {
+            WriteElement(output, tag, vr, value);
+        }
+
+        return output.ToArray();
+    }
+
+    public string WriteTo(string path)
+    {
+        File.WriteAllBytes(path, Build());
+        return path;
+    }
+
+    private static byte[] Pad(string uid)
+    {
+        var bytes = Encoding.ASCII.GetBytes(uid);
+        return bytes.Length % 2 == 1 ? [.. bytes, 0] : bytes;
+    }
+
+    private static void WriteElement(Stream output, uint tag, string vr, byte[] value)
+    {
+        Span<byte> header = stackalloc byte[12];
+        BinaryPrimitives.WriteUInt16LittleEndian(header, (ushort)(tag >> 16));
+        BinaryPrimitives.WriteUInt16LittleEndian(header[2..], (ushort)tag);
+        header[4] = (byte)vr[0];
+        header[5] = (byte)vr[1];
+        if (vr is "OB" or "OW" or "SQ" or "UN" or "UT" or "UC" or "UR" or "OD" or "OF" or "OL" or "OV" or "SV" or "UV")
+        {
+            BinaryPrimitives.WriteUInt32LittleEndian(header[8..], (uint)value.Length);
+            output.Write(header);
+        }
+        else
+        {
+            BinaryPrimitives.WriteUInt16LittleEndian(header[6..], (ushort)value.Length);
+            output.Write(header[..8]);
+        }
+
+        output.Write(value);
+    }
+}

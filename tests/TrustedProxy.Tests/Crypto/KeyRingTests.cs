@@ -1,0 +1,69 @@
+using TrustedProxy.Crypto;
+
+namespace TrustedProxy.Tests.Crypto;
+
+public sealed class KeyRingTests : IDisposable
+{
+    private readonly TemporaryDirectory _directory = new();
+
+    [Fact]
+    public void FirstRun_CreatesAnOwnerOnlyMasterKey_AndLaterRunsReuseIt()
+    {
+        var path = _directory.File("keys/master.key");
+        using var first = ProxyKeyRing.LoadOrCreate(path);
+        using var second = ProxyKeyRing.LoadOrCreate(path);
+
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+        Assert.Equal(first.PatientPseudonymKey, second.PatientPseudonymKey);
+    }
+
+    [Fact]
+    public void AMasterKeyReadableByOthers_IsRefused()
+    {
+        var path = _directory.File("master.key");
+        ProxyKeyRing.LoadOrCreate(path).Dispose();
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherRead);
+
+        Assert.Throws<InsecureSecretFileException>(() => ProxyKeyRing.LoadOrCreate(path));
+    }
+
+    [Fact]
+    public void DerivedKeys_DifferByPurpose()
+    {
+        using var ring = ProxyKeyRing.FromBytes(new byte[32]);
+
+        Assert.NotEqual(ring.Derive(ProxyKeyRing.KeyEncryptionInfo), ring.Derive(ProxyKeyRing.PatientPseudonymInfo));
+    }
+
+    [Fact]
+    public void AWrappedDataKey_UnwrapsOnlyForItsOwnRecord()
+    {
+        using var ring = ProxyKeyRing.FromBytes(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        using var key = DataKey.CreateRandom();
+
+        var wrapped = ring.KeyEncryptionKey.Wrap(key, "aaaaaaaaaaaaaaaaaaaaaaaaaa");
+
+        using (var back = ring.KeyEncryptionKey.Unwrap(wrapped, "aaaaaaaaaaaaaaaaaaaaaaaaaa"))
+        {
+            Assert.Equal(key.Span.ToArray(), back.Span.ToArray());
+        }
+
+        Assert.Throws<EnvelopeIntegrityException>(() => ring.KeyEncryptionKey.Unwrap(wrapped, "bbbbbbbbbbbbbbbbbbbbbbbbbb"));
+        wrapped[20] ^= 1;
+        Assert.Throws<EnvelopeIntegrityException>(() => ring.KeyEncryptionKey.Unwrap(wrapped, "aaaaaaaaaaaaaaaaaaaaaaaaaa"));
+    }
+
+    [Fact]
+    public void AnotherMasterKey_CannotUnwrap()
+    {
+        using var ring = ProxyKeyRing.FromBytes(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        using var other = ProxyKeyRing.FromBytes(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        using var key = DataKey.CreateRandom();
+
+        var wrapped = ring.KeyEncryptionKey.Wrap(key, "aaaaaaaaaaaaaaaaaaaaaaaaaa");
+
+        Assert.Throws<EnvelopeIntegrityException>(() => other.KeyEncryptionKey.Unwrap(wrapped, "aaaaaaaaaaaaaaaaaaaaaaaaaa"));
+    }
+
+    public void Dispose() => _directory.Dispose();
+}

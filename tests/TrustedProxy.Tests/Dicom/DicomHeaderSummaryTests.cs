@@ -1,0 +1,165 @@
+using System.Buffers.Binary;
+using TrustedProxy.Dicom;
+
+namespace TrustedProxy.Tests.Dicom;
+
+public sealed class DicomHeaderSummaryTests
+{
+    public static TheoryData<string> WellFormed => new(DicomCorpus.WellFormedPart10.Select(f => f.ToString()));
+
+    [Theory]
+    [MemberData(nameof(WellFormed))]
+    public async Task EveryWellFormedCorpusFile_IsWalkedToTheEnd_AndAgreesWithPydicom(string name)
+    {
+        var expected = DicomCorpus.Files.Single(f => f.ToString() == name);
+        await using var file = File.OpenRead(expected.Path);
+
+        var summary = await DicomHeaderSummary.ReadAsync(file, DicomReaderLimits.Default, CancellationToken.None);
+
+        Assert.Equal(expected.TransferSyntaxUid, summary.TransferSyntaxUid);
+        Assert.Equal(expected.PatientId, summary.PatientId);
+        Assert.Equal(expected.StudyInstanceUid, summary.StudyInstanceUid);
+        Assert.Equal(expected.SeriesInstanceUid, summary.SeriesInstanceUid);
+        Assert.Equal(expected.SopInstanceUid, summary.SopInstanceUid);
+        Assert.Equal(expected.Modality, summary.Modality);
+        Assert.Equal(file.Length, file.Position);
+    }
+
+    [Theory]
+    [InlineData("MR_truncated.dcm", DicomFormatProblem.Truncated)]
+    [InlineData("rtplan_truncated.dcm", DicomFormatProblem.Truncated)]
+    [InlineData("no_meta.dcm", DicomFormatProblem.NotPart10)]
+    [InlineData("ExplVR_BigEndNoMeta.dcm", DicomFormatProblem.NotPart10)]
+    [InlineData("ExplVR_LitEndNoMeta.dcm", DicomFormatProblem.NotPart10)]
+    [InlineData("rtstruct.dcm", DicomFormatProblem.NotPart10)]
+    [InlineData("meta_missing_tsyntax.dcm", DicomFormatProblem.InvalidFileMeta)]
+    public async Task DeliberatelyBrokenCorpusFiles_GiveATypedError(string name, DicomFormatProblem problem)
+    {
+        await using var file = File.OpenRead(Path.Combine(DicomCorpus.TestFiles, name));
+
+        var error = await Assert.ThrowsAsync<DicomFormatException>(() => DicomHeaderSummary.ReadAsync(file, DicomReaderLimits.Default, CancellationToken.None));
+
+        Assert.Equal(problem, error.Problem);
+        Assert.InRange(error.Offset, 0, new FileInfo(file.Name).Length);
+    }
+
+    [Fact]
+    public async Task AFileCutShortAnywhere_IsRefusedAsTruncated()
+    {
+        var bytes = new DicomFileBuilder().Patient("P1", "Doe^Jane").PixelData(1000).Build();
+        foreach (var cut in new[] { 140, 200, bytes.Length - 500, bytes.Length - 1 })
+        {
+            var error = await Assert.ThrowsAsync<DicomFormatException>(() => Read(bytes[..cut]));
+            Assert.Equal(DicomFormatProblem.Truncated, error.Problem);
+        }
+    }
+
+    [Fact]
+    public async Task ADeclaredLengthFarBeyondTheFile_IsRefusedAsTruncated_WithoutAllocatingIt()
+    {
+        var bytes = new DicomFileBuilder().PixelData(16).Build();
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(bytes.Length - 16 - 4), 0xFFFF_FFF0);
+        var allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
+
+        var error = await Assert.ThrowsAsync<DicomFormatException>(() => Read(bytes));
+
+        Assert.Equal(DicomFormatProblem.Truncated, error.Problem);
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - allocatedBefore < 16 * 1024 * 1024);
+    }
+
+    [Fact]
+    public async Task ThousandsOfNestedSequences_HitTheDepthLimit_NotTheStack()
+    {
+        var bytes = NestedSequences(depth: 20_000);
+
+        var error = await Assert.ThrowsAsync<DicomFormatException>(() => Read(bytes));
+
+        Assert.Equal(DicomFormatProblem.LimitExceeded, error.Problem);
+        Assert.Contains("nest", error.Detail);
+    }
+
+    [Fact]
+    public async Task NestingWithinTheLimit_IsAccepted()
+    {
+        var summary = await Read(NestedSequences(depth: 40));
+
+        Assert.NotNull(summary.SopInstanceUid);
+    }
+
+    [Fact]
+    public async Task TooManyElements_HitTheElementLimit()
+    {
+        var builder = new DicomFileBuilder();
+        for (ushort i = 1; i < 200; i++)
+        {
+            builder.Text(0x0009, i, "LO", "x");
+        }
+
+        var error = await Assert.ThrowsAsync<DicomFormatException>(() => Read(builder.Build(), new DicomReaderLimits { MaxElements = 100 }));
+
+        Assert.Equal(DicomFormatProblem.LimitExceeded, error.Problem);
+    }
+
+    [Fact]
+    public async Task AValueLongerThanTheLimit_IsRefused()
+    {
+        var bytes = new DicomFileBuilder().PixelData(10_000).Build();
+
+        var error = await Assert.ThrowsAsync<DicomFormatException>(() => Read(bytes, new DicomReaderLimits { MaxValueLength = 4096 }));
+
+        Assert.Equal(DicomFormatProblem.LimitExceeded, error.Problem);
+    }
+
+    [Fact]
+    public async Task AnElementOverrunningItsItem_IsMalformed()
+    {
+        // An item of declared length 8 holding an element of 12 bytes.
+        var item = new List<byte>();
+        item.AddRange(Tag(0xFFFE, 0xE000));
+        item.AddRange(BitConverter.GetBytes(8u));
+        item.AddRange(Tag(0x0010, 0x0020));
+        item.AddRange("LO"u8.ToArray());
+        item.AddRange(BitConverter.GetBytes((ushort)4));
+        item.AddRange("ABCD"u8.ToArray());
+        var sequence = new List<byte>();
+        sequence.AddRange(Tag(0x0008, 0x1140));
+        sequence.AddRange("SQ"u8.ToArray());
+        sequence.AddRange(new byte[2]);
+        sequence.AddRange(BitConverter.GetBytes((uint)item.Count));
+        sequence.AddRange(item);
+        var bytes = new DicomFileBuilder().Build().Concat(sequence).ToArray();
+
+        var error = await Assert.ThrowsAsync<DicomFormatException>(() => Read(bytes));
+
+        Assert.Equal(DicomFormatProblem.Malformed, error.Problem);
+    }
+
+    private static async Task<DicomHeaderSummary> Read(byte[] bytes, DicomReaderLimits? limits = null) =>
+        await DicomHeaderSummary.ReadAsync(new MemoryStream(bytes), limits ?? DicomReaderLimits.Default, CancellationToken.None);
+
+    private static byte[] NestedSequences(int depth)
+    {
+        var body = new List<byte>();
+        for (var i = 0; i < depth; i++)
+        {
+            body.AddRange(Tag(0x0040, 0xA730)); // Content Sequence
+            body.AddRange("SQ"u8.ToArray());
+            body.AddRange(new byte[2]);
+            body.AddRange(BitConverter.GetBytes(0xFFFFFFFFu));
+            body.AddRange(Tag(0xFFFE, 0xE000));
+            body.AddRange(BitConverter.GetBytes(0xFFFFFFFFu));
+        }
+
+        for (var i = 0; i < depth; i++)
+        {
+            body.AddRange(Tag(0xFFFE, 0xE00D));
+            body.AddRange(new byte[4]);
+            body.AddRange(Tag(0xFFFE, 0xE0DD));
+            body.AddRange(new byte[4]);
+        }
+
+        return new DicomFileBuilder().Build().Concat(body).ToArray();
+    }
+
+    private static byte[] Tag(ushort group, ushort element) => [.. BitConverter.GetBytes(group), .. BitConverter.GetBytes(element)];
+}

@@ -1,0 +1,33 @@
+using TrustedProxy.Pseudonymization;
+using TrustedProxy.Records;
+
+namespace TrustedProxy.Tests.Pseudonymization;
+
+public sealed class PatientPseudonymizerTests
+{
+    [Fact]
+    public void ThePseudonym_IsStableUnderOneKey_DiffersUnderAnother_AndHidesTheId()
+    {
+        var pseudonymizer = new PatientPseudonymizer(new byte[32]);
+        var other = new PatientPseudonymizer(Enumerable.Repeat((byte)1, 32).ToArray());
+
+        var pseudonym = pseudonymizer.Pseudonymize("1CT1");
+
+        Assert.Equal(pseudonym, pseudonymizer.Pseudonymize(" 1CT1 "));
+        Assert.NotEqual(pseudonym, other.Pseudonymize("1CT1"));
+        Assert.NotEqual(pseudonym, pseudonymizer.Pseudonymize("1CT2"));
+        Assert.Matches("^[0-9a-f]{32}$", pseudonym);
+        Assert.DoesNotContain("1CT1", pseudonym, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public void RecordHandles_AreRandomBase32_AndRecognised()
+    {
+        var handles = Enumerable.Range(0, 1000).Select(_ => RecordHandle.New()).ToList();
+
+        Assert.All(handles, h => Assert.True(RecordHandle.IsWellFormed(h)));
+        Assert.Equal(1000, handles.Distinct().Count());
+        Assert.False(RecordHandle.IsWellFormed("../../etc/passwd"));
+        Assert.False(RecordHandle.IsWellFormed(handles[0].ToUpperInvariant()));
+    }
+}

@@ -1,0 +1,76 @@
+using TrustedProxy.Records;
+using TrustedProxy.Storage;
+
+namespace TrustedProxy.Tests.Records;
+
+public sealed class RecordIndexTests : IDisposable
+{
+    private readonly TemporaryDirectory _directory = new();
+
+    [Fact]
+    public void OpeningTwice_MigratesOnce_AndUsesWal()
+    {
+        var path = _directory.File("proxy.db");
+        var first = new RecordIndex(path);
+        var second = new RecordIndex(path);
+
+        Assert.Equal(first.SchemaVersion, second.SchemaVersion);
+        using var connection = second.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA journal_mode";
+        Assert.Equal("wal", command.ExecuteScalar());
+    }
+
+    [Fact]
+    public async Task Search_CombinesCriteria_AndOnlyReturnsStoredRecordsInScope()
+    {
+        var index = new RecordIndex(_directory.File("proxy.db"));
+        await index.InsertAsync(Entry("p1", "1.2.3", "CT", new DateOnly(2024, 1, 10), "Haukeland", RecordState.Stored));
+        await index.InsertAsync(Entry("p1", "1.2.3", "CT", new DateOnly(2024, 1, 12), "St Olav", RecordState.Stored));
+        await index.InsertAsync(Entry("p1", "1.2.3", "MR", new DateOnly(2024, 3, 1), "Haukeland", RecordState.Stored));
+        await index.InsertAsync(Entry("p2", "1.2.4", "CT", new DateOnly(2024, 1, 11), "Haukeland", RecordState.Stored));
+        await index.InsertAsync(Entry("p1", "1.2.3", "CT", new DateOnly(2024, 1, 11), "Haukeland", RecordState.Staged));
+
+        Assert.Equal(3, (await index.SearchAsync(new RecordQuery { PatientPseudonym = "p1" })).Count);
+        Assert.Equal(2, (await index.SearchAsync(new RecordQuery { PatientPseudonym = "p1", Modality = "CT" })).Count);
+        Assert.Single(await index.SearchAsync(new RecordQuery { PatientPseudonym = "p1", Modality = "CT", OriginOrganisation = "St Olav" }));
+        Assert.Equal(2, (await index.SearchAsync(new RecordQuery { StudyDateFrom = new DateOnly(2024, 1, 11), StudyDateTo = new DateOnly(2024, 1, 31) })).Count);
+        Assert.Equal(2, (await index.SearchAsync(new RecordQuery { Limit = 2 })).Count);
+        Assert.Equal(2, (await index.SearchAsync(new RecordQuery { Offset = 2 })).Count);
+    }
+
+    [Fact]
+    public async Task Transition_OnlyFromTheExpectedState()
+    {
+        var index = new RecordIndex(_directory.File("proxy.db"));
+        var entry = Entry("p1", "1.2.3", "CT", null, "Haukeland", RecordState.Staged);
+        await index.InsertAsync(entry);
+
+        Assert.False(await index.TransitionAsync(entry.Handle, RecordState.Stored, RecordState.Deleting));
+        Assert.True(await index.TransitionAsync(entry.Handle, RecordState.Staged, RecordState.Stored));
+        var stored = await index.FindAsync(entry.Handle);
+        Assert.Equal(RecordState.Stored, stored!.State);
+        Assert.Equal(entry.WrappedKey, stored.WrappedKey);
+        Assert.Equal(entry.ObjectName, stored.ObjectName);
+    }
+
+    public void Dispose() => _directory.Dispose();
+
+    private static RecordEntry Entry(string patient, string study, string modality, DateOnly? date, string origin, RecordState state) => new()
+    {
+        Handle = RecordHandle.New(),
+        ObjectName = ObjectName.NewRandom(),
+        WrappedKey = System.Security.Cryptography.RandomNumberGenerator.GetBytes(61),
+        PatientPseudonym = patient,
+        StudyInstanceUid = study,
+        Modality = modality,
+        StudyDate = date,
+        TransferSyntaxUid = "1.2.840.10008.1.2.1",
+        PlaintextLength = 10,
+        StoredLength = 74,
+        ContentSha256 = new byte[32],
+        OriginOrganisation = origin,
+        State = state,
+        CreatedAt = DateTimeOffset.UtcNow,
+    };
+}
