@@ -1,0 +1,85 @@
+using System.Diagnostics;
+using System.Globalization;
+using TrustedProxy.Client;
+using TrustedProxy.Policy;
+using TrustedProxy.Testing;
+
+// Upload+fetch round trips of DICOM files of given sizes through a real proxy over mutual TLS.
+// Without --server it starts its own proxy in this process on the filesystem backend (the embedded
+// default), in a temporary directory.
+//
+//   dotnet run -c Release --project loadtests/TrustedProxy.LoadTests -- roundtrip --sizes 524288,67108864 --iterations 20
+//   ... roundtrip --server https://proxy:8443 --producer p.p12 --consumer c.p12 --ca ca.crt.pem
+
+var options = Options.Parse(args);
+if (options.Scenario != "roundtrip")
+{
+    Console.Error.WriteLine("usage: roundtrip [--sizes bytes,bytes] [--iterations n] [--server url --producer p12 --consumer p12 --ca pem]");
+    return 2;
+}
+
+await using var local = options.Server is null ? await ProxyHost.StartAsync() : null;
+using var producer = local?.Client(ProxyRole.Producer) ?? TrustedProxyClient.FromFiles(new Uri(options.Server!), options.Producer!, null, options.Ca!);
+using var consumer = local?.Client(ProxyRole.Consumer) ?? TrustedProxyClient.FromFiles(new Uri(options.Server!), options.Consumer!, null, options.Ca!);
+
+Console.WriteLine($"# round trips through {(local is null ? options.Server : "an in-process proxy, filesystem backend")}, {Environment.ProcessorCount} cores, {options.Iterations} iterations after 2 warm-up");
+Console.WriteLine();
+Console.WriteLine("| file | upload p50 | upload p99 | fetch p50 | fetch p99 | round trip MB/s (mean) |");
+Console.WriteLine("|---|---|---|---|---|---|");
+foreach (var size in options.Sizes)
+{
+    var file = new DicomFileBuilder().Patient("LOAD1", "Load^Test").PixelData(Math.Max(0, size - 400), seed: size).Build();
+    var uploads = new List<double>();
+    var fetches = new List<double>();
+    for (var i = 0; i < options.Iterations + 2; i++)
+    {
+        var watch = Stopwatch.StartNew();
+        var receipt = await producer.UploadAsync(new MemoryStream(file, writable: false));
+        var uploaded = watch.Elapsed.TotalMilliseconds;
+        watch.Restart();
+        var length = await consumer.FetchAsync(receipt.Handle, Stream.Null);
+        var fetched = watch.Elapsed.TotalMilliseconds;
+        if (length != file.Length)
+        {
+            throw new InvalidOperationException($"fetched {length} bytes, uploaded {file.Length}");
+        }
+
+        if (i >= 2)
+        {
+            uploads.Add(uploaded);
+            fetches.Add(fetched);
+        }
+    }
+
+    var roundTrip = uploads.Zip(fetches, (u, f) => u + f).Average();
+    var megabytesPerSecond = 2.0 * file.Length / (1024 * 1024) / (roundTrip / 1000);
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"| {Size(file.Length)} | {Percentile(uploads, 50):F1} ms | {Percentile(uploads, 99):F1} ms | {Percentile(fetches, 50):F1} ms | {Percentile(fetches, 99):F1} ms | {megabytesPerSecond:F0} |"));
+}
+
+return 0;
+
+static double Percentile(List<double> values, double percentile)
+{
+    var sorted = values.Order().ToList();
+    var rank = (int)Math.Ceiling(percentile / 100 * sorted.Count) - 1;
+    return sorted[Math.Clamp(rank, 0, sorted.Count - 1)];
+}
+
+static string Size(long bytes) => bytes >= 1 << 20 ? $"{bytes / (1 << 20)} MiB" : $"{bytes / 1024} KiB";
+
+internal sealed record Options(string Scenario, IReadOnlyList<int> Sizes, int Iterations, string? Server, string? Producer, string? Consumer, string? Ca)
+{
+    public static Options Parse(string[] args)
+    {
+        string? Value(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
+        return new Options(
+            args.FirstOrDefault() ?? "roundtrip",
+            (Value("--sizes") ?? "524288,67108864").Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToList(),
+            int.Parse(Value("--iterations") ?? "20", CultureInfo.InvariantCulture),
+            Value("--server"),
+            Value("--producer"),
+            Value("--consumer"),
+            Value("--ca"));
+    }
+}
