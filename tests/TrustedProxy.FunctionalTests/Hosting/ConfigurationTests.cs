@@ -1,0 +1,44 @@
+using TrustedProxy.Server.Hosting;
+
+namespace TrustedProxy.FunctionalTests.Hosting;
+
+public sealed class ConfigurationTests
+{
+    [Fact]
+    public async Task AnInvalidConfiguration_StopsTheStart_ListingEveryProblemAtOnce()
+    {
+        using var directory = new TemporaryDirectory();
+
+        var error = await Assert.ThrowsAsync<InvalidConfigurationException>(() => ProxyServer.BuildAsync(new ProxyServerSettings
+        {
+            ContentRoot = directory.Path,
+            Overrides = new Dictionary<string, string?>
+            {
+                ["TrustedProxy:Server:Urls:0"] = "http://127.0.0.1:8080",
+                ["TrustedProxy:Records:SegmentSize"] = "10",
+                ["TrustedProxy:Dicom:MaxSequenceDepth"] = "0",
+                ["TrustedProxy:Storage:Backend"] = "filesystem",
+            },
+        }));
+
+        Assert.Equal(3, error.Errors.Count);
+        Assert.Contains(error.Errors, e => e.Contains("https"));
+        Assert.Contains(error.Errors, e => e.Contains("SegmentSize"));
+        Assert.Contains(error.Errors, e => e.Contains("MaxSequenceDepth"));
+        Assert.False(Directory.Exists(Path.Combine(directory.Path, "certs")), "nothing is created before the configuration is valid");
+    }
+
+    [Fact]
+    public async Task AnUnknownBackend_StopsTheStart()
+    {
+        using var directory = new TemporaryDirectory();
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => ProxyServer.BuildAsync(new ProxyServerSettings
+        {
+            ContentRoot = directory.Path,
+            Overrides = new Dictionary<string, string?> { ["TrustedProxy:Storage:Backend"] = "tape", ["TrustedProxy:Server:Urls:0"] = "https://127.0.0.1:0" },
+        }));
+
+        Assert.Contains("tape", error.Message);
+    }
+}
