@@ -1,5 +1,7 @@
 namespace TrustedProxy.Client;
 
+// The wire contracts of the proxy's API. The server answers with these very types, so the two ends cannot drift.
+
 /// <summary>The proxy's answer to an upload.</summary>
 public sealed record UploadResult(string Handle, string? SopInstanceUid, long Length, string Location);
 

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Security.Cryptography;
+using TrustedProxy.IO;
 
 namespace TrustedProxy.Crypto;
 
@@ -13,7 +14,7 @@ namespace TrustedProxy.Crypto;
 /// the size of every segment and which one is final, so bytes after the final segment (size
 /// padding) are never read. Without it, the object must end with its final segment.
 /// </remarks>
-internal sealed class EnvelopeDecryptingStream : Stream
+internal sealed class EnvelopeDecryptingStream : ForwardReadStream
 {
     private readonly Stream _inner;
     private readonly bool _leaveOpen;
@@ -40,22 +41,6 @@ internal sealed class EnvelopeDecryptingStream : Stream
         _leaveOpen = leaveOpen;
     }
 
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
     public override int Read(Span<byte> buffer)
     {
         if (_plainCount == 0 && !_finalSeen)
@@ -69,9 +54,6 @@ internal sealed class EnvelopeDecryptingStream : Stream
         return Drain(buffer);
     }
 
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         if (_plainCount == 0 && !_finalSeen)
@@ -84,16 +66,6 @@ internal sealed class EnvelopeDecryptingStream : Stream
 
         return Drain(buffer.Span);
     }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

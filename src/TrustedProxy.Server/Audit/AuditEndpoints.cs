@@ -1,3 +1,4 @@
+using TrustedProxy.Client;
 using TrustedProxy.Policy;
 using TrustedProxy.Server.Policy;
 using TrustedProxy.Server.Problems;
@@ -20,12 +21,7 @@ internal static class AuditEndpoints
         app.MapGet("/api/v1/whoami", (HttpContext context) =>
             {
                 var feature = context.Proxy();
-                return TypedResults.Ok(new
-                {
-                    organisation = feature.Identity.Organisation,
-                    role = ProxyRoles.ToName(feature.Identity.Role),
-                    certificateSerial = feature.Identity.CertificateSerial,
-                });
+                return TypedResults.Ok(new WhoAmI(feature.Identity.Organisation, ProxyRoles.ToName(feature.Identity.Role), feature.Identity.CertificateSerial));
             })
             .RequiresAction(ProxyAction.Discover)
             .WithTags("Identity")

@@ -1,4 +1,5 @@
 using TrustedProxy.CertificateAuthority;
+using TrustedProxy.Client;
 using TrustedProxy.Policy;
 using TrustedProxy.Server.Policy;
 using TrustedProxy.Server.Problems;
@@ -7,9 +8,6 @@ namespace TrustedProxy.Server.CertificateAuthority;
 
 /// <summary>A request to issue a certificate: either sign <see cref="CsrPem"/>, or generate a key pair and return it as PKCS#12 protected by <see cref="Pkcs12Password"/>.</summary>
 public sealed record IssueCertificateRequest(string Organisation, string Role, int? ValidityDays, string? CsrPem, string? Pkcs12Password);
-
-/// <summary>An issued certificate; <see cref="Pkcs12Base64"/> only when the proxy generated the key.</summary>
-public sealed record IssuedCertificateResponse(string Serial, string Organisation, string Role, DateTimeOffset NotAfter, string CertificatePem, string? Pkcs12Base64);
 
 /// <summary>A request to revoke; the reason is one of <see cref="RevocationReasons.Names"/>.</summary>
 public sealed record RevokeCertificateRequest(string? Reason);
@@ -55,7 +53,7 @@ internal static class CertificateAuthorityEndpoints
             using var signed = ca.Use(a => a.SignRequest(request.CsrPem, request.Organisation, role, validity));
             return TypedResults.Created(
                 $"/api/v1/ca/certificates/{CertificateSerial.Of(signed)}",
-                new IssuedCertificateResponse(CertificateSerial.Of(signed), request.Organisation, ProxyRoles.ToName(role), signed.NotAfter.ToUniversalTime(), signed.ExportCertificatePem() + "\n", null));
+                new IssuedCertificate(CertificateSerial.Of(signed), request.Organisation, ProxyRoles.ToName(role), signed.NotAfter.ToUniversalTime(), signed.ExportCertificatePem() + "\n", null));
         }
 
         if (request.Pkcs12Password is not { Length: >= MinPkcs12PasswordLength })
@@ -66,7 +64,7 @@ internal static class CertificateAuthorityEndpoints
         using var credential = ca.Use(a => a.IssueClient(request.Organisation, role, validity));
         return TypedResults.Created(
             $"/api/v1/ca/certificates/{credential.Serial}",
-            new IssuedCertificateResponse(credential.Serial, request.Organisation, ProxyRoles.ToName(role), credential.Certificate.NotAfter.ToUniversalTime(), credential.CertificatePem, Convert.ToBase64String(credential.ExportPkcs12(request.Pkcs12Password))));
+            new IssuedCertificate(credential.Serial, request.Organisation, ProxyRoles.ToName(role), credential.Certificate.NotAfter.ToUniversalTime(), credential.CertificatePem, Convert.ToBase64String(credential.ExportPkcs12(request.Pkcs12Password))));
     }
 
     private static IResult Revoke(string serial, RevokeCertificateRequest? request, CertificateAuthorityAccess ca)

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
+using TrustedProxy.Client;
 using TrustedProxy.Policy;
 using TrustedProxy.Pseudonymization;
 using TrustedProxy.Records;
@@ -8,27 +9,6 @@ using TrustedProxy.Server.Policy;
 using TrustedProxy.Server.Problems;
 
 namespace TrustedProxy.Server.Records;
-
-/// <summary>A record as the API shows it. The patient appears only as the proxy's pseudonym.</summary>
-public sealed record RecordSummary(
-    string Handle,
-    string? PatientPseudonym,
-    string? StudyInstanceUid,
-    string? SeriesInstanceUid,
-    string? SopInstanceUid,
-    string? SopClassUid,
-    string? Modality,
-    string? StudyDate,
-    string TransferSyntaxUid,
-    long Length,
-    string OriginOrganisation,
-    DateTimeOffset CreatedAt);
-
-/// <summary>A page of search results.</summary>
-public sealed record RecordPage(IReadOnlyList<RecordSummary> Items, int Limit, int Offset);
-
-/// <summary>The answer to an accepted upload.</summary>
-public sealed record UploadAccepted(string Handle, string? SopInstanceUid, long Length, string Location);
 
 /// <summary>The records API, v1: upload, search, read, delete.</summary>
 internal static class RecordEndpoints
@@ -41,15 +21,17 @@ internal static class RecordEndpoints
         records.MapPost("/", UploadAsync)
             .RequiresAction(ProxyAction.Upload)
             .Accepts<Stream>(DicomMediaType)
-            .Produces<UploadAccepted>(StatusCodes.Status202Accepted)
+            .Produces<UploadResult>(StatusCodes.Status202Accepted)
             .WithSummary("Upload one DICOM Part 10 file")
             .WithDescription("The body is the file, streamed. Answered 202 once the record is encrypted and stored; the handle names it from then on.");
         records.MapGet("/", SearchAsync)
             .RequiresAction(ProxyAction.Search)
+            .Produces<RecordPage>()
             .WithSummary("List and search the records the caller may see")
             .WithDescription("Filters: patientId (matched through the proxy's pseudonym), studyInstanceUid, modality, from and to (study date, yyyy-MM-dd), limit, offset.");
         records.MapGet("/{handle}", GetAsync)
             .RequiresAction(ProxyAction.Retrieve)
+            .Produces<RecordSummary>()
             .WithSummary("A record's index entry");
         records.MapGet("/{handle}/content", ContentAsync)
             .RequiresAction(ProxyAction.Retrieve)
@@ -76,7 +58,7 @@ internal static class RecordEndpoints
 
         var receipt = await uploader.UploadAsync(context.Request.Body, context.Proxy().Identity, context.RequestAborted);
         var location = $"/api/v1/records/{receipt.Handle}";
-        return TypedResults.Accepted(location, new UploadAccepted(receipt.Handle, receipt.SopInstanceUid, receipt.Length, location));
+        return TypedResults.Accepted(location, new UploadResult(receipt.Handle, receipt.SopInstanceUid, receipt.Length, location));
     }
 
     private static async Task<IResult> SearchAsync(HttpContext context, RecordIndex index, PatientPseudonymizer pseudonymizer, IOptions<RecordStoreOptions> options)

@@ -4,14 +4,8 @@ using TrustedProxy.Policy;
 namespace TrustedProxy.FunctionalTests.Cli;
 
 /// <summary>The tproxy executable as an operator uses it: one line per outcome, a non-zero exit on failure.</summary>
-public sealed class CliTests : IAsyncLifetime
+public sealed class CliTests : ProxyTest
 {
-    private ProxyHost _proxy = null!;
-
-    public async Task InitializeAsync() => _proxy = await ProxyHost.StartAsync();
-
-    public async Task DisposeAsync() => await _proxy.DisposeAsync();
-
     [Fact]
     public async Task Init_CreatesTheCaTheServerCertificateAndOneCredentialPerRole_WithKeysOwnerOnly()
     {
@@ -100,23 +94,23 @@ public sealed class CliTests : IAsyncLifetime
     [Fact]
     public async Task CaIssueListAndRevoke_WorkOnTheFiles()
     {
-        var issue = await CliProcess.RunAsync(_proxy.Root, "ca", "issue", "--org", "Haukeland", "--role", "consumer", "--days", "30");
+        var issue = await CliProcess.RunAsync(Proxy.Root, "ca", "issue", "--org", "Haukeland", "--role", "consumer", "--days", "30");
         Assert.True(issue.ExitCode == 0, issue.Error);
         var serial = issue.Output.Split('\t')[0];
 
-        var list = await CliProcess.RunAsync(_proxy.Root, "ca", "list", "--json");
+        var list = await CliProcess.RunAsync(Proxy.Root, "ca", "list", "--json");
         Assert.Contains(JsonDocument.Parse(list.Output).RootElement.EnumerateArray(), c => c.GetProperty("serial").GetString() == serial);
 
-        var whoami = await Cli("whoami", "--cert", Path.Combine(_proxy.Certificates.ClientsDirectory, "haukeland-consumer.p12"));
+        var whoami = await Cli("whoami", "--cert", Path.Combine(Proxy.Certificates.ClientsDirectory, "haukeland-consumer.p12"));
         Assert.True(whoami.ExitCode == 0, whoami.Error);
         Assert.StartsWith("Haukeland\tconsumer", whoami.Output);
 
-        Assert.Equal(0, (await CliProcess.RunAsync(_proxy.Root, "ca", "revoke", serial)).ExitCode);
-        var refused = await Cli("whoami", "--cert", Path.Combine(_proxy.Certificates.ClientsDirectory, "haukeland-consumer.p12"));
+        Assert.Equal(0, (await CliProcess.RunAsync(Proxy.Root, "ca", "revoke", serial)).ExitCode);
+        var refused = await Cli("whoami", "--cert", Path.Combine(Proxy.Certificates.ClientsDirectory, "haukeland-consumer.p12"));
         Assert.Equal(1, refused.ExitCode);
         Assert.True(refused.Error.Contains("handshake"), refused.Error);
     }
 
     private Task<(int ExitCode, string Output, string Error)> Cli(params string[] arguments) =>
-        CliProcess.RunAsync(_proxy.Root, [.. arguments, "--server", _proxy.BaseAddress.ToString()]);
+        CliProcess.RunAsync(Proxy.Root, [.. arguments, "--server", Proxy.BaseAddress.ToString()]);
 }

@@ -6,18 +6,12 @@ using TrustedProxy.Server.Policy;
 
 namespace TrustedProxy.FunctionalTests.Hosting;
 
-public sealed class EndpointTests : IAsyncLifetime
+public sealed class EndpointTests : ProxyTest
 {
-    private ProxyHost _proxy = null!;
-
-    public async Task InitializeAsync() => _proxy = await ProxyHost.StartAsync();
-
-    public async Task DisposeAsync() => await _proxy.DisposeAsync();
-
     [Fact]
     public void EveryEndpointInTheRouteTable_DeclaresTheActionThePolicyDecidesOn()
     {
-        var endpoints = _proxy.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>().ToList();
+        var endpoints = Proxy.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>().ToList();
 
         Assert.True(endpoints.Count >= 12, $"only {endpoints.Count} endpoints found");
         Assert.All(endpoints, e => Assert.True(e.Metadata.GetMetadata<ProxyActionMetadata>() is not null, $"{e.DisplayName} declares no action"));
@@ -26,7 +20,7 @@ public sealed class EndpointTests : IAsyncLifetime
     [Fact]
     public async Task TheOpenApiDocument_DescribesTheRecordsApi()
     {
-        using var response = await _proxy.Client(ProxyRole.Consumer).SendAsync(new HttpRequestMessage(HttpMethod.Get, "openapi/v1.json"));
+        using var response = await Proxy.Client(ProxyRole.Consumer).SendAsync(new HttpRequestMessage(HttpMethod.Get, "openapi/v1.json"));
         var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
 
         var paths = document.GetProperty("paths").EnumerateObject().Select(p => p.Name).ToList();
@@ -38,7 +32,7 @@ public sealed class EndpointTests : IAsyncLifetime
     [Fact]
     public async Task Health_ReportsTheIndexTheBackendAndTheCrl()
     {
-        using var response = await _proxy.Client(ProxyRole.Consumer).SendAsync(new HttpRequestMessage(HttpMethod.Get, "healthz"));
+        using var response = await Proxy.Client(ProxyRole.Consumer).SendAsync(new HttpRequestMessage(HttpMethod.Get, "healthz"));
         var report = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
 
         Assert.Equal("Healthy", report.GetProperty("status").GetString());
@@ -48,20 +42,20 @@ public sealed class EndpointTests : IAsyncLifetime
     [Fact]
     public async Task Health_TurnsUnhealthy_WhenTheCrlBecomesInvalid()
     {
-        var crl = File.ReadAllBytes(_proxy.Certificates.Crl);
+        var crl = File.ReadAllBytes(Proxy.Certificates.Crl);
         crl[^3] ^= 1;
-        File.WriteAllBytes(_proxy.Certificates.Crl, crl);
+        File.WriteAllBytes(Proxy.Certificates.Crl, crl);
         try
         {
             // The handshake now fails for everyone, including the health probe itself: fail closed.
-            await Assert.ThrowsAsync<HttpRequestException>(() => _proxy.Client(ProxyRole.Consumer).WhoAmIAsync());
+            await Assert.ThrowsAsync<HttpRequestException>(() => Proxy.Client(ProxyRole.Consumer).WhoAmIAsync());
         }
         finally
         {
             crl[^3] ^= 1;
-            File.WriteAllBytes(_proxy.Certificates.Crl, crl);
+            File.WriteAllBytes(Proxy.Certificates.Crl, crl);
         }
 
-        Assert.Equal("consumer", (await _proxy.Client(ProxyRole.Consumer).WhoAmIAsync()).Role);
+        Assert.Equal("consumer", (await Proxy.Client(ProxyRole.Consumer).WhoAmIAsync()).Role);
     }
 }

@@ -8,21 +8,20 @@ using TrustedProxy.Records;
 namespace TrustedProxy.FunctionalTests.Records;
 
 /// <summary>Bad input gets a clear problem+json answer and changes nothing: no index row, no cloud object, no staged file.</summary>
-public sealed class BadInputTests : IAsyncLifetime
+public sealed class BadInputTests : ProxyTest
 {
     private const long UploadLimit = 256 * 1024;
-    private ProxyHost _proxy = null!;
     private TrustedProxyClient _producer = null!;
     private string _existingHandle = null!;
 
-    public async Task InitializeAsync()
+    protected override Task<ProxyHost> StartProxyAsync() =>
+        ProxyHost.StartAsync(settings: new Dictionary<string, string?> { ["TrustedProxy:Records:MaxUploadBytes"] = UploadLimit.ToString() });
+
+    protected override async Task AfterStartAsync()
     {
-        _proxy = await ProxyHost.StartAsync(settings: new Dictionary<string, string?> { ["TrustedProxy:Records:MaxUploadBytes"] = UploadLimit.ToString() });
-        _producer = _proxy.Client(ProxyRole.Producer);
+        _producer = Proxy.Client(ProxyRole.Producer);
         _existingHandle = (await _producer.UploadAsync(new MemoryStream(new DicomFileBuilder().Patient("P1", "Doe^Jane").Build()))).Handle;
     }
-
-    public async Task DisposeAsync() => await _proxy.DisposeAsync();
 
     [Fact]
     public Task ABodyThatIsNotDicom_Gets415() => AssertRefusedWithoutTrace(
@@ -53,16 +52,16 @@ public sealed class BadInputTests : IAsyncLifetime
     public async Task AnUnknownHandle_Gets404_OnEveryRecordEndpoint()
     {
         var unknown = RecordHandle.New();
-        await AssertRefusedWithoutTrace(() => _proxy.Client(ProxyRole.Consumer).GetAsync(unknown), 404, "record-not-found");
-        await AssertRefusedWithoutTrace(() => _proxy.Client(ProxyRole.Consumer).FetchAsync(unknown, Stream.Null), 404, "record-not-found");
-        await AssertRefusedWithoutTrace(() => _proxy.Client(ProxyRole.Admin).DeleteAsync(unknown), 404, "record-not-found");
-        await AssertRefusedWithoutTrace(() => _proxy.Client(ProxyRole.Consumer).GetAsync("..%2F..%2Fetc%2Fpasswd"), 404, "record-not-found");
+        await AssertRefusedWithoutTrace(() => Proxy.Client(ProxyRole.Consumer).GetAsync(unknown), 404, "record-not-found");
+        await AssertRefusedWithoutTrace(() => Proxy.Client(ProxyRole.Consumer).FetchAsync(unknown, Stream.Null), 404, "record-not-found");
+        await AssertRefusedWithoutTrace(() => Proxy.Client(ProxyRole.Admin).DeleteAsync(unknown), 404, "record-not-found");
+        await AssertRefusedWithoutTrace(() => Proxy.Client(ProxyRole.Consumer).GetAsync("..%2F..%2Fetc%2Fpasswd"), 404, "record-not-found");
     }
 
     [Fact]
     public async Task ABadSearchQuery_Gets400()
     {
-        using var response = await _proxy.Client(ProxyRole.Consumer).SendAsync(new HttpRequestMessage(HttpMethod.Get, "api/v1/records?from=yesterday&limit=-4"));
+        using var response = await Proxy.Client(ProxyRole.Consumer).SendAsync(new HttpRequestMessage(HttpMethod.Get, "api/v1/records?from=yesterday&limit=-4"));
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
@@ -75,7 +74,7 @@ public sealed class BadInputTests : IAsyncLifetime
     [Fact]
     public async Task AnUnknownEndpoint_Gets404ProblemJson()
     {
-        using var response = await _proxy.Client(ProxyRole.Consumer).SendAsync(new HttpRequestMessage(HttpMethod.Get, "api/v1/nothing-here"));
+        using var response = await Proxy.Client(ProxyRole.Consumer).SendAsync(new HttpRequestMessage(HttpMethod.Get, "api/v1/nothing-here"));
 
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
@@ -104,18 +103,18 @@ public sealed class BadInputTests : IAsyncLifetime
 
     private async Task AssertRefusedWithoutTrace(Func<Task> action, int status, string problem)
     {
-        var objectsBefore = (await _proxy.CloudObjectsAsync()).Select(o => o.Name).Order().ToList();
-        var recordsBefore = await _proxy.Services.GetService<RecordIndex>()!.CountAsync();
+        var objectsBefore = (await Proxy.CloudObjectsAsync()).Select(o => o.Name).Order().ToList();
+        var recordsBefore = await Proxy.Services.GetService<RecordIndex>()!.CountAsync();
 
         var error = await Assert.ThrowsAsync<TrustedProxyException>(action);
 
         Assert.Equal(status, error.Status);
         Assert.Equal($"urn:trustedproxy:problem:{problem}", error.ProblemType);
         Assert.False(string.IsNullOrWhiteSpace(error.Detail));
-        Assert.Equal(objectsBefore, (await _proxy.CloudObjectsAsync()).Select(o => o.Name).Order().ToList());
-        Assert.Equal(recordsBefore, await _proxy.Services.GetService<RecordIndex>()!.CountAsync());
-        Assert.Empty(Directory.GetFiles(Path.Combine(_proxy.Root, "data", "staging")));
-        Assert.Equal(_existingHandle, (await _proxy.Client(ProxyRole.Consumer).GetAsync(_existingHandle)).Handle);
+        Assert.Equal(objectsBefore, (await Proxy.CloudObjectsAsync()).Select(o => o.Name).Order().ToList());
+        Assert.Equal(recordsBefore, await Proxy.Services.GetService<RecordIndex>()!.CountAsync());
+        Assert.Empty(Directory.GetFiles(Path.Combine(Proxy.Root, "data", "staging")));
+        Assert.Equal(_existingHandle, (await Proxy.Client(ProxyRole.Consumer).GetAsync(_existingHandle)).Handle);
     }
 
     private sealed class NonSeekableStream(byte[] content) : MemoryStream(content)

@@ -6,21 +6,15 @@ using TrustedProxy.Storage;
 namespace TrustedProxy.FunctionalTests.Records;
 
 /// <summary>A cloud that alters what it stores is caught: the fetch fails with a clear integrity error and never returns wrong bytes.</summary>
-public sealed class TamperTests : IAsyncLifetime
+public sealed class TamperTests : ProxyTest
 {
-    private ProxyHost _proxy = null!;
-
-    public async Task InitializeAsync() => _proxy = await ProxyHost.StartAsync();
-
-    public async Task DisposeAsync() => await _proxy.DisposeAsync();
-
     [Fact]
     public async Task OneFlippedByte_FailsTheFetch()
     {
         var (handle, name) = await UploadAsync(300_000);
-        var bytes = await _proxy.ReadCloudObjectAsync(name);
+        var bytes = await Proxy.ReadCloudObjectAsync(name);
         bytes[bytes.Length / 2] ^= 0x20;
-        await _proxy.OverwriteCloudObjectAsync(name, bytes);
+        await Proxy.OverwriteCloudObjectAsync(name, bytes);
 
         await AssertIntegrityFailure(handle);
     }
@@ -29,10 +23,10 @@ public sealed class TamperTests : IAsyncLifetime
     public async Task ARemovedSegment_FailsTheFetch()
     {
         var (handle, name) = await UploadAsync(300_000);
-        var bytes = await _proxy.ReadCloudObjectAsync(name);
+        var bytes = await Proxy.ReadCloudObjectAsync(name);
         const int sealedSegment = 64 * 1024 + 16;
         var cut = bytes[..(32 + sealedSegment)].Concat(bytes[(32 + 2 * sealedSegment)..]).ToArray();
-        await _proxy.OverwriteCloudObjectAsync(name, cut);
+        await Proxy.OverwriteCloudObjectAsync(name, cut);
 
         await AssertIntegrityFailure(handle);
     }
@@ -41,8 +35,8 @@ public sealed class TamperTests : IAsyncLifetime
     public async Task ATruncatedObject_FailsTheFetch()
     {
         var (handle, name) = await UploadAsync(300_000);
-        var bytes = await _proxy.ReadCloudObjectAsync(name);
-        await _proxy.OverwriteCloudObjectAsync(name, bytes[..^100]);
+        var bytes = await Proxy.ReadCloudObjectAsync(name);
+        await Proxy.OverwriteCloudObjectAsync(name, bytes[..^100]);
 
         await AssertIntegrityFailure(handle);
     }
@@ -52,11 +46,11 @@ public sealed class TamperTests : IAsyncLifetime
     {
         var (first, firstName) = await UploadAsync(1000);
         var (second, secondName) = await UploadAsync(1000);
-        var firstBytes = await _proxy.ReadCloudObjectAsync(firstName);
-        var secondBytes = await _proxy.ReadCloudObjectAsync(secondName);
+        var firstBytes = await Proxy.ReadCloudObjectAsync(firstName);
+        var secondBytes = await Proxy.ReadCloudObjectAsync(secondName);
         Assert.Equal(firstBytes.Length, secondBytes.Length);
-        await _proxy.OverwriteCloudObjectAsync(firstName, secondBytes);
-        await _proxy.OverwriteCloudObjectAsync(secondName, firstBytes);
+        await Proxy.OverwriteCloudObjectAsync(firstName, secondBytes);
+        await Proxy.OverwriteCloudObjectAsync(secondName, firstBytes);
 
         await AssertIntegrityFailure(first);
         await AssertIntegrityFailure(second);
@@ -66,9 +60,9 @@ public sealed class TamperTests : IAsyncLifetime
     public async Task AnObjectGoneFromTheCloud_IsReportedAsMissing()
     {
         var (handle, name) = await UploadAsync(1000);
-        await _proxy.Store.DeleteAsync(name, CancellationToken.None);
+        await Proxy.Store.DeleteAsync(name, CancellationToken.None);
 
-        var error = await Assert.ThrowsAsync<TrustedProxyException>(() => _proxy.Client(ProxyRole.Consumer).FetchAsync(handle, Stream.Null));
+        var error = await Assert.ThrowsAsync<TrustedProxyException>(() => Proxy.Client(ProxyRole.Consumer).FetchAsync(handle, Stream.Null));
 
         Assert.Equal(502, error.Status);
         Assert.Equal("urn:trustedproxy:problem:object-missing", error.ProblemType);
@@ -76,9 +70,9 @@ public sealed class TamperTests : IAsyncLifetime
 
     private async Task<(string Handle, ObjectName Name)> UploadAsync(int pixelBytes)
     {
-        var before = (await _proxy.CloudObjectsAsync()).Select(o => o.Name).ToHashSet();
-        var result = await _proxy.Client(ProxyRole.Producer).UploadAsync(new MemoryStream(new DicomFileBuilder().PixelData(pixelBytes, seed: Random.Shared.Next()).Build()));
-        var name = (await _proxy.CloudObjectsAsync()).Select(o => o.Name).Single(n => !before.Contains(n));
+        var before = (await Proxy.CloudObjectsAsync()).Select(o => o.Name).ToHashSet();
+        var result = await Proxy.Client(ProxyRole.Producer).UploadAsync(new MemoryStream(new DicomFileBuilder().PixelData(pixelBytes, seed: Random.Shared.Next()).Build()));
+        var name = (await Proxy.CloudObjectsAsync()).Select(o => o.Name).Single(n => !before.Contains(n));
         return (result.Handle, name);
     }
 
@@ -86,7 +80,7 @@ public sealed class TamperTests : IAsyncLifetime
     {
         using var received = new MemoryStream();
 
-        var error = await Assert.ThrowsAsync<TrustedProxyException>(() => _proxy.Client(ProxyRole.Consumer).FetchAsync(handle, received));
+        var error = await Assert.ThrowsAsync<TrustedProxyException>(() => Proxy.Client(ProxyRole.Consumer).FetchAsync(handle, received));
 
         Assert.Equal(502, error.Status);
         Assert.Equal("urn:trustedproxy:problem:integrity-failure", error.ProblemType);

@@ -8,18 +8,12 @@ using TrustedProxy.Policy;
 namespace TrustedProxy.FunctionalTests.Security;
 
 /// <summary>Who gets in: only certificates of the proxy's own CA, valid, for client authentication, not revoked.</summary>
-public sealed class MutualTlsTests : IAsyncLifetime
+public sealed class MutualTlsTests : ProxyTest
 {
-    private ProxyHost _proxy = null!;
-
-    public async Task InitializeAsync() => _proxy = await ProxyHost.StartAsync();
-
-    public async Task DisposeAsync() => await _proxy.DisposeAsync();
-
     [Fact]
     public async Task AMemberCertificate_IsAdmitted_WithItsIdentity()
     {
-        var me = await _proxy.Client(ProxyRole.Consumer).WhoAmIAsync();
+        var me = await Proxy.Client(ProxyRole.Consumer).WhoAmIAsync();
 
         Assert.Equal(("Local Hospital", "consumer"), (me.Organisation, me.Role));
     }
@@ -32,7 +26,7 @@ public sealed class MutualTlsTests : IAsyncLifetime
             SslOptions = new SslClientAuthenticationOptions { RemoteCertificateValidationCallback = (_, _, _, _) => true },
         });
 
-        await Assert.ThrowsAsync<HttpRequestException>(() => http.GetAsync(new Uri(_proxy.BaseAddress, "healthz")));
+        await Assert.ThrowsAsync<HttpRequestException>(() => http.GetAsync(new Uri(Proxy.BaseAddress, "healthz")));
     }
 
     [Fact]
@@ -74,7 +68,7 @@ public sealed class MutualTlsTests : IAsyncLifetime
     [Fact]
     public async Task AnExpiredCertificate_IsRefused()
     {
-        using var credential = _proxy.OpenCa().Issue(CertificateTemplate.Client("Local Hospital", ProxyRole.Consumer, TimeSpan.FromDays(1)) with
+        using var credential = Proxy.OpenCa().Issue(CertificateTemplate.Client("Local Hospital", ProxyRole.Consumer, TimeSpan.FromDays(1)) with
         {
             NotBefore = DateTimeOffset.UtcNow.AddDays(-30),
             NotAfter = DateTimeOffset.UtcNow.AddDays(-1),
@@ -86,7 +80,7 @@ public sealed class MutualTlsTests : IAsyncLifetime
     [Fact]
     public async Task ACertificateForServerAuthenticationOnly_IsRefused()
     {
-        using var credential = _proxy.OpenCa().Issue(CertificateTemplate.Client("Local Hospital", ProxyRole.Consumer, TimeSpan.FromDays(1)) with
+        using var credential = Proxy.OpenCa().Issue(CertificateTemplate.Client("Local Hospital", ProxyRole.Consumer, TimeSpan.FromDays(1)) with
         {
             ExtendedKeyUsages = [CertificateTemplate.ServerAuthOid],
         });
@@ -97,7 +91,7 @@ public sealed class MutualTlsTests : IAsyncLifetime
     [Fact]
     public async Task ACertificateWithoutAFederationIdentity_IsRefused()
     {
-        using var credential = _proxy.OpenCa().Issue(CertificateTemplate.Client("Local Hospital", ProxyRole.Consumer, TimeSpan.FromDays(1)) with { Identity = null });
+        using var credential = Proxy.OpenCa().Issue(CertificateTemplate.Client("Local Hospital", ProxyRole.Consumer, TimeSpan.FromDays(1)) with { Identity = null });
 
         await AssertRefused(credential.Certificate);
     }
@@ -105,11 +99,11 @@ public sealed class MutualTlsTests : IAsyncLifetime
     [Fact]
     public async Task ACertificateRevokedWithTheCli_IsRefusedWithoutARestart_OnNewAndOpenConnections()
     {
-        using var credential = _proxy.OpenCa().IssueClient("Local Hospital", ProxyRole.Consumer, TimeSpan.FromDays(10));
-        var open = _proxy.Client(credential.Certificate);
+        using var credential = Proxy.OpenCa().IssueClient("Local Hospital", ProxyRole.Consumer, TimeSpan.FromDays(10));
+        var open = Proxy.Client(credential.Certificate);
         Assert.Equal("consumer", (await open.WhoAmIAsync()).Role);
 
-        var (exitCode, output, error) = await CliProcess.RunAsync(_proxy.Root, "ca", "revoke", credential.Serial, "--reason", "key-compromise", "--certs", _proxy.Certificates.Root);
+        var (exitCode, output, error) = await CliProcess.RunAsync(Proxy.Root, "ca", "revoke", credential.Serial, "--reason", "key-compromise", "--certs", Proxy.Certificates.Root);
         Assert.True(exitCode == 0, error);
         Assert.Contains("revoked", output);
 
@@ -122,19 +116,19 @@ public sealed class MutualTlsTests : IAsyncLifetime
         await AssertRefused(credential.Certificate);
 
         // Everyone else is unaffected.
-        Assert.Equal("consumer", (await _proxy.Client(ProxyRole.Consumer).WhoAmIAsync()).Role);
+        Assert.Equal("consumer", (await Proxy.Client(ProxyRole.Consumer).WhoAmIAsync()).Role);
     }
 
     [Fact]
     public async Task AConsumerUploading_IsDeniedByPolicy_AndTheDecisionIsRecorded()
     {
-        var consumer = _proxy.Client(ProxyRole.Consumer);
+        var consumer = Proxy.Client(ProxyRole.Consumer);
 
         var error = await Assert.ThrowsAsync<TrustedProxyException>(() => consumer.UploadAsync(new MemoryStream(new DicomFileBuilder().Build())));
 
         Assert.Equal(403, error.Status);
         Assert.Equal("urn:trustedproxy:problem:forbidden", error.ProblemType);
-        Assert.Empty(await _proxy.CloudObjectsAsync());
+        Assert.Empty(await Proxy.CloudObjectsAsync());
         var decisions = await ReadDecisionsAsync();
         Assert.Contains(decisions, d => d.GetProperty("action").GetString() == "Upload" && d.GetProperty("role").GetString() == "consumer" && !d.GetProperty("permitted").GetBoolean() && d.GetProperty("rule").GetString() == "default-deny");
     }
@@ -142,53 +136,53 @@ public sealed class MutualTlsTests : IAsyncLifetime
     [Fact]
     public async Task AProducerDeleting_IsDeniedByPolicy_AndTheRecordStays()
     {
-        var producer = _proxy.Client(ProxyRole.Producer);
+        var producer = Proxy.Client(ProxyRole.Producer);
         var upload = await producer.UploadAsync(new MemoryStream(new DicomFileBuilder().Patient("P1", "Doe^Jane").Build()));
 
         var error = await Assert.ThrowsAsync<TrustedProxyException>(() => producer.DeleteAsync(upload.Handle));
 
         Assert.Equal(403, error.Status);
-        Assert.Single(await _proxy.CloudObjectsAsync());
-        Assert.Equal(upload.Handle, (await _proxy.Client(ProxyRole.Consumer).GetAsync(upload.Handle)).Handle);
+        Assert.Single(await Proxy.CloudObjectsAsync());
+        Assert.Equal(upload.Handle, (await Proxy.Client(ProxyRole.Consumer).GetAsync(upload.Handle)).Handle);
     }
 
     [Fact]
     public async Task AnAdminDeleting_RemovesTheIndexEntryAndTheCloudObject()
     {
-        var upload = await _proxy.Client(ProxyRole.Producer).UploadAsync(new MemoryStream(new DicomFileBuilder().Build()));
+        var upload = await Proxy.Client(ProxyRole.Producer).UploadAsync(new MemoryStream(new DicomFileBuilder().Build()));
 
-        await _proxy.Client(ProxyRole.Admin).DeleteAsync(upload.Handle);
+        await Proxy.Client(ProxyRole.Admin).DeleteAsync(upload.Handle);
 
-        Assert.Empty(await _proxy.CloudObjectsAsync());
-        var error = await Assert.ThrowsAsync<TrustedProxyException>(() => _proxy.Client(ProxyRole.Consumer).GetAsync(upload.Handle));
+        Assert.Empty(await Proxy.CloudObjectsAsync());
+        var error = await Assert.ThrowsAsync<TrustedProxyException>(() => Proxy.Client(ProxyRole.Consumer).GetAsync(upload.Handle));
         Assert.Equal(404, error.Status);
     }
 
     [Fact]
     public async Task AProducer_SeesOnlyItsOwnOrganisationsRecords()
     {
-        using var otherProducer = _proxy.OpenCa().IssueClient("St Olav", ProxyRole.Producer, TimeSpan.FromDays(1));
-        var mine = await _proxy.Client(ProxyRole.Producer).UploadAsync(new MemoryStream(new DicomFileBuilder().Build()));
-        var theirs = await _proxy.Client(otherProducer.Certificate).UploadAsync(new MemoryStream(new DicomFileBuilder().Build()));
+        using var otherProducer = Proxy.OpenCa().IssueClient("St Olav", ProxyRole.Producer, TimeSpan.FromDays(1));
+        var mine = await Proxy.Client(ProxyRole.Producer).UploadAsync(new MemoryStream(new DicomFileBuilder().Build()));
+        var theirs = await Proxy.Client(otherProducer.Certificate).UploadAsync(new MemoryStream(new DicomFileBuilder().Build()));
 
-        var seen = await _proxy.Client(ProxyRole.Producer).SearchAsync(new RecordSearch());
+        var seen = await Proxy.Client(ProxyRole.Producer).SearchAsync(new RecordSearch());
 
         Assert.Equal([mine.Handle], seen.Items.Select(i => i.Handle));
-        var error = await Assert.ThrowsAsync<TrustedProxyException>(() => _proxy.Client(ProxyRole.Producer).GetAsync(theirs.Handle));
+        var error = await Assert.ThrowsAsync<TrustedProxyException>(() => Proxy.Client(ProxyRole.Producer).GetAsync(theirs.Handle));
         Assert.Equal(404, error.Status);
-        Assert.Equal(2, (await _proxy.Client(ProxyRole.Consumer).SearchAsync(new RecordSearch())).Items.Count);
+        Assert.Equal(2, (await Proxy.Client(ProxyRole.Consumer).SearchAsync(new RecordSearch())).Items.Count);
     }
 
     private async Task AssertRefused(X509Certificate2 certificate)
     {
-        var client = _proxy.Client(certificate);
+        var client = Proxy.Client(certificate);
         var error = await Assert.ThrowsAsync<HttpRequestException>(() => client.WhoAmIAsync());
         Assert.NotEqual(HttpStatusCode.OK, error.StatusCode);
     }
 
     private async Task<List<System.Text.Json.JsonElement>> ReadDecisionsAsync()
     {
-        using var response = await _proxy.Client(ProxyRole.Compliance).SendAsync(new HttpRequestMessage(HttpMethod.Get, "api/v1/audit/decisions"));
+        using var response = await Proxy.Client(ProxyRole.Compliance).SendAsync(new HttpRequestMessage(HttpMethod.Get, "api/v1/audit/decisions"));
         response.EnsureSuccessStatusCode();
         return (await System.Text.Json.JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync())).RootElement.EnumerateArray().ToList();
     }
