@@ -107,7 +107,7 @@ internal static class RecordCommands
                 return Cli.Ok;
             }
 
-            var table = new Table().AddColumns("handle", "modality", "study date", "study UID", "bytes", "from");
+            var table = new Table().AddColumns(new TableColumn("handle").NoWrap(), new TableColumn("modality"), new TableColumn("study date").NoWrap(), new TableColumn("study UID"), new TableColumn("bytes"), new TableColumn("from"));
             foreach (var r in page.Items)
             {
                 table.AddRow(r.Handle, r.Modality ?? "", r.StudyDate ?? "", Markup.Escape(r.StudyInstanceUid ?? ""), r.Length.ToString(CultureInfo.InvariantCulture), Markup.Escape(r.OriginOrganisation));
