@@ -34,7 +34,7 @@ public static class DicomCorpus
 
     public static string CharsetFiles => Path.Combine(DataDirectory, "charset_files");
 
-    /// <summary>Every *.dcm file of test_files and charset_files, with what pydicom makes of it.</summary>
+    /// <summary>Every file under test_files and charset_files (recursively; text, JSON and archives left out), with what pydicom makes of it.</summary>
     public static IReadOnlyList<CorpusFile> Files => Oracle.Value;
 
     /// <summary>Files pydicom reads completely and that have the Part 10 preamble and meta information.</summary>
@@ -69,8 +69,14 @@ public static class DicomCorpus
                         s = str(v).strip()
                         if s:
                             acc.add(s)
+            paths = []
             for folder in ("test_files", "charset_files"):
-                for path in sorted(glob.glob(os.path.join(root, folder, "*.dcm"))):
+                for directory, _, names in os.walk(os.path.join(root, folder)):
+                    for name in names:
+                        if not name.endswith((".dump", ".json", ".txt", ".gz", ".py", ".bz2", ".zip")):
+                            paths.append(os.path.join(directory, name))
+            for path in sorted(paths):
+                    folder = os.path.relpath(os.path.dirname(path), root)
                     with open(path, "rb") as f:
                         head = f.read(132)
                     entry = {"path": path, "name": os.path.basename(path), "folder": folder, "hasPreamble": head[128:132] == b"DICM"}
@@ -91,6 +97,7 @@ public static class DicomCorpus
                             "modality": str(ds.get("Modality", "")) or None,
                             "studyDate": str(ds.get("StudyDate", "")) or None,
                             "textValues": sorted(acc),
+                            "personNames": ["\\".join(str(v) for v in e.value) if isinstance(e.value, pydicom.multival.MultiValue) else str(e.value) for e in ds.iterall() if e.VR == "PN" and e.value not in (None, "")],
                         })
                     except Exception as e:
                         entry.update({"pydicomReads": False, "error": type(e).__name__ + ": " + str(e)[:200], "textValues": []})
@@ -148,6 +155,9 @@ public sealed record CorpusFile
 
     /// <summary>Every text value of the file's data set, sequences included, as pydicom decodes them.</summary>
     public IReadOnlyList<string> TextValues { get; init; } = [];
+
+    /// <summary>Every non-empty person name, depth first in file order, decoded by pydicom with the file's character sets.</summary>
+    public IReadOnlyList<string> PersonNames { get; init; } = [];
 
     public bool IsCompressed => TransferSyntaxUid is not null && TransferSyntaxUid is not ("1.2.840.10008.1.2" or "1.2.840.10008.1.2.1" or "1.2.840.10008.1.2.2" or "1.2.840.10008.1.2.1.99");
 

@@ -35,11 +35,21 @@ internal sealed class DicomStreamReader : IAsyncDisposable
     private long _pendingValue;
     private long _elements;
 
-    public DicomStreamReader(Stream source, DicomReaderLimits? limits = null)
+    public DicomStreamReader(Stream source, DicomReaderLimits? limits = null, bool keepDeflatedPayload = false)
     {
         _source = source;
         _limits = limits ?? DicomReaderLimits.Default;
+        _keepDeflatedPayload = keepDeflatedPayload;
     }
+
+    private readonly bool _keepDeflatedPayload;
+    private MemoryStream? _deflatedPayload;
+
+    /// <summary>How elements at the current position are encoded (after the first element, the encoding the data set really uses).</summary>
+    public DicomEncoding CurrentEncoding => new(_implicitVR, _bigEndian);
+
+    /// <summary>The compressed bytes of a deflated data set, when asked to keep them (to write an unmodified file back bit for bit).</summary>
+    public byte[]? DeflatedPayload => _deflatedPayload?.ToArray();
 
     public FileMetaInformation? Meta { get; private set; }
 
@@ -63,6 +73,7 @@ internal sealed class DicomStreamReader : IAsyncDisposable
         Consume(132);
 
         string? transferSyntax = null, sopClass = null, sopInstance = null;
+        var elements = new List<DicomElement>();
         long metaEnd = -1;
         while (true)
         {
@@ -110,6 +121,7 @@ internal sealed class DicomStreamReader : IAsyncDisposable
 
             await FillOrThrowAsync((int)length, cancellationToken).ConfigureAwait(false);
             var value = Peek(0, (int)length);
+            elements.Add(DicomElement.Create(tag, vr, value.ToArray()));
             if (tag == DicomTag.FileMetaInformationGroupLength && length == 4)
             {
                 metaEnd = _offset + 4 + BinaryPrimitives.ReadUInt32LittleEndian(value);
@@ -143,7 +155,7 @@ internal sealed class DicomStreamReader : IAsyncDisposable
             SwitchToInflatedSource();
         }
 
-        Meta = new FileMetaInformation(syntax, sopClass, sopInstance, preamble, _offset);
+        Meta = new FileMetaInformation(syntax, sopClass, sopInstance, preamble, _offset, elements);
         return Meta;
     }
 
@@ -165,12 +177,15 @@ internal sealed class DicomStreamReader : IAsyncDisposable
             var top = _frames[^1];
             if (top.End >= 0 && _offset >= top.End)
             {
-                if (_offset > top.End)
+                // The well-known toolkits read an item that runs past the end of its sequence and
+                // end the sequence after it (files edited without fixing the sequence length do
+                // exist); so does this reader, and the end token says so. Items must be exact.
+                if (_offset > top.End && top.Kind != FrameKind.Sequence)
                 {
                     throw new DicomFormatException(DicomFormatProblem.Malformed, _offset, $"contents of {top.Tag} run {_offset - top.End} bytes past its declared length");
                 }
 
-                return Pop(byDelimiter: false);
+                return Pop(byDelimiter: false, lengthMismatch: _offset > top.End);
             }
         }
 
@@ -179,6 +194,14 @@ internal sealed class DicomStreamReader : IAsyncDisposable
             if (_frames.Count == 0)
             {
                 return null;
+            }
+
+            // A file that ends cleanly between elements inside items and sequences of defined length
+            // (their lengths left stale by an editor) is read to its end by the well-known toolkits;
+            // so it is here, and the end tokens carry the declared lengths. Anything else is truncated.
+            if (_frames.All(f => f.End >= 0))
+            {
+                return Pop(byDelimiter: false, lengthMismatch: true);
             }
 
             throw new DicomFormatException(DicomFormatProblem.Truncated, _offset, $"the file ends inside {_frames[^1].Tag}, {_frames.Count} level(s) deep");
@@ -264,7 +287,7 @@ internal sealed class DicomStreamReader : IAsyncDisposable
         if (vr == DicomVR.SQ)
         {
             CheckFitsInParent(start, length, tag);
-            Push(new Frame(FrameKind.Sequence, tag, _offset + length, _implicitVR, _bigEndian), start);
+            Push(new Frame(FrameKind.Sequence, tag, _offset + length, _implicitVR, _bigEndian, length), start);
             return new DicomToken(DicomTokenKind.SequenceStart, tag, vr, length, start, depth);
         }
 
@@ -342,12 +365,12 @@ internal sealed class DicomStreamReader : IAsyncDisposable
 
         if (tag == DicomTag.Item && depth > 0 && parent.Kind == FrameKind.Sequence)
         {
-            if (length != DicomToken.UndefinedLength)
+            if (length != DicomToken.UndefinedLength && parent.End < 0)
             {
                 CheckFitsInParent(start, length, tag);
             }
 
-            Push(new Frame(FrameKind.Item, tag, length == DicomToken.UndefinedLength ? -1 : _offset + length, _implicitVR, _bigEndian), start);
+            Push(new Frame(FrameKind.Item, tag, length == DicomToken.UndefinedLength ? -1 : _offset + length, _implicitVR, _bigEndian, length), start);
             return new DicomToken(DicomTokenKind.ItemStart, tag, DicomVR.None, length, start, depth);
         }
 
@@ -376,7 +399,7 @@ internal sealed class DicomStreamReader : IAsyncDisposable
         throw new DicomFormatException(DicomFormatProblem.Malformed, start, $"unexpected {tag} {(depth == 0 ? "at the top level" : $"inside {parent.Tag}")}");
     }
 
-    private DicomToken Pop(bool byDelimiter, uint length = 0, long? at = null)
+    private DicomToken Pop(bool byDelimiter, uint length = 0, long? at = null, bool lengthMismatch = false)
     {
         var frame = _frames[^1];
         _frames.RemoveAt(_frames.Count - 1);
@@ -393,7 +416,9 @@ internal sealed class DicomStreamReader : IAsyncDisposable
             throw new DicomFormatException(DicomFormatProblem.Malformed, at ?? _offset, $"a delimiter closing {frame.Tag} has length {length}, not 0");
         }
 
-        return new DicomToken(kind, frame.Tag, DicomVR.None, length, at ?? _offset, _frames.Count, byDelimiter);
+        // An end token of a defined-length container carries the length that was declared.
+        var declared = frame.End >= 0 ? frame.DeclaredLength : length;
+        return new DicomToken(kind, frame.Tag, DicomVR.None, declared, at ?? _offset, _frames.Count, byDelimiter, lengthMismatch);
     }
 
     private void Push(Frame frame, long start)
@@ -470,7 +495,14 @@ internal sealed class DicomStreamReader : IAsyncDisposable
     private void SwitchToInflatedSource()
     {
         var leftover = _buffer.AsSpan(_position, _end - _position).ToArray();
-        _source = new DeflateStream(new PrefixedStream(leftover, _source), CompressionMode.Decompress);
+        Stream compressed = new PrefixedStream(leftover, _source);
+        if (_keepDeflatedPayload)
+        {
+            _deflatedPayload = new MemoryStream();
+            compressed = new CopyingStream(compressed, _deflatedPayload);
+        }
+
+        _source = new DeflateStream(compressed, CompressionMode.Decompress);
         _position = 0;
         _end = 0;
         _sourceEnded = false;
@@ -554,5 +586,5 @@ internal sealed class DicomStreamReader : IAsyncDisposable
         Encapsulated,
     }
 
-    private readonly record struct Frame(FrameKind Kind, DicomTag Tag, long End, bool ImplicitVR, bool BigEndian);
+    private readonly record struct Frame(FrameKind Kind, DicomTag Tag, long End, bool ImplicitVR, bool BigEndian, uint DeclaredLength = 0);
 }

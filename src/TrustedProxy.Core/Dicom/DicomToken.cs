@@ -36,7 +36,8 @@ public enum DicomTokenKind
 /// <param name="Offset">Byte offset of the element's tag.</param>
 /// <param name="Depth">0 for top-level elements, one more inside each sequence.</param>
 /// <param name="ByDelimiter">For end tokens: closed by an explicit delimiter item rather than by length.</param>
-public readonly record struct DicomToken(DicomTokenKind Kind, DicomTag Tag, DicomVR VR, uint Length, long Offset, int Depth, bool ByDelimiter = false)
+/// <param name="LengthMismatch">For the end of a defined-length item or sequence: its contents did not fill exactly the declared length (kept in <see cref="Length"/>).</param>
+public readonly record struct DicomToken(DicomTokenKind Kind, DicomTag Tag, DicomVR VR, uint Length, long Offset, int Depth, bool ByDelimiter = false, bool LengthMismatch = false)
 {
     public const uint UndefinedLength = 0xFFFFFFFF;
 

@@ -1,0 +1,97 @@
+using System.IO.Compression;
+
+namespace TrustedProxy.Dicom;
+
+/// <summary>
+/// A whole DICOM Part 10 file in memory: preamble, file meta information, data set. Reading then
+/// writing an unmodified file gives back the same bytes: values, lengths, padding, element order,
+/// defined or undefined lengths and the encoding the data set really used are all kept. For large
+/// files read and write as streams with <see cref="DicomFileReader"/> and <see cref="DicomStreamWriter"/>.
+/// </summary>
+public sealed class DicomFile
+{
+    public DicomFile(byte[] preamble, DicomDataset meta, DicomDataset dataset, TransferSyntax transferSyntax, byte[]? deflatedPayload = null)
+    {
+        Preamble = preamble;
+        Meta = meta;
+        Dataset = dataset;
+        TransferSyntax = transferSyntax;
+        DeflatedPayload = deflatedPayload;
+    }
+
+    /// <summary>The 128 bytes before "DICM".</summary>
+    public byte[] Preamble { get; set; }
+
+    /// <summary>Group 0002, always explicit VR little endian.</summary>
+    public DicomDataset Meta { get; }
+
+    public DicomDataset Dataset { get; }
+
+    public TransferSyntax TransferSyntax { get; }
+
+    /// <summary>For a deflated file, the compressed data set as read; written back when the data set is unchanged.</summary>
+    internal byte[]? DeflatedPayload { get; }
+
+    public static async Task<DicomFile> ReadAsync(Stream stream, DicomReaderLimits? limits = null, CancellationToken cancellationToken = default)
+    {
+        await using var reader = new DicomFileReader(stream, limits, keepDeflatedPayload: true);
+        var meta = await reader.ReadFileMetaAsync(cancellationToken).ConfigureAwait(false);
+        var dataset = new DicomDataset(reader.DataSetEncoding);
+        while (await reader.ReadElementAsync(dataset, cancellationToken).ConfigureAwait(false) is { } element)
+        {
+            dataset.Append(element);
+        }
+
+        return new DicomFile(meta.Preamble, new DicomDataset(DicomEncoding.ExplicitLittle, meta.Elements), dataset, meta.TransferSyntax, reader.DeflatedPayload);
+    }
+
+    public static async Task<DicomFile> ReadAsync(string path, DicomReaderLimits? limits = null, CancellationToken cancellationToken = default)
+    {
+        await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        return await ReadAsync(file, limits, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task WriteAsync(Stream output, CancellationToken cancellationToken = default)
+    {
+        var writer = new DicomStreamWriter(output);
+        await writer.WritePreambleAndMetaAsync(Preamble, Meta, cancellationToken).ConfigureAwait(false);
+        if (!TransferSyntax.Deflated)
+        {
+            await writer.WriteDatasetAsync(Dataset, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        using var plain = new MemoryStream();
+        await new DicomStreamWriter(plain).WriteDatasetAsync(Dataset, cancellationToken).ConfigureAwait(false);
+        if (DeflatedPayload is not null && Inflate(DeflatedPayload).AsSpan().SequenceEqual(plain.GetBuffer().AsSpan(0, (int)plain.Length)))
+        {
+            // Deflate streams are not unique: keep the original compressed bytes while the data set is unchanged.
+            await output.WriteAsync(DeflatedPayload, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        await using (var deflate = new DeflateStream(output, CompressionLevel.Optimal, leaveOpen: true))
+        {
+            plain.Position = 0;
+            await plain.CopyToAsync(deflate, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async Task<byte[]> ToBytesAsync(CancellationToken cancellationToken = default)
+    {
+        using var output = new MemoryStream();
+        await WriteAsync(output, cancellationToken).ConfigureAwait(false);
+        return output.ToArray();
+    }
+
+    private static byte[] Inflate(byte[] payload)
+    {
+        using var inflated = new MemoryStream();
+        using (var deflate = new DeflateStream(new MemoryStream(payload), CompressionMode.Decompress))
+        {
+            deflate.CopyTo(inflated);
+        }
+
+        return inflated.ToArray();
+    }
+}
