@@ -15,6 +15,9 @@ internal sealed class ProxyKeyRing : IDisposable
     // HKDF info strings: changing one changes every key derived from it, so they are versioned.
     internal const string KeyEncryptionInfo = "TrustedProxy/key-encryption/v1";
     internal const string PatientPseudonymInfo = "TrustedProxy/patient-pseudonym/v1";
+    internal const string DeidentifiedUidInfo = "TrustedProxy/deidentified-uid/v1";
+    internal const string DateShiftInfo = "TrustedProxy/date-shift/v1";
+    internal const string ResearchPseudonymInfo = "TrustedProxy/research-pseudonym/v1";
 
     private readonly byte[] _masterKey;
 

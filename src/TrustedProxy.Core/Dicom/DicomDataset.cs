@@ -84,7 +84,20 @@ public sealed class DicomDataset : IReadOnlyList<DicomElement>
         return _elements.RemoveAll(e => e.Tag == tag) > 0;
     }
 
-    public int RemoveAll(Predicate<DicomElement> match) => _elements.RemoveAll(match);
+    public int RemoveAll(Predicate<DicomElement> match)
+    {
+        _characterSet = null;
+        return _elements.RemoveAll(match);
+    }
+
+    /// <summary>Replaces every element at once (the elements given keep their order).</summary>
+    public void ReplaceAll(IEnumerable<DicomElement> elements)
+    {
+        var replacement = elements.ToList();
+        _elements.Clear();
+        _elements.AddRange(replacement);
+        _characterSet = null;
+    }
 
     /// <summary>A text value decoded with the data set's character set, without padding; null if absent or empty.</summary>
     public string? GetString(DicomTag tag)

@@ -106,6 +106,31 @@ internal sealed class DicomFileReader : IAsyncDisposable
 
     public async ValueTask DisposeAsync() => await _reader.DisposeAsync().ConfigureAwait(false);
 
+    /// <summary>
+    /// Reads the value of a standard sequence that was encoded as UN with a defined length: per
+    /// PS3.5 6.2.2 its items are in implicit VR little endian.
+    /// </summary>
+    public static DicomSequence? ParseImplicitSequence(DicomTag tag, ReadOnlyMemory<byte> value, DicomDataset? parent)
+    {
+        // A minimal Part 10 wrapper (implicit VR little endian) around the one element, so the same
+        // reader, with the same limits, reads it.
+        using var wrapper = new MemoryStream();
+        var meta = new DicomDataset(DicomEncoding.ExplicitLittle);
+        meta.Set(DicomElement.Create(DicomTag.FileMetaInformationGroupLength, DicomVR.UL, new byte[4]));
+        meta.Set(DicomElement.Text(DicomTag.TransferSyntaxUid, DicomVR.UI, TransferSyntax.ImplicitVRLittleEndianUid));
+        var writer = new DicomStreamWriter(wrapper);
+        writer.WritePreambleAndMetaAsync(new byte[128], meta).GetAwaiter().GetResult();
+        writer.WriteHeaderAsync(tag, DicomVR.SQ, (uint)value.Length, DicomEncoding.ImplicitLittle).GetAwaiter().GetResult();
+        wrapper.Write(value.Span);
+        wrapper.Position = 0;
+
+        var reader = new DicomFileReader(wrapper);
+        reader.ReadFileMetaAsync().AsTask().GetAwaiter().GetResult();
+        var holder = new DicomDataset(DicomEncoding.ImplicitLittle, parent: parent);
+        var element = reader.ReadElementAsync(holder).AsTask().GetAwaiter().GetResult();
+        return element?.Sequence;
+    }
+
     private async ValueTask SkipDeferredAsync(CancellationToken cancellationToken)
     {
         if (_deferred!.Fragments is null)

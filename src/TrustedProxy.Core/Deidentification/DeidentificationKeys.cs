@@ -1,0 +1,40 @@
+using System.Numerics;
+using System.Security.Cryptography;
+using System.Text;
+using TrustedProxy.Crypto;
+
+namespace TrustedProxy.Deidentification;
+
+/// <summary>
+/// The keyed derivations behind the de-identified view, each under its own key from the master key:
+/// replacement UIDs, per-patient date shifts and research pseudonyms. The same input always gives
+/// the same output inside this proxy, so relationships survive across uploads; without the key
+/// nothing links back.
+/// </summary>
+internal sealed class DeidentificationKeys(byte[] uidKey, byte[] dateShiftKey, byte[] pseudonymKey)
+{
+    public static DeidentificationKeys From(ProxyKeyRing ring) => new(
+        ring.Derive(ProxyKeyRing.DeidentifiedUidInfo),
+        ring.Derive(ProxyKeyRing.DateShiftInfo),
+        ring.Derive(ProxyKeyRing.ResearchPseudonymInfo));
+
+    /// <summary>"2.25." followed by the decimal form of 128 bits of HMAC-SHA256 over the original UID (PS3.5 B.2).</summary>
+    public string ReplacementUid(string uid)
+    {
+        var mac = Mac(uidKey, "uid", uid);
+        return "2.25." + new BigInteger(mac.AsSpan(0, 16), isUnsigned: true, isBigEndian: true).ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>How many days (1 to <paramref name="maxDays"/>) this patient's dates move back.</summary>
+    public int DateShiftDays(string patientKey, int maxDays)
+    {
+        var mac = Mac(dateShiftKey, "patient", patientKey);
+        return 1 + (int)(System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(mac) % (uint)maxDays);
+    }
+
+    /// <summary>The patient's name and ID in the de-identified view: "TP" and 80 bits of HMAC, hex.</summary>
+    public string ResearchPseudonym(string patientKey) => "TP" + Convert.ToHexString(Mac(pseudonymKey, "patient", patientKey).AsSpan(0, 10));
+
+    private static byte[] Mac(byte[] key, string label, string value) =>
+        HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(label + "\0" + value.Trim()));
+}
