@@ -49,8 +49,15 @@ internal static class Cli
         Description = "The federation's CA certificate (PEM) to trust the proxy by; default certs/ca/ca.crt.pem",
     };
 
+    public static readonly Option<string?> Purpose = new("--purpose")
+    {
+        Description = "Purpose of use sent to the proxy: treatment (default), research (records come de-identified) or emergency",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TPROXY_PURPOSE"),
+    };
+
     public static void AddClientOptions(Command command)
     {
+        command.Add(Purpose);
         command.Add(Server);
         command.Add(As);
         command.Add(Cert);
@@ -88,7 +95,9 @@ internal static class Cli
         var password = parse.GetValue(CertPasswordFile) is { } file ? File.ReadAllText(file).TrimEnd('\r', '\n') : string.Empty;
         try
         {
-            return TrustedProxyClient.FromFiles(new Uri(parse.GetValue(Server)!), certPath, password, caPath);
+            var client = TrustedProxyClient.FromFiles(new Uri(parse.GetValue(Server)!), certPath, password, caPath);
+            client.PurposeOfUse = parse.GetValue(Purpose);
+            return client;
         }
         catch (CryptographicException)
         {

@@ -11,6 +11,8 @@ internal static class RecordCommands
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 
+    private static readonly Option<bool> Deidentified = new("--deidentified") { Description = "Ask for the de-identified view (PS3.15); research purpose gets it anyway" };
+
     public static Command Upload()
     {
         var paths = new Argument<string[]>("paths") { Description = "DICOM files, or folders to upload every file in (recursively)", Arity = ArgumentArity.OneOrMore };
@@ -85,7 +87,7 @@ internal static class RecordCommands
         var to = new Option<string?>("--to") { Description = "Latest study date, yyyy-MM-dd" };
         var limit = new Option<int?>("--limit") { Description = "Most results" };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table" };
-        var command = new Command("find", "Search the records you may see") { patient, study, modality, from, to, limit, json };
+        var command = new Command("find", "Search the records you may see") { patient, study, modality, from, to, limit, json, Deidentified };
         Cli.AddClientOptions(command);
         Cli.SetAction(command, async (parse, cancellationToken) =>
         {
@@ -99,6 +101,7 @@ internal static class RecordCommands
                     From = ParseDate(parse.GetValue(from), "--from"),
                     To = ParseDate(parse.GetValue(to), "--to"),
                     Limit = parse.GetValue(limit),
+                    Deidentified = parse.GetValue(Deidentified),
                 },
                 cancellationToken);
             if (parse.GetValue(json))
@@ -110,7 +113,7 @@ internal static class RecordCommands
             var table = new Table().AddColumns(new TableColumn("handle").NoWrap(), new TableColumn("modality"), new TableColumn("study date").NoWrap(), new TableColumn("study UID"), new TableColumn("bytes"), new TableColumn("from"));
             foreach (var r in page.Items)
             {
-                table.AddRow(r.Handle, r.Modality ?? "", r.StudyDate ?? "", Markup.Escape(r.StudyInstanceUid ?? ""), r.Length.ToString(CultureInfo.InvariantCulture), Markup.Escape(r.OriginOrganisation));
+                table.AddRow(r.Handle, r.Modality ?? "", r.StudyDate ?? "", Markup.Escape(r.StudyInstanceUid ?? ""), r.Length?.ToString(CultureInfo.InvariantCulture) ?? "", Markup.Escape(r.OriginOrganisation ?? ""));
             }
 
             AnsiConsole.Write(table);
@@ -124,7 +127,7 @@ internal static class RecordCommands
     {
         var handle = new Argument<string>("handle") { Description = "The record's handle" };
         var output = new Option<string?>("--output", "-o") { Description = "Where to write the file (default: <handle>.dcm; - for standard output)" };
-        var command = new Command("fetch", "Fetch a record's DICOM file, checked against the proxy's digest") { handle, output };
+        var command = new Command("fetch", "Fetch a record's DICOM file, checked against the proxy's digest") { handle, output, Deidentified };
         Cli.AddClientOptions(command);
         Cli.SetAction(command, async (parse, cancellationToken) =>
         {
@@ -134,7 +137,7 @@ internal static class RecordCommands
             if (target == "-")
             {
                 await using var stdout = Console.OpenStandardOutput();
-                await client.FetchAsync(name, stdout, cancellationToken: cancellationToken);
+                await client.FetchAsync(name, stdout, deidentified: parse.GetValue(Deidentified), cancellationToken: cancellationToken);
                 return Cli.Ok;
             }
 
@@ -144,7 +147,7 @@ internal static class RecordCommands
                 long length;
                 await using (var file = File.Create(temporary))
                 {
-                    length = await client.FetchAsync(name, file, cancellationToken: cancellationToken);
+                    length = await client.FetchAsync(name, file, deidentified: parse.GetValue(Deidentified), cancellationToken: cancellationToken);
                 }
 
                 File.Move(temporary, target, overwrite: true);

@@ -2,12 +2,15 @@ namespace TrustedProxy.Client;
 
 // The wire contracts of the proxy's API. The server answers with these very types, so the two ends cannot drift.
 
-/// <summary>The proxy's answer to an upload.</summary>
-public sealed record UploadResult(string Handle, string? SopInstanceUid, long Length, string Location);
+/// <summary>The proxy's answer to an upload; <see cref="Warnings"/> says what it changed (a zeroed executable preamble).</summary>
+public sealed record UploadResult(string Handle, string? SopInstanceUid, long Length, string Location, IReadOnlyList<string>? Warnings = null);
 
 /// <summary>Search criteria; all optional, combined with AND.</summary>
 public sealed record RecordSearch
 {
+    /// <summary>Ask for the de-identified view (as a research purpose does).</summary>
+    public bool Deidentified { get; init; }
+
     public string? PatientId { get; init; }
 
     public string? StudyInstanceUid { get; init; }
@@ -23,7 +26,11 @@ public sealed record RecordSearch
     public int? Offset { get; init; }
 }
 
-/// <summary>A record as the proxy describes it; the patient only as the proxy's pseudonym.</summary>
+/// <summary>
+/// A record as the proxy describes it; the patient only as a pseudonym. In the de-identified
+/// view (<see cref="View"/> "deidentified:&lt;profile&gt;") UIDs, dates and the pseudonym are those
+/// of the de-identified file, and length, origin and upload time are left out.
+/// </summary>
 public sealed record RecordSummary(
     string Handle,
     string? PatientPseudonym,
@@ -34,9 +41,10 @@ public sealed record RecordSummary(
     string? Modality,
     string? StudyDate,
     string TransferSyntaxUid,
-    long Length,
-    string OriginOrganisation,
-    DateTimeOffset CreatedAt);
+    long? Length,
+    string? OriginOrganisation,
+    DateTimeOffset? CreatedAt,
+    string View);
 
 /// <summary>A page of search results.</summary>
 public sealed record RecordPage(IReadOnlyList<RecordSummary> Items, int Limit, int Offset);

@@ -57,6 +57,26 @@ public sealed class TrustedProxyClient : IDisposable
         return new TrustedProxyClient(baseAddress, certificate, ca, timeout);
     }
 
+    /// <summary>The HTTP header that declares why records are wanted.</summary>
+    public const string PurposeHeader = "Purpose-Of-Use";
+
+    /// <summary>
+    /// The purpose of use sent with every request: treatment (the proxy's default), research (records
+    /// come de-identified) or emergency.
+    /// </summary>
+    public string? PurposeOfUse
+    {
+        get => _http.DefaultRequestHeaders.TryGetValues(PurposeHeader, out var values) ? values.FirstOrDefault() : null;
+        set
+        {
+            _http.DefaultRequestHeaders.Remove(PurposeHeader);
+            if (value is not null)
+            {
+                _http.DefaultRequestHeaders.Add(PurposeHeader, value);
+            }
+        }
+    }
+
     /// <summary>Uploads one DICOM Part 10 file, streamed; returns once the proxy has stored it.</summary>
     public async Task<UploadResult> UploadAsync(Stream dicom, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -91,6 +111,7 @@ public sealed class TrustedProxyClient : IDisposable
         }
 
         Add("patientId", search.PatientId);
+        Add("view", search.Deidentified ? "deidentified" : null);
         Add("studyInstanceUid", search.StudyInstanceUid);
         Add("modality", search.Modality);
         Add("from", search.From?.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture));
@@ -102,19 +123,20 @@ public sealed class TrustedProxyClient : IDisposable
     }
 
     /// <summary>A record's index entry.</summary>
-    public async Task<RecordSummary> GetAsync(string handle, CancellationToken cancellationToken = default)
+    public async Task<RecordSummary> GetAsync(string handle, bool deidentified = false, CancellationToken cancellationToken = default)
     {
-        using var response = await _http.GetAsync($"api/v1/records/{Uri.EscapeDataString(handle)}", cancellationToken).ConfigureAwait(false);
+        using var response = await _http.GetAsync($"api/v1/records/{Uri.EscapeDataString(handle)}{(deidentified ? "?view=deidentified" : "")}", cancellationToken).ConfigureAwait(false);
         return await ReadAsync<RecordSummary>(response, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
     /// Streams a record's DICOM file into <paramref name="destination"/> and checks it against the
     /// proxy's Repr-Digest; a mismatch throws, so a caller never keeps a corrupted copy unknowingly.
+    /// The de-identified view (asked for, or given for research) has no digest to check.
     /// </summary>
-    public async Task<long> FetchAsync(string handle, Stream destination, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
+    public async Task<long> FetchAsync(string handle, Stream destination, IProgress<long>? progress = null, bool deidentified = false, CancellationToken cancellationToken = default)
     {
-        using var response = await _http.GetAsync($"api/v1/records/{Uri.EscapeDataString(handle)}/content", HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        using var response = await _http.GetAsync($"api/v1/records/{Uri.EscapeDataString(handle)}/content{(deidentified ? "?view=deidentified" : "")}", HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         await ThrowIfProblemAsync(response, cancellationToken).ConfigureAwait(false);
         var expected = ParseDigest(response.Headers.TryGetValues("Repr-Digest", out var values) ? values.FirstOrDefault() : null);
         await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);

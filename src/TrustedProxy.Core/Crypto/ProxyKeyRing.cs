@@ -30,12 +30,12 @@ internal sealed class ProxyKeyRing : IDisposable
 
         _masterKey = masterKey;
         KeyEncryptionKey = new KeyEncryptionKey(Derive(KeyEncryptionInfo));
-        PatientPseudonymKey = Derive(PatientPseudonymInfo);
+        IdentifierPseudonymKey = Derive(PatientPseudonymInfo);
     }
 
     public KeyEncryptionKey KeyEncryptionKey { get; }
 
-    public byte[] PatientPseudonymKey { get; }
+    public byte[] IdentifierPseudonymKey { get; }
 
     /// <summary>Loads the master key from <paramref name="path"/>, creating a fresh random one (0600) on first run.</summary>
     public static ProxyKeyRing LoadOrCreate(string path)
@@ -75,7 +75,7 @@ internal sealed class ProxyKeyRing : IDisposable
     public void Dispose()
     {
         CryptographicOperations.ZeroMemory(_masterKey);
-        CryptographicOperations.ZeroMemory(PatientPseudonymKey);
+        CryptographicOperations.ZeroMemory(IdentifierPseudonymKey);
         KeyEncryptionKey.Dispose();
     }
 }

@@ -24,8 +24,15 @@ public sealed record DeidentificationProfile
     /// <summary>Serve images marked or suspected to carry burned-in text anyway (the pixels are not cleaned).</summary>
     public bool AllowBurnedInAnnotation { get; init; }
 
-    /// <summary>Modalities whose images are suspected to carry burned-in text when Burned In Annotation (0028,0301) is absent.</summary>
-    public string[] SuspectedBurnedInModalities { get; init; } = ["US", "ES", "XC", "SC", "OT", "DOC", "SM", "GM"];
+    /// <summary>
+    /// Modalities whose images are suspected to carry burned-in text when Burned In Annotation
+    /// (0028,0301) is absent; when not configured: US, ES, XC, SC, OT, DOC, SM, GM.
+    /// </summary>
+    public string[] SuspectedBurnedInModalities { get; init; } = [];
+
+    internal static readonly string[] DefaultSuspectedBurnedInModalities = ["US", "ES", "XC", "SC", "OT", "DOC", "SM", "GM"];
+
+    public IReadOnlyList<string> EffectiveSuspectedBurnedInModalities => SuspectedBurnedInModalities.Length > 0 ? SuspectedBurnedInModalities : DefaultSuspectedBurnedInModalities;
 
     /// <summary>Under Retain Longitudinal Temporal Information with Modified Dates, dates move back by 1 to this many days, per patient.</summary>
     [Range(1, 36500)]

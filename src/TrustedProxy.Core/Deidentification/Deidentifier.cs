@@ -86,13 +86,19 @@ internal sealed class Deidentifier(DeidentificationKeys keys)
         return session.Report;
     }
 
-    /// <summary>De-identifies a data set held in memory (stored metadata for QIDO and /metadata), in place.</summary>
-    public DeidentificationReport DeidentifyDataset(DicomDataset dataset, DeidentificationProfile profile)
+    /// <summary>
+    /// De-identifies a data set held in memory (stored metadata for QIDO and /metadata), in place.
+    /// Metadata carries no pixels, so the burned-in annotation check applies only when asked.
+    /// </summary>
+    public DeidentificationReport DeidentifyDataset(DicomDataset dataset, DeidentificationProfile profile, bool refuseBurnedIn = false)
     {
-        var session = new Session(keys, profile, dataset);
+        var session = new Session(keys, profile, dataset, refuseBurnedIn);
         session.DeidentifyTopLevel(dataset);
         return session.Report;
     }
+
+    /// <summary>Throws <see cref="DeidentificationRefusedException"/> if the object's de-identified view would be refused.</summary>
+    public void CheckEligible(DicomDataset header, DeidentificationProfile profile) => _ = new Session(keys, profile, header, refuseBurnedIn: true);
 
     private static DicomDataset BuildMeta(FileMetaInformation original, DicomDataset dataset)
     {
@@ -130,15 +136,18 @@ internal sealed class Deidentifier(DeidentificationKeys keys)
         private int _removed;
         private int _replaced;
 
-        public Session(DeidentificationKeys keys, DeidentificationProfile profile, DicomDataset header)
+        public Session(DeidentificationKeys keys, DeidentificationProfile profile, DicomDataset header, bool refuseBurnedIn = true)
         {
             _keys = keys;
             _profile = profile;
             _options = [.. profile.Options];
             _safePrivate = profile.SafePrivateAttributes.Select(s => SafePrivateAttribute.TryParse(s, out var a) ? a! : throw new InvalidOperationException(s)).ToList();
-            RefuseBurnedInAnnotation(header);
+            if (refuseBurnedIn)
+            {
+                RefuseBurnedInAnnotation(header);
+            }
 
-            var patientKey = header.GetString(DicomTag.PatientId) ?? header.GetString(PatientName) ?? header.GetString(DicomTag.StudyInstanceUid) ?? string.Empty;
+            var patientKey = DeidentificationKeys.PatientKey(header);
             _pseudonym = keys.ResearchPseudonym(patientKey);
             _dateShift = _options.Contains(DeidentificationOption.RetainLongitudinalModifiedDates) ? keys.DateShiftDays(patientKey, profile.MaxDateShiftDays) : null;
             _identifiers = CollectIdentifiers(header);
@@ -484,7 +493,7 @@ internal sealed class Deidentifier(DeidentificationKeys keys)
             var modality = header.GetString(DicomTag.Modality);
             var isImage = header.Contains(DicomTag.PixelData) || header.Contains(new DicomTag(0x0028, 0x0010));
             if (marked is null && isImage &&
-                modality is not null && _profile.SuspectedBurnedInModalities.Contains(modality, StringComparer.OrdinalIgnoreCase))
+                modality is not null && _profile.EffectiveSuspectedBurnedInModalities.Contains(modality, StringComparer.OrdinalIgnoreCase))
             {
                 throw new DeidentificationRefusedException($"a {modality} image without Burned In Annotation (0028,0301) is suspected to carry burned-in text, which the proxy does not remove; the de-identified view is refused");
             }

@@ -9,12 +9,14 @@ namespace TrustedProxy.Dicom;
 internal sealed class DicomFileReader : IAsyncDisposable
 {
     private readonly DicomStreamReader _reader;
+    private readonly DicomReaderLimits _limits;
     private readonly long _deferAbove;
     private DicomElement? _deferred;
 
     public DicomFileReader(Stream source, DicomReaderLimits? limits = null, long deferAbove = long.MaxValue, bool keepDeflatedPayload = false)
     {
-        _reader = new DicomStreamReader(source, limits, keepDeflatedPayload);
+        _limits = limits ?? DicomReaderLimits.Default;
+        _reader = new DicomStreamReader(source, _limits, keepDeflatedPayload);
         _deferAbove = deferAbove;
     }
 
@@ -176,9 +178,11 @@ internal sealed class DicomFileReader : IAsyncDisposable
                     current.EndItem(token.LengthMismatch ? token.Length : null);
                     break;
                 case DicomTokenKind.Element:
+                    CheckNested(token);
                     current.Item!.Append(DicomElement.Create(token.Tag, token.VR, await ReadValueAsync(cancellationToken).ConfigureAwait(false)));
                     break;
                 case DicomTokenKind.Fragment:
+                    CheckNested(token);
                     current.Fragments!.Add(await ReadValueAsync(cancellationToken).ConfigureAwait(false));
                     break;
                 case DicomTokenKind.SequenceStart:
@@ -196,6 +200,14 @@ internal sealed class DicomFileReader : IAsyncDisposable
                     stack.Peek().Item!.Append(finished);
                     break;
             }
+        }
+    }
+
+    private void CheckNested(DicomToken token)
+    {
+        if (token.Length > _limits.MaxNestedValueLength)
+        {
+            throw new DicomFormatException(DicomFormatProblem.LimitExceeded, token.Offset, $"{token.Tag} inside a sequence declares {token.Length} bytes, above the limit of {_limits.MaxNestedValueLength}");
         }
     }
 

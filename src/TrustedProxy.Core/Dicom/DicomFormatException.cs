@@ -17,6 +17,9 @@ public enum DicomFormatProblem
 
     /// <summary>A configured limit was exceeded.</summary>
     LimitExceeded,
+
+    /// <summary>The preamble holds an executable header and policy refuses such files.</summary>
+    ExecutablePreamble,
 }
 
 /// <summary>A file the DICOM reader refused, with where and why.</summary>

@@ -24,6 +24,17 @@ public sealed record DicomReaderLimits
     [Range(1, long.MaxValue)]
     public long MaxElements { get; init; } = 1_000_000;
 
+    /// <summary>Largest value inside a sequence (such values are always held in memory).</summary>
+    [Range(16, int.MaxValue)]
+    public long MaxNestedValueLength { get; init; } = 64L * 1024 * 1024;
+
+    /// <summary>Most bytes of header (every value but the large top-level ones) held in memory for one file.</summary>
+    [Range(1024, int.MaxValue)]
+    public long MaxHeaderBytes { get; init; } = 64L * 1024 * 1024;
+
+    /// <summary>What to do with a file whose preamble holds an executable header (CVE-2019-11687).</summary>
+    public ExecutablePreamblePolicy ExecutablePreamble { get; init; } = ExecutablePreamblePolicy.Zero;
+
     /// <summary>Largest file meta information group.</summary>
     [Range(64, 16 * 1024 * 1024)]
     public int MaxFileMetaLength { get; init; } = 64 * 1024;

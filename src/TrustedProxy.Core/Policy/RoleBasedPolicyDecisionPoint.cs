@@ -4,6 +4,8 @@ namespace TrustedProxy.Policy;
 /// Decides by role alone: producers upload (and see what their own organisation uploaded),
 /// consumers search and retrieve, administrators manage the CA and delete records, compliance
 /// officers read audit data; everyone may discover how to talk to the proxy. Anything else is denied.
+/// Records read for research, or when the caller asks for it, come in the de-identified view;
+/// for treatment and emergencies, as uploaded.
 /// </summary>
 internal sealed class RoleBasedPolicyDecisionPoint : IPolicyDecisionPoint
 {
@@ -29,7 +31,12 @@ internal sealed class RoleBasedPolicyDecisionPoint : IPolicyDecisionPoint
         var role = ProxyRoles.ToName(request.Subject.Role);
         if (Grants.TryGetValue((request.Subject.Role, request.Action), out var grant))
         {
-            return new PolicyDecision(true, grant.Rule, $"role '{role}' is granted '{request.Action}'", grant.Scope);
+            var context = request.Context;
+            var deidentify = request.Action is ProxyAction.Search or ProxyAction.Retrieve &&
+                (context.Purpose == PurposeOfUse.Research || context.DeidentifiedViewRequested);
+            var obligations = deidentify ? new PolicyObligations(RecordView.Deidentified, context.RequestedProfile) : PolicyObligations.None;
+            var view = deidentify ? $", de-identified view ({(context.Purpose == PurposeOfUse.Research ? "purpose research" : "requested")})" : string.Empty;
+            return new PolicyDecision(true, grant.Rule, $"role '{role}' is granted '{request.Action}'{view}", grant.Scope, obligations);
         }
 
         return PolicyDecision.Deny("default-deny", $"no rule grants role '{role}' the action '{request.Action}'");

@@ -54,6 +54,25 @@ internal sealed record RecordEntry
     public required RecordState State { get; init; }
 
     public required DateTimeOffset CreatedAt { get; init; }
+
+    /// <summary>The record's DICOM header as a small Part 10 file, sealed under the record's data key.</summary>
+    public byte[]? SealedMetadata { get; init; }
+
+    public string? AccessionPseudonym { get; init; }
+
+    public int? SeriesNumber { get; init; }
+
+    public int? InstanceNumber { get; init; }
+
+    /// <summary>The patient's pseudonym in de-identified views (not the index pseudonym).</summary>
+    public string? ResearchPseudonym { get; init; }
+
+    /// <summary>The UIDs as de-identified views show them, so that a query in such a view can name them.</summary>
+    public string? DeidentifiedStudyUid { get; init; }
+
+    public string? DeidentifiedSeriesUid { get; init; }
+
+    public string? DeidentifiedSopInstanceUid { get; init; }
 }
 
 /// <summary>A search over the index; every criterion is optional and they combine with AND.</summary>
@@ -61,7 +80,19 @@ internal sealed record RecordQuery
 {
     public string? PatientPseudonym { get; init; }
 
+    /// <summary>Matches the patient's de-identified-view pseudonym instead.</summary>
+    public string? ResearchPseudonym { get; init; }
+
+    public string? AccessionPseudonym { get; init; }
+
     public string? StudyInstanceUid { get; init; }
+
+    public string? SeriesInstanceUid { get; init; }
+
+    public string? SopInstanceUid { get; init; }
+
+    /// <summary>Match the UIDs above against the UIDs of de-identified views.</summary>
+    public bool DeidentifiedUids { get; init; }
 
     public string? Modality { get; init; }
 

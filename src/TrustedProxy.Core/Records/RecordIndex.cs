@@ -49,6 +49,23 @@ internal sealed class RecordIndex
             rule TEXT NOT NULL,
             reason TEXT NOT NULL);
         """,
+        """
+        ALTER TABLE records ADD COLUMN sealed_metadata BLOB NULL;
+        ALTER TABLE records ADD COLUMN accession_pseudonym TEXT NULL;
+        ALTER TABLE records ADD COLUMN series_number INTEGER NULL;
+        ALTER TABLE records ADD COLUMN instance_number INTEGER NULL;
+        ALTER TABLE records ADD COLUMN research_pseudonym TEXT NULL;
+        ALTER TABLE records ADD COLUMN deid_study_uid TEXT NULL;
+        ALTER TABLE records ADD COLUMN deid_series_uid TEXT NULL;
+        ALTER TABLE records ADD COLUMN deid_sop_uid TEXT NULL;
+        CREATE INDEX ix_records_accession ON records (accession_pseudonym);
+        CREATE INDEX ix_records_series ON records (series_instance_uid);
+        CREATE INDEX ix_records_sop ON records (sop_instance_uid);
+        CREATE INDEX ix_records_research ON records (research_pseudonym);
+        CREATE INDEX ix_records_deid_study ON records (deid_study_uid);
+        CREATE INDEX ix_records_deid_series ON records (deid_series_uid);
+        CREATE INDEX ix_records_deid_sop ON records (deid_sop_uid);
+        """,
     ];
 
     private readonly string _connectionString;
@@ -79,10 +96,12 @@ internal sealed class RecordIndex
             """
             INSERT INTO records (handle, object_name, wrapped_key, patient_pseudonym, study_instance_uid, series_instance_uid,
                 sop_instance_uid, sop_class_uid, modality, study_date, transfer_syntax_uid, plaintext_length, stored_length,
-                content_sha256, origin_organisation, state, created_at)
+                content_sha256, origin_organisation, state, created_at, sealed_metadata, accession_pseudonym, series_number,
+                instance_number, research_pseudonym, deid_study_uid, deid_series_uid, deid_sop_uid)
             VALUES (@Handle, @ObjectName, @WrappedKey, @PatientPseudonym, @StudyInstanceUid, @SeriesInstanceUid,
                 @SopInstanceUid, @SopClassUid, @Modality, @StudyDate, @TransferSyntaxUid, @PlaintextLength, @StoredLength,
-                @ContentSha256, @OriginOrganisation, @State, @CreatedAt)
+                @ContentSha256, @OriginOrganisation, @State, @CreatedAt, @SealedMetadata, @AccessionPseudonym, @SeriesNumber,
+                @InstanceNumber, @ResearchPseudonym, @DeidentifiedStudyUid, @DeidentifiedSeriesUid, @DeidentifiedSopInstanceUid)
             """,
             ToParameters(entry)).ConfigureAwait(false);
     }
@@ -97,30 +116,89 @@ internal sealed class RecordIndex
     /// <summary>Stored records matching the query, newest first.</summary>
     public async Task<IReadOnlyList<RecordEntry>> SearchAsync(RecordQuery query)
     {
+        await using var connection = Open();
+        var rows = await connection.QueryAsync<Row>(
+            $"SELECT * FROM records WHERE {Where(query)} ORDER BY created_at DESC, handle LIMIT @Limit OFFSET @Offset",
+            Parameters(query)).ConfigureAwait(false);
+        return rows.Select(r => r.ToEntry()).ToList();
+    }
+
+    /// <summary>Stored records matching the query in study, series and instance order (DICOMweb retrieval and instance queries).</summary>
+    public async Task<IReadOnlyList<RecordEntry>> SearchInstancesAsync(RecordQuery query)
+    {
+        await using var connection = Open();
+        var rows = await connection.QueryAsync<Row>(
+            $"""
+            SELECT * FROM records WHERE {Where(query)}
+            ORDER BY study_instance_uid, series_number, series_instance_uid, instance_number, sop_instance_uid, handle
+            LIMIT @Limit OFFSET @Offset
+            """,
+            Parameters(query)).ConfigureAwait(false);
+        return rows.Select(r => r.ToEntry()).ToList();
+    }
+
+    /// <summary>Studies with at least one matching record: their counts, modalities and one record to describe them.</summary>
+    public async Task<IReadOnlyList<StudySummary>> SearchStudiesAsync(RecordQuery query)
+    {
+        await using var connection = Open();
+        var rows = await connection.QueryAsync<StudySummary>(
+            $"""
+            SELECT study_instance_uid AS StudyInstanceUid, MAX(deid_study_uid) AS DeidentifiedStudyUid, MIN(study_date) AS StudyDate,
+                   GROUP_CONCAT(DISTINCT modality) AS Modalities, COUNT(DISTINCT series_instance_uid) AS SeriesCount,
+                   COUNT(*) AS InstanceCount, MIN(handle) AS RepresentativeHandle
+            FROM records WHERE {Where(query)} AND study_instance_uid IS NOT NULL
+            GROUP BY study_instance_uid ORDER BY MIN(study_date) DESC, study_instance_uid LIMIT @Limit OFFSET @Offset
+            """,
+            Parameters(query)).ConfigureAwait(false);
+        return rows.ToList();
+    }
+
+    /// <summary>Series with at least one matching record.</summary>
+    public async Task<IReadOnlyList<SeriesSummary>> SearchSeriesAsync(RecordQuery query)
+    {
+        await using var connection = Open();
+        var rows = await connection.QueryAsync<SeriesSummary>(
+            $"""
+            SELECT series_instance_uid AS SeriesInstanceUid, MAX(deid_series_uid) AS DeidentifiedSeriesUid, MAX(modality) AS Modality,
+                   MIN(series_number) AS SeriesNumber, COUNT(*) AS InstanceCount, MIN(handle) AS RepresentativeHandle
+            FROM records WHERE {Where(query)} AND series_instance_uid IS NOT NULL
+            GROUP BY series_instance_uid ORDER BY MIN(series_number), series_instance_uid LIMIT @Limit OFFSET @Offset
+            """,
+            Parameters(query)).ConfigureAwait(false);
+        return rows.ToList();
+    }
+
+    private static string Where(RecordQuery query)
+    {
         var where = new List<string> { "state = 'Stored'" };
         if (query.PatientPseudonym is not null) where.Add("patient_pseudonym = @PatientPseudonym");
-        if (query.StudyInstanceUid is not null) where.Add("study_instance_uid = @StudyInstanceUid");
+        if (query.ResearchPseudonym is not null) where.Add("research_pseudonym = @ResearchPseudonym");
+        if (query.AccessionPseudonym is not null) where.Add("accession_pseudonym = @AccessionPseudonym");
+        if (query.StudyInstanceUid is not null) where.Add(query.DeidentifiedUids ? "deid_study_uid = @StudyInstanceUid" : "study_instance_uid = @StudyInstanceUid");
+        if (query.SeriesInstanceUid is not null) where.Add(query.DeidentifiedUids ? "deid_series_uid = @SeriesInstanceUid" : "series_instance_uid = @SeriesInstanceUid");
+        if (query.SopInstanceUid is not null) where.Add(query.DeidentifiedUids ? "deid_sop_uid = @SopInstanceUid" : "sop_instance_uid = @SopInstanceUid");
         if (query.Modality is not null) where.Add("modality = @Modality");
         if (query.StudyDateFrom is not null) where.Add("study_date >= @From");
         if (query.StudyDateTo is not null) where.Add("study_date <= @To");
         if (query.OriginOrganisation is not null) where.Add("origin_organisation = @OriginOrganisation");
-
-        await using var connection = Open();
-        var rows = await connection.QueryAsync<Row>(
-            $"SELECT * FROM records WHERE {string.Join(" AND ", where)} ORDER BY created_at DESC, handle LIMIT @Limit OFFSET @Offset",
-            new
-            {
-                query.PatientPseudonym,
-                query.StudyInstanceUid,
-                query.Modality,
-                From = DateText(query.StudyDateFrom),
-                To = DateText(query.StudyDateTo),
-                query.OriginOrganisation,
-                query.Limit,
-                query.Offset,
-            }).ConfigureAwait(false);
-        return rows.Select(r => r.ToEntry()).ToList();
+        return string.Join(" AND ", where);
     }
+
+    private static object Parameters(RecordQuery query) => new
+    {
+        query.PatientPseudonym,
+        query.ResearchPseudonym,
+        query.AccessionPseudonym,
+        query.StudyInstanceUid,
+        query.SeriesInstanceUid,
+        query.SopInstanceUid,
+        query.Modality,
+        From = DateText(query.StudyDateFrom),
+        To = DateText(query.StudyDateTo),
+        query.OriginOrganisation,
+        query.Limit,
+        query.Offset,
+    };
 
     public async Task<IReadOnlyList<RecordEntry>> InStateAsync(RecordState state)
     {
@@ -197,6 +275,14 @@ internal sealed class RecordIndex
         e.OriginOrganisation,
         State = e.State.ToString(),
         CreatedAt = e.CreatedAt.UtcDateTime.ToString("O"),
+        e.SealedMetadata,
+        e.AccessionPseudonym,
+        e.SeriesNumber,
+        e.InstanceNumber,
+        e.ResearchPseudonym,
+        e.DeidentifiedStudyUid,
+        e.DeidentifiedSeriesUid,
+        e.DeidentifiedSopInstanceUid,
     };
 
 #pragma warning disable IDE1006 // column names as stored
@@ -219,6 +305,14 @@ internal sealed class RecordIndex
         public string origin_organisation { get; set; } = "";
         public string state { get; set; } = "";
         public string created_at { get; set; } = "";
+        public byte[]? sealed_metadata { get; set; }
+        public string? accession_pseudonym { get; set; }
+        public long? series_number { get; set; }
+        public long? instance_number { get; set; }
+        public string? research_pseudonym { get; set; }
+        public string? deid_study_uid { get; set; }
+        public string? deid_series_uid { get; set; }
+        public string? deid_sop_uid { get; set; }
 
         public RecordEntry ToEntry() => new()
         {
@@ -239,7 +333,21 @@ internal sealed class RecordIndex
             OriginOrganisation = origin_organisation,
             State = Enum.Parse<RecordState>(state),
             CreatedAt = DateTimeOffset.Parse(created_at, CultureInfo.InvariantCulture),
+            SealedMetadata = sealed_metadata,
+            AccessionPseudonym = accession_pseudonym,
+            SeriesNumber = (int?)series_number,
+            InstanceNumber = (int?)instance_number,
+            ResearchPseudonym = research_pseudonym,
+            DeidentifiedStudyUid = deid_study_uid,
+            DeidentifiedSeriesUid = deid_series_uid,
+            DeidentifiedSopInstanceUid = deid_sop_uid,
         };
     }
 #pragma warning restore IDE1006
 }
+
+/// <summary>A study as the index knows it (for QIDO-RS study queries).</summary>
+internal sealed record StudySummary(string StudyInstanceUid, string? DeidentifiedStudyUid, string? StudyDate, string? Modalities, long SeriesCount, long InstanceCount, string RepresentativeHandle);
+
+/// <summary>A series as the index knows it (for QIDO-RS series queries).</summary>
+internal sealed record SeriesSummary(string SeriesInstanceUid, string? DeidentifiedSeriesUid, string? Modality, long? SeriesNumber, long InstanceCount, string RepresentativeHandle);

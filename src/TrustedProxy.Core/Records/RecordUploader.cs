@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TrustedProxy.Crypto;
+using TrustedProxy.Deidentification;
 using TrustedProxy.Dicom;
 using TrustedProxy.Policy;
 using TrustedProxy.Pseudonymization;
@@ -10,20 +11,29 @@ using TrustedProxy.Storage;
 namespace TrustedProxy.Records;
 
 /// <summary>What the uploader tells the producer.</summary>
-public sealed record UploadReceipt(string Handle, string? SopInstanceUid, long Length);
+/// <param name="Handle">The new record's handle.</param>
+/// <param name="SopInstanceUid">The instance it holds.</param>
+/// <param name="StudyInstanceUid">The study it belongs to.</param>
+/// <param name="SopClassUid">Its SOP class.</param>
+/// <param name="Length">Bytes stored (after any preamble change).</param>
+/// <param name="Warnings">What the proxy changed or noticed, in words.</param>
+public sealed record UploadReceipt(string Handle, string? SopInstanceUid, string? StudyInstanceUid, string? SopClassUid, long Length, IReadOnlyList<string> Warnings);
 
 /// <summary>
-/// The upload path, in the order the data meets it: the body is read once, as the DICOM reader
-/// walks it (so a malformed file is refused), each byte flowing on into the envelope encryption
-/// under a fresh data key, into a staging file on local disk. Only when the whole file is read,
-/// valid and sealed does anything become visible: an index row (staged), the put to the backend
-/// under a fresh random name, then the row marked stored. Any failure before that leaves nothing behind.
+/// The upload path, in the order the data meets it: the preamble is checked for an executable
+/// header, then the body is read once, as the DICOM reader walks it (so a malformed file is
+/// refused) and keeps its header, each byte flowing on into the envelope encryption under a fresh
+/// data key, into a staging file on local disk. Only when the whole file is read, valid and sealed
+/// does anything become visible: an index row (staged, with the header sealed as metadata), the put
+/// to the backend under a fresh random name, then the row marked stored. Any failure before that
+/// leaves nothing behind.
 /// </summary>
 internal sealed partial class RecordUploader(
     RecordIndex index,
     IObjectStore store,
     ProxyKeyRing keys,
-    PatientPseudonymizer pseudonymizer,
+    IdentifierPseudonymizer pseudonymizer,
+    DeidentificationKeys deidentificationKeys,
     StagingArea staging,
     IOptions<RecordStoreOptions> options,
     IOptions<DicomReaderLimits> dicomLimits,
@@ -36,7 +46,8 @@ internal sealed partial class RecordUploader(
         var objectName = ObjectName.NewRandom();
         using var dataKey = DataKey.CreateRandom();
 
-        DicomHeaderSummary header;
+        var (checkedBody, preamble) = await PreambleGuard.InspectAsync(body, dicomLimits.Value.ExecutablePreamble, cancellationToken).ConfigureAwait(false);
+        DicomHeader header;
         long plaintextLength, storedLength;
         byte[] digest;
         try
@@ -45,8 +56,8 @@ internal sealed partial class RecordUploader(
             await using (var envelope = new EnvelopeEncryptingStream(staged, dataKey, objectName.ToBytes(), options.Value.SegmentSize, leaveOpen: true))
             {
                 using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-                var tee = new TeeReadStream(body, envelope, hash);
-                header = await DicomHeaderSummary.ReadAsync(tee, dicomLimits.Value, cancellationToken).ConfigureAwait(false);
+                var tee = new TeeReadStream(checkedBody, envelope, hash);
+                header = await DicomHeader.ReadAsync(tee, dicomLimits.Value, cancellationToken).ConfigureAwait(false);
                 await envelope.CompleteAsync(cancellationToken).ConfigureAwait(false);
                 plaintextLength = envelope.PlaintextLength;
                 digest = hash.GetHashAndReset();
@@ -61,12 +72,21 @@ internal sealed partial class RecordUploader(
             throw;
         }
 
+        var patientKey = DeidentificationKeys.PatientKey(header.Dataset);
         var entry = new RecordEntry
         {
             Handle = handle,
             ObjectName = objectName,
             WrappedKey = keys.KeyEncryptionKey.Wrap(dataKey, handle),
-            PatientPseudonym = header.PatientId is null ? null : pseudonymizer.Pseudonymize(header.PatientId),
+            PatientPseudonym = header.PatientId is null ? null : pseudonymizer.Patient(header.PatientId),
+            AccessionPseudonym = header.AccessionNumber is { Length: > 0 } accession ? pseudonymizer.Accession(accession) : null,
+            ResearchPseudonym = deidentificationKeys.ResearchPseudonym(patientKey),
+            DeidentifiedStudyUid = header.StudyInstanceUid is { } study ? deidentificationKeys.ReplacementUid(study) : null,
+            DeidentifiedSeriesUid = header.SeriesInstanceUid is { } series ? deidentificationKeys.ReplacementUid(series) : null,
+            DeidentifiedSopInstanceUid = header.SopInstanceUid is { } sop ? deidentificationKeys.ReplacementUid(sop) : null,
+            SeriesNumber = header.SeriesNumber,
+            InstanceNumber = header.InstanceNumber,
+            SealedMetadata = RecordMetadataSealer.Seal(dataKey, handle, await header.ToMetadataFileAsync(cancellationToken: cancellationToken).ConfigureAwait(false)),
             StudyInstanceUid = header.StudyInstanceUid,
             SeriesInstanceUid = header.SeriesInstanceUid,
             SopInstanceUid = header.SopInstanceUid,
@@ -94,7 +114,7 @@ internal sealed partial class RecordUploader(
         }
 
         LogStored(logger, handle, plaintextLength, storedLength);
-        return new UploadReceipt(handle, header.SopInstanceUid, plaintextLength);
+        return new UploadReceipt(handle, header.SopInstanceUid, header.StudyInstanceUid, header.SopClassUid, plaintextLength, preamble is null ? [] : [preamble.Message]);
     }
 
     /// <summary>

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Options;
 using TrustedProxy.CertificateAuthority;
 using TrustedProxy.Crypto;
+using TrustedProxy.Deidentification;
 using TrustedProxy.Dicom;
 using TrustedProxy.Policy;
 using TrustedProxy.Pseudonymization;
@@ -67,7 +68,9 @@ public static class ProxyServer
         var server = binder.Bind<ProxyServerOptions>("TrustedProxy:Server");
         var records = binder.Bind<RecordStoreOptions>("TrustedProxy:Records");
         var dicom = binder.Bind<DicomReaderLimits>("TrustedProxy:Dicom");
+        var deidentification = binder.Bind<DeidentificationSettings>("TrustedProxy:Deidentification");
         binder.AddErrors(server.Validate());
+        binder.AddErrors(deidentification.Validate());
         binder.ThrowIfInvalid();
 
         var root = settings.ContentRoot;
@@ -109,7 +112,11 @@ public static class ProxyServer
         services.AddSingleton(store);
         services.AddSingleton(new RecordIndex(Path.Combine(dataDirectory, "proxy.db")));
         services.AddSingleton(new StagingArea(Path.Combine(dataDirectory, "staging")));
-        services.AddSingleton(new PatientPseudonymizer(keyRing.PatientPseudonymKey));
+        services.AddSingleton(new IdentifierPseudonymizer(keyRing.IdentifierPseudonymKey));
+        services.AddSingleton(Options.Create(deidentification));
+        services.AddSingleton(DeidentificationKeys.From(keyRing));
+        services.AddSingleton<Deidentifier>();
+        services.AddSingleton<RecordViews>();
         services.AddSingleton(new CaMaterial(caCertificate.ExportCertificatePem() + "\n"));
         services.AddSingleton(new CertificateAuthorityAccess(authority));
         services.AddSingleton(sp => new PublishedRevocationList(certificates.Crl, caCertificate, time, sp.GetRequiredService<ILogger<PublishedRevocationList>>()));

@@ -45,8 +45,14 @@ internal sealed partial class PolicyEnforcementMiddleware(
             return;
         }
 
+        if (!RequestContext.TryRead(context.Request, out var requestContext, out var contextError))
+        {
+            await Problem.Write(context, ProblemTypes.InvalidRequestContext, contextError!);
+            return;
+        }
+
         var resource = $"{context.Request.Method} {route.RoutePattern.RawText}";
-        var request = new PolicyRequest(identity, endpoint.Metadata.GetMetadata<ProxyActionMetadata>()?.Action ?? default, resource, time.GetUtcNow());
+        var request = new PolicyRequest(identity, endpoint.Metadata.GetMetadata<ProxyActionMetadata>()?.Action ?? default, resource, time.GetUtcNow(), requestContext);
         var decision = endpoint.Metadata.GetMetadata<ProxyActionMetadata>() is null
             ? PolicyDecision.Deny("undeclared-action", "the endpoint declares no action, so no rule can permit it")
             : decisionPoint.Decide(request);

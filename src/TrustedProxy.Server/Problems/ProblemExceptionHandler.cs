@@ -1,6 +1,8 @@
 using Microsoft.AspNetCore.Diagnostics;
 using TrustedProxy.CertificateAuthority;
 using TrustedProxy.Crypto;
+using TrustedProxy.Deidentification;
+using TrustedProxy.Records;
 using TrustedProxy.Dicom;
 using TrustedProxy.Storage;
 
@@ -33,6 +35,8 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
             return true;
         }
 
+        // Headers an endpoint set before failing (content type, disposition) do not belong to the problem.
+        context.Response.Clear();
         if (type == ProblemTypes.BackendUnavailable)
         {
             context.Response.Headers.RetryAfter = "30";
@@ -46,6 +50,8 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
     {
         DicomFormatException { Problem: DicomFormatProblem.NotPart10 } dicom =>
             (ProblemTypes.NotDicom, dicom.Detail, null),
+        DicomFormatException { Problem: DicomFormatProblem.ExecutablePreamble } dicom =>
+            (ProblemTypes.ExecutablePreamble, dicom.Detail, null),
         DicomFormatException { Problem: DicomFormatProblem.LimitExceeded } dicom =>
             (ProblemTypes.DicomLimitExceeded, dicom.Detail, new() { ["offset"] = dicom.Offset }),
         DicomFormatException dicom =>
@@ -62,6 +68,10 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
             (ProblemTypes.BackendUnavailable, $"the {backend.Backend} backend is unavailable; retry later", null),
         CertificateAuthorityException ca =>
             (ProblemTypes.CaRequestRefused, ca.Message, null),
+        DeidentificationRefusedException refused =>
+            (ProblemTypes.DeidentificationRefused, refused.Message, null),
+        UnknownDeidentificationProfileException unknown =>
+            (ProblemTypes.UnknownProfile, unknown.Message, null),
         _ => (ProblemTypes.Internal, "an unexpected error occurred; it has been logged", null),
     };
 

@@ -30,12 +30,17 @@ internal static class ProblemTypes
     public static readonly ProblemType IntegrityFailure = new("integrity-failure", 502, "Stored record failed its integrity check");
     public static readonly ProblemType ObjectMissing = new("object-missing", 502, "Stored object missing from the backend");
     public static readonly ProblemType BackendUnavailable = new("backend-unavailable", 503, "Cloud backend unavailable");
+    public static readonly ProblemType InvalidRequestContext = new("invalid-request-context", 400, "Invalid purpose of use or view");
+    public static readonly ProblemType UnknownProfile = new("unknown-deidentification-profile", 400, "Unknown de-identification profile");
+    public static readonly ProblemType DeidentificationRefused = new("deidentification-refused", 422, "De-identified view refused");
+    public static readonly ProblemType ExecutablePreamble = new("executable-preamble", 400, "Executable header in the DICOM preamble");
     public static readonly ProblemType Internal = new("internal-error", 500, "Internal error");
 
     public static IEnumerable<ProblemType> All =>
     [
         Unauthenticated, CertificateRevoked, Forbidden, NotFound, RecordNotFound, MethodNotAllowed, UnsupportedMediaType, NotDicom,
         InvalidDicom, DicomLimitExceeded, PayloadTooLarge, BadRequest, InvalidQuery, CaRequestRefused, CaKeyUnavailable,
-        CertificateNotFound, IntegrityFailure, ObjectMissing, BackendUnavailable, Internal,
+        CertificateNotFound, IntegrityFailure, ObjectMissing, BackendUnavailable, InvalidRequestContext, UnknownProfile,
+        DeidentificationRefused, ExecutablePreamble, Internal,
     ];
 }

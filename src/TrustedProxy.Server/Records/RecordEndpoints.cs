@@ -58,10 +58,10 @@ internal static class RecordEndpoints
 
         var receipt = await uploader.UploadAsync(context.Request.Body, context.Proxy().Identity, context.RequestAborted);
         var location = $"/api/v1/records/{receipt.Handle}";
-        return TypedResults.Accepted(location, new UploadResult(receipt.Handle, receipt.SopInstanceUid, receipt.Length, location));
+        return TypedResults.Accepted(location, new UploadResult(receipt.Handle, receipt.SopInstanceUid, receipt.Length, location, receipt.Warnings));
     }
 
-    private static async Task<IResult> SearchAsync(HttpContext context, RecordIndex index, PatientPseudonymizer pseudonymizer, IOptions<RecordStoreOptions> options)
+    private static async Task<IResult> SearchAsync(HttpContext context, RecordIndex index, RecordViews views, IdentifierPseudonymizer pseudonymizer, IOptions<RecordStoreOptions> options)
     {
         var q = context.Request.Query;
         var errors = new List<string>();
@@ -75,29 +75,31 @@ internal static class RecordEndpoints
         }
 
         var feature = context.Proxy();
-        string? patientId = q["patientId"];
-        var query = new RecordQuery
+        var obligations = feature.Decision.Obligations;
+        var query = RecordQueries.Create(feature, views, pseudonymizer, q["patientId"], NullIfEmpty(q["studyInstanceUid"]), null, null) with
         {
-            PatientPseudonym = string.IsNullOrWhiteSpace(patientId) ? null : pseudonymizer.Pseudonymize(patientId),
-            StudyInstanceUid = NullIfEmpty(q["studyInstanceUid"]),
             Modality = NullIfEmpty(q["modality"]),
             StudyDateFrom = from,
             StudyDateTo = to,
-            OriginOrganisation = feature.Decision.Scope == RecordScope.All ? null : feature.Identity.Organisation,
             Limit = limit,
             Offset = offset,
         };
-        var entries = await index.SearchAsync(query);
-        return TypedResults.Ok(new RecordPage(entries.Select(ToSummary).ToList(), limit, offset));
+        var summaries = new List<RecordSummary>();
+        foreach (var entry in await index.SearchAsync(query))
+        {
+            summaries.Add(ToSummary(await views.DescribeAsync(entry, obligations, context.RequestAborted)));
+        }
+
+        return TypedResults.Ok(new RecordPage(summaries, limit, offset));
     }
 
-    private static async Task<IResult> GetAsync(string handle, HttpContext context, RecordIndex index)
+    private static async Task<IResult> GetAsync(string handle, HttpContext context, RecordIndex index, RecordViews views)
     {
         var entry = await FindVisibleAsync(handle, context, index);
-        return entry is null ? NotFound(handle) : TypedResults.Ok(ToSummary(entry));
+        return entry is null ? NotFound(handle) : TypedResults.Ok(ToSummary(await views.DescribeAsync(entry, context.Proxy().Decision.Obligations, context.RequestAborted)));
     }
 
-    private static async Task<IResult> ContentAsync(string handle, HttpContext context, RecordIndex index, RecordReader reader)
+    private static async Task<IResult> ContentAsync(string handle, HttpContext context, RecordIndex index, RecordViews views)
     {
         var entry = await FindVisibleAsync(handle, context, index);
         if (entry is null)
@@ -105,13 +107,17 @@ internal static class RecordEndpoints
             return NotFound(handle);
         }
 
-        await using var content = await reader.OpenAsync(entry, context.RequestAborted);
+        var record = await views.OpenAsync(entry, context.Proxy().Decision.Obligations, context.RequestAborted);
         var response = context.Response;
         response.ContentType = DicomMediaType;
-        response.ContentLength = content.Length;
-        response.Headers["Repr-Digest"] = $"sha-256=:{Convert.ToBase64String(content.Sha256)}:";
+        response.ContentLength = record.Length;
+        if (record.Sha256 is { } digest)
+        {
+            response.Headers["Repr-Digest"] = $"sha-256=:{Convert.ToBase64String(digest)}:";
+        }
+
         response.Headers.ContentDisposition = $"attachment; filename=\"{entry.Handle}.dcm\"";
-        await content.Stream.CopyToAsync(response.Body, 1 << 16, context.RequestAborted);
+        await record.CopyToAsync(response.Body, context.RequestAborted);
         return TypedResults.Empty;
     }
 
@@ -127,7 +133,7 @@ internal static class RecordEndpoints
     }
 
     // A record outside the caller's scope is reported exactly like a record that does not exist.
-    private static async Task<RecordEntry?> FindVisibleAsync(string handle, HttpContext context, RecordIndex index)
+    internal static async Task<RecordEntry?> FindVisibleAsync(string handle, HttpContext context, RecordIndex index)
     {
         if (!RecordHandle.IsWellFormed(handle))
         {
@@ -141,14 +147,14 @@ internal static class RecordEndpoints
     private static IResult NotFound(string handle) =>
         Problem.Result(ProblemTypes.RecordNotFound, RecordHandle.IsWellFormed(handle) ? $"no record {handle} is visible to you" : "that is not a record handle");
 
-    private static RecordSummary ToSummary(RecordEntry e) => new(
-        e.Handle, e.PatientPseudonym, e.StudyInstanceUid, e.SeriesInstanceUid, e.SopInstanceUid, e.SopClassUid, e.Modality,
-        e.StudyDate?.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), e.TransferSyntaxUid, e.PlaintextLength, e.OriginOrganisation, e.CreatedAt);
+    private static RecordSummary ToSummary(RecordDescription d) => new(
+        d.Handle, d.PatientPseudonym, d.StudyInstanceUid, d.SeriesInstanceUid, d.SopInstanceUid, d.SopClassUid, d.Modality,
+        d.StudyDate, d.TransferSyntaxUid, d.Length, d.OriginOrganisation, d.CreatedAt, d.View);
 
     private static bool IsDicomMediaType(string? contentType) =>
         contentType is not null && contentType.Split(';')[0].Trim().Equals(DicomMediaType, StringComparison.OrdinalIgnoreCase);
 
-    private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+    internal static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 
     private static DateOnly? ParseDate(string? value, string name, List<string> errors)
     {

@@ -14,7 +14,7 @@ public sealed class KeyRingTests : IDisposable
         using var second = ProxyKeyRing.LoadOrCreate(path);
 
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
-        Assert.Equal(first.PatientPseudonymKey, second.PatientPseudonymKey);
+        Assert.Equal(first.IdentifierPseudonymKey, second.IdentifierPseudonymKey);
     }
 
     [Fact]

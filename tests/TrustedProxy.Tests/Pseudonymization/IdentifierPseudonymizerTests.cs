@@ -3,19 +3,19 @@ using TrustedProxy.Records;
 
 namespace TrustedProxy.Tests.Pseudonymization;
 
-public sealed class PatientPseudonymizerTests
+public sealed class IdentifierPseudonymizerTests
 {
     [Fact]
     public void ThePseudonym_IsStableUnderOneKey_DiffersUnderAnother_AndHidesTheId()
     {
-        var pseudonymizer = new PatientPseudonymizer(new byte[32]);
-        var other = new PatientPseudonymizer(Enumerable.Repeat((byte)1, 32).ToArray());
+        var pseudonymizer = new IdentifierPseudonymizer(new byte[32]);
+        var other = new IdentifierPseudonymizer(Enumerable.Repeat((byte)1, 32).ToArray());
 
-        var pseudonym = pseudonymizer.Pseudonymize("1CT1");
+        var pseudonym = pseudonymizer.Patient("1CT1");
 
-        Assert.Equal(pseudonym, pseudonymizer.Pseudonymize(" 1CT1 "));
-        Assert.NotEqual(pseudonym, other.Pseudonymize("1CT1"));
-        Assert.NotEqual(pseudonym, pseudonymizer.Pseudonymize("1CT2"));
+        Assert.Equal(pseudonym, pseudonymizer.Patient(" 1CT1 "));
+        Assert.NotEqual(pseudonym, other.Patient("1CT1"));
+        Assert.NotEqual(pseudonym, pseudonymizer.Patient("1CT2"));
         Assert.Matches("^[0-9a-f]{32}$", pseudonym);
         Assert.DoesNotContain("1CT1", pseudonym, StringComparison.OrdinalIgnoreCase);
     }

@@ -3,7 +3,7 @@ using TrustedProxy.Dicom;
 
 namespace TrustedProxy.Tests.Dicom;
 
-public sealed class DicomHeaderSummaryTests
+public sealed class DicomHeaderTests
 {
     public static TheoryData<string> WellFormed => new(DicomCorpus.WellFormedPart10.Select(f => f.ToString()));
 
@@ -14,7 +14,7 @@ public sealed class DicomHeaderSummaryTests
         var expected = DicomCorpus.Files.Single(f => f.ToString() == name);
         await using var file = File.OpenRead(expected.Path);
 
-        var summary = await DicomHeaderSummary.ReadAsync(file, DicomReaderLimits.Default, CancellationToken.None);
+        var summary = await DicomHeader.ReadAsync(file, DicomReaderLimits.Default, CancellationToken.None);
 
         Assert.Equal(expected.TransferSyntaxUid, summary.TransferSyntaxUid);
         Assert.Equal(expected.PatientId, summary.PatientId);
@@ -37,7 +37,7 @@ public sealed class DicomHeaderSummaryTests
     {
         await using var file = File.OpenRead(Path.Combine(DicomCorpus.TestFiles, name));
 
-        var error = await Assert.ThrowsAsync<DicomFormatException>(() => DicomHeaderSummary.ReadAsync(file, DicomReaderLimits.Default, CancellationToken.None));
+        var error = await Assert.ThrowsAsync<DicomFormatException>(() => DicomHeader.ReadAsync(file, DicomReaderLimits.Default, CancellationToken.None));
 
         Assert.Equal(problem, error.Problem);
         Assert.InRange(error.Offset, 0, new FileInfo(file.Name).Length);
@@ -134,8 +134,8 @@ public sealed class DicomHeaderSummaryTests
         Assert.Equal(DicomFormatProblem.Malformed, error.Problem);
     }
 
-    private static async Task<DicomHeaderSummary> Read(byte[] bytes, DicomReaderLimits? limits = null) =>
-        await DicomHeaderSummary.ReadAsync(new MemoryStream(bytes), limits ?? DicomReaderLimits.Default, CancellationToken.None);
+    private static async Task<DicomHeader> Read(byte[] bytes, DicomReaderLimits? limits = null) =>
+        await DicomHeader.ReadAsync(new MemoryStream(bytes), limits ?? DicomReaderLimits.Default, CancellationToken.None);
 
     private static byte[] NestedSequences(int depth)
     {

@@ -1,0 +1,109 @@
+using System.Globalization;
+
+namespace TrustedProxy.Dicom;
+
+/// <summary>
+/// A file's meta information and header: every top-level element except large values (pixel data
+/// and other bulk data), read while the whole file is walked, so that a truncated or malformed file
+/// is refused before anything is stored. The proxy indexes records by it, keeps it (encrypted) as the
+/// record's metadata for DICOMweb queries, and never holds the bulk data to get it.
+/// </summary>
+public sealed class DicomHeader
+{
+    /// <summary>Top-level values above this size are bulk data: streamed past, not held.</summary>
+    public const int BulkDataThreshold = 64 * 1024;
+
+    private DicomHeader(FileMetaInformation meta, DicomDataset dataset)
+    {
+        Meta = meta;
+        Dataset = dataset;
+    }
+
+    public FileMetaInformation Meta { get; }
+
+    public DicomDataset Dataset { get; }
+
+    public string TransferSyntaxUid => Meta.TransferSyntax.Uid;
+
+    public string? SopClassUid => Dataset.GetString(DicomTag.SopClassUid);
+
+    public string? SopInstanceUid => Dataset.GetString(DicomTag.SopInstanceUid);
+
+    public string? StudyInstanceUid => Dataset.GetString(DicomTag.StudyInstanceUid);
+
+    public string? SeriesInstanceUid => Dataset.GetString(DicomTag.SeriesInstanceUid);
+
+    public string? PatientId => Dataset.GetString(DicomTag.PatientId)?.TrimStart(' ');
+
+    public string? Modality => Dataset.GetString(DicomTag.Modality);
+
+    public string? AccessionNumber => Dataset.GetString(new DicomTag(0x0008, 0x0050))?.Trim();
+
+    public int? SeriesNumber => Dataset.GetNumber(new DicomTag(0x0020, 0x0011)) is { } n ? (int)n : null;
+
+    public int? InstanceNumber => Dataset.GetNumber(new DicomTag(0x0020, 0x0013)) is { } n ? (int)n : null;
+
+    public DateOnly? StudyDate =>
+        Dataset.GetString(DicomTag.StudyDate) is { } text && DateOnly.TryParseExact(text.Trim(), "yyyyMMdd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var date) ? date : null;
+
+    /// <summary>Walks an entire Part 10 stream to its end and returns its header.</summary>
+    public static async Task<DicomHeader> ReadAsync(Stream stream, DicomReaderLimits limits, CancellationToken cancellationToken)
+    {
+        await using var reader = new DicomFileReader(stream, limits, deferAbove: BulkDataThreshold);
+        var meta = await reader.ReadFileMetaAsync(cancellationToken).ConfigureAwait(false);
+        var dataset = new DicomDataset(reader.DataSetEncoding);
+        long held = 0;
+        while (await reader.ReadElementAsync(dataset, cancellationToken).ConfigureAwait(false) is { } element)
+        {
+            // A deferred (bulk) value is skipped by the next read; everything else is held.
+            if (element.IsDeferred)
+            {
+                continue;
+            }
+
+            held += DicomStreamWriter.EncodedSize(element, dataset.Encoding);
+            if (held > limits.MaxHeaderBytes)
+            {
+                throw new DicomFormatException(DicomFormatProblem.LimitExceeded, reader.Offset, $"the header (all but bulk data) exceeds the limit of {limits.MaxHeaderBytes} bytes");
+            }
+
+            dataset.Append(element);
+        }
+
+        return new DicomHeader(meta, dataset);
+    }
+
+    /// <summary>
+    /// The header as a small Part 10 file, for storage as metadata: binary values larger than
+    /// <paramref name="maxBinaryValue"/> bytes (waveforms, icons inside sequences) are left out.
+    /// </summary>
+    public async Task<byte[]> ToMetadataFileAsync(int maxBinaryValue = 4096, CancellationToken cancellationToken = default)
+    {
+        var file = new DicomFile(new byte[128], new DicomDataset(DicomEncoding.ExplicitLittle, Meta.Elements), WithoutLargeBinaries(Dataset, maxBinaryValue, parent: null), Meta.TransferSyntax);
+        return await file.ToBytesAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static DicomDataset WithoutLargeBinaries(DicomDataset dataset, int maxBinaryValue, DicomDataset? parent)
+    {
+        var copy = new DicomDataset(dataset.Encoding, parent: parent);
+        foreach (var element in dataset)
+        {
+            if (element.Fragments is not null || (!element.VR.IsText && element.Sequence is null && element.Value.Length > maxBinaryValue))
+            {
+                continue;
+            }
+
+            if (element.Sequence is { } sequence)
+            {
+                var items = sequence.Items.Select(i => new DicomItem(WithoutLargeBinaries(i.Dataset, maxBinaryValue, copy), i.UndefinedLength)).ToList();
+                copy.Append(DicomElement.Create(element.Tag, new DicomSequence(items, sequence.UndefinedLength), element.VR));
+            }
+            else
+            {
+                copy.Append(element);
+            }
+        }
+
+        return copy;
+    }
+}
