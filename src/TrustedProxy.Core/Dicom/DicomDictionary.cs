@@ -6,6 +6,9 @@ namespace TrustedProxy.Dicom;
 /// <summary>One entry of the PS3.6 data dictionary.</summary>
 public sealed record DicomDictionaryEntry(string TagPattern, string ValueRepresentation, string Multiplicity, bool Retired, string Keyword, string Name)
 {
+    /// <summary>The tag, for entries that name one (not repeating groups).</summary>
+    public DicomTag Tag => DicomTag.FromValue(uint.Parse(TagPattern, NumberStyles.HexNumber, CultureInfo.InvariantCulture));
+
     /// <summary>The VR to assume when the encoding does not say (implicit VR); the first of 'US or SS' style alternatives.</summary>
     public DicomVR DefaultVR => DicomVR.From(ValueRepresentation[..2]);
 }
@@ -17,6 +20,11 @@ public sealed record DicomDictionaryEntry(string TagPattern, string ValueReprese
 public static class DicomDictionary
 {
     private static readonly Lazy<(FrozenDictionary<uint, DicomDictionaryEntry> Exact, (uint Mask, uint Value, DicomDictionaryEntry Entry)[] Repeating)> Table = new(Load);
+    private static readonly Lazy<FrozenDictionary<string, DicomDictionaryEntry>> ByKeyword = new(() =>
+        Table.Value.Exact.Values.Where(e => e.Keyword.Length > 0).GroupBy(e => e.Keyword).ToFrozenDictionary(g => g.Key, g => g.First()));
+
+    /// <summary>Looks up a standard attribute by keyword (case-sensitive, as PS3.6 spells it).</summary>
+    public static DicomDictionaryEntry? FindByKeyword(string keyword) => ByKeyword.Value.GetValueOrDefault(keyword);
 
     /// <summary>Looks up a tag, including repeating groups such as (60xx,3000). Private tags are not in the dictionary.</summary>
     public static DicomDictionaryEntry? Find(DicomTag tag)

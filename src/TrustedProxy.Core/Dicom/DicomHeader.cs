@@ -88,7 +88,8 @@ public sealed class DicomHeader
         var copy = new DicomDataset(dataset.Encoding, parent: parent);
         foreach (var element in dataset)
         {
-            if (element.Fragments is not null || (!element.VR.IsText && element.Sequence is null && element.Value.Length > maxBinaryValue))
+            // Pixel data of any size is bulk data (PS3.18 8.5.1), as are large binary values.
+            if (element.Fragments is not null || element.Tag.Group == 0x7FE0 || (!element.VR.IsText && element.Sequence is null && element.Value.Length > maxBinaryValue))
             {
                 continue;
             }

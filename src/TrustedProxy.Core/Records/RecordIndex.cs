@@ -346,8 +346,39 @@ internal sealed class RecordIndex
 #pragma warning restore IDE1006
 }
 
+// Settable properties rather than positional records: SQLite reports no column types for an
+// empty result, and Dapper then cannot match a constructor.
+
 /// <summary>A study as the index knows it (for QIDO-RS study queries).</summary>
-internal sealed record StudySummary(string StudyInstanceUid, string? DeidentifiedStudyUid, string? StudyDate, string? Modalities, long SeriesCount, long InstanceCount, string RepresentativeHandle);
+internal sealed class StudySummary
+{
+    public string StudyInstanceUid { get; set; } = string.Empty;
+
+    public string? DeidentifiedStudyUid { get; set; }
+
+    public string? StudyDate { get; set; }
+
+    public string? Modalities { get; set; }
+
+    public long SeriesCount { get; set; }
+
+    public long InstanceCount { get; set; }
+
+    public string RepresentativeHandle { get; set; } = string.Empty;
+}
 
 /// <summary>A series as the index knows it (for QIDO-RS series queries).</summary>
-internal sealed record SeriesSummary(string SeriesInstanceUid, string? DeidentifiedSeriesUid, string? Modality, long? SeriesNumber, long InstanceCount, string RepresentativeHandle);
+internal sealed class SeriesSummary
+{
+    public string SeriesInstanceUid { get; set; } = string.Empty;
+
+    public string? DeidentifiedSeriesUid { get; set; }
+
+    public string? Modality { get; set; }
+
+    public long? SeriesNumber { get; set; }
+
+    public long InstanceCount { get; set; }
+
+    public string RepresentativeHandle { get; set; } = string.Empty;
+}

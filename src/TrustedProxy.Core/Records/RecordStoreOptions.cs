@@ -10,6 +10,10 @@ public sealed record RecordStoreOptions
     [Range(1024, long.MaxValue)]
     public long MaxUploadBytes { get; init; } = 4L * 1024 * 1024 * 1024;
 
+    /// <summary>Largest STOW-RS request (all its instances together), in bytes.</summary>
+    [Range(1024, long.MaxValue)]
+    public long MaxStowBytes { get; init; } = 64L * 1024 * 1024 * 1024;
+
     /// <summary>Plaintext bytes per encrypted segment.</summary>
     [Range(SegmentedEnvelope.MinSegmentSize, SegmentedEnvelope.MaxSegmentSize)]
     public int SegmentSize { get; init; } = SegmentedEnvelope.DefaultSegmentSize;
@@ -17,6 +21,10 @@ public sealed record RecordStoreOptions
     /// <summary>Objects up to this size are verified in memory on retrieval; larger ones in a local scratch file (ciphertext only).</summary>
     [Range(0, 1L << 30)]
     public long InMemoryVerifyLimitBytes { get; init; } = 8 * 1024 * 1024;
+
+    /// <summary>Most instances one WADO-RS retrieval (a study or series) returns.</summary>
+    [Range(1, 1_000_000)]
+    public int MaxRetrieveInstances { get; init; } = 10_000;
 
     /// <summary>Most records returned by one search.</summary>
     [Range(1, 100_000)]

@@ -10,14 +10,23 @@ using TrustedProxy.Storage;
 
 namespace TrustedProxy.Records;
 
+/// <summary>A well-formed file refused for what it is (for example, an instance of another study than the request names).</summary>
+public sealed class UploadRejectedException(string reason, string? sopClassUid, string? sopInstanceUid) : Exception(reason)
+{
+    public string? SopClassUid { get; } = sopClassUid;
+
+    public string? SopInstanceUid { get; } = sopInstanceUid;
+}
+
 /// <summary>What the uploader tells the producer.</summary>
 /// <param name="Handle">The new record's handle.</param>
 /// <param name="SopInstanceUid">The instance it holds.</param>
 /// <param name="StudyInstanceUid">The study it belongs to.</param>
+/// <param name="SeriesInstanceUid">The series it belongs to.</param>
 /// <param name="SopClassUid">Its SOP class.</param>
 /// <param name="Length">Bytes stored (after any preamble change).</param>
 /// <param name="Warnings">What the proxy changed or noticed, in words.</param>
-public sealed record UploadReceipt(string Handle, string? SopInstanceUid, string? StudyInstanceUid, string? SopClassUid, long Length, IReadOnlyList<string> Warnings);
+public sealed record UploadReceipt(string Handle, string? SopInstanceUid, string? StudyInstanceUid, string? SeriesInstanceUid, string? SopClassUid, long Length, IReadOnlyList<string> Warnings);
 
 /// <summary>
 /// The upload path, in the order the data meets it: the preamble is checked for an executable
@@ -40,7 +49,8 @@ internal sealed partial class RecordUploader(
     TimeProvider time,
     ILogger<RecordUploader> logger)
 {
-    public async Task<UploadReceipt> UploadAsync(Stream body, FederationIdentity origin, CancellationToken cancellationToken)
+    /// <summary>Stores one file; with <paramref name="expectedStudyInstanceUid"/>, a file of another study is rejected before anything is kept.</summary>
+    public async Task<UploadReceipt> UploadAsync(Stream body, FederationIdentity origin, CancellationToken cancellationToken, string? expectedStudyInstanceUid = null)
     {
         var handle = RecordHandle.New();
         var objectName = ObjectName.NewRandom();
@@ -61,6 +71,11 @@ internal sealed partial class RecordUploader(
                 await envelope.CompleteAsync(cancellationToken).ConfigureAwait(false);
                 plaintextLength = envelope.PlaintextLength;
                 digest = hash.GetHashAndReset();
+            }
+
+            if (expectedStudyInstanceUid is not null && header.StudyInstanceUid != expectedStudyInstanceUid)
+            {
+                throw new UploadRejectedException($"the instance belongs to study {header.StudyInstanceUid ?? "(none)"}, not to {expectedStudyInstanceUid}", header.SopClassUid, header.SopInstanceUid);
             }
 
             staged.Flush(flushToDisk: true);
@@ -114,7 +129,7 @@ internal sealed partial class RecordUploader(
         }
 
         LogStored(logger, handle, plaintextLength, storedLength);
-        return new UploadReceipt(handle, header.SopInstanceUid, header.StudyInstanceUid, header.SopClassUid, plaintextLength, preamble is null ? [] : [preamble.Message]);
+        return new UploadReceipt(handle, header.SopInstanceUid, header.StudyInstanceUid, header.SeriesInstanceUid, header.SopClassUid, plaintextLength, preamble is null ? [] : [preamble.Message]);
     }
 
     /// <summary>

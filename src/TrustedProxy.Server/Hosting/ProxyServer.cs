@@ -11,6 +11,7 @@ using TrustedProxy.Pseudonymization;
 using TrustedProxy.Records;
 using TrustedProxy.Server.Audit;
 using TrustedProxy.Server.CertificateAuthority;
+using TrustedProxy.Server.DicomWeb;
 using TrustedProxy.Server.Health;
 using TrustedProxy.Server.Policy;
 using TrustedProxy.Server.Problems;
@@ -157,6 +158,7 @@ public static class ProxyServer
         app.UseRouting();
         app.UseMiddleware<PolicyEnforcementMiddleware>();
         app.MapRecords();
+        app.MapDicomWeb();
         app.MapCertificateAuthority();
         app.MapAudit();
         app.MapProxyHealth();

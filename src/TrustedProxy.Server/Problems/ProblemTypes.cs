@@ -18,6 +18,7 @@ internal static class ProblemTypes
     public static readonly ProblemType RecordNotFound = new("record-not-found", 404, "No such record");
     public static readonly ProblemType MethodNotAllowed = new("method-not-allowed", 405, "Method not allowed");
     public static readonly ProblemType UnsupportedMediaType = new("unsupported-media-type", 415, "Unsupported media type");
+    public static readonly ProblemType NotAcceptable = new("not-acceptable", 406, "Cannot answer in the accepted media type");
     public static readonly ProblemType NotDicom = new("not-dicom-part10", 415, "Not a DICOM Part 10 file");
     public static readonly ProblemType InvalidDicom = new("invalid-dicom", 400, "Malformed DICOM file");
     public static readonly ProblemType DicomLimitExceeded = new("dicom-limit-exceeded", 400, "DICOM file exceeds a configured limit");
@@ -38,7 +39,7 @@ internal static class ProblemTypes
 
     public static IEnumerable<ProblemType> All =>
     [
-        Unauthenticated, CertificateRevoked, Forbidden, NotFound, RecordNotFound, MethodNotAllowed, UnsupportedMediaType, NotDicom,
+        Unauthenticated, CertificateRevoked, Forbidden, NotFound, RecordNotFound, MethodNotAllowed, UnsupportedMediaType, NotAcceptable, NotDicom,
         InvalidDicom, DicomLimitExceeded, PayloadTooLarge, BadRequest, InvalidQuery, CaRequestRefused, CaKeyUnavailable,
         CertificateNotFound, IntegrityFailure, ObjectMissing, BackendUnavailable, InvalidRequestContext, UnknownProfile,
         DeidentificationRefused, ExecutablePreamble, Internal,

@@ -1,0 +1,74 @@
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Net.Http.Headers;
+
+namespace TrustedProxy.Server.DicomWeb;
+
+/// <summary>Writes a multipart/related response part by part (RFC 2387), as WADO-RS retrievals are sent.</summary>
+internal sealed class MultipartRelatedWriter(Stream output)
+{
+    public string Boundary { get; } = "tproxy-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+
+    public string ContentType(string type) => $"multipart/related; type=\"{type}\"; boundary={Boundary}";
+
+    public async Task WritePartAsync(string contentType, Func<Stream, Task> writeBody, CancellationToken cancellationToken)
+    {
+        await output.WriteAsync(Encoding.ASCII.GetBytes($"--{Boundary}\r\nContent-Type: {contentType}\r\n\r\n"), cancellationToken);
+        await writeBody(output);
+        await output.WriteAsync("\r\n"u8.ToArray(), cancellationToken);
+    }
+
+    public async Task CompleteAsync(CancellationToken cancellationToken) =>
+        await output.WriteAsync(Encoding.ASCII.GetBytes($"--{Boundary}--\r\n"), cancellationToken);
+}
+
+/// <summary>Reads what a multipart/related request or an Accept header says.</summary>
+internal static class MediaTypes
+{
+    public const string Dicom = "application/dicom";
+    public const string DicomJson = "application/dicom+json";
+    public const string MultipartRelated = "multipart/related";
+
+    /// <summary>The boundary of a multipart/related body whose root type is application/dicom (or unstated).</summary>
+    public static bool TryGetDicomBoundary(string? contentType, out string boundary, out string? error)
+    {
+        boundary = string.Empty;
+        error = null;
+        if (!MediaTypeHeaderValue.TryParse(contentType, out var media) || !media.MediaType.Equals(MultipartRelated, StringComparison.OrdinalIgnoreCase))
+        {
+            error = $"STOW-RS takes {MultipartRelated}; type=\"{Dicom}\"";
+            return false;
+        }
+
+        var type = media.Parameters.FirstOrDefault(p => p.Name.Equals("type", StringComparison.OrdinalIgnoreCase))?.Value.ToString().Trim('"');
+        if (type is not null && !type.Equals(Dicom, StringComparison.OrdinalIgnoreCase))
+        {
+            error = $"only type=\"{Dicom}\" parts are stored (not {type})";
+            return false;
+        }
+
+        boundary = HeaderUtilities.RemoveQuotes(media.Boundary).ToString();
+        if (boundary.Length is 0 or > 70)
+        {
+            error = "the multipart boundary is missing or longer than 70 characters";
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>Whether the Accept header admits <paramref name="mediaType"/> (absent, */*, type/*, or the type itself).</summary>
+    public static bool Accepts(HttpRequest request, string mediaType, out IReadOnlyList<MediaTypeHeaderValue> matching)
+    {
+        var accept = request.GetTypedHeaders().Accept;
+        if (accept is null || accept.Count == 0)
+        {
+            matching = [];
+            return true;
+        }
+
+        var main = mediaType.Split('/')[0];
+        matching = accept.Where(a => a.MediaType == "*/*" || a.MediaType.Equals(mediaType, StringComparison.OrdinalIgnoreCase) || a.MediaType.Equals(main + "/*", StringComparison.OrdinalIgnoreCase)).ToList();
+        return matching.Count > 0;
+    }
+}

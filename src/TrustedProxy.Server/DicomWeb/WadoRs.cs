@@ -1,0 +1,116 @@
+using Microsoft.Extensions.Options;
+using TrustedProxy.Dicom;
+using TrustedProxy.Pseudonymization;
+using TrustedProxy.Records;
+using TrustedProxy.Rendering;
+using TrustedProxy.Server.Policy;
+using TrustedProxy.Server.Problems;
+using TrustedProxy.Server.Records;
+
+namespace TrustedProxy.Server.DicomWeb;
+
+/// <summary>
+/// WADO-RS (PS3.18 10.4): instances of a study, series or single instance as multipart/related
+/// application/dicom, bit-exact in the original view or de-identified; their metadata as DICOM JSON;
+/// and an instance's frame rendered as PNG. Instances are sent in their stored transfer syntax
+/// (no transcoding); a request for another one gets 406.
+/// </summary>
+internal static class WadoRs
+{
+    public static async Task<IResult> RetrieveAsync(HttpContext context, string study, string? series, string? instance, RecordIndex index, RecordViews views, IdentifierPseudonymizer pseudonymizer, IOptions<RecordStoreOptions> options)
+    {
+        if (!MediaTypes.Accepts(context.Request, MediaTypes.MultipartRelated, out var accepted))
+        {
+            return Problem.Result(ProblemTypes.NotAcceptable, $"instances are sent as {MediaTypes.MultipartRelated}; type=\"{MediaTypes.Dicom}\"");
+        }
+
+        var entries = await FindAsync(context, study, series, instance, index, views, pseudonymizer, options);
+        if (entries.Count == 0)
+        {
+            return Problem.Result(ProblemTypes.NotFound, "no matching instances are visible to you");
+        }
+
+        var requestedSyntaxes = accepted.SelectMany(a => a.Parameters.Where(p => p.Name.Equals("transfer-syntax", StringComparison.OrdinalIgnoreCase)).Select(p => p.Value.ToString().Trim('"'))).ToList();
+        if (requestedSyntaxes.Count > 0 && !requestedSyntaxes.Contains("*") && entries.Any(e => !requestedSyntaxes.Contains(e.TransferSyntaxUid)))
+        {
+            return Problem.Result(ProblemTypes.NotAcceptable, $"the instances are stored as {string.Join(", ", entries.Select(e => e.TransferSyntaxUid).Distinct())}; this proxy does not transcode (ask for transfer-syntax=*)");
+        }
+
+        // Every instance is opened (and, in the de-identified view, checked) before the response starts,
+        // so that a refusal is still a clean problem answer.
+        var obligations = context.Proxy().Decision.Obligations;
+        var records = new List<ViewedRecord>();
+        foreach (var entry in entries)
+        {
+            records.Add(await views.OpenAsync(entry, obligations, context.RequestAborted));
+        }
+
+        var writer = new MultipartRelatedWriter(context.Response.Body);
+        context.Response.ContentType = writer.ContentType(MediaTypes.Dicom);
+        foreach (var record in records)
+        {
+            await writer.WritePartAsync($"{MediaTypes.Dicom}; transfer-syntax={record.Entry.TransferSyntaxUid}", body => record.CopyToAsync(body, context.RequestAborted), context.RequestAborted);
+        }
+
+        await writer.CompleteAsync(context.RequestAborted);
+        return Results.Empty;
+    }
+
+    public static async Task<IResult> MetadataAsync(HttpContext context, string study, string? series, string? instance, RecordIndex index, RecordViews views, IdentifierPseudonymizer pseudonymizer, IOptions<RecordStoreOptions> options)
+    {
+        var entries = await FindAsync(context, study, series, instance, index, views, pseudonymizer, options);
+        if (entries.Count == 0)
+        {
+            return Problem.Result(ProblemTypes.NotFound, "no matching instances are visible to you");
+        }
+
+        var obligations = context.Proxy().Decision.Obligations;
+        var datasets = new List<DicomDataset>();
+        foreach (var entry in entries)
+        {
+            datasets.Add(await views.MetadataAsync(entry, obligations, context.RequestAborted));
+        }
+
+        return Results.Bytes(DicomJsonWriter.ToJsonArray(datasets), MediaTypes.DicomJson);
+    }
+
+    public static async Task<IResult> RenderedAsync(HttpContext context, string study, string series, string instance, string? frames, RecordIndex index, RecordViews views, IdentifierPseudonymizer pseudonymizer, IOptions<RecordStoreOptions> options, IOptions<DicomReaderLimits> limits)
+    {
+        if (!MediaTypes.Accepts(context.Request, "image/png", out _))
+        {
+            return Problem.Result(ProblemTypes.NotAcceptable, "frames are rendered as image/png");
+        }
+
+        var frame = 1;
+        if (frames is not null && !int.TryParse(frames.Split(',')[0], out frame))
+        {
+            return Problem.Result(ProblemTypes.InvalidQuery, "frames is a comma-separated list of frame numbers from 1");
+        }
+
+        var entry = (await FindAsync(context, study, series, instance, index, views, pseudonymizer, options)).FirstOrDefault();
+        if (entry is null)
+        {
+            return Problem.Result(ProblemTypes.NotFound, "no such instance is visible to you");
+        }
+
+        var record = await views.OpenAsync(entry, context.Proxy().Decision.Obligations, context.RequestAborted);
+        using var buffer = new MemoryStream();
+        await record.CopyToAsync(buffer, context.RequestAborted);
+        buffer.Position = 0;
+        var file = await DicomFile.ReadAsync(buffer, limits.Value, context.RequestAborted);
+        try
+        {
+            return Results.Bytes(DicomRenderer.RenderPng(file, frame), "image/png");
+        }
+        catch (RenderingNotSupportedException ex)
+        {
+            return Problem.Result(ProblemTypes.NotAcceptable, ex.Message);
+        }
+    }
+
+    private static async Task<IReadOnlyList<RecordEntry>> FindAsync(HttpContext context, string study, string? series, string? instance, RecordIndex index, RecordViews views, IdentifierPseudonymizer pseudonymizer, IOptions<RecordStoreOptions> options)
+    {
+        var query = RecordQueries.Create(context.Proxy(), views, pseudonymizer, null, study, series, instance) with { Limit = options.Value.MaxRetrieveInstances };
+        return await index.SearchInstancesAsync(query);
+    }
+}
