@@ -19,9 +19,9 @@ internal static class DicomWebEndpoints
         var web = app.MapGroup(Prefix).WithTags("DICOMweb");
 
         // STOW-RS
-        web.MapPost("/studies", (HttpContext c, RecordUploader u, IOptions<RecordStoreOptions> o) => StowRs.StoreAsync(c, null, u, o))
+        web.MapPost("/studies", (HttpContext c, RecordUploader u, IOptions<RecordStoreOptions> o, ILoggerFactory l) => StowRs.StoreAsync(c, null, u, o, l.CreateLogger("TrustedProxy.DicomWeb")))
             .RequiresAction(ProxyAction.Upload).WithSummary("STOW-RS: store instances");
-        web.MapPost("/studies/{study}", (HttpContext c, string study, RecordUploader u, IOptions<RecordStoreOptions> o) => StowRs.StoreAsync(c, study, u, o))
+        web.MapPost("/studies/{study}", (HttpContext c, string study, RecordUploader u, IOptions<RecordStoreOptions> o, ILoggerFactory l) => StowRs.StoreAsync(c, study, u, o, l.CreateLogger("TrustedProxy.DicomWeb")))
             .RequiresAction(ProxyAction.Upload).WithSummary("STOW-RS: store instances of one study");
 
         // QIDO-RS

@@ -28,6 +28,7 @@ internal static class MediaTypes
     public const string Dicom = "application/dicom";
     public const string DicomJson = "application/dicom+json";
     public const string MultipartRelated = "multipart/related";
+    public const int MaxBoundaryLength = 256;
 
     /// <summary>The boundary of a multipart/related body whose root type is application/dicom (or unstated).</summary>
     public static bool TryGetDicomBoundary(string? contentType, out string boundary, out string? error)
@@ -36,7 +37,7 @@ internal static class MediaTypes
         error = null;
         if (!MediaTypeHeaderValue.TryParse(contentType, out var media) || !media.MediaType.Equals(MultipartRelated, StringComparison.OrdinalIgnoreCase))
         {
-            error = $"STOW-RS takes {MultipartRelated}; type=\"{Dicom}\"";
+            error = $"STOW-RS takes {MultipartRelated}; type=\"{Dicom}\", not '{contentType}'";
             return false;
         }
 
@@ -47,10 +48,12 @@ internal static class MediaTypes
             return false;
         }
 
+        // RFC 2046 caps boundaries at 70 characters, but real clients exceed it (Orthanc sends two
+        // UUIDs, 73); a bounded leniency costs nothing.
         boundary = HeaderUtilities.RemoveQuotes(media.Boundary).ToString();
-        if (boundary.Length is 0 or > 70)
+        if (boundary.Length is 0 or > MaxBoundaryLength)
         {
-            error = "the multipart boundary is missing or longer than 70 characters";
+            error = $"the multipart boundary is missing or longer than {MaxBoundaryLength} characters";
             return false;
         }
 

@@ -16,7 +16,7 @@ namespace TrustedProxy.Server.DicomWeb;
 /// JSON model: 200 when every instance is stored, 202 when some failed or were changed (a zeroed
 /// executable preamble), 409 when none could be stored.
 /// </summary>
-internal static class StowRs
+internal static partial class StowRs
 {
     // PS3.4 Annex B status codes used as Failure Reason / Warning Reason.
     private const ushort OutOfResources = 0xA700;
@@ -32,10 +32,11 @@ internal static class StowRs
     private static readonly DicomTag FailureReason = new(0x0008, 0x1197);
     private static readonly DicomTag WarningReason = new(0x0008, 0x1196);
 
-    public static async Task<IResult> StoreAsync(HttpContext context, string? study, RecordUploader uploader, IOptions<RecordStoreOptions> options)
+    public static async Task<IResult> StoreAsync(HttpContext context, string? study, RecordUploader uploader, IOptions<RecordStoreOptions> options, ILogger logger)
     {
         if (!MediaTypes.TryGetDicomBoundary(context.Request.ContentType, out var boundary, out var error))
         {
+            LogRefusedContentType(logger, error!);
             return Problem.Result(Problems.ProblemTypes.UnsupportedMediaType, error!);
         }
 
@@ -125,6 +126,9 @@ internal static class StowRs
         var status = stored.Count == 0 ? StatusCodes.Status409Conflict : failed.Count > 0 || warnings > 0 ? StatusCodes.Status202Accepted : StatusCodes.Status200OK;
         return Results.Text(System.Text.Encoding.UTF8.GetString(Json(response)), MediaTypes.DicomJson, System.Text.Encoding.UTF8, status);
     }
+
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Warning, Message = "STOW-RS request refused: {Reason}")]
+    private static partial void LogRefusedContentType(ILogger logger, string reason);
 
     private static string InstanceUrl(HttpContext context, UploadReceipt receipt) =>
         $"{DicomWebEndpoints.BaseUrl(context)}/studies/{receipt.StudyInstanceUid}/series/{receipt.SeriesInstanceUid}/instances/{receipt.SopInstanceUid}";

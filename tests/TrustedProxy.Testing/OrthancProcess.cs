@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using TrustedProxy.CertificateAuthority;
+using TrustedProxy.Policy;
+
+namespace TrustedProxy.Testing;
+
+/// <summary>
+/// A real Orthanc (Debian's orthanc with orthanc-dicomweb) as a DICOMweb client of a proxy: it
+/// holds the proxy's producer and consumer credentials and trusts the proxy's CA. Orthanc cannot
+/// bind to loopback only; it is started with remote access refused, DICOM networking off, and
+/// its HTTP API on a free port.
+/// </summary>
+public sealed class OrthancProcess : IAsyncDisposable
+{
+    public const string DicomWebPlugin = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so";
+    public const string Executable = "/usr/sbin/Orthanc";
+    private readonly TemporaryDirectory _directory = new();
+    private readonly StringBuilder _log = new();
+    private Process? _process;
+
+    private OrthancProcess() => Port = FreePort.Next();
+
+    public int Port { get; }
+
+    public HttpClient Http { get; } = new();
+
+    public string Log
+    {
+        get
+        {
+            lock (_log)
+            {
+                return _log.ToString();
+            }
+        }
+    }
+
+    public static async Task<OrthancProcess> StartAsync(Uri proxy, CertificateAuthorityPaths certificates)
+    {
+        if (!File.Exists(Executable) || !File.Exists(DicomWebPlugin))
+        {
+            throw new InvalidOperationException("Orthanc is not installed: install Debian's orthanc and orthanc-dicomweb (the README's test command does this)");
+        }
+
+        var orthanc = new OrthancProcess();
+        object Server(ProxyRole role)
+        {
+            var stem = Path.Combine(certificates.ClientsDirectory, LocalFederation.ClientFileStem("Local Hospital", role));
+            return new { Url = new Uri(proxy, "dicomweb/").ToString(), CertificateFile = stem + ".crt.pem", CertificateKeyFile = stem + ".key.pem", CertificateKeyPassword = "" };
+        }
+
+        var config = new
+        {
+            Name = "tproxy-interop",
+            StorageDirectory = orthanc._directory.File("db"),
+            IndexDirectory = orthanc._directory.File("db"),
+            HttpPort = orthanc.Port,
+            DicomServerEnabled = false,
+            RemoteAccessAllowed = false,
+            AuthenticationEnabled = false,
+            Plugins = new[] { DicomWebPlugin },
+            HttpsCACertificates = certificates.CaCertificate,
+            HttpsVerifyPeers = true,
+            DicomWeb = new { Enable = true, Root = "/dicom-web/", Servers = new Dictionary<string, object> { ["producer"] = Server(ProxyRole.Producer), ["consumer"] = Server(ProxyRole.Consumer) } },
+        };
+        var path = orthanc._directory.File("orthanc.json");
+        await File.WriteAllTextAsync(path, JsonSerializer.Serialize(config));
+
+        var start = new ProcessStartInfo(Executable) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(path);
+        orthanc._process = Process.Start(start)!;
+        orthanc._process.OutputDataReceived += (_, e) => orthanc.Append(e.Data);
+        orthanc._process.ErrorDataReceived += (_, e) => orthanc.Append(e.Data);
+        orthanc._process.BeginOutputReadLine();
+        orthanc._process.BeginErrorReadLine();
+        orthanc.Http.BaseAddress = new Uri($"http://127.0.0.1:{orthanc.Port}/");
+        await FreePort.WaitUntilListeningAsync(orthanc.Port, TimeSpan.FromSeconds(60), () => orthanc.Log);
+        return orthanc;
+    }
+
+    /// <summary>Stores a file in Orthanc; returns Orthanc's study id.</summary>
+    public async Task<string> AddAsync(byte[] file)
+    {
+        using var response = await Http.PostAsync("instances", new ByteArrayContent(file));
+        response.EnsureSuccessStatusCode();
+        return (await response.Content.ReadFromJsonAsync<JsonObject>())!["ParentStudy"]!.GetValue<string>();
+    }
+
+    public async Task<JsonNode> PostAsync(string path, object body)
+    {
+        // Orthanc's field names are PascalCase ("Resources"), not the web default camelCase.
+        using var response = await Http.PostAsJsonAsync(path, body, new JsonSerializerOptions());
+        var text = await response.Content.ReadAsStringAsync();
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"Orthanc {path} answered {(int)response.StatusCode}: {text}\n{Log}");
+        }
+
+        return JsonNode.Parse(text)!;
+    }
+
+    public async Task<JsonNode> GetAsync(string path) => JsonNode.Parse(await Http.GetStringAsync(path))!;
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process?.Dispose();
+        Http.Dispose();
+        _directory.Dispose();
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_log)
+        {
+            if (_log.Length < 64 * 1024)
+            {
+                _log.AppendLine(line);
+            }
+        }
+    }
+}
