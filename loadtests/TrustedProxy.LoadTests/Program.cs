@@ -12,9 +12,14 @@ using TrustedProxy.Testing;
 //   ... roundtrip --server https://proxy:8443 --producer p.p12 --consumer c.p12 --ca ca.crt.pem
 
 var options = Options.Parse(args);
+if (options.Scenario == "dicom")
+{
+    return await DicomThroughput.RunAsync(options.Iterations);
+}
+
 if (options.Scenario != "roundtrip")
 {
-    Console.Error.WriteLine("usage: roundtrip [--sizes bytes,bytes] [--iterations n] [--server url --producer p12 --consumer p12 --ca pem]");
+    Console.Error.WriteLine("usage: roundtrip [--sizes bytes,bytes] [--iterations n] [--server url --producer p12 --consumer p12 --ca pem]\n       dicom [--iterations rounds]");
     return 2;
 }
 

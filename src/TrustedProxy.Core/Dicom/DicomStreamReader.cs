@@ -43,6 +43,7 @@ internal sealed class DicomStreamReader : IAsyncDisposable
     }
 
     private readonly bool _keepDeflatedPayload;
+    private bool _inflating;
     private MemoryStream? _deflatedPayload;
 
     /// <summary>How elements at the current position are encoded (after the first element, the encoding the data set really uses).</summary>
@@ -278,7 +279,9 @@ internal sealed class DicomStreamReader : IAsyncDisposable
                     _bigEndian = false;
                 }
 
-                return new DicomToken(DicomTokenKind.SequenceStart, tag, vr, length, start, depth);
+                // In implicit VR an undefined length makes it a sequence whatever the dictionary says
+                // of the tag; its VR is SQ from here on (or UN, which keeps its own meaning).
+                return new DicomToken(DicomTokenKind.SequenceStart, tag, vr == DicomVR.UN ? DicomVR.UN : DicomVR.SQ, length, start, depth);
             }
 
             throw new DicomFormatException(DicomFormatProblem.Malformed, start, $"element {tag} with VR {vr} has an undefined length");
@@ -296,7 +299,11 @@ internal sealed class DicomStreamReader : IAsyncDisposable
         return new DicomToken(DicomTokenKind.Element, tag, vr, length, start, depth);
     }
 
-    /// <summary>Reads the pending value into memory; refuses values longer than <paramref name="maxLength"/>.</summary>
+    /// <summary>
+    /// Reads the pending value into memory; refuses values longer than <paramref name="maxLength"/>.
+    /// Memory grows with the bytes actually read, never ahead of them, so a small file that
+    /// declares a huge value costs only what it holds before it is found truncated.
+    /// </summary>
     public async ValueTask<byte[]> ReadValueAsync(int maxLength, CancellationToken cancellationToken = default)
     {
         if (_pendingValue > maxLength)
@@ -304,16 +311,22 @@ internal sealed class DicomStreamReader : IAsyncDisposable
             throw new DicomFormatException(DicomFormatProblem.LimitExceeded, _offset, $"a value of {_pendingValue} bytes is larger than the {maxLength} bytes this operation reads into memory");
         }
 
-        var value = new byte[_pendingValue];
+        var length = (int)_pendingValue;
+        var value = new byte[Math.Min(length, Math.Max(BufferSize, _end - _position))];
         var copied = 0;
-        while (copied < value.Length)
+        while (copied < length)
         {
             if (!await TryFillAsync(1, cancellationToken).ConfigureAwait(false))
             {
-                throw Truncated(value.Length - copied);
+                throw Truncated(length - copied);
             }
 
-            var take = Math.Min(value.Length - copied, _end - _position);
+            var take = Math.Min(length - copied, _end - _position);
+            if (copied + take > value.Length)
+            {
+                Array.Resize(ref value, (int)Math.Min(length, Math.Max((long)value.Length * 2, copied + take)));
+            }
+
             _buffer.AsSpan(_position, take).CopyTo(value.AsSpan(copied));
             Consume(take);
             copied += take;
@@ -503,6 +516,7 @@ internal sealed class DicomStreamReader : IAsyncDisposable
         }
 
         _source = new DeflateStream(compressed, CompressionMode.Decompress);
+        _inflating = true;
         _position = 0;
         _end = 0;
         _sourceEnded = false;
@@ -553,7 +567,16 @@ internal sealed class DicomStreamReader : IAsyncDisposable
 
         while (_end - _position < count && !_sourceEnded)
         {
-            var read = await _source.ReadAsync(_buffer.AsMemory(_end), cancellationToken).ConfigureAwait(false);
+            int read;
+            try
+            {
+                read = await _source.ReadAsync(_buffer.AsMemory(_end), cancellationToken).ConfigureAwait(false);
+            }
+            catch (InvalidDataException ex) when (_inflating)
+            {
+                throw new DicomFormatException(DicomFormatProblem.Malformed, _offset + (_end - _position), $"the deflated data set is corrupt: {ex.Message}");
+            }
+
             if (read == 0)
             {
                 _sourceEnded = true;

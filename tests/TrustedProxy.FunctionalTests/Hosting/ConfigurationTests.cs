@@ -29,6 +29,23 @@ public sealed class ConfigurationTests
     }
 
     [Fact]
+    public async Task TheShippedConfiguration_IsValid_AndTheProxyStartsWithIt()
+    {
+        using var directory = new TemporaryDirectory();
+
+        await using var app = await ProxyServer.BuildAsync(new ProxyServerSettings
+        {
+            ContentRoot = directory.Path,
+            ConfigurationFile = Repository.Path("config", "appsettings.json"),
+            Overrides = new Dictionary<string, string?> { ["TrustedProxy:Server:Urls:0"] = "https://127.0.0.1:0" },
+        });
+
+        var profiles = ((Microsoft.Extensions.Options.IOptions<TrustedProxy.Deidentification.DeidentificationSettings>)app.Services.GetService(typeof(Microsoft.Extensions.Options.IOptions<TrustedProxy.Deidentification.DeidentificationSettings>))!).Value;
+        Assert.Contains("longitudinal", profiles.ByName.Keys);
+        Assert.True(File.Exists(Path.Combine(directory.Path, "certs", "ca", "ca.crt.pem")));
+    }
+
+    [Fact]
     public async Task AnUnknownBackend_StopsTheStart()
     {
         using var directory = new TemporaryDirectory();
