@@ -152,18 +152,7 @@ public static class ConfidentialityProfile
             }
             else if (f[0].Contains('x'))
             {
-                uint mask = 0, value = 0;
-                foreach (var c in f[0])
-                {
-                    mask <<= 4;
-                    value <<= 4;
-                    if (c != 'x')
-                    {
-                        mask |= 0xF;
-                        value |= uint.Parse(c.ToString(), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
-                    }
-                }
-
+                var (mask, value) = DicomTag.ParsePattern(f[0]);
                 repeating.Add((mask, value, rule));
             }
             else

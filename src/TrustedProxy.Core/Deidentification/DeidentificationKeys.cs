@@ -23,7 +23,7 @@ internal sealed class DeidentificationKeys(byte[] uidKey, byte[] dateShiftKey, b
     /// name, else the study (so that at least one study stays consistent).
     /// </summary>
     public static string PatientKey(TrustedProxy.Dicom.DicomDataset header) =>
-        header.GetString(TrustedProxy.Dicom.DicomTag.PatientId)?.Trim() ?? header.GetString(new TrustedProxy.Dicom.DicomTag(0x0010, 0x0010)) ?? header.GetString(TrustedProxy.Dicom.DicomTag.StudyInstanceUid) ?? string.Empty;
+        header.GetString(TrustedProxy.Dicom.DicomTag.PatientId)?.Trim() ?? header.GetString(TrustedProxy.Dicom.DicomTag.PatientName) ?? header.GetString(TrustedProxy.Dicom.DicomTag.StudyInstanceUid) ?? string.Empty;
 
     /// <summary>"2.25." followed by the decimal form of 128 bits of HMAC-SHA256 over the original UID (PS3.5 B.2).</summary>
     public string ReplacementUid(string uid)

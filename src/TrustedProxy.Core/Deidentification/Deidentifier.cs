@@ -116,8 +116,6 @@ internal sealed class Deidentifier(DeidentificationKeys keys)
     /// <summary>The de-identification of one object: its identifiers, its date shift, its pseudonym.</summary>
     private sealed class Session
     {
-        private static readonly DicomTag PatientName = new(0x0010, 0x0010);
-        private static readonly DicomTag BurnedInAnnotation = new(0x0028, 0x0301);
         private static readonly DicomTag PatientIdentityRemoved = new(0x0012, 0x0062);
         private static readonly DicomTag DeidentificationMethod = new(0x0012, 0x0063);
         private static readonly DicomTag DeidentificationMethodCodeSequence = new(0x0012, 0x0064);
@@ -160,7 +158,7 @@ internal sealed class Deidentifier(DeidentificationKeys keys)
             DeidentifyDataset(dataset);
             dataset.Set(DicomElement.Text(DicomTag.SpecificCharacterSet, DicomVR.CS, "ISO_IR 192"));
             dataset.Set(DicomElement.Text(DicomTag.PatientId, DicomVR.LO, _pseudonym));
-            dataset.Set(DicomElement.Text(PatientName, DicomVR.PN, _pseudonym));
+            dataset.Set(DicomElement.Text(DicomTag.PatientName, DicomVR.PN, _pseudonym));
             dataset.Set(DicomElement.Text(PatientIdentityRemoved, DicomVR.CS, "YES"));
             var method = _options.Count == 0 ? "PS3.15 Basic Profile" : "PS3.15 Basic Profile with " + string.Join(", ", _options.Order());
             dataset.Set(DicomElement.Text(DeidentificationMethod, DicomVR.LO, Truncate($"TrustedProxy '{_profile.Name}': {method}", 64)));
@@ -362,7 +360,7 @@ internal sealed class Deidentifier(DeidentificationKeys keys)
         private DicomElement Dummy(DicomElement element, DicomDataset owner)
         {
             var vr = element.EffectiveVR;
-            if (element.Tag == DicomTag.PatientId || element.Tag == PatientName)
+            if (element.Tag == DicomTag.PatientId || element.Tag == DicomTag.PatientName)
             {
                 return DicomElement.Text(element.Tag, vr, _pseudonym);
             }
@@ -484,14 +482,14 @@ internal sealed class Deidentifier(DeidentificationKeys keys)
                 return;
             }
 
-            var marked = header.GetString(BurnedInAnnotation);
+            var marked = header.GetString(DicomTag.BurnedInAnnotation);
             if (string.Equals(marked, "YES", StringComparison.OrdinalIgnoreCase))
             {
                 throw new DeidentificationRefusedException("the image is marked as carrying burned-in annotation (0028,0301 = YES), which the proxy does not remove from the pixels; the de-identified view is refused");
             }
 
             var modality = header.GetString(DicomTag.Modality);
-            var isImage = header.Contains(DicomTag.PixelData) || header.Contains(new DicomTag(0x0028, 0x0010));
+            var isImage = header.Contains(DicomTag.PixelData) || header.Contains(DicomTag.Rows);
             if (marked is null && isImage &&
                 modality is not null && _profile.EffectiveSuspectedBurnedInModalities.Contains(modality, StringComparer.OrdinalIgnoreCase))
             {

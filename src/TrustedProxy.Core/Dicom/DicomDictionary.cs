@@ -87,18 +87,7 @@ public static class DicomDictionary
             var entry = new DicomDictionaryEntry(f[0], f[1], f[2], f[3] == "Y", f[4], f[5]);
             if (f[0].Contains('x'))
             {
-                uint mask = 0, value = 0;
-                foreach (var c in f[0])
-                {
-                    mask <<= 4;
-                    value <<= 4;
-                    if (c != 'x')
-                    {
-                        mask |= 0xF;
-                        value |= uint.Parse(c.ToString(), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
-                    }
-                }
-
+                var (mask, value) = DicomTag.ParsePattern(f[0]);
                 repeating.Add((mask, value, entry));
             }
             else

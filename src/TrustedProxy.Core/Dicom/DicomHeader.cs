@@ -37,11 +37,11 @@ public sealed class DicomHeader
 
     public string? Modality => Dataset.GetString(DicomTag.Modality);
 
-    public string? AccessionNumber => Dataset.GetString(new DicomTag(0x0008, 0x0050))?.Trim();
+    public string? AccessionNumber => Dataset.GetString(DicomTag.AccessionNumber)?.Trim();
 
-    public int? SeriesNumber => Dataset.GetNumber(new DicomTag(0x0020, 0x0011)) is { } n ? (int)n : null;
+    public int? SeriesNumber => Dataset.GetNumber(DicomTag.SeriesNumber) is { } n ? (int)n : null;
 
-    public int? InstanceNumber => Dataset.GetNumber(new DicomTag(0x0020, 0x0013)) is { } n ? (int)n : null;
+    public int? InstanceNumber => Dataset.GetNumber(DicomTag.InstanceNumber) is { } n ? (int)n : null;
 
     public DateOnly? StudyDate =>
         Dataset.GetString(DicomTag.StudyDate) is { } text && DateOnly.TryParseExact(text.Trim(), "yyyyMMdd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var date) ? date : null;

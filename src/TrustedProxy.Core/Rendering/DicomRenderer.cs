@@ -13,20 +13,6 @@ public sealed class RenderingNotSupportedException(string reason) : Exception(re
 /// </summary>
 internal static class DicomRenderer
 {
-    private static readonly DicomTag SamplesPerPixel = new(0x0028, 0x0002);
-    private static readonly DicomTag Photometric = new(0x0028, 0x0004);
-    private static readonly DicomTag PlanarConfiguration = new(0x0028, 0x0006);
-    private static readonly DicomTag NumberOfFrames = new(0x0028, 0x0008);
-    private static readonly DicomTag Rows = new(0x0028, 0x0010);
-    private static readonly DicomTag Columns = new(0x0028, 0x0011);
-    private static readonly DicomTag BitsAllocated = new(0x0028, 0x0100);
-    private static readonly DicomTag BitsStored = new(0x0028, 0x0101);
-    private static readonly DicomTag PixelRepresentation = new(0x0028, 0x0103);
-    private static readonly DicomTag WindowCenter = new(0x0028, 0x1050);
-    private static readonly DicomTag WindowWidth = new(0x0028, 0x1051);
-    private static readonly DicomTag RescaleIntercept = new(0x0028, 0x1052);
-    private static readonly DicomTag RescaleSlope = new(0x0028, 0x1053);
-
     /// <summary>Renders frame <paramref name="frame"/> (1-based, as in WADO-RS) to PNG bytes.</summary>
     public static byte[] RenderPng(DicomFile file, int frame = 1)
     {
@@ -37,10 +23,10 @@ internal static class DicomRenderer
         }
 
         var pixel = d.Find(DicomTag.PixelData) ?? throw new RenderingNotSupportedException("the object has no pixel data");
-        int rows = d.GetUInt16(Rows) ?? 0, columns = d.GetUInt16(Columns) ?? 0, samples = d.GetUInt16(SamplesPerPixel) ?? 1;
-        int allocated = d.GetUInt16(BitsAllocated) ?? 0, stored = d.GetUInt16(BitsStored) ?? allocated;
-        var frames = (int)(d.GetNumber(NumberOfFrames) ?? 1);
-        var photometric = d.GetString(Photometric) ?? "MONOCHROME2";
+        int rows = d.GetUInt16(DicomTag.Rows) ?? 0, columns = d.GetUInt16(DicomTag.Columns) ?? 0, samples = d.GetUInt16(DicomTag.SamplesPerPixel) ?? 1;
+        int allocated = d.GetUInt16(DicomTag.BitsAllocated) ?? 0, stored = d.GetUInt16(DicomTag.BitsStored) ?? allocated;
+        var frames = (int)(d.GetNumber(DicomTag.NumberOfFrames) ?? 1);
+        var photometric = d.GetString(DicomTag.PhotometricInterpretation) ?? "MONOCHROME2";
         if (rows == 0 || columns == 0 || allocated is not (8 or 16) || samples is not (1 or 3) || stored is < 1 or > 16)
         {
             throw new RenderingNotSupportedException($"unsupported pixel layout ({rows}×{columns}, {samples} sample(s), {allocated} bits allocated)");
@@ -60,7 +46,7 @@ internal static class DicomRenderer
         }
 
         data = data.Slice((frame - 1) * frameBytes, frameBytes);
-        var signed = d.GetUInt16(PixelRepresentation) == 1;
+        var signed = d.GetUInt16(DicomTag.PixelRepresentation) == 1;
         var bigEndian = d.Encoding.BigEndian;
         int Sample(int index)
         {
@@ -72,7 +58,7 @@ internal static class DicomRenderer
 
         if (samples == 3)
         {
-            return RenderColour(rows, columns, photometric, d.GetUInt16(PlanarConfiguration) == 1, stored, Sample);
+            return RenderColour(rows, columns, photometric, d.GetUInt16(DicomTag.PlanarConfiguration) == 1, stored, Sample);
         }
 
         if (photometric is not ("MONOCHROME1" or "MONOCHROME2"))
@@ -81,8 +67,8 @@ internal static class DicomRenderer
         }
 
         var count = rows * columns;
-        var slope = d.GetNumber(RescaleSlope) ?? 1;
-        var intercept = d.GetNumber(RescaleIntercept) ?? 0;
+        var slope = d.GetNumber(DicomTag.RescaleSlope) ?? 1;
+        var intercept = d.GetNumber(DicomTag.RescaleIntercept) ?? 0;
         var values = new double[count];
         for (var i = 0; i < count; i++)
         {
@@ -90,7 +76,7 @@ internal static class DicomRenderer
         }
 
         double center, width;
-        if (d.GetNumber(WindowCenter) is { } c && d.GetNumber(WindowWidth) is { } w && w >= 1)
+        if (d.GetNumber(DicomTag.WindowCenter) is { } c && d.GetNumber(DicomTag.WindowWidth) is { } w && w >= 1)
         {
             (center, width) = (c, w);
         }
