@@ -75,6 +75,10 @@ public sealed class ProxyHost : IAsyncDisposable
             ["TrustedProxy:Storage:Backend"] = backend.Name,
             ["Logging:LogLevel:Default"] = "Warning",
             ["Logging:LogLevel:TrustedProxy.Tls"] = "Error",
+
+            // Write-through unless a test turns the randomized cache on: most tests look at the
+            // cloud right after an upload. The cache has its own tests.
+            ["TrustedProxy:UploadCache:Enabled"] = "false",
         };
         foreach (var (key, value) in backend.Settings)
         {
@@ -91,12 +95,17 @@ public sealed class ProxyHost : IAsyncDisposable
         return host;
     }
 
-    /// <summary>Starts (again) on the same directory, as after a restart; the port may change.</summary>
-    public async Task StartAgainAsync()
+    /// <summary>Starts (again) on the same directory, as after a restart, optionally with changed settings; the port may change.</summary>
+    public async Task StartAgainAsync(IReadOnlyDictionary<string, string?>? changes = null)
     {
         if (_app is not null)
         {
             throw new InvalidOperationException("already running");
+        }
+
+        foreach (var (key, value) in changes ?? new Dictionary<string, string?>())
+        {
+            _settings[key] = value;
         }
 
         _app = await ProxyServer.BuildAsync(new ProxyServerSettings { ContentRoot = Root, Overrides = _settings });

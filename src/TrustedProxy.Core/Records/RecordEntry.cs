@@ -5,14 +5,17 @@ namespace TrustedProxy.Records;
 /// <summary>Where a record is in its life.</summary>
 public enum RecordState
 {
-    /// <summary>Encrypted in the local staging area, on its way to the backend; not yet acknowledged.</summary>
+    /// <summary>Encrypted in the local staging area, on its way to the backend; not yet acknowledged (write-through).</summary>
     Staged,
 
-    /// <summary>In the backend; acknowledged.</summary>
+    /// <summary>Every block in the backend; acknowledged.</summary>
     Stored,
 
-    /// <summary>Being removed from the backend; gone from every answer.</summary>
+    /// <summary>Being removed from the backend; gone from every answer (records of index versions before 3).</summary>
     Deleting,
+
+    /// <summary>Acknowledged and durable in the local upload cache; some or all blocks not yet released to the backend. Served from the cache.</summary>
+    Cached,
 }
 
 /// <summary>
@@ -21,8 +24,16 @@ public enum RecordState
 /// </summary>
 internal sealed record RecordEntry
 {
+    /// <summary>Whether the record is acknowledged and may be answered (stored, or waiting in the upload cache).</summary>
+    public bool IsAvailable => State is RecordState.Stored or RecordState.Cached;
+
     public required string Handle { get; init; }
 
+    /// <summary>
+    /// The record's envelope index: bound into its encryption. For records of index versions
+    /// before 3 it is also the name of its single cloud object; newer records live in blocks
+    /// under names of their own (see the blocks table).
+    /// </summary>
     public required ObjectName ObjectName { get; init; }
 
     public required byte[] WrappedKey { get; init; }

@@ -66,6 +66,29 @@ internal sealed class RecordIndex
         CREATE INDEX ix_records_deid_series ON records (deid_series_uid);
         CREATE INDEX ix_records_deid_sop ON records (deid_sop_uid);
         """,
+        // v3: the upload cache. A record's ciphertext is cut into blocks, each its own cloud object
+        // under its own random name; until released a block waits in the local cache. Records of
+        // earlier versions become one released block each (their object name is their envelope index).
+        """
+        CREATE TABLE blocks (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            object_name TEXT NOT NULL UNIQUE,
+            handle TEXT NULL,
+            block_index INTEGER NOT NULL,
+            length INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            state TEXT NOT NULL,
+            admitted_at TEXT NOT NULL,
+            due_at TEXT NOT NULL,
+            released_at TEXT NULL);
+        CREATE INDEX ix_blocks_handle ON blocks (handle, block_index);
+        CREATE INDEX ix_blocks_state_due ON blocks (state, due_at);
+        INSERT INTO blocks (object_name, handle, block_index, length, kind, state, admitted_at, due_at, released_at)
+            SELECT object_name, handle, 0, stored_length, 'Real',
+                   CASE state WHEN 'Stored' THEN 'Released' WHEN 'Staged' THEN 'Cached' ELSE 'Deleting' END,
+                   created_at, created_at, CASE state WHEN 'Stored' THEN created_at ELSE NULL END
+            FROM records;
+        """,
     ];
 
     private readonly string _connectionString;
@@ -89,9 +112,13 @@ internal sealed class RecordIndex
         }
     }
 
-    public async Task InsertAsync(RecordEntry entry)
+    public async Task InsertAsync(RecordEntry entry) => await InsertAsync(entry, []).ConfigureAwait(false);
+
+    /// <summary>Inserts a record and its blocks in one transaction; returns the blocks' ids in order.</summary>
+    public async Task<IReadOnlyList<long>> InsertAsync(RecordEntry entry, IReadOnlyList<UploadCache.CacheBlock> blocks)
     {
         await using var connection = Open();
+        await using var transaction = connection.BeginTransaction();
         await connection.ExecuteAsync(
             """
             INSERT INTO records (handle, object_name, wrapped_key, patient_pseudonym, study_instance_uid, series_instance_uid,
@@ -103,7 +130,16 @@ internal sealed class RecordIndex
                 @ContentSha256, @OriginOrganisation, @State, @CreatedAt, @SealedMetadata, @AccessionPseudonym, @SeriesNumber,
                 @InstanceNumber, @ResearchPseudonym, @DeidentifiedStudyUid, @DeidentifiedSeriesUid, @DeidentifiedSopInstanceUid)
             """,
-            ToParameters(entry)).ConfigureAwait(false);
+            ToParameters(entry),
+            transaction).ConfigureAwait(false);
+        var ids = new List<long>(blocks.Count);
+        foreach (var block in blocks)
+        {
+            ids.Add(await UploadCache.BlockIndex.InsertAsync(connection, transaction, block).ConfigureAwait(false));
+        }
+
+        await transaction.CommitAsync().ConfigureAwait(false);
+        return ids;
     }
 
     public async Task<RecordEntry?> FindAsync(string handle)
@@ -113,7 +149,7 @@ internal sealed class RecordIndex
         return row?.ToEntry();
     }
 
-    /// <summary>Stored records matching the query, newest first.</summary>
+    /// <summary>Acknowledged records (stored or cached) matching the query, newest first.</summary>
     public async Task<IReadOnlyList<RecordEntry>> SearchAsync(RecordQuery query)
     {
         await using var connection = Open();
@@ -170,7 +206,7 @@ internal sealed class RecordIndex
 
     private static string Where(RecordQuery query)
     {
-        var where = new List<string> { "state = 'Stored'" };
+        var where = new List<string> { "state IN ('Stored', 'Cached')" };
         if (query.PatientPseudonym is not null) where.Add("patient_pseudonym = @PatientPseudonym");
         if (query.ResearchPseudonym is not null) where.Add("research_pseudonym = @ResearchPseudonym");
         if (query.AccessionPseudonym is not null) where.Add("accession_pseudonym = @AccessionPseudonym");

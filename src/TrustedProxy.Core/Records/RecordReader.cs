@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using Microsoft.Extensions.Options;
 using TrustedProxy.Crypto;
 using TrustedProxy.Storage;
+using TrustedProxy.UploadCache;
 
 namespace TrustedProxy.Records;
 
@@ -23,29 +24,27 @@ internal sealed class RecordContent(Stream plaintext, long length, byte[] sha256
 }
 
 /// <summary>
-/// The retrieval path: unwrap the record's data key, copy the ciphertext out of the backend,
+/// The retrieval path: unwrap the record's data key, take its ciphertext (from the upload cache
+/// while it waits there, else its blocks from the backend, in order, into a scratch copy),
 /// authenticate all of it (every segment, the final flag, the length and the content digest), and
-/// only then hand out a stream of plaintext. A tampered, truncated or swapped object therefore
-/// fails before the response starts, with a clear error, and never yields a wrong byte.
+/// only then hand out a stream of plaintext. A tampered, truncated, swapped or reordered object
+/// therefore fails before the response starts, with a clear error, and never yields a wrong byte.
 /// </summary>
-internal sealed class RecordReader(IObjectStore store, ProxyKeyRing keys, StagingArea staging, IOptions<RecordStoreOptions> options)
+internal sealed class RecordReader(IObjectStore store, BlockIndex blocks, ProxyKeyRing keys, StagingArea staging, IOptions<RecordStoreOptions> options)
 {
     public async Task<RecordContent> OpenAsync(RecordEntry entry, CancellationToken cancellationToken)
     {
         var dataKey = keys.KeyEncryptionKey.Unwrap(entry.WrappedKey, entry.Handle);
-        Stream scratch = entry.StoredLength <= options.Value.InMemoryVerifyLimitBytes
-            ? new MemoryStream(checked((int)entry.StoredLength))
-            : staging.CreateScratch();
+        Stream? ciphertext = null;
         try
         {
-            await using (var source = await store.OpenReadAsync(entry.ObjectName, cancellationToken).ConfigureAwait(false))
-            {
-                await source.CopyToAsync(scratch, cancellationToken).ConfigureAwait(false);
-            }
+            // A cached record's file may go the moment its last block is released; an open handle
+            // keeps reading it, and a file already gone means the blocks are all in the backend.
+            ciphertext = entry.State == RecordState.Cached ? staging.OpenRead(entry.Handle) : null;
+            ciphertext ??= await CopyFromBackendAsync(entry, cancellationToken).ConfigureAwait(false);
 
             var objectIndex = entry.ObjectName.ToBytes();
-            scratch.Position = 0;
-            await using (var verify = new EnvelopeDecryptingStream(scratch, dataKey, objectIndex, entry.PlaintextLength, leaveOpen: true))
+            await using (var verify = new EnvelopeDecryptingStream(ciphertext, dataKey, objectIndex, entry.PlaintextLength, leaveOpen: true))
             {
                 using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
                 var buffer = new byte[SegmentedEnvelope.MaxSegmentSize];
@@ -61,14 +60,50 @@ internal sealed class RecordReader(IObjectStore store, ProxyKeyRing keys, Stagin
                 }
             }
 
+            ciphertext.Position = 0;
+            var plaintext = new EnvelopeDecryptingStream(ciphertext, dataKey, objectIndex, entry.PlaintextLength, leaveOpen: true);
+            return new RecordContent(plaintext, entry.PlaintextLength, entry.ContentSha256, dataKey, ciphertext);
+        }
+        catch
+        {
+            if (ciphertext is not null)
+            {
+                await ciphertext.DisposeAsync().ConfigureAwait(false);
+            }
+
+            dataKey.Dispose();
+            throw;
+        }
+    }
+
+    private async Task<Stream> CopyFromBackendAsync(RecordEntry entry, CancellationToken cancellationToken)
+    {
+        Stream scratch = entry.StoredLength <= options.Value.InMemoryVerifyLimitBytes
+            ? new MemoryStream(checked((int)entry.StoredLength))
+            : staging.CreateScratch();
+        try
+        {
+            foreach (var block in await blocks.OfRecordAsync(entry.Handle).ConfigureAwait(false))
+            {
+                var before = scratch.Length;
+                await using (var source = await store.OpenReadAsync(block.ObjectName, cancellationToken).ConfigureAwait(false))
+                {
+                    await source.CopyToAsync(scratch, cancellationToken).ConfigureAwait(false);
+                }
+
+                // Padding is not authenticated (it carries nothing), but every object has a known size.
+                if (scratch.Length - before != block.Length)
+                {
+                    throw new EnvelopeIntegrityException($"a block of the record has {scratch.Length - before} bytes in the backend, not {block.Length}");
+                }
+            }
+
             scratch.Position = 0;
-            var plaintext = new EnvelopeDecryptingStream(scratch, dataKey, objectIndex, entry.PlaintextLength, leaveOpen: true);
-            return new RecordContent(plaintext, entry.PlaintextLength, entry.ContentSha256, dataKey, scratch);
+            return scratch;
         }
         catch
         {
             await scratch.DisposeAsync().ConfigureAwait(false);
-            dataKey.Dispose();
             throw;
         }
     }

@@ -1,43 +1,49 @@
 using Microsoft.Extensions.Logging;
-using TrustedProxy.Storage;
+using TrustedProxy.UploadCache;
 
 namespace TrustedProxy.Records;
 
 /// <summary>
 /// Run once at start-up, before the server accepts requests, to finish what a crash interrupted:
-/// staged records whose ciphertext is on disk are sent to the backend; staged records without it
-/// were never acknowledged and are removed (with any object already put); interrupted deletions are
-/// completed; staging files with no index row are dropped.
+/// write-through records whose ciphertext is on disk are sent to the backend (or handed to the
+/// cache when it is on); records without it were never acknowledged and are removed with any block
+/// already put; the upload cache takes its waiting blocks back; cache files with no record are dropped.
 /// </summary>
-internal sealed partial class RecordRecovery(RecordIndex index, IObjectStore store, StagingArea staging, RecordUploader uploader, RecordDeleter deleter, ILogger<RecordRecovery> logger)
+internal sealed partial class RecordRecovery(RecordIndex index, StagingArea staging, RecordUploader uploader, UploadCacheEngine cache, ILogger<RecordRecovery> logger)
 {
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        var staged = await index.InStateAsync(RecordState.Staged).ConfigureAwait(false);
-        foreach (var entry in staged)
+        foreach (var entry in await index.InStateAsync(RecordState.Staged).ConfigureAwait(false))
         {
-            if (File.Exists(staging.PathOf(entry.Handle)))
+            if (!File.Exists(staging.PathOf(entry.Handle)))
             {
-                await uploader.CompleteAsync(entry, cancellationToken).ConfigureAwait(false);
-                LogResumed(logger, entry.Handle);
+                await uploader.TakeBackAsync(entry).ConfigureAwait(false);
+                LogDropped(logger, entry.Handle);
+            }
+            else if (cache.Enabled)
+            {
+                await index.TransitionAsync(entry.Handle, RecordState.Staged, RecordState.Cached).ConfigureAwait(false);
             }
             else
             {
-                await store.DeleteAsync(entry.ObjectName, cancellationToken).ConfigureAwait(false);
-                await index.DeleteAsync(entry.Handle).ConfigureAwait(false);
-                LogDropped(logger, entry.Handle);
+                await uploader.CompleteAsync(entry, cancellationToken).ConfigureAwait(false);
+                LogResumed(logger, entry.Handle);
             }
         }
 
         foreach (var entry in await index.InStateAsync(RecordState.Deleting).ConfigureAwait(false))
         {
-            await deleter.FinishAsync(entry, cancellationToken).ConfigureAwait(false);
+            await uploader.TakeBackAsync(entry, alreadyHidden: true).ConfigureAwait(false);
         }
 
-        var known = staged.Select(e => e.Handle).ToHashSet();
+        await cache.RecoverAsync(cancellationToken).ConfigureAwait(false);
+
+        var cached = (await index.InStateAsync(RecordState.Cached).ConfigureAwait(false)).Select(e => e.Handle)
+            .Concat((await index.InStateAsync(RecordState.Staged).ConfigureAwait(false)).Select(e => e.Handle))
+            .ToHashSet();
         foreach (var handle in staging.StagedHandles().ToList())
         {
-            if (!known.Contains(handle))
+            if (!cached.Contains(handle))
             {
                 staging.Delete(handle);
             }

@@ -6,7 +6,9 @@ using TrustedProxy.Deidentification;
 using TrustedProxy.Dicom;
 using TrustedProxy.Policy;
 using TrustedProxy.Pseudonymization;
+using TrustedProxy.IO;
 using TrustedProxy.Storage;
+using TrustedProxy.UploadCache;
 
 namespace TrustedProxy.Records;
 
@@ -32,13 +34,18 @@ public sealed record UploadReceipt(string Handle, string? SopInstanceUid, string
 /// The upload path, in the order the data meets it: the preamble is checked for an executable
 /// header, then the body is read once, as the DICOM reader walks it (so a malformed file is
 /// refused) and keeps its header, each byte flowing on into the envelope encryption under a fresh
-/// data key, into a staging file on local disk. Only when the whole file is read, valid and sealed
-/// does anything become visible: an index row (staged, with the header sealed as metadata), the put
-/// to the backend under a fresh random name, then the row marked stored. Any failure before that
-/// leaves nothing behind.
+/// data key, into a cache file on local disk, padded with random bytes to the padding scheme's
+/// blocks and made durable (file and directory fsync'd). Only when the whole file is read, valid
+/// and sealed does anything become visible: one index transaction writes the record (its header
+/// sealed as metadata) and its blocks, each under a fresh random object name. With the upload cache
+/// on, that is the acknowledgement and the blocks go to the backend later, on the cache's schedule;
+/// write-through, the blocks are put first. Any failure before acknowledgement leaves nothing behind.
 /// </summary>
 internal sealed partial class RecordUploader(
     RecordIndex index,
+    BlockIndex blocks,
+    BlockWriter writer,
+    UploadCacheEngine cache,
     IObjectStore store,
     ProxyKeyRing keys,
     IdentifierPseudonymizer pseudonymizer,
@@ -53,17 +60,18 @@ internal sealed partial class RecordUploader(
     public async Task<UploadReceipt> UploadAsync(Stream body, FederationIdentity origin, CancellationToken cancellationToken, string? expectedStudyInstanceUid = null)
     {
         var handle = RecordHandle.New();
-        var objectName = ObjectName.NewRandom();
+        var envelopeIndex = ObjectName.NewRandom();
         using var dataKey = DataKey.CreateRandom();
 
         var (checkedBody, preamble) = await PreambleGuard.InspectAsync(body, dicomLimits.Value.ExecutablePreamble, cancellationToken).ConfigureAwait(false);
         DicomHeader header;
-        long plaintextLength, storedLength;
+        long plaintextLength;
+        BlockLayout layout;
         byte[] digest;
         try
         {
             await using var staged = staging.Create(handle);
-            await using (var envelope = new EnvelopeEncryptingStream(staged, dataKey, objectName.ToBytes(), options.Value.SegmentSize, leaveOpen: true))
+            await using (var envelope = new EnvelopeEncryptingStream(staged, dataKey, envelopeIndex.ToBytes(), options.Value.SegmentSize, leaveOpen: true))
             {
                 using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
                 var tee = new TeeReadStream(checkedBody, envelope, hash);
@@ -78,8 +86,13 @@ internal sealed partial class RecordUploader(
                 throw new UploadRejectedException($"the instance belongs to study {header.StudyInstanceUid ?? "(none)"}, not to {expectedStudyInstanceUid}", header.SopClassUid, header.SopInstanceUid);
             }
 
-            staged.Flush(flushToDisk: true);
-            storedLength = staged.Length;
+            layout = cache.Padding.Layout(staged.Length);
+            await using (var padding = new RandomBytesStream(layout.StoredLength - staged.Length))
+            {
+                await padding.CopyToAsync(staged, cancellationToken).ConfigureAwait(false);
+            }
+
+            staging.Persist(staged);
         }
         catch
         {
@@ -87,11 +100,12 @@ internal sealed partial class RecordUploader(
             throw;
         }
 
+        var now = time.GetUtcNow();
         var patientKey = DeidentificationKeys.PatientKey(header.Dataset);
         var entry = new RecordEntry
         {
             Handle = handle,
-            ObjectName = objectName,
+            ObjectName = envelopeIndex,
             WrappedKey = keys.KeyEncryptionKey.Wrap(dataKey, handle),
             PatientPseudonym = header.PatientId is null ? null : pseudonymizer.Patient(header.PatientId),
             AccessionPseudonym = header.AccessionNumber is { Length: > 0 } accession ? pseudonymizer.Accession(accession) : null,
@@ -110,55 +124,95 @@ internal sealed partial class RecordUploader(
             StudyDate = header.StudyDate,
             TransferSyntaxUid = header.TransferSyntaxUid,
             PlaintextLength = plaintextLength,
-            StoredLength = storedLength,
+            StoredLength = layout.StoredLength,
             ContentSha256 = digest,
             OriginOrganisation = origin.Organisation,
-            State = RecordState.Staged,
-            CreatedAt = time.GetUtcNow(),
+            State = cache.Enabled ? RecordState.Cached : RecordState.Staged,
+            CreatedAt = now,
         };
 
-        await index.InsertAsync(entry).ConfigureAwait(false);
+        var newBlocks = Enumerable.Range(0, layout.Count).Select(i => new CacheBlock
+        {
+            ObjectName = ObjectName.NewRandom(),
+            Handle = handle,
+            BlockIndex = i,
+            Length = layout.Length,
+            Kind = BlockKind.Real,
+            State = BlockState.Cached,
+            AdmittedAt = now,
+            DueAt = cache.DrawDeadline(now),
+        }).ToList();
+
         try
         {
-            await CompleteAsync(entry, cancellationToken).ConfigureAwait(false);
+            var ids = await index.InsertAsync(entry, newBlocks).ConfigureAwait(false);
+            newBlocks = newBlocks.Select((b, i) => b with { Id = ids[i] }).ToList();
         }
         catch
         {
-            await TakeBackAsync(entry).ConfigureAwait(false);
+            staging.Delete(handle);
             throw;
         }
 
-        LogStored(logger, handle, plaintextLength, storedLength);
+        if (cache.Enabled)
+        {
+            cache.Admit(newBlocks);
+        }
+        else
+        {
+            try
+            {
+                await CompleteAsync(entry, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                await TakeBackAsync(entry).ConfigureAwait(false);
+                throw;
+            }
+        }
+
+        LogAccepted(logger, handle, plaintextLength, layout.StoredLength, layout.Count);
         return new UploadReceipt(handle, header.SopInstanceUid, header.StudyInstanceUid, header.SeriesInstanceUid, header.SopClassUid, plaintextLength, preamble is null ? [] : [preamble.Message]);
     }
 
     /// <summary>
-    /// Puts a staged record to the backend and marks it stored. Idempotent, so recovery after a
-    /// crash calls it again for every record still staged.
+    /// Write-through: puts a staged record's blocks to the backend and marks it stored. Idempotent,
+    /// so recovery after a crash calls it again for every record still staged.
     /// </summary>
     public async Task CompleteAsync(RecordEntry entry, CancellationToken cancellationToken)
     {
-        await using (var staged = staging.OpenRead(entry.Handle) ?? throw new InvalidOperationException($"the staged ciphertext of record {entry.Handle} is missing"))
+        foreach (var block in await blocks.OfRecordAsync(entry.Handle).ConfigureAwait(false))
         {
-            // A collision of two random 128-bit names is negligible: AlreadyExists means a retry of
-            // our own earlier put whose answer was lost.
-            await store.PutIfAbsentAsync(entry.ObjectName, staged, staged.Length, cancellationToken).ConfigureAwait(false);
+            if (block.State == BlockState.Cached)
+            {
+                await writer.PutRealAsync(block, time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+            }
         }
 
         await index.TransitionAsync(entry.Handle, RecordState.Staged, RecordState.Stored).ConfigureAwait(false);
         staging.Delete(entry.Handle);
     }
 
-    // Not acknowledged: take back everything, including an object the backend may have kept
-    // although its answer was lost. If the backend cannot be reached for that either, the row
-    // stays marked for deletion and recovery finishes the job.
-    private async Task TakeBackAsync(RecordEntry entry)
+    /// <summary>
+    /// Removes a record that is hidden (state Deleting) or was never acknowledged: every block's
+    /// object (a put whose answer was lost may have landed), then the rows and the cache file.
+    /// </summary>
+    public async Task TakeBackAsync(RecordEntry entry, bool alreadyHidden = false)
     {
-        await index.TransitionAsync(entry.Handle, RecordState.Staged, RecordState.Deleting).ConfigureAwait(false);
+        if (!alreadyHidden)
+        {
+            await index.TransitionAsync(entry.Handle, entry.State, RecordState.Deleting).ConfigureAwait(false);
+        }
+
         staging.Delete(entry.Handle);
         try
         {
-            await store.DeleteAsync(entry.ObjectName, CancellationToken.None).ConfigureAwait(false);
+            foreach (var block in await blocks.OfRecordAsync(entry.Handle).ConfigureAwait(false))
+            {
+                await store.DeleteAsync(block.ObjectName, CancellationToken.None).ConfigureAwait(false);
+                await blocks.RemoveAsync(block.Id).ConfigureAwait(false);
+            }
+
             await index.DeleteAsync(entry.Handle).ConfigureAwait(false);
         }
         catch (BackendUnavailableException)
@@ -167,9 +221,9 @@ internal sealed partial class RecordUploader(
         }
     }
 
-    [LoggerMessage(EventId = 2003, Level = LogLevel.Warning, Message = "Upload {Handle} failed and its possible backend object could not be removed now; recovery will remove it")]
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Warning, Message = "Upload {Handle} failed and its possible backend objects could not be removed now; recovery will remove them")]
     private static partial void LogTakeBackDeferred(ILogger logger, string handle);
 
-    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Record {Handle} stored: {PlaintextBytes} bytes as {StoredBytes} bytes of ciphertext")]
-    private static partial void LogStored(ILogger logger, string handle, long plaintextBytes, long storedBytes);
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Record {Handle} accepted: {PlaintextBytes} bytes as {StoredBytes} bytes of ciphertext in {Blocks} block(s)")]
+    private static partial void LogAccepted(ILogger logger, string handle, long plaintextBytes, long storedBytes, int blocks);
 }

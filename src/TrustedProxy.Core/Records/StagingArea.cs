@@ -37,10 +37,61 @@ internal sealed class StagingArea
 
     public void Delete(string handle) => File.Delete(PathOf(handle));
 
+    /// <summary>
+    /// Makes a cache file durable before it is acknowledged: its bytes (fsync) and its directory
+    /// entry (fsync of the directory), so that neither a crash nor a power cut loses it.
+    /// </summary>
+    public void Persist(FileStream file)
+    {
+        file.Flush(flushToDisk: true);
+        SyncDirectory(Directory);
+    }
+
+    private static void SyncDirectory(string directory)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        const int ReadOnlyDirectory = 0x10000; // O_RDONLY | O_DIRECTORY on Linux
+        var fd = NativeMethods.open(directory, ReadOnlyDirectory);
+        if (fd < 0)
+        {
+            throw new IOException($"cannot open the cache directory to sync it (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()})");
+        }
+
+        try
+        {
+            if (NativeMethods.fsync(fd) != 0)
+            {
+                throw new IOException($"fsync of the cache directory failed (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()})");
+            }
+        }
+        finally
+        {
+            _ = NativeMethods.close(fd);
+        }
+    }
+
     public IEnumerable<string> StagedHandles() =>
         System.IO.Directory.EnumerateFiles(Directory, "*" + Extension).Select(p => Path.GetFileNameWithoutExtension(p));
 
     /// <summary>A scratch file that deletes itself when closed (or when the process dies and the directory is swept).</summary>
     public FileStream CreateScratch() =>
         new(Path.Combine(ScratchDirectory, Guid.NewGuid().ToString("N")), SecretFile.OwnerOnlyOptions(FileMode.CreateNew, FileAccess.ReadWrite, FileOptions.Asynchronous | FileOptions.DeleteOnClose));
+}
+
+internal static partial class NativeMethods
+{
+#pragma warning disable SA1300, IDE1006 // libc names
+    [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true, StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8)]
+    internal static partial int open(string path, int flags);
+
+    [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true)]
+    internal static partial int fsync(int fd);
+
+    [System.Runtime.InteropServices.LibraryImport("libc")]
+    internal static partial int close(int fd);
+#pragma warning restore SA1300, IDE1006
 }

@@ -6,12 +6,14 @@ using TrustedProxy.Policy;
 using TrustedProxy.Records;
 using TrustedProxy.Server.Policy;
 using TrustedProxy.Storage;
+using TrustedProxy.UploadCache;
 
 namespace TrustedProxy.Server.Health;
 
 /// <summary>
 /// <c>/healthz/live</c>: the process answers. <c>/healthz</c>: ready, meaning the index answers,
-/// the backend answers and a valid CRL is in force.
+/// the backend answers, the upload cache is not stuck and a valid CRL is in force; the upload
+/// cache's backlog is reported in figures.
 /// </summary>
 internal static class HealthEndpoints
 {
@@ -20,6 +22,7 @@ internal static class HealthEndpoints
         services.AddHealthChecks()
             .AddCheck<IndexHealthCheck>("index")
             .AddCheck<BackendHealthCheck>("backend")
+            .AddCheck<UploadCacheHealthCheck>("upload-cache")
             .AddCheck<RevocationListHealthCheck>("crl");
         return services;
     }
@@ -39,7 +42,12 @@ internal static class HealthEndpoints
         return JsonSerializer.SerializeAsync(context.Response.Body, new
         {
             status = report.Status.ToString(),
-            checks = report.Entries.ToDictionary(e => e.Key, e => new { status = e.Value.Status.ToString(), description = e.Value.Description }),
+            checks = report.Entries.ToDictionary(e => e.Key, e => new
+            {
+                status = e.Value.Status.ToString(),
+                description = e.Value.Description,
+                data = e.Value.Data.Count == 0 ? null : e.Value.Data,
+            }),
         });
     }
 
@@ -69,6 +77,34 @@ internal static class HealthEndpoints
             {
                 return HealthCheckResult.Unhealthy($"{store.Name} backend does not answer");
             }
+        }
+    }
+
+    private sealed class UploadCacheHealthCheck(UploadCacheEngine cache) : IHealthCheck
+    {
+        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+        {
+            var s = cache.Snapshot();
+            var data = new Dictionary<string, object>
+            {
+                ["enabled"] = cache.Enabled,
+                ["waitingBlocks"] = s.WaitingBlocks,
+                ["oldestAgeSeconds"] = Math.Round(s.OldestAge.TotalSeconds, 1),
+                ["releasedBlocks"] = s.ReleasedBlocks,
+                ["dummyBlocks"] = s.DummyBlocks,
+                ["deletedBlocks"] = s.DeletedBlocks,
+                ["backendErrors"] = s.BackendErrors,
+            };
+            if (s.BackingOffUntil is { } until)
+            {
+                data["backingOffUntil"] = until.ToString("O");
+            }
+
+            var description = $"{s.WaitingBlocks} block(s) waiting, oldest {s.OldestAge.TotalSeconds:F0} s";
+            return Task.FromResult(
+                s.Alarm ? HealthCheckResult.Unhealthy($"stuck: {description}, past the alarm threshold", data: data)
+                : s.BackingOffUntil is not null ? HealthCheckResult.Degraded($"backend failing, retrying: {description}", data: data)
+                : HealthCheckResult.Healthy(description, data: data));
         }
     }
 

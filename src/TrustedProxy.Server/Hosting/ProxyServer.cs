@@ -17,9 +17,11 @@ using TrustedProxy.Server.Policy;
 using TrustedProxy.Server.Problems;
 using TrustedProxy.Server.Records;
 using TrustedProxy.Server.Tls;
+using TrustedProxy.Server.UploadCache;
 using TrustedProxy.Storage;
 using TrustedProxy.Storage.AzureBlob;
 using TrustedProxy.Storage.S3;
+using TrustedProxy.UploadCache;
 
 namespace TrustedProxy.Server.Hosting;
 
@@ -41,7 +43,8 @@ public sealed record ProxyServerSettings
 /// <summary>
 /// Composes the proxy in one place, in the order a request flows: TLS with client certificates,
 /// errors as problem+json, routing, the policy enforcement point, then the endpoints. An upload
-/// continues in <see cref="RecordUploader"/>: DICOM reading, encryption, staging, the backend.
+/// continues in <see cref="RecordUploader"/>: DICOM reading, encryption, padding, the durable
+/// upload cache, and from there <see cref="UploadCacheEngine"/> releases it to the backend.
 /// </summary>
 public static class ProxyServer
 {
@@ -70,7 +73,9 @@ public static class ProxyServer
         var records = binder.Bind<RecordStoreOptions>("TrustedProxy:Records");
         var dicom = binder.Bind<DicomReaderLimits>("TrustedProxy:Dicom");
         var deidentification = binder.Bind<DeidentificationSettings>("TrustedProxy:Deidentification");
+        var uploadCache = binder.Bind<UploadCacheOptions>("TrustedProxy:UploadCache");
         binder.AddErrors(server.Validate());
+        binder.AddErrors(uploadCache.Validate());
         binder.AddErrors(deidentification.Validate());
         binder.ThrowIfInvalid();
 
@@ -103,6 +108,11 @@ public static class ProxyServer
         var selector = new ObjectStoreSelector([new FileSystemObjectStoreProvider(), new AzureBlobObjectStoreProvider(), new S3ObjectStoreProvider()]);
         var storageSection = builder.Configuration.GetSection("TrustedProxy:Storage");
         var store = await selector.CreateAsync(storageSection, root, cancellationToken);
+        if (storageSection["ObservationLog"] is { Length: > 0 } observationLog)
+        {
+            // The operator's own record of exactly what the cloud was shown (docs/privacy.md).
+            store = new ObservedObjectStore(store, new CsvObservationSink(Path.GetFullPath(Path.Combine(root, observationLog))), time);
+        }
 
         var services = builder.Services;
         services.AddSingleton(time);
@@ -124,6 +134,12 @@ public static class ProxyServer
         services.AddSingleton(sp => new ClientCertificateValidator(caCertificate, sp.GetRequiredService<PublishedRevocationList>(), time));
         services.AddSingleton<IPolicyDecisionPoint, RoleBasedPolicyDecisionPoint>();
         services.AddSingleton<DecisionLog>();
+        services.AddSingleton(Options.Create(uploadCache));
+        services.AddSingleton(PaddingSchemes.Create(uploadCache));
+        services.AddSingleton<BlockIndex>();
+        services.AddSingleton<BlockWriter>();
+        services.AddSingleton(sp => ActivatorUtilities.CreateInstance<UploadCacheEngine>(sp, new CryptoRandom()));
+        services.AddHostedService<UploadCacheService>();
         services.AddSingleton<RecordUploader>();
         services.AddSingleton<RecordReader>();
         services.AddSingleton<RecordDeleter>();

@@ -141,7 +141,7 @@ internal static class RecordEndpoints
         }
 
         var entry = await index.FindAsync(handle);
-        return entry is { State: RecordState.Stored } && context.Proxy().MaySee(entry.OriginOrganisation) ? entry : null;
+        return entry is { IsAvailable: true } && context.Proxy().MaySee(entry.OriginOrganisation) ? entry : null;
     }
 
     private static IResult NotFound(string handle) =>

@@ -30,13 +30,13 @@ public sealed class EndpointTests : ProxyTest
     }
 
     [Fact]
-    public async Task Health_ReportsTheIndexTheBackendAndTheCrl()
+    public async Task Health_ReportsTheIndexTheBackendTheUploadCacheAndTheCrl()
     {
         using var response = await Proxy.Client(ProxyRole.Consumer).SendAsync(new HttpRequestMessage(HttpMethod.Get, "healthz"));
         var report = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
 
         Assert.Equal("Healthy", report.GetProperty("status").GetString());
-        Assert.Equal(["backend", "crl", "index"], report.GetProperty("checks").EnumerateObject().Select(p => p.Name).Order());
+        Assert.Equal(["backend", "crl", "index", "upload-cache"], report.GetProperty("checks").EnumerateObject().Select(p => p.Name).Order());
     }
 
     [Fact]

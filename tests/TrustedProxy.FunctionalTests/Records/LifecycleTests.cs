@@ -107,5 +107,9 @@ public sealed class LifecycleTests
         command.Parameters.AddWithValue("$state", state.ToString());
         command.Parameters.AddWithValue("$handle", handle);
         Assert.Equal(1, command.ExecuteNonQuery());
+
+        // Before acknowledgement no block has been released.
+        command.CommandText = "UPDATE blocks SET state = 'Cached', released_at = NULL WHERE handle = $handle";
+        Assert.True(command.ExecuteNonQuery() >= 1);
     }
 }

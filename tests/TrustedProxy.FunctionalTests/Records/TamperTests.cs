@@ -1,19 +1,49 @@
 using TrustedProxy.Client;
 using TrustedProxy.Policy;
 using TrustedProxy.Records;
+using Microsoft.Extensions.DependencyInjection;
 using TrustedProxy.Storage;
+using TrustedProxy.UploadCache;
 
 namespace TrustedProxy.FunctionalTests.Records;
 
 /// <summary>A cloud that alters what it stores is caught: the fetch fails with a clear integrity error and never returns wrong bytes.</summary>
 public sealed class TamperTests : ProxyTest
 {
+    private const int BlockSize = 1024 * 1024;
+
+    // Blocks larger than the test files, so that most tests work on a record's only object.
+    protected override Task<ProxyHost> StartProxyAsync() =>
+        ProxyHost.StartAsync(settings: new Dictionary<string, string?> { ["TrustedProxy:UploadCache:BlockSizeBytes"] = BlockSize.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+
+    [Fact]
+    public async Task TwoBlocksOfARecordSwapped_FailTheFetch()
+    {
+        var (handle, names) = await UploadBlocksAsync(BlockSize * 5 / 2);
+        Assert.Equal(3, names.Count);
+        var first = await Proxy.ReadCloudObjectAsync(names[0]);
+        var second = await Proxy.ReadCloudObjectAsync(names[1]);
+        await Proxy.OverwriteCloudObjectAsync(names[0], second);
+        await Proxy.OverwriteCloudObjectAsync(names[1], first);
+
+        await AssertIntegrityFailure(handle);
+    }
+
+    [Fact]
+    public async Task ABlockOfAnotherRecord_FailsTheFetch()
+    {
+        var (handle, names) = await UploadBlocksAsync(BlockSize * 3 / 2);
+        var (_, otherNames) = await UploadBlocksAsync(BlockSize * 3 / 2);
+        await Proxy.OverwriteCloudObjectAsync(names[1], await Proxy.ReadCloudObjectAsync(otherNames[1]));
+
+        await AssertIntegrityFailure(handle);
+    }
     [Fact]
     public async Task OneFlippedByte_FailsTheFetch()
     {
         var (handle, name) = await UploadAsync(300_000);
         var bytes = await Proxy.ReadCloudObjectAsync(name);
-        bytes[bytes.Length / 2] ^= 0x20;
+        bytes[150_000] ^= 0x20;
         await Proxy.OverwriteCloudObjectAsync(name, bytes);
 
         await AssertIntegrityFailure(handle);
@@ -32,7 +62,7 @@ public sealed class TamperTests : ProxyTest
     }
 
     [Fact]
-    public async Task ATruncatedObject_FailsTheFetch()
+    public async Task ATruncatedObject_FailsTheFetch_EvenWhereOnlyPaddingIsCut()
     {
         var (handle, name) = await UploadAsync(300_000);
         var bytes = await Proxy.ReadCloudObjectAsync(name);
@@ -66,6 +96,13 @@ public sealed class TamperTests : ProxyTest
 
         Assert.Equal(502, error.Status);
         Assert.Equal("urn:trustedproxy:problem:object-missing", error.ProblemType);
+    }
+
+    private async Task<(string Handle, IReadOnlyList<ObjectName> Names)> UploadBlocksAsync(int pixelBytes)
+    {
+        var result = await Proxy.Client(ProxyRole.Producer).UploadAsync(new MemoryStream(new DicomFileBuilder().PixelData(pixelBytes, seed: Random.Shared.Next()).Build()));
+        var blocks = await Proxy.Services.GetRequiredService<BlockIndex>().OfRecordAsync(result.Handle);
+        return (result.Handle, blocks.Select(b => b.ObjectName).ToList());
     }
 
     private async Task<(string Handle, ObjectName Name)> UploadAsync(int pixelBytes)

@@ -1,0 +1,458 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using TrustedProxy.Records;
+using TrustedProxy.Storage;
+
+namespace TrustedProxy.UploadCache;
+
+/// <summary>What the cache holds and has done, for /healthz and the metrics.</summary>
+/// <param name="WaitingBlocks">Real blocks waiting for release.</param>
+/// <param name="OldestAge">Age of the oldest waiting block.</param>
+/// <param name="ReleasedBlocks">Real blocks released since start.</param>
+/// <param name="DummyBlocks">Dummies written since start.</param>
+/// <param name="DeletedBlocks">Objects deleted from the backend since start.</param>
+/// <param name="BackendErrors">Failed backend operations since start.</param>
+/// <param name="BackingOffUntil">While the backend fails: when the next attempt is.</param>
+/// <param name="Alarm">The oldest block has waited longer than the configured alarm threshold.</param>
+public sealed record UploadCacheSnapshot(
+    int WaitingBlocks, TimeSpan OldestAge, long ReleasedBlocks, long DummyBlocks, long DeletedBlocks, long BackendErrors, DateTimeOffset? BackingOffUntil, bool Alarm);
+
+/// <summary>
+/// The randomized upload cache (Haas et al.'s pseudonymity cache): blocks of acknowledged records
+/// wait here, durable on local disk and encrypted, and go to the backend when the schedule says,
+/// mixed with dummies; deletions reach the backend at random times too. One loop performs every
+/// backend write, so the cloud sees the schedule's timing and nothing else. A failing backend
+/// puts the loop into randomized exponential backoff; blocks stay cached until it answers.
+/// </summary>
+internal sealed partial class UploadCacheEngine : IDisposable
+{
+    private readonly IReleaseSchedule _schedule;
+    private readonly BlockIndex _blocks;
+    private readonly BlockWriter _writer;
+    private readonly IObjectStore _store;
+    private readonly StagingArea _staging;
+    private readonly IPaddingScheme _padding;
+    private readonly UploadCacheOptions _options;
+    private readonly TimeProvider _time;
+    private readonly Random _random;
+    private readonly ILogger _logger;
+    private readonly Lock _gate = new();
+    private readonly SemaphoreSlim _backendTurn = new(1, 1);
+    private readonly Queue<CacheBlock> _unwrittenDummies = new();
+    private readonly long[] _recentLengths = new long[256];
+    private readonly Meter _meter;
+    private readonly Counter<long> _releases;
+    private readonly Counter<long> _errors;
+    private readonly Counter<long> _deletes;
+    private int _recentCount;
+    private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private DateTimeOffset _nextSweep;
+    private DateTimeOffset? _backingOffUntil;
+    private int _failures;
+    private long _released;
+    private long _dummies;
+    private long _deleted;
+    private long _backendErrors;
+    private bool _alarmRaised;
+
+    public UploadCacheEngine(
+        BlockIndex blocks, BlockWriter writer, IObjectStore store, StagingArea staging, IPaddingScheme padding,
+        IOptions<UploadCacheOptions> options, TimeProvider time, Random random, IMeterFactory meters, ILogger<UploadCacheEngine> logger)
+    {
+        _blocks = blocks;
+        _writer = writer;
+        _store = store;
+        _staging = staging;
+        _padding = padding;
+        _options = options.Value;
+        _time = time;
+        _random = random;
+        _logger = logger;
+        _schedule = ReleaseSchedules.Create(_options, random, time.GetUtcNow());
+        _nextSweep = time.GetUtcNow();
+
+        _meter = meters.Create("TrustedProxy.UploadCache");
+        _meter.CreateObservableGauge("trustedproxy.upload_cache.waiting_blocks", () => Snapshot().WaitingBlocks, "{block}", "Real blocks waiting in the upload cache");
+        _meter.CreateObservableGauge("trustedproxy.upload_cache.oldest_age", () => Snapshot().OldestAge.TotalSeconds, "s", "Age of the oldest waiting block");
+        _releases = _meter.CreateCounter<long>("trustedproxy.upload_cache.releases", "{block}", "Blocks written to the backend (tag kind: real or dummy)");
+        _errors = _meter.CreateCounter<long>("trustedproxy.upload_cache.backend_errors", "{error}", "Failed backend operations of the upload cache");
+        _deletes = _meter.CreateCounter<long>("trustedproxy.upload_cache.deletes", "{block}", "Objects deleted from the backend");
+    }
+
+    public bool Enabled => _options.Enabled;
+
+    public IPaddingScheme Padding => _padding;
+
+    /// <summary>Takes in the blocks of a newly acknowledged record.</summary>
+    public void Admit(IEnumerable<CacheBlock> blocks)
+    {
+        lock (_gate)
+        {
+            foreach (var block in blocks)
+            {
+                _schedule.Admit(block.Id, block.AdmittedAt, block.DueAt);
+                _recentLengths[_recentCount++ % _recentLengths.Length] = block.Length;
+            }
+        }
+
+        _wake.TrySetResult();
+    }
+
+    /// <summary>Draws the deadline of a new block (persisted with it, so a restart keeps its hold).</summary>
+    public DateTimeOffset DrawDeadline(DateTimeOffset admittedAt)
+    {
+        lock (_gate)
+        {
+            return _schedule.DrawDeadline(admittedAt);
+        }
+    }
+
+    /// <summary>When a deleted record's released block is to be removed from the backend.</summary>
+    public DateTimeOffset DrawDeleteTime(DateTimeOffset now)
+    {
+        if (!_options.Enabled)
+        {
+            return now;
+        }
+
+        lock (_gate)
+        {
+            var delay = ReleaseSchedules.Exponential(_random, TimeSpan.FromSeconds(_options.MeanDeleteDelaySeconds));
+            return now + (delay > _options.MaxHold ? _options.MaxHold : delay);
+        }
+    }
+
+    /// <summary>
+    /// Deletes a record: hidden at once, cached blocks dropped (they never left), released blocks
+    /// removed from the backend later at random times. Waits for a release of one of its blocks in
+    /// progress, so nothing is put after the record is gone.
+    /// </summary>
+    public async Task<bool> DeleteRecordAsync(string handle, CancellationToken cancellationToken)
+    {
+        await _backendTurn.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var now = _time.GetUtcNow();
+            var dropped = await _blocks.DeleteRecordAsync(handle, () => DrawDeleteTime(now)).ConfigureAwait(false);
+            if (dropped is null)
+            {
+                return false;
+            }
+
+            lock (_gate)
+            {
+                foreach (var id in dropped)
+                {
+                    _schedule.Remove(id);
+                }
+            }
+
+            _staging.Delete(handle);
+            if (!_options.Enabled)
+            {
+                await SweepDeletionsAsync(now, cancellationToken).ConfigureAwait(false);
+            }
+
+            return true;
+        }
+        finally
+        {
+            _backendTurn.Release();
+        }
+    }
+
+    /// <summary>After a restart: waiting blocks back into the schedule with their deadlines, unwritten dummies queued, finished records marked stored.</summary>
+    public async Task RecoverAsync(CancellationToken cancellationToken)
+    {
+        foreach (var handle in await _blocks.CompletedCachedRecordsAsync().ConfigureAwait(false))
+        {
+            _staging.Delete(handle);
+        }
+
+        var waiting = (await _blocks.InStateAsync(BlockState.Cached, BlockKind.Real).ConfigureAwait(false))
+            .Where(b => b.Handle is not null && File.Exists(_staging.PathOf(b.Handle)))
+            .ToList();
+        if (_options.Enabled)
+        {
+            Admit(waiting);
+        }
+        else
+        {
+            // The cache was switched off with blocks still waiting: write them through now.
+            foreach (var block in waiting)
+            {
+                await _writer.PutRealAsync(block, _time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        foreach (var dummy in await _blocks.InStateAsync(BlockState.Cached, BlockKind.Dummy).ConfigureAwait(false))
+        {
+            _unwrittenDummies.Enqueue(dummy);
+        }
+
+        if (waiting.Count > 0 || _unwrittenDummies.Count > 0)
+        {
+            LogRecovered(_logger, waiting.Count, _unwrittenDummies.Count);
+        }
+    }
+
+    public UploadCacheSnapshot Snapshot()
+    {
+        var now = _time.GetUtcNow();
+        int waiting;
+        DateTimeOffset? oldest;
+        lock (_gate)
+        {
+            waiting = _schedule.Count;
+            oldest = _schedule.OldestAdmittedAt;
+        }
+
+        var age = oldest is { } at && now > at ? now - at : TimeSpan.Zero;
+        return new UploadCacheSnapshot(
+            waiting, age, Interlocked.Read(ref _released), Interlocked.Read(ref _dummies), Interlocked.Read(ref _deleted),
+            Interlocked.Read(ref _backendErrors), _backingOffUntil, age.TotalSeconds > _options.AlarmAfterSeconds);
+    }
+
+    /// <summary>The release loop; runs until cancelled.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await StepAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Never let one bad block stop the loop: log, back off, go on.
+                LogLoopError(_logger, ex);
+                BackOff(_time.GetUtcNow());
+            }
+        }
+    }
+
+    /// <summary>Waits for the next event and performs it.</summary>
+    internal async Task StepAsync(CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        DateTimeOffset next;
+        TaskCompletionSource wake;
+        lock (_gate)
+        {
+            wake = _wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            next = _options.Enabled ? _schedule.NextEventAt(now) : DateTimeOffset.MaxValue;
+        }
+
+        next = next < _nextSweep ? next : _nextSweep;
+        if (_backingOffUntil is { } until && until > next)
+        {
+            next = until;
+        }
+
+        if (next > now)
+        {
+            var delay = next - now;
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var sleeping = Task.Delay(delay < TimeSpan.FromSeconds(30) ? delay : TimeSpan.FromSeconds(30), _time, timeout.Token);
+            await Task.WhenAny(sleeping, wake.Task).ConfigureAwait(false);
+            await timeout.CancelAsync().ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+            return;
+        }
+
+        if (_backingOffUntil is { } backoff && backoff > now)
+        {
+            return;
+        }
+
+        if (now >= _nextSweep)
+        {
+            _nextSweep = now + ReleaseSchedules.Exponential(_random, TimeSpan.FromSeconds(10));
+            await SweepDeletionsAsync(now, cancellationToken).ConfigureAwait(false);
+            WatchAlarm();
+        }
+
+        while (_unwrittenDummies.TryPeek(out var dummy))
+        {
+            await PutDummyAsync(dummy, now, cancellationToken).ConfigureAwait(false);
+            _unwrittenDummies.Dequeue();
+        }
+
+        if (!_options.Enabled)
+        {
+            return;
+        }
+
+        IReadOnlyList<Release> releases;
+        lock (_gate)
+        {
+            releases = _schedule.Take(now);
+        }
+
+        for (var i = 0; i < releases.Count; i++)
+        {
+            try
+            {
+                await ReleaseAsync(releases[i], now, cancellationToken).ConfigureAwait(false);
+                _failures = 0;
+                _backingOffUntil = null;
+            }
+            catch (BackendUnavailableException ex)
+            {
+                // Every block not written goes back to wait; the slot is lost, which the cloud cannot tell from a dummy not sent.
+                lock (_gate)
+                {
+                    foreach (var block in releases.Skip(i).Where(r => !r.IsDummy).Select(r => r.Block!.Value))
+                    {
+                        _schedule.Admit(block.Id, block.AdmittedAt, block.DueAt);
+                    }
+                }
+
+                CountError();
+                LogBackendDown(_logger, ex.Backend, BackOff(now));
+                return;
+            }
+        }
+    }
+
+    private async Task ReleaseAsync(Release release, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        if (release.IsDummy)
+        {
+            var dummy = new CacheBlock
+            {
+                ObjectName = ObjectName.NewRandom(),
+                Length = _padding.DummyLength(RecentLength()),
+                Kind = BlockKind.Dummy,
+                State = BlockState.Cached,
+                AdmittedAt = now,
+                DueAt = now,
+            };
+            dummy = dummy with { Id = await _blocks.InsertAsync(dummy).ConfigureAwait(false) };
+            try
+            {
+                await PutDummyAsync(dummy, now, cancellationToken).ConfigureAwait(false);
+            }
+            catch (BackendUnavailableException)
+            {
+                _unwrittenDummies.Enqueue(dummy);
+                throw;
+            }
+
+            return;
+        }
+
+        await _backendTurn.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // The record may have been deleted while the block waited for its turn.
+            if (await _blocks.FindAsync(release.Block!.Value.Id).ConfigureAwait(false) is not { State: BlockState.Cached } block)
+            {
+                return;
+            }
+
+            await _writer.PutRealAsync(block, now, cancellationToken).ConfigureAwait(false);
+            Interlocked.Increment(ref _released);
+            _releases.Add(1, new KeyValuePair<string, object?>("kind", "real"));
+        }
+        finally
+        {
+            _backendTurn.Release();
+        }
+    }
+
+    private async Task PutDummyAsync(CacheBlock dummy, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        DateTimeOffset? expires = _options.MeanDummyLifetimeSeconds > 0
+            ? now + ReleaseSchedules.Exponential(_random, TimeSpan.FromSeconds(_options.MeanDummyLifetimeSeconds))
+            : null;
+        await _writer.PutDummyAsync(dummy, now, expires, cancellationToken).ConfigureAwait(false);
+        Interlocked.Increment(ref _dummies);
+        _releases.Add(1, new KeyValuePair<string, object?>("kind", "dummy"));
+    }
+
+    /// <summary>Deletes what is due: blocks of deleted records and expired dummies, each at its own random time.</summary>
+    private async Task SweepDeletionsAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        foreach (var block in await _blocks.DueForDeletionAsync(now, 256).ConfigureAwait(false))
+        {
+            try
+            {
+                await _store.DeleteAsync(block.ObjectName, cancellationToken).ConfigureAwait(false);
+            }
+            catch (BackendUnavailableException ex)
+            {
+                CountError();
+                LogBackendDown(_logger, ex.Backend, BackOff(now));
+                return;
+            }
+
+            await _blocks.RemoveAsync(block.Id).ConfigureAwait(false);
+            Interlocked.Increment(ref _deleted);
+            _deletes.Add(1);
+        }
+    }
+
+    private void CountError()
+    {
+        Interlocked.Increment(ref _backendErrors);
+        _errors.Add(1);
+    }
+
+    // Exponential backoff with full jitter: uniform in [0, min(max, base * 2^failures)].
+    private DateTimeOffset BackOff(DateTimeOffset now)
+    {
+        var ceiling = Math.Min(_options.RetryMaxSeconds, _options.RetryBaseSeconds * Math.Pow(2, Math.Min(_failures++, 30)));
+        double fraction;
+        lock (_gate)
+        {
+            fraction = _random.NextDouble();
+        }
+
+        var until = now + TimeSpan.FromSeconds(Math.Max(_options.RetryBaseSeconds / 10, fraction * ceiling));
+        _backingOffUntil = until;
+        return until;
+    }
+
+    private void WatchAlarm()
+    {
+        var snapshot = Snapshot();
+        if (snapshot.Alarm && !_alarmRaised)
+        {
+            LogStuck(_logger, snapshot.OldestAge.TotalSeconds, snapshot.WaitingBlocks);
+        }
+
+        _alarmRaised = snapshot.Alarm;
+    }
+
+    private long? RecentLength()
+    {
+        lock (_gate)
+        {
+            return _recentCount == 0 ? null : _recentLengths[_random.Next(Math.Min(_recentCount, _recentLengths.Length))];
+        }
+    }
+
+    public void Dispose()
+    {
+        _meter.Dispose();
+        _backendTurn.Dispose();
+    }
+
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "Upload cache: the {Backend} backend is unavailable; blocks stay cached, next attempt at {RetryAt:O}")]
+    private static partial void LogBackendDown(ILogger logger, string backend, DateTimeOffset retryAt);
+
+    [LoggerMessage(EventId = 4002, Level = LogLevel.Error, Message = "Upload cache: the oldest block has waited {AgeSeconds:F0} s, longer than the alarm threshold; {Waiting} blocks waiting (is the backend stuck?)")]
+    private static partial void LogStuck(ILogger logger, double ageSeconds, int waiting);
+
+    [LoggerMessage(EventId = 4003, Level = LogLevel.Information, Message = "Upload cache recovered {Blocks} waiting block(s) and {Dummies} unwritten dummy object(s)")]
+    private static partial void LogRecovered(ILogger logger, int blocks, int dummies);
+
+    [LoggerMessage(EventId = 4004, Level = LogLevel.Error, Message = "Upload cache: unexpected error in the release loop; backing off")]
+    private static partial void LogLoopError(ILogger logger, Exception exception);
+}
