@@ -17,6 +17,10 @@ internal sealed class KeyEncryptionKey : IDisposable
     private const int TagBytes = 16;
     private static readonly byte[] AadLabel = Encoding.ASCII.GetBytes("TrustedProxy/dek/v1\0");
 
+    // One AesGcm instance is not safe for concurrent use (it holds one OpenSSL context): uploads
+    // wrap keys in parallel, so every use takes the lock. Found by the kill -9 test, whose
+    // concurrent uploads produced keys that no longer unwrapped.
+    private readonly Lock _gate = new();
     private readonly AesGcm _aes;
     private readonly byte[] _key;
 
@@ -32,7 +36,11 @@ internal sealed class KeyEncryptionKey : IDisposable
         wrapped[0] = Version;
         var nonce = wrapped.AsSpan(1, NonceBytes);
         RandomNumberGenerator.Fill(nonce);
-        _aes.Encrypt(nonce, dataKey.Span, wrapped.AsSpan(1 + NonceBytes, DataKey.Bytes), wrapped.AsSpan(1 + NonceBytes + DataKey.Bytes, TagBytes), Aad(recordHandle));
+        lock (_gate)
+        {
+            _aes.Encrypt(nonce, dataKey.Span, wrapped.AsSpan(1 + NonceBytes, DataKey.Bytes), wrapped.AsSpan(1 + NonceBytes + DataKey.Bytes, TagBytes), Aad(recordHandle));
+        }
+
         return wrapped;
     }
 
@@ -46,7 +54,10 @@ internal sealed class KeyEncryptionKey : IDisposable
         var key = new byte[DataKey.Bytes];
         try
         {
-            _aes.Decrypt(wrapped.Slice(1, NonceBytes), wrapped.Slice(1 + NonceBytes, DataKey.Bytes), wrapped.Slice(1 + NonceBytes + DataKey.Bytes, TagBytes), key, Aad(recordHandle));
+            lock (_gate)
+            {
+                _aes.Decrypt(wrapped.Slice(1, NonceBytes), wrapped.Slice(1 + NonceBytes, DataKey.Bytes), wrapped.Slice(1 + NonceBytes + DataKey.Bytes, TagBytes), key, Aad(recordHandle));
+            }
         }
         catch (AuthenticationTagMismatchException)
         {

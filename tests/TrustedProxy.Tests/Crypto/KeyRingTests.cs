@@ -66,4 +66,30 @@ public sealed class KeyRingTests : IDisposable
     }
 
     public void Dispose() => _directory.Dispose();
+
+    [Fact]
+    public void KeysWrappedAndUnwrappedConcurrently_AllRoundTrip()
+    {
+        using var ring = ProxyKeyRing.FromBase64(Convert.ToBase64String(new byte[32]));
+        var failures = 0;
+        Parallel.For(0, 20_000, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i =>
+        {
+            var handle = i.ToString("D26", System.Globalization.CultureInfo.InvariantCulture);
+            using var key = DataKey.CreateRandom();
+            try
+            {
+                using var back = ring.KeyEncryptionKey.Unwrap(ring.KeyEncryptionKey.Wrap(key, handle), handle);
+                if (!back.Span.SequenceEqual(key.Span))
+                {
+                    Interlocked.Increment(ref failures);
+                }
+            }
+            catch (EnvelopeIntegrityException)
+            {
+                Interlocked.Increment(ref failures);
+            }
+        });
+
+        Assert.Equal(0, failures);
+    }
 }
