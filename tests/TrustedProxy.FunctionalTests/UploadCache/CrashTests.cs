@@ -1,0 +1,225 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using TrustedProxy.CertificateAuthority;
+using TrustedProxy.Client;
+using TrustedProxy.Policy;
+using TrustedProxy.Records;
+using TrustedProxy.Storage;
+using TrustedProxy.UploadCache;
+
+namespace TrustedProxy.FunctionalTests.UploadCache;
+
+/// <summary>
+/// The real server process (<c>tproxy serve</c>) under continuous uploads, killed with SIGKILL at
+/// random moments while its cache releases blocks, and restarted: nothing it acknowledged is lost,
+/// every block reaches the backend exactly once, and the backend holds nothing the index does not know.
+/// </summary>
+public sealed class CrashTests
+{
+    private static readonly int Kills = int.TryParse(Environment.GetEnvironmentVariable("TPROXY_CRASH_KILLS"), out var k) ? k : 21;
+
+    [Fact]
+    public async Task KillNineAtRandomMoments_LosesNoAcknowledgedUpload_AndLeavesNoOrphanObject()
+    {
+        using var directory = new TemporaryDirectory();
+        var port = FreePort.Next();
+        WriteConfiguration(directory.Path, port);
+        var acknowledged = new Dictionary<string, byte[]>();
+        var random = new Random(20261123);
+        var killsWithBlocksWaiting = 0;
+
+        for (var round = 0; round < Kills; round++)
+        {
+            using var server = await ServerProcess.StartAsync(directory.Path, port);
+            using var producer = Client(directory.Path, port, ProxyRole.Producer);
+            using var stop = new CancellationTokenSource();
+            var uploads = Enumerable.Range(0, 2).Select(worker => UploadUntilStoppedAsync(producer, random.Next(), acknowledged, stop.Token)).ToList();
+
+            await Task.Delay(TimeSpan.FromMilliseconds(random.Next(300, 2500)));
+            server.KillNine();
+            await stop.CancelAsync();
+            await Task.WhenAll(uploads);
+
+            if (CachedBlocks(directory.Path) > 0)
+            {
+                killsWithBlocksWaiting++;
+            }
+        }
+
+        Assert.True(acknowledged.Count >= Kills, $"only {acknowledged.Count} uploads were acknowledged");
+        Assert.True(killsWithBlocksWaiting >= Kills / 2, $"only {killsWithBlocksWaiting} kills came while blocks were waiting for release");
+
+        using (var server = await ServerProcess.StartAsync(directory.Path, port))
+        {
+            using var consumer = Client(directory.Path, port, ProxyRole.Consumer);
+            try
+            {
+                await WaitUntilNothingWaitsAsync(consumer);
+            }
+            catch (Exception ex)
+            {
+                server.KillNine();
+                await Task.Delay(500);
+                throw new InvalidOperationException(ex.Message + "\n" + server.Errors[^Math.Min(4000, server.Errors.Length)..], ex);
+            }
+            foreach (var (handle, content) in acknowledged)
+            {
+                using var back = new MemoryStream();
+                await consumer.FetchAsync(handle, back);
+                Assert.True(content.AsSpan().SequenceEqual(back.ToArray()), $"record {handle} came back different");
+            }
+
+            server.KillNine();
+        }
+
+        var blocks = new BlockIndex(new RecordIndex(Path.Combine(directory.Path, "data", "proxy.db")));
+        var known = (await blocks.InStateAsync(BlockState.Released, BlockKind.Real))
+            .Concat(await blocks.InStateAsync(BlockState.Released, BlockKind.Dummy))
+            .Concat(await blocks.InStateAsync(BlockState.Cached, BlockKind.Dummy))
+            .ToDictionary(b => b.ObjectName);
+        var cloud = new List<StoredObject>();
+        await foreach (var item in new FileSystemObjectStore(Path.Combine(directory.Path, "data", "cloud")).ListAsync(CancellationToken.None))
+        {
+            cloud.Add(item);
+        }
+
+        Assert.All(cloud, o => Assert.True(known.ContainsKey(o.Name), $"orphan object {o.Name} in the backend"));
+        foreach (var handle in acknowledged.Keys)
+        {
+            var ofRecord = await blocks.OfRecordAsync(handle);
+            Assert.NotEmpty(ofRecord);
+            Assert.All(ofRecord, b => Assert.Equal(BlockState.Released, b.State));
+            Assert.All(ofRecord, b => Assert.Single(cloud, o => o.Name == b.ObjectName));
+        }
+
+        Assert.Empty(Directory.GetFiles(Path.Combine(directory.Path, "data", "staging"), "*.tpx"));
+    }
+
+    private static async Task UploadUntilStoppedAsync(TrustedProxyClient producer, int seed, Dictionary<string, byte[]> acknowledged, CancellationToken stop)
+    {
+        var random = new Random(seed);
+        while (!stop.IsCancellationRequested)
+        {
+            var file = new DicomFileBuilder().Patient($"CRASH{random.Next(1000)}", "Crash^Test").PixelData(random.Next(1_000, 150_000), seed: random.Next()).Build();
+            try
+            {
+                var receipt = await producer.UploadAsync(new MemoryStream(file), cancellationToken: CancellationToken.None);
+                lock (acknowledged)
+                {
+                    acknowledged.Add(receipt.Handle, file);
+                }
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TrustedProxyException or IOException or TaskCanceledException)
+            {
+                // The server died mid-request: not acknowledged, so the producer owes nothing to it.
+                return;
+            }
+        }
+    }
+
+    private static async Task WaitUntilNothingWaitsAsync(TrustedProxyClient client)
+    {
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+        while (true)
+        {
+            using var response = await client.SendAsync(new HttpRequestMessage(HttpMethod.Get, "healthz"));
+            var cache = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("checks").GetProperty("upload-cache").GetProperty("data");
+            if (cache.GetProperty("waitingBlocks").GetInt32() == 0)
+            {
+                return;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"{cache.GetProperty("waitingBlocks").GetInt32()} blocks still waiting");
+            await Task.Delay(200);
+        }
+    }
+
+    private static long CachedBlocks(string root)
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(root, "data", "proxy.db")};Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT COUNT(*) FROM blocks WHERE state = 'Cached' AND kind = 'Real'";
+        return (long)command.ExecuteScalar()!;
+    }
+
+    private static TrustedProxyClient Client(string root, int port, ProxyRole role) => TrustedProxyClient.FromFiles(
+        new Uri($"https://127.0.0.1:{port}/"),
+        Path.Combine(root, "certs", "clients", LocalFederation.ClientFileStem("Local Hospital", role) + ".p12"),
+        string.Empty,
+        new CertificateAuthorityPaths(Path.Combine(root, "certs")).CaCertificate);
+
+    private static void WriteConfiguration(string root, int port)
+    {
+        var settings = new Dictionary<string, string?>(UploadCacheTests.Fast) { ["TrustedProxy:UploadCache:SlotsPerSecond"] = "200" };
+        var cache = settings.ToDictionary(p => p.Key.Split(':')[^1], p => (object?)(double.TryParse(p.Value, CultureInfo.InvariantCulture, out var d) ? d : bool.Parse(p.Value!)));
+        var configuration = new
+        {
+            TrustedProxy = new
+            {
+                Server = new { Urls = new[] { $"https://127.0.0.1:{port}" }, HostNames = new[] { "127.0.0.1", "localhost" }, AutoInitializeCertificates = true, LocalOrganisation = "Local Hospital" },
+                UploadCache = cache,
+                Storage = new { Backend = "filesystem", filesystem = new { Root = "data/cloud" } },
+            },
+            Logging = new { LogLevel = new { Default = "Warning" } },
+        };
+        Directory.CreateDirectory(Path.Combine(root, "config"));
+        File.WriteAllText(Path.Combine(root, "config", "appsettings.json"), JsonSerializer.Serialize(configuration));
+    }
+
+    /// <summary><c>dotnet tproxy.dll serve</c> in a directory, killed with SIGKILL when done.</summary>
+    private sealed class ServerProcess : IDisposable
+    {
+        private readonly Process _process;
+        private Task<string>? _errors;
+
+        /// <summary>What the server wrote to stderr (its warnings and errors), once it has exited.</summary>
+        public string Errors => _process.HasExited && _errors is { IsCompleted: true } ? _errors.Result : string.Empty;
+
+        private ServerProcess(Process process) => _process = process;
+
+        public static async Task<ServerProcess> StartAsync(string root, int port)
+        {
+            var start = new ProcessStartInfo("dotnet") { WorkingDirectory = root, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "tproxy.dll"));
+            start.ArgumentList.Add("serve");
+            start.Environment["NO_COLOR"] = "1";
+            var process = Process.Start(start)!;
+            var server = new ServerProcess(process);
+            var errors = process.StandardError.ReadToEndAsync();
+            server._errors = errors;
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            while (true)
+            {
+                var line = await process.StandardOutput.ReadLineAsync(timeout.Token);
+                if (line is null)
+                {
+                    throw new InvalidOperationException($"tproxy serve exited: {await errors}");
+                }
+
+                if (line.Contains("listening on", StringComparison.Ordinal))
+                {
+                    _ = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
+                    return server;
+                }
+            }
+        }
+
+        public void KillNine()
+        {
+            if (!_process.HasExited)
+            {
+                // Process.Kill sends SIGKILL on Unix: no shutdown handler runs.
+                _process.Kill(entireProcessTree: true);
+                _process.WaitForExit();
+            }
+        }
+
+        public void Dispose()
+        {
+            KillNine();
+            _process.Dispose();
+        }
+    }
+}

@@ -1,0 +1,66 @@
+using Microsoft.Extensions.DependencyInjection;
+using TrustedProxy.Client;
+using TrustedProxy.Policy;
+using TrustedProxy.UploadCache;
+
+namespace TrustedProxy.FunctionalTests.UploadCache;
+
+/// <summary>
+/// The cloud goes away under load (its emulator process is killed) and comes back: the proxy keeps
+/// accepting, reports the backlog, and delivers everything after. s3rver, because it keeps what it
+/// acknowledged on disk at once; Azurite saves its metadata periodically and forgets recent writes when killed.
+/// </summary>
+public sealed class OutageTests
+{
+    [Fact]
+    public async Task ABackendOutageUnderLoad_LosesNothing_TheBacklogIsReported_AndAllIsDeliveredAfter()
+    {
+        await using var s3rver = await EmulatorProcess.StartS3rverAsync();
+        await using var proxy = await ProxyHost.StartAsync(BackendSettings.S3rver(s3rver), UploadCacheTests.Fast);
+        var producer = proxy.Client(ProxyRole.Producer);
+        var files = new Dictionary<string, byte[]>();
+        async Task UploadAsync(int count, int seed)
+        {
+            for (var i = 0; i < count; i++)
+            {
+                var file = new DicomFileBuilder().Patient($"OUT{seed}-{i}", "Outage^Test").PixelData(20_000 + (7919 * i % 200_000), seed: seed * 1000 + i).Build();
+                files.Add((await producer.UploadAsync(new MemoryStream(file))).Handle, file);
+            }
+        }
+
+        await UploadAsync(10, 1);
+        await s3rver.StopAsync();
+
+        // Uploads go on while the cloud is gone: acknowledged from the local cache.
+        await UploadAsync(25, 2);
+        await Task.Delay(TimeSpan.FromSeconds(4));
+        var during = await UploadCacheTests.HealthOfCacheAsync(proxy);
+        var data = during.GetProperty("data");
+        Assert.True(data.GetProperty("waitingBlocks").GetInt32() > 0, "no backlog reported during the outage");
+        Assert.True(data.GetProperty("backendErrors").GetInt64() > 0, "no backend error reported during the outage");
+        Assert.Equal("Degraded", during.GetProperty("status").GetString());
+
+        // Served from the cache meanwhile.
+        var (someHandle, someFile) = files.Last();
+        using (var meanwhile = new MemoryStream())
+        {
+            await proxy.Client(ProxyRole.Consumer).FetchAsync(someHandle, meanwhile);
+            Assert.True(someFile.AsSpan().SequenceEqual(meanwhile.ToArray()));
+        }
+
+        await s3rver.StartAsync();
+        await UploadCacheTests.WaitUntilReleasedAsync(proxy, TimeSpan.FromMinutes(2));
+
+        var blocks = proxy.Services.GetRequiredService<BlockIndex>();
+        var cloud = (await proxy.CloudObjectsAsync()).Select(o => o.Name).ToHashSet();
+        foreach (var (handle, file) in files)
+        {
+            Assert.All(await blocks.OfRecordAsync(handle), b => Assert.True(b.State == BlockState.Released && cloud.Contains(b.ObjectName), $"block {b.BlockIndex} of {handle} was not delivered"));
+            using var back = new MemoryStream();
+            await proxy.Client(ProxyRole.Consumer).FetchAsync(handle, back);
+            Assert.True(file.AsSpan().SequenceEqual(back.ToArray()), $"record {handle} came back different");
+        }
+
+        Assert.Equal("Healthy", (await UploadCacheTests.HealthOfCacheAsync(proxy)).GetProperty("status").GetString());
+    }
+}
