@@ -10,6 +10,9 @@ using TrustedProxy.Testing;
 //
 //   dotnet run -c Release --project loadtests/TrustedProxy.LoadTests -- roundtrip --sizes 524288,67108864 --iterations 20
 //   ... roundtrip --server https://proxy:8443 --producer p.p12 --consumer c.p12 --ca ca.crt.pem
+//   ... privacy --hours 168 --seed 1     (the curious-cloud harness's report, no proxy needed)
+//   ... ingest --sizes 524288 --iterations 400     (upload cache on vs off, and the fsync cost)
+//   ... backlog --iterations 100000                (memory with that many records waiting)
 
 var options = Options.Parse(args);
 if (options.Scenario == "dicom")
@@ -17,9 +20,27 @@ if (options.Scenario == "dicom")
     return await DicomThroughput.RunAsync(options.Iterations);
 }
 
+if (options.Scenario == "ingest")
+{
+    // Cache on vs off in one run, then the durability cost per upload.
+    await TrustedProxy.LoadTests.UploadCacheBenchmark.RunIngestAsync(options.Iterations, concurrency: 4, size: options.Sizes[0]);
+    Console.WriteLine();
+    return await TrustedProxy.LoadTests.UploadCacheBenchmark.RunDurabilityAsync(200, options.Sizes[0]);
+}
+
+if (options.Scenario == "backlog")
+{
+    return await TrustedProxy.LoadTests.UploadCacheBenchmark.RunBacklogAsync(options.Iterations, concurrency: 8);
+}
+
+if (options.Scenario == "privacy")
+{
+    return await PrivacyScenario.RunAsync(args);
+}
+
 if (options.Scenario != "roundtrip")
 {
-    Console.Error.WriteLine("usage: roundtrip [--sizes bytes,bytes] [--iterations n] [--server url --producer p12 --consumer p12 --ca pem]\n       dicom [--iterations rounds]");
+    Console.Error.WriteLine("usage: roundtrip [--sizes bytes,bytes] [--iterations n] [--server url --producer p12 --consumer p12 --ca pem]\n       dicom [--iterations rounds]\n       privacy [--hours simulated-hours] [--seed n]\n       ingest [--sizes bytes] [--iterations uploads]\n       backlog [--iterations records]");
     return 2;
 }
 

@@ -1,0 +1,35 @@
+using System.Diagnostics;
+using System.Globalization;
+using TrustedProxy.Testing.Privacy;
+
+/// <summary>
+/// The curious-cloud harness at report length: simulates the documented hospital load through each
+/// upload-cache configuration in virtual time and prints every attack's result as Markdown (the
+/// table of docs/privacy.md). Progress goes to standard error.
+/// </summary>
+internal static class PrivacyScenario
+{
+    public const double DefaultHours = 168;
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        string? Value(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
+        var hours = double.Parse(Value("--hours") ?? DefaultHours.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+        var seed = int.Parse(Value("--seed") ?? "1", CultureInfo.InvariantCulture);
+
+        var watch = Stopwatch.StartNew();
+        var workload = HospitalWorkload.Generate(new WorkloadOptions { Duration = TimeSpan.FromHours(hours), Seed = seed });
+        var settings = new AttackSettings { Seed = seed };
+        var configurations = PrivacyHarness.StandardConfigurations();
+        Console.Error.WriteLine($"simulating {configurations.Count} configurations over {hours} h on {Environment.ProcessorCount} cores");
+        var evaluations = await PrivacyHarness.EvaluateAllAsync(workload, configurations, settings);
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done in {watch.Elapsed.TotalSeconds:F0} s"));
+
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"# What a curious cloud can link: {hours:0.#} h simulated, seed {seed}"));
+        Console.WriteLine();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"`dotnet run -c Release --project loadtests/TrustedProxy.LoadTests -- privacy --hours {hours:0.#} --seed {seed}`"));
+        Console.WriteLine();
+        Console.Write(PrivacyReport.ToMarkdown(workload, settings, evaluations));
+        return 0;
+    }
+}
