@@ -13,6 +13,7 @@ using TrustedProxy.Testing;
 //   ... privacy --hours 168 --seed 1     (the curious-cloud harness's report, no proxy needed)
 //   ... ingest --sizes 524288 --iterations 400     (upload cache on vs off, and the fsync cost)
 //   ... backlog --iterations 100000                (memory with that many records waiting)
+//   ... padding                                    (padding overhead on pydicom's corpus)
 
 var options = Options.Parse(args);
 if (options.Scenario == "dicom")
@@ -28,6 +29,11 @@ if (options.Scenario == "ingest")
     return await TrustedProxy.LoadTests.UploadCacheBenchmark.RunDurabilityAsync(200, options.Sizes[0]);
 }
 
+if (options.Scenario == "padding")
+{
+    return TrustedProxy.LoadTests.PaddingOverhead.Run();
+}
+
 if (options.Scenario == "backlog")
 {
     return await TrustedProxy.LoadTests.UploadCacheBenchmark.RunBacklogAsync(options.Iterations, concurrency: 8);
@@ -40,7 +46,7 @@ if (options.Scenario == "privacy")
 
 if (options.Scenario != "roundtrip")
 {
-    Console.Error.WriteLine("usage: roundtrip [--sizes bytes,bytes] [--iterations n] [--server url --producer p12 --consumer p12 --ca pem]\n       dicom [--iterations rounds]\n       privacy [--hours simulated-hours] [--seed n]\n       ingest [--sizes bytes] [--iterations uploads]\n       backlog [--iterations records]");
+    Console.Error.WriteLine("usage: roundtrip [--sizes bytes,bytes] [--iterations n] [--server url --producer p12 --consumer p12 --ca pem]\n       dicom [--iterations rounds]\n       privacy [--hours simulated-hours] [--seed n]\n       ingest [--sizes bytes] [--iterations uploads]\n       backlog [--iterations records]\n       padding");
     return 2;
 }
 

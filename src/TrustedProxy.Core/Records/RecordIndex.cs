@@ -86,21 +86,24 @@ internal sealed class RecordIndex
         INSERT INTO blocks (object_name, handle, block_index, length, kind, state, admitted_at, due_at, released_at)
             SELECT object_name, handle, 0, stored_length, 'Real',
                    CASE state WHEN 'Stored' THEN 'Released' WHEN 'Staged' THEN 'Cached' ELSE 'Deleting' END,
-                   created_at, created_at, CASE state WHEN 'Stored' THEN created_at ELSE NULL END
+                   created_at, CASE state WHEN 'Stored' THEN '9999-12-31T23:59:59.9999999Z' ELSE created_at END,
+                   CASE state WHEN 'Stored' THEN created_at ELSE NULL END
             FROM records;
         """,
     ];
 
     private readonly string _connectionString;
 
-    public RecordIndex(string databasePath)
+    /// <param name="databasePath">The SQLite file (created if missing).</param>
+    /// <param name="migrateTo">Tests only: stop migrating at this schema version, to test a later migration.</param>
+    public RecordIndex(string databasePath, int? migrateTo = null)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(databasePath))!);
         _connectionString = new SqliteConnectionStringBuilder { DataSource = databasePath, Pooling = true }.ToString();
         using var connection = new SqliteConnection(_connectionString);
         connection.Open();
         connection.Execute("PRAGMA journal_mode = WAL;");
-        Migrate(connection);
+        Migrate(connection, migrateTo ?? Migrations.Length);
     }
 
     public int SchemaVersion
@@ -272,7 +275,7 @@ internal sealed class RecordIndex
         return connection;
     }
 
-    private static void Migrate(SqliteConnection connection)
+    private static void Migrate(SqliteConnection connection, int target)
     {
         connection.Execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)");
         var current = connection.ExecuteScalar<int?>("SELECT MAX(version) FROM schema_version") ?? 0;
@@ -281,7 +284,7 @@ internal sealed class RecordIndex
             throw new InvalidOperationException($"the index schema is version {current}, newer than this proxy knows ({Migrations.Length}); upgrade the proxy");
         }
 
-        for (var version = current + 1; version <= Migrations.Length; version++)
+        for (var version = current + 1; version <= target; version++)
         {
             using var transaction = connection.BeginTransaction();
             connection.Execute(Migrations[version - 1], transaction: transaction);

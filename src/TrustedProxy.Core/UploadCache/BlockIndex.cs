@@ -46,11 +46,15 @@ internal sealed record CacheBlock
 
     public required DateTimeOffset AdmittedAt { get; init; }
 
-    /// <summary>Cached: the schedule's deadline. Deleting: when to delete. Released dummy: when it expires.</summary>
+    /// <summary>Cached: the schedule's deadline. Deleting: when to delete. Released: when it expires (only dummies do; real blocks never).</summary>
     public required DateTimeOffset DueAt { get; init; }
 }
 
-/// <summary>The blocks table (index schema v3), in the same SQLite database as the records.</summary>
+/// <summary>
+/// The blocks table (index schema v3), in the same SQLite database as the records. Lookups of a
+/// record's blocks name the handle index explicitly: left to itself SQLite picks the state index,
+/// which makes every release scan all waiting blocks (quadratic with a large backlog).
+/// </summary>
 internal sealed class BlockIndex(RecordIndex records)
 {
     private const string NeverText = "9999-12-31T23:59:59.9999999Z";
@@ -116,13 +120,13 @@ internal sealed class BlockIndex(RecordIndex records)
         await using var transaction = await connection.BeginTransactionAsync().ConfigureAwait(false);
         await connection.ExecuteAsync(
             "UPDATE blocks SET state = 'Released', released_at = @now, due_at = @due WHERE id = @Id AND state = 'Cached'",
-            new { block.Id, now = Text(now), due = block.Kind == BlockKind.Dummy ? (expiresAt is { } e ? Text(e) : NeverText) : Text(block.DueAt) },
+            new { block.Id, now = Text(now), due = block.Kind == BlockKind.Dummy && expiresAt is { } e ? Text(e) : NeverText },
             transaction).ConfigureAwait(false);
         var stored = block.Handle is not null && await connection.ExecuteAsync(
             """
             UPDATE records SET state = 'Stored'
             WHERE handle = @Handle AND state = 'Cached'
-              AND NOT EXISTS (SELECT 1 FROM blocks WHERE handle = @Handle AND state = 'Cached')
+              AND NOT EXISTS (SELECT 1 FROM blocks INDEXED BY ix_blocks_handle WHERE handle = @Handle AND state = 'Cached')
             """,
             new { block.Handle },
             transaction).ConfigureAwait(false) == 1;
@@ -138,7 +142,7 @@ internal sealed class BlockIndex(RecordIndex records)
         var handles = (await connection.QueryAsync<string>(
             """
             SELECT handle FROM records r WHERE state = 'Cached'
-              AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.handle = r.handle AND b.state = 'Cached')
+              AND NOT EXISTS (SELECT 1 FROM blocks b INDEXED BY ix_blocks_handle WHERE b.handle = r.handle AND b.state = 'Cached')
             """,
             transaction: transaction).ConfigureAwait(false)).ToList();
         await connection.ExecuteAsync("UPDATE records SET state = 'Stored' WHERE handle IN @handles", new { handles }, transaction).ConfigureAwait(false);
@@ -176,14 +180,19 @@ internal sealed class BlockIndex(RecordIndex records)
         return cached;
     }
 
-    /// <summary>Blocks to delete from the backend now: of deleted records, and expired dummies.</summary>
+    /// <summary>
+    /// Blocks to delete from the backend now: of deleted records, and expired dummies. Both halves
+    /// are ranges of the (state, due_at) index: released real blocks carry a due time that never comes.
+    /// </summary>
     public async Task<IReadOnlyList<CacheBlock>> DueForDeletionAsync(DateTimeOffset now, int limit)
     {
         await using var connection = records.Open();
         var rows = await connection.QueryAsync<Row>(
             """
-            SELECT * FROM blocks
-            WHERE (state = 'Deleting' OR (state = 'Released' AND kind = 'Dummy')) AND due_at <= @now
+            SELECT * FROM (
+                SELECT * FROM blocks WHERE state = 'Deleting' AND due_at <= @now
+                UNION ALL
+                SELECT * FROM blocks WHERE state = 'Released' AND due_at <= @now AND kind = 'Dummy')
             ORDER BY due_at LIMIT @limit
             """,
             new { now = Text(now), limit }).ConfigureAwait(false);
