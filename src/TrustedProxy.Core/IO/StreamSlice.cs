@@ -1,13 +1,88 @@
 namespace TrustedProxy.IO;
 
-/// <summary>A read-only window [offset, offset + length) of a seekable stream; reads past the inner stream's end are an error.</summary>
-internal sealed class StreamSlice : Stream
+/// <summary>
+/// Base of the proxy's read-only seekable streams of known length: the position, seeking and
+/// everything a stream must say it cannot do, said once. Subclasses fill a span at the position.
+/// </summary>
+internal abstract class ReadOnlyLengthStream(long length) : Stream
+{
+    private long _position;
+
+    public sealed override bool CanRead => true;
+
+    public sealed override bool CanSeek => true;
+
+    public sealed override bool CanWrite => false;
+
+    public sealed override long Length => length;
+
+    public sealed override long Position
+    {
+        get => _position;
+        set => _position = Math.Clamp(value, 0, length);
+    }
+
+    public sealed override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public sealed override int Read(Span<byte> buffer)
+    {
+        var wanted = (int)Math.Min(buffer.Length, length - _position);
+        if (wanted <= 0)
+        {
+            return 0;
+        }
+
+        var read = ReadAt(_position, buffer[..wanted]);
+        _position += read;
+        return read;
+    }
+
+    public sealed override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        var wanted = (int)Math.Min(buffer.Length, length - _position);
+        if (wanted <= 0)
+        {
+            return 0;
+        }
+
+        var read = await ReadAtAsync(_position, buffer[..wanted], cancellationToken).ConfigureAwait(false);
+        _position += read;
+        return read;
+    }
+
+    public sealed override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public sealed override long Seek(long offset, SeekOrigin origin) => Position = origin switch
+    {
+        SeekOrigin.Begin => offset,
+        SeekOrigin.Current => _position + offset,
+        _ => length + offset,
+    };
+
+    public sealed override void Flush()
+    {
+    }
+
+    public sealed override void SetLength(long value) => throw new NotSupportedException();
+
+    public sealed override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    /// <summary>Reads up to <paramref name="buffer"/>'s length (never past the end) at <paramref name="position"/>.</summary>
+    protected abstract int ReadAt(long position, Span<byte> buffer);
+
+    protected virtual ValueTask<int> ReadAtAsync(long position, Memory<byte> buffer, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(ReadAt(position, buffer.Span));
+}
+
+/// <summary>A read-only window [offset, offset + length) of a seekable stream (a block of a record's cache file).</summary>
+internal sealed class StreamSlice : ReadOnlyLengthStream
 {
     private readonly Stream _inner;
     private readonly long _offset;
-    private long _position;
 
     public StreamSlice(Stream inner, long offset, long length)
+        : base(length)
     {
         if (offset < 0 || length < 0 || offset + length > inner.Length)
         {
@@ -16,122 +91,27 @@ internal sealed class StreamSlice : Stream
 
         _inner = inner;
         _offset = offset;
-        Length = length;
     }
 
-    public override bool CanRead => true;
-
-    public override bool CanSeek => true;
-
-    public override bool CanWrite => false;
-
-    public override long Length { get; }
-
-    public override long Position
+    protected override int ReadAt(long position, Span<byte> buffer)
     {
-        get => _position;
-        set => _position = Math.Clamp(value, 0, Length);
+        _inner.Position = _offset + position;
+        return _inner.Read(buffer);
     }
 
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-    public override int Read(Span<byte> buffer)
+    protected override ValueTask<int> ReadAtAsync(long position, Memory<byte> buffer, CancellationToken cancellationToken)
     {
-        var wanted = (int)Math.Min(buffer.Length, Length - _position);
-        if (wanted <= 0)
-        {
-            return 0;
-        }
-
-        _inner.Position = _offset + _position;
-        var read = _inner.Read(buffer[..wanted]);
-        _position += read;
-        return read;
+        _inner.Position = _offset + position;
+        return _inner.ReadAsync(buffer, cancellationToken);
     }
-
-    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-    {
-        var wanted = (int)Math.Min(buffer.Length, Length - _position);
-        if (wanted <= 0)
-        {
-            return 0;
-        }
-
-        _inner.Position = _offset + _position;
-        var read = await _inner.ReadAsync(buffer[..wanted], cancellationToken).ConfigureAwait(false);
-        _position += read;
-        return read;
-    }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override long Seek(long offset, SeekOrigin origin) => Position = origin switch
-    {
-        SeekOrigin.Begin => offset,
-        SeekOrigin.Current => _position + offset,
-        _ => Length + offset,
-    };
-
-    public override void Flush()
-    {
-    }
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
 
 /// <summary>Bytes from the CSPRNG, as many as asked: padding and dummy objects, indistinguishable from ciphertext.</summary>
-internal sealed class RandomBytesStream(long length) : Stream
+internal sealed class RandomBytesStream(long length) : ReadOnlyLengthStream(length)
 {
-    private long _position;
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => true;
-
-    public override bool CanWrite => false;
-
-    public override long Length => length;
-
-    public override long Position
+    protected override int ReadAt(long position, Span<byte> buffer)
     {
-        get => _position;
-        set => _position = Math.Clamp(value, 0, length);
+        System.Security.Cryptography.RandomNumberGenerator.Fill(buffer);
+        return buffer.Length;
     }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-    public override int Read(Span<byte> buffer)
-    {
-        var n = (int)Math.Min(buffer.Length, length - _position);
-        if (n <= 0)
-        {
-            return 0;
-        }
-
-        System.Security.Cryptography.RandomNumberGenerator.Fill(buffer[..n]);
-        _position += n;
-        return n;
-    }
-
-    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => ValueTask.FromResult(Read(buffer.Span));
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => Task.FromResult(Read(buffer, offset, count));
-
-    public override long Seek(long offset, SeekOrigin origin) => Position = origin switch
-    {
-        SeekOrigin.Begin => offset,
-        SeekOrigin.Current => _position + offset,
-        _ => length + offset,
-    };
-
-    public override void Flush()
-    {
-    }
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
