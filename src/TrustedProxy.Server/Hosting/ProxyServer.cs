@@ -111,7 +111,9 @@ public static class ProxyServer
         if (storageSection["ObservationLog"] is { Length: > 0 } observationLog)
         {
             // The operator's own record of exactly what the cloud was shown (docs/privacy.md).
-            store = new ObservedObjectStore(store, new CsvObservationSink(Path.GetFullPath(Path.Combine(root, observationLog))), time);
+            var sink = new CsvObservationSink(Path.GetFullPath(Path.Combine(root, observationLog)));
+            builder.Services.AddSingleton(sink); // disposed (closed) with the application
+            store = new ObservedObjectStore(store, sink, time);
         }
 
         var services = builder.Services;
