@@ -14,6 +14,7 @@ using TrustedProxy.Testing;
 //   ... ingest --sizes 524288 --iterations 400     (upload cache on vs off, and the fsync cost)
 //   ... backlog --iterations 100000                (memory with that many records waiting)
 //   ... padding                                    (padding overhead on pydicom's corpus)
+//   ... ot --sizes 524288                          (oblivious-transfer cost per transfer)
 
 var options = Options.Parse(args);
 if (options.Scenario == "dicom")
@@ -27,6 +28,11 @@ if (options.Scenario == "ingest")
     await TrustedProxy.LoadTests.UploadCacheBenchmark.RunIngestAsync(options.Iterations, concurrency: 4, size: options.Sizes[0]);
     Console.WriteLine();
     return await TrustedProxy.LoadTests.UploadCacheBenchmark.RunDurabilityAsync(200, options.Sizes[0]);
+}
+
+if (options.Scenario == "ot")
+{
+    return TrustedProxy.LoadTests.ObliviousTransferBenchmark.Run(options.Sizes[0]);
 }
 
 if (options.Scenario == "padding")
@@ -46,7 +52,7 @@ if (options.Scenario == "privacy")
 
 if (options.Scenario != "roundtrip")
 {
-    Console.Error.WriteLine("usage: roundtrip [--sizes bytes,bytes] [--iterations n] [--server url --producer p12 --consumer p12 --ca pem]\n       dicom [--iterations rounds]\n       privacy [--hours simulated-hours] [--seed n]\n       ingest [--sizes bytes] [--iterations uploads]\n       backlog [--iterations records]\n       padding");
+    Console.Error.WriteLine("usage: roundtrip [--sizes bytes,bytes] [--iterations n] [--server url --producer p12 --consumer p12 --ca pem]\n       dicom [--iterations rounds]\n       privacy [--hours simulated-hours] [--seed n]\n       ingest [--sizes bytes] [--iterations uploads]\n       backlog [--iterations records]\n       padding\n       ot [--sizes record-bytes]");
     return 2;
 }
 
