@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
 using TrustedProxy.ObliviousTransfer;
+using TrustedProxy.Policy;
+using TrustedProxy.Testing;
 
 namespace TrustedProxy.LoadTests;
 
@@ -79,6 +81,57 @@ internal static class ObliviousTransferBenchmark
         }
 
         return 0;
+    }
+
+    /// <summary>End to end over mutual TLS on the filesystem backend: a plain read against 1-of-N transfers, in one run.</summary>
+    public static async Task<int> RunEndToEndAsync(int recordBytes, int iterations)
+    {
+        await using var proxy = await ProxyHost.StartAsync();
+        var producer = proxy.Client(ProxyRole.Producer);
+        var consumer = proxy.Client(ProxyRole.Consumer);
+        var handles = new List<string>();
+        for (var i = 0; i < 64; i++)
+        {
+            var file = new DicomFileBuilder().Patient($"OTE2E{i}", "Bench^Ot").PixelData(Math.Max(0, recordBytes - 400), seed: i).Build();
+            handles.Add((await producer.UploadAsync(new MemoryStream(file))).Handle);
+        }
+
+        Console.WriteLine($"# retrieval latency, records of {recordBytes / 1024} KiB, filesystem backend, mutual TLS, {iterations} runs after 2 warm-up");
+        Console.WriteLine();
+        Console.WriteLine("| retrieval | p50 | p99 |");
+        Console.WriteLine("|---|---|---|");
+        var plain = await TimeAsync(iterations, i => consumer.FetchAsync(handles[i % handles.Count], Stream.Null));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| plain read | {Percentile(plain, 50):F1} ms | {Percentile(plain, 99):F1} ms |"));
+        foreach (var (n, k) in new[] { (2, 1), (8, 1), (8, 4), (64, 1), (64, 4) })
+        {
+            var set = handles.Take(n).ToList();
+            var times = await TimeAsync(iterations, i => consumer.FetchObliviousAsync(set, set.Skip(i % n).Concat(set).Take(k).ToList()));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| oblivious transfer, {k} of {n} | {Percentile(times, 50):F1} ms | {Percentile(times, 99):F1} ms |"));
+        }
+
+        return 0;
+    }
+
+    private static async Task<List<double>> TimeAsync(int iterations, Func<int, Task> action)
+    {
+        var times = new List<double>();
+        for (var i = 0; i < iterations + 2; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            await action(i);
+            if (i >= 2)
+            {
+                times.Add(watch.Elapsed.TotalMilliseconds);
+            }
+        }
+
+        return times;
+    }
+
+    private static double Percentile(List<double> values, double percentile)
+    {
+        var sorted = values.Order().ToList();
+        return sorted[Math.Clamp((int)Math.Ceiling(percentile / 100 * sorted.Count) - 1, 0, sorted.Count - 1)];
     }
 
     private static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);

@@ -32,7 +32,9 @@ if (options.Scenario == "ingest")
 
 if (options.Scenario == "ot")
 {
-    return TrustedProxy.LoadTests.ObliviousTransferBenchmark.Run(options.Sizes[0]);
+    TrustedProxy.LoadTests.ObliviousTransferBenchmark.Run(options.Sizes[0]);
+    Console.WriteLine();
+    return await TrustedProxy.LoadTests.ObliviousTransferBenchmark.RunEndToEndAsync(options.Sizes[0], options.Iterations);
 }
 
 if (options.Scenario == "padding")

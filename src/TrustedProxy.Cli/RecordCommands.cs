@@ -125,14 +125,20 @@ internal static class RecordCommands
 
     public static Command Fetch()
     {
-        var handle = new Argument<string>("handle") { Description = "The record's handle" };
-        var output = new Option<string?>("--output", "-o") { Description = "Where to write the file (default: <handle>.dcm; - for standard output)" };
-        var command = new Command("fetch", "Fetch a record's DICOM file, checked against the proxy's digest") { handle, output, Deidentified };
+        var handle = new Argument<string>("handle") { Description = "The record's handle (with --among: the handles to take, comma-separated)" };
+        var output = new Option<string?>("--output", "-o") { Description = "Where to write the file (default: <handle>.dcm; - for standard output; a directory when several are taken)" };
+        var among = new Option<string?>("--among") { Description = "Oblivious transfer: the set of handles (comma-separated) to take the chosen ones from; the proxy sends all and never learns which were taken" };
+        var command = new Command("fetch", "Fetch a record's DICOM file, checked against the proxy's digest") { handle, output, Deidentified, among };
         Cli.AddClientOptions(command);
         Cli.SetAction(command, async (parse, cancellationToken) =>
         {
             using var client = Cli.CreateClient(parse, ProxyRole.Consumer);
             var name = parse.GetValue(handle)!;
+            if (parse.GetValue(among) is { } set)
+            {
+                return await FetchObliviousAsync(client, set.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), name.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), parse.GetValue(output), parse.GetValue(Deidentified), cancellationToken);
+            }
+
             var target = parse.GetValue(output) ?? name + ".dcm";
             if (target == "-")
             {
@@ -160,6 +166,24 @@ internal static class RecordCommands
             }
         });
         return command;
+    }
+
+    private static async Task<int> FetchObliviousAsync(TrustedProxyClient client, string[] set, string[] chosen, string? output, bool deidentified, CancellationToken cancellationToken)
+    {
+        if (chosen.Any(c => !set.Contains(c)))
+        {
+            throw new CliException("every handle to take must be one of --among");
+        }
+
+        var files = await client.FetchObliviousAsync(set, chosen, deidentified, cancellationToken);
+        for (var i = 0; i < chosen.Length; i++)
+        {
+            var target = chosen.Length == 1 && output is not null ? output : Path.Combine(output ?? ".", chosen[i] + ".dcm");
+            await File.WriteAllBytesAsync(target, files[i], cancellationToken);
+            Console.WriteLine($"{target}\t{files[i].Length} bytes\t(oblivious transfer: {chosen.Length} of {set.Length})");
+        }
+
+        return Cli.Ok;
     }
 
     public static Command Delete()

@@ -71,3 +71,12 @@ public sealed class TrustedProxyException(int status, string? problemType, strin
 
     public string Detail { get; } = detail;
 }
+
+/// <summary>Asks the proxy to offer <paramref name="Handles"/> for an oblivious transfer of <paramref name="Choices"/> of them.</summary>
+public sealed record ObliviousOfferRequest(IReadOnlyList<string> Handles, int Choices);
+
+/// <summary>One record of an offered set: its position in the transfer and what the consumer needs to choose it (the length is unknown for a de-identified view until it is made).</summary>
+public sealed record ObliviousOfferRecord(int Index, string Handle, string? SopInstanceUid, long? Length);
+
+/// <summary>The proxy's offer: the protocol's first message (base64) and the records in transfer order.</summary>
+public sealed record ObliviousOffer(string SessionId, string Offer, int Choices, IReadOnlyList<ObliviousOfferRecord> Records);

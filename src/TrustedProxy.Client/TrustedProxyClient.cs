@@ -5,6 +5,7 @@ using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
+using TrustedProxy.ObliviousTransfer;
 
 namespace TrustedProxy.Client;
 
@@ -158,6 +159,44 @@ public sealed class TrustedProxyClient : IDisposable
         }
 
         return total;
+    }
+
+    /// <summary>
+    /// Takes the records <paramref name="choose"/> out of the set <paramref name="among"/> by k-out-of-N
+    /// oblivious transfer (docs/oblivious-transfer.md): the proxy sends every record of the set, each
+    /// under its own key, and learns only that this many were taken, never which. Returns the chosen
+    /// files in the order chosen.
+    /// </summary>
+    public async Task<IReadOnlyList<byte[]>> FetchObliviousAsync(IReadOnlyList<string> among, IReadOnlyList<string> choose, bool deidentified = false, CancellationToken cancellationToken = default)
+    {
+        if (choose.Count == 0 || choose.Any(h => !among.Contains(h)))
+        {
+            throw new ArgumentException("choose one or more records of the set offered", nameof(choose));
+        }
+
+        var view = deidentified ? "?view=deidentified" : string.Empty;
+        ObliviousOffer described;
+        using (var response = await _http.PostAsJsonAsync($"api/v1/oblivious/offers{view}", new ObliviousOfferRequest(among, choose.Count), Json, cancellationToken).ConfigureAwait(false))
+        {
+            described = await ReadAsync<ObliviousOffer>(response, cancellationToken).ConfigureAwait(false);
+        }
+
+        var offer = OtOffer.Parse(Convert.FromBase64String(described.Offer));
+        var indexOf = described.Records.ToDictionary(r => r.Handle, r => r.Index, StringComparer.Ordinal);
+        if (offer.Count != among.Count || !among.All(indexOf.ContainsKey))
+        {
+            throw new OtProtocolException("the proxy offered another set than the one asked for");
+        }
+
+        var choices = choose.Select(h => indexOf[h]).ToList();
+        var receiver = new OtReceiver(offer, choices);
+        using var content = new ByteArrayContent(receiver.Choice.ToBytes());
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"api/v1/oblivious/offers/{Uri.EscapeDataString(described.SessionId)}/choice{view}") { Content = content };
+        using var transfer = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        await ThrowIfProblemAsync(transfer, cancellationToken).ConfigureAwait(false);
+        await using var body = await transfer.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        return await OtTransferStream.ReadAsync(body, receiver, offer, choices, maxRecordBytes: 1L << 32, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Deletes a record (administrators).</summary>

@@ -23,6 +23,9 @@ public enum ProxyAction
 
     /// <summary>Learn how to talk to the proxy: health, the API description, the CA certificate and CRL.</summary>
     Discover,
+
+    /// <summary>Take k of a set of N records by oblivious transfer, the proxy not learning which.</summary>
+    RetrieveOblivious,
 }
 
 /// <summary>Which records a permitted request may touch.</summary>

@@ -16,6 +16,7 @@ internal sealed class RoleBasedPolicyDecisionPoint : IPolicyDecisionPoint
         [(ProxyRole.Producer, ProxyAction.Retrieve)] = ("producer-sees-own-uploads", RecordScope.OwnOrganisation),
         [(ProxyRole.Consumer, ProxyAction.Search)] = ("consumer-read", RecordScope.All),
         [(ProxyRole.Consumer, ProxyAction.Retrieve)] = ("consumer-read", RecordScope.All),
+        [(ProxyRole.Consumer, ProxyAction.RetrieveOblivious)] = ("consumer-read", RecordScope.All),
         [(ProxyRole.Admin, ProxyAction.Administer)] = ("admin-manages-ca", RecordScope.None),
         [(ProxyRole.Admin, ProxyAction.Delete)] = ("admin-deletes", RecordScope.All),
         [(ProxyRole.Compliance, ProxyAction.Audit)] = ("compliance-reads-audit", RecordScope.None),
@@ -32,7 +33,7 @@ internal sealed class RoleBasedPolicyDecisionPoint : IPolicyDecisionPoint
         if (Grants.TryGetValue((request.Subject.Role, request.Action), out var grant))
         {
             var context = request.Context;
-            var deidentify = request.Action is ProxyAction.Search or ProxyAction.Retrieve &&
+            var deidentify = request.Action is ProxyAction.Search or ProxyAction.Retrieve or ProxyAction.RetrieveOblivious &&
                 (context.Purpose == PurposeOfUse.Research || context.DeidentifiedViewRequested);
             var obligations = deidentify ? new PolicyObligations(RecordView.Deidentified, context.RequestedProfile) : PolicyObligations.None;
             var view = deidentify ? $", de-identified view ({(context.Purpose == PurposeOfUse.Research ? "purpose research" : "requested")})" : string.Empty;

@@ -13,6 +13,7 @@ using TrustedProxy.Server.Audit;
 using TrustedProxy.Server.CertificateAuthority;
 using TrustedProxy.Server.DicomWeb;
 using TrustedProxy.Server.Health;
+using TrustedProxy.Server.ObliviousTransfer;
 using TrustedProxy.Server.Policy;
 using TrustedProxy.Server.Problems;
 using TrustedProxy.Server.Records;
@@ -74,6 +75,7 @@ public static class ProxyServer
         var dicom = binder.Bind<DicomReaderLimits>("TrustedProxy:Dicom");
         var deidentification = binder.Bind<DeidentificationSettings>("TrustedProxy:Deidentification");
         var uploadCache = binder.Bind<UploadCacheOptions>("TrustedProxy:UploadCache");
+        var obliviousTransfer = binder.Bind<ObliviousTransferOptions>("TrustedProxy:ObliviousTransfer");
         binder.AddErrors(server.Validate());
         binder.AddErrors(uploadCache.Validate());
         binder.AddErrors(deidentification.Validate());
@@ -143,6 +145,8 @@ public static class ProxyServer
         services.AddSingleton(sp => ActivatorUtilities.CreateInstance<UploadCacheEngine>(sp, new CryptoRandom()));
         services.AddHostedService<UploadCacheService>();
         services.AddSingleton<RecordUploader>();
+        services.AddSingleton(Options.Create(obliviousTransfer));
+        services.AddSingleton<OtSessions>();
         services.AddSingleton<RecordReader>();
         services.AddSingleton<RecordDeleter>();
         services.AddSingleton<RecordRecovery>();
@@ -177,6 +181,7 @@ public static class ProxyServer
         app.UseMiddleware<PolicyEnforcementMiddleware>();
         app.MapRecords();
         app.MapDicomWeb();
+        app.MapObliviousTransfer();
         app.MapCertificateAuthority();
         app.MapAudit();
         app.MapProxyHealth();

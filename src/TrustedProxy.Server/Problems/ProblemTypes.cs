@@ -35,6 +35,9 @@ internal static class ProblemTypes
     public static readonly ProblemType UnknownProfile = new("unknown-deidentification-profile", 400, "Unknown de-identification profile");
     public static readonly ProblemType DeidentificationRefused = new("deidentification-refused", 422, "De-identified view refused");
     public static readonly ProblemType ExecutablePreamble = new("executable-preamble", 400, "Executable header in the DICOM preamble");
+    public static readonly ProblemType InvalidOtMessage = new("invalid-ot-message", 400, "Malformed oblivious-transfer message");
+    public static readonly ProblemType OfferNotFound = new("ot-offer-not-found", 404, "No such open oblivious-transfer offer");
+    public static readonly ProblemType TooManyOffers = new("ot-too-many-offers", 503, "Too many oblivious transfers waiting");
     public static readonly ProblemType Internal = new("internal-error", 500, "Internal error");
 
     public static IEnumerable<ProblemType> All =>
@@ -42,6 +45,6 @@ internal static class ProblemTypes
         Unauthenticated, CertificateRevoked, Forbidden, NotFound, RecordNotFound, MethodNotAllowed, UnsupportedMediaType, NotAcceptable, NotDicom,
         InvalidDicom, DicomLimitExceeded, PayloadTooLarge, BadRequest, InvalidQuery, CaRequestRefused, CaKeyUnavailable,
         CertificateNotFound, IntegrityFailure, ObjectMissing, BackendUnavailable, InvalidRequestContext, UnknownProfile,
-        DeidentificationRefused, ExecutablePreamble, Internal,
+        DeidentificationRefused, ExecutablePreamble, InvalidOtMessage, OfferNotFound, TooManyOffers, Internal,
     ];
 }

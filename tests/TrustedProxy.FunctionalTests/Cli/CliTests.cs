@@ -111,6 +111,30 @@ public sealed class CliTests : ProxyTest
         Assert.True(refused.Error.Contains("handshake"), refused.Error);
     }
 
+    [Fact]
+    public async Task FetchAmong_TakesTheChosenRecordsByObliviousTransfer()
+    {
+        var files = Enumerable.Range(0, 4).Select(i => new DicomFileBuilder().Patient($"CLIOT{i}", "Cli^Oblivious").PixelData(5000 * (i + 1), seed: i).Build()).ToList();
+        var handles = new List<string>();
+        foreach (var file in files)
+        {
+            handles.Add((await Proxy.Client(ProxyRole.Producer).UploadAsync(new MemoryStream(file))).Handle);
+        }
+
+        var directory = Path.Combine(Proxy.Root, "taken");
+        Directory.CreateDirectory(directory);
+        var fetched = await Cli("fetch", "--among", string.Join(",", handles), $"{handles[1]},{handles[3]}", "-o", directory);
+
+        Assert.True(fetched.ExitCode == 0, fetched.Error);
+        Assert.Contains("2 of 4", fetched.Output, StringComparison.Ordinal);
+        Assert.Equal(files[1], File.ReadAllBytes(Path.Combine(directory, handles[1] + ".dcm")));
+        Assert.Equal(files[3], File.ReadAllBytes(Path.Combine(directory, handles[3] + ".dcm")));
+
+        var outside = await Cli("fetch", "--among", string.Join(",", handles[..2]), handles[3]);
+        Assert.Equal(1, outside.ExitCode);
+        Assert.Contains("--among", outside.Error, StringComparison.Ordinal);
+    }
+
     private Task<(int ExitCode, string Output, string Error)> Cli(params string[] arguments) =>
         CliProcess.RunAsync(Proxy.Root, [.. arguments, "--server", Proxy.BaseAddress.ToString()]);
 }

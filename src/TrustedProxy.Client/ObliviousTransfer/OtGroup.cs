@@ -20,7 +20,7 @@ internal static class OtGroup
 {
     public const string CurveName = "secp256r1";
 
-    public const int PointBytes = 33;
+    public const int PointBytes = OtProtocol.PointBytes;
 
     private static readonly X9ECParameters Parameters = CustomNamedCurves.GetByName(CurveName);
     private static readonly FixedPointCombMultiplier GeneratorMultiplier = new();

@@ -73,6 +73,9 @@ public static class OtProtocol
 {
     public const int SessionIdBytes = 16;
 
+    /// <summary>A P-256 point in compressed form.</summary>
+    public const int PointBytes = 33;
+
     public const int KeyBytes = 32;
 
     /// <summary>A message key wrapped under one derived key: nonce (12) | ciphertext (32) | tag (16).</summary>
