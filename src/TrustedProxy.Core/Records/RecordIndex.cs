@@ -90,6 +90,12 @@ internal sealed class RecordIndex
                    CASE state WHEN 'Stored' THEN created_at ELSE NULL END
             FROM records;
         """,
+        // v4: retrieval groups. Every released object belongs to one group of N; reading one member
+        // reads the group. Blocks released before v4 get their groups at the next start.
+        """
+        ALTER TABLE blocks ADD COLUMN group_id INTEGER NULL;
+        CREATE INDEX ix_blocks_group ON blocks (group_id);
+        """,
     ];
 
     private readonly string _connectionString;
@@ -105,6 +111,9 @@ internal sealed class RecordIndex
         connection.Execute("PRAGMA journal_mode = WAL;");
         Migrate(connection, migrateTo ?? Migrations.Length);
     }
+
+    /// <summary>The schema version this build migrates every index to.</summary>
+    public static int LatestSchemaVersion => Migrations.Length;
 
     public int SchemaVersion
     {

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using Microsoft.Extensions.Options;
 using TrustedProxy.Crypto;
 using TrustedProxy.Storage;
+using TrustedProxy.ObliviousRetrieval;
 using TrustedProxy.UploadCache;
 
 namespace TrustedProxy.Records;
@@ -25,14 +26,29 @@ internal sealed class RecordContent(Stream plaintext, long length, byte[] sha256
 
 /// <summary>
 /// The retrieval path: unwrap the record's data key, take its ciphertext (from the upload cache
-/// while it waits there, else its blocks from the backend, in order, into a scratch copy),
+/// while it waits there, else its blocks from the backend, read obliviously with their retrieval
+/// groups, into a scratch copy),
 /// authenticate all of it (every segment, the final flag, the length and the content digest), and
 /// only then hand out a stream of plaintext. A tampered, truncated, swapped or reordered object
 /// therefore fails before the response starts, with a clear error, and never yields a wrong byte.
 /// </summary>
-internal sealed class RecordReader(IObjectStore store, BlockIndex blocks, ProxyKeyRing keys, StagingArea staging, IOptions<RecordStoreOptions> options)
+internal sealed class RecordReader(RecordIndex index, GroupReader groups, RecordRelocator relocator, ProxyKeyRing keys, StagingArea staging, IOptions<RecordStoreOptions> options)
 {
     public async Task<RecordContent> OpenAsync(RecordEntry entry, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await OpenOnceAsync(entry, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RecordRelocatedException)
+        {
+            // Another read relocated it meanwhile: it now waits in the upload cache.
+            var moved = await index.FindAsync(entry.Handle).ConfigureAwait(false) ?? throw new StoredObjectNotFoundException(entry.ObjectName);
+            return await OpenOnceAsync(moved, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<RecordContent> OpenOnceAsync(RecordEntry entry, CancellationToken cancellationToken)
     {
         var dataKey = keys.KeyEncryptionKey.Unwrap(entry.WrappedKey, entry.Handle);
         Stream? ciphertext = null;
@@ -41,6 +57,7 @@ internal sealed class RecordReader(IObjectStore store, BlockIndex blocks, ProxyK
             // A cached record's file may go the moment its last block is released; an open handle
             // keeps reading it, and a file already gone means the blocks are all in the backend.
             ciphertext = entry.State == RecordState.Cached ? staging.OpenRead(entry.Handle) : null;
+            var fromCloud = ciphertext is null;
             ciphertext ??= await CopyFromBackendAsync(entry, cancellationToken).ConfigureAwait(false);
 
             var objectIndex = entry.ObjectName.ToBytes();
@@ -58,6 +75,11 @@ internal sealed class RecordReader(IObjectStore store, BlockIndex blocks, ProxyK
                 {
                     throw new EnvelopeIntegrityException("the decrypted record does not match the digest taken at upload");
                 }
+            }
+
+            if (fromCloud && relocator.Enabled)
+            {
+                await relocator.RelocateAsync(entry, ciphertext, dataKey, cancellationToken).ConfigureAwait(false);
             }
 
             ciphertext.Position = 0;
@@ -83,21 +105,7 @@ internal sealed class RecordReader(IObjectStore store, BlockIndex blocks, ProxyK
             : staging.CreateScratch();
         try
         {
-            foreach (var block in await blocks.OfRecordAsync(entry.Handle).ConfigureAwait(false))
-            {
-                var before = scratch.Length;
-                await using (var source = await store.OpenReadAsync(block.ObjectName, cancellationToken).ConfigureAwait(false))
-                {
-                    await source.CopyToAsync(scratch, cancellationToken).ConfigureAwait(false);
-                }
-
-                // Padding is not authenticated (it carries nothing), but every object has a known size.
-                if (scratch.Length - before != block.Length)
-                {
-                    throw new EnvelopeIntegrityException($"a block of the record has {scratch.Length - before} bytes in the backend, not {block.Length}");
-                }
-            }
-
+            await groups.ReadAsync(entry, scratch, cancellationToken).ConfigureAwait(false);
             scratch.Position = 0;
             return scratch;
         }

@@ -9,8 +9,14 @@ namespace TrustedProxy.UploadCache;
 /// <summary>Whether a cloud object carries part of a record or is cover traffic.</summary>
 public enum BlockKind
 {
+    /// <summary>Part of a record's current ciphertext.</summary>
     Real,
+
+    /// <summary>Cover traffic: random bytes.</summary>
     Dummy,
+
+    /// <summary>Part of a record's earlier ciphertext, left behind when the record was relocated after a read: a decoy now.</summary>
+    Retired,
 }
 
 /// <summary>Where a block is.</summary>
@@ -46,8 +52,11 @@ internal sealed record CacheBlock
 
     public required DateTimeOffset AdmittedAt { get; init; }
 
-    /// <summary>Cached: the schedule's deadline. Deleting: when to delete. Released: when it expires (only dummies do; real blocks never).</summary>
+    /// <summary>Cached: the schedule's deadline. Deleting: when to delete. Released: when it expires (dummies and retired blocks; real blocks never).</summary>
     public required DateTimeOffset DueAt { get; init; }
+
+    /// <summary>The retrieval group it was released into; null until released.</summary>
+    public long? GroupId { get; init; }
 }
 
 /// <summary>
@@ -96,7 +105,7 @@ internal sealed class BlockIndex(RecordIndex records)
     public async Task<IReadOnlyList<CacheBlock>> OfRecordAsync(string handle)
     {
         await using var connection = records.Open();
-        var rows = await connection.QueryAsync<Row>("SELECT * FROM blocks WHERE handle = @handle ORDER BY block_index", new { handle }).ConfigureAwait(false);
+        var rows = await connection.QueryAsync<Row>("SELECT * FROM blocks WHERE handle = @handle AND kind = 'Real' ORDER BY block_index", new { handle }).ConfigureAwait(false);
         return rows.Select(r => r.ToBlock()).ToList();
     }
 
@@ -114,13 +123,13 @@ internal sealed class BlockIndex(RecordIndex records)
     /// deleted (null: never). Returns true when this was the last cached block of a cached record,
     /// which is then stored (and its cache file may go).
     /// </summary>
-    public async Task<bool> MarkReleasedAsync(CacheBlock block, DateTimeOffset now, DateTimeOffset? expiresAt)
+    public async Task<bool> MarkReleasedAsync(CacheBlock block, DateTimeOffset now, DateTimeOffset? expiresAt, long? groupId = null)
     {
         await using var connection = records.Open();
         await using var transaction = await connection.BeginTransactionAsync().ConfigureAwait(false);
         await connection.ExecuteAsync(
-            "UPDATE blocks SET state = 'Released', released_at = @now, due_at = @due WHERE id = @Id AND state = 'Cached'",
-            new { block.Id, now = Text(now), due = block.Kind == BlockKind.Dummy && expiresAt is { } e ? Text(e) : NeverText },
+            "UPDATE blocks SET state = 'Released', released_at = @now, due_at = @due, group_id = @groupId WHERE id = @Id AND state = 'Cached'",
+            new { block.Id, now = Text(now), due = block.Kind == BlockKind.Dummy && expiresAt is { } e ? Text(e) : NeverText, groupId },
             transaction).ConfigureAwait(false);
         var stored = block.Handle is not null && await connection.ExecuteAsync(
             """
@@ -192,11 +201,76 @@ internal sealed class BlockIndex(RecordIndex records)
             SELECT * FROM (
                 SELECT * FROM blocks WHERE state = 'Deleting' AND due_at <= @now
                 UNION ALL
-                SELECT * FROM blocks WHERE state = 'Released' AND due_at <= @now AND kind = 'Dummy')
+                SELECT * FROM blocks WHERE state = 'Released' AND due_at <= @now AND kind IN ('Dummy', 'Retired'))
             ORDER BY due_at LIMIT @limit
             """,
             new { now = Text(now), limit }).ConfigureAwait(false);
         return rows.Select(r => r.ToBlock()).ToList();
+    }
+
+    /// <summary>Every released object of the given retrieval groups (the members a read of any of them reads).</summary>
+    public async Task<IReadOnlyList<CacheBlock>> GroupMembersAsync(IReadOnlyCollection<long> groups)
+    {
+        await using var connection = records.Open();
+        var rows = await connection.QueryAsync<Row>("SELECT * FROM blocks WHERE group_id IN @groups AND state = 'Released'", new { groups }).ConfigureAwait(false);
+        return rows.Select(r => r.ToBlock()).ToList();
+    }
+
+    /// <summary>The last group in use and how many objects it has (to go on filling it after a restart).</summary>
+    public async Task<(long Group, int Members)> LastGroupAsync()
+    {
+        await using var connection = records.Open();
+        var last = await connection.ExecuteScalarAsync<long?>("SELECT MAX(group_id) FROM blocks").ConfigureAwait(false);
+        return last is { } group
+            ? (group, await connection.ExecuteScalarAsync<int>("SELECT COUNT(*) FROM blocks WHERE group_id = @group", new { group }).ConfigureAwait(false))
+            : (0, 0);
+    }
+
+    /// <summary>Released objects without a group (released before index v4), in random order.</summary>
+    public async Task<IReadOnlyList<long>> UngroupedAsync()
+    {
+        await using var connection = records.Open();
+        return (await connection.QueryAsync<long>("SELECT id FROM blocks WHERE state = 'Released' AND group_id IS NULL ORDER BY RANDOM()").ConfigureAwait(false)).ToList();
+    }
+
+    public async Task SetGroupAsync(long id, long group)
+    {
+        await using var connection = records.Open();
+        await connection.ExecuteAsync("UPDATE blocks SET group_id = @group WHERE id = @id", new { id, group }).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Moves a stored record to fresh ciphertext (after a read): in one transaction the record takes
+    /// its new envelope index and goes back to the cache, its released blocks become retired decoys
+    /// expiring at <paramref name="retiredExpiresAt"/>, and its new blocks are inserted. Returns
+    /// their ids, or null if the record changed meanwhile (deleted, or relocated by another read).
+    /// </summary>
+    public async Task<IReadOnlyList<long>?> RelocateAsync(string handle, ObjectName from, ObjectName to, long storedLength, IReadOnlyList<CacheBlock> newBlocks, Func<DateTimeOffset> retiredExpiresAt)
+    {
+        await using var connection = records.Open();
+        await using var transaction = connection.BeginTransaction();
+        if (await connection.ExecuteAsync(
+            "UPDATE records SET object_name = @to, stored_length = @storedLength, state = 'Cached' WHERE handle = @handle AND object_name = @from AND state = 'Stored'",
+            new { handle, from = from.ToString(), to = to.ToString(), storedLength },
+            transaction).ConfigureAwait(false) != 1)
+        {
+            return null;
+        }
+
+        var old = (await connection.QueryAsync<long>("SELECT id FROM blocks INDEXED BY ix_blocks_handle WHERE handle = @handle AND kind = 'Real'", new { handle }, transaction).ConfigureAwait(false)).ToList();
+        foreach (var id in old)
+        {
+            await connection.ExecuteAsync("UPDATE blocks SET kind = 'Retired', due_at = @due WHERE id = @id", new { id, due = Text(retiredExpiresAt()) }, transaction).ConfigureAwait(false);
+        }
+
+        var ids = new List<long>();
+        foreach (var block in newBlocks)
+        {
+            ids.Add(await InsertAsync(connection, transaction, block).ConfigureAwait(false));
+        }
+
+        transaction.Commit();
+        return ids;
     }
 
     public async Task RemoveAsync(long id)
@@ -227,6 +301,7 @@ internal sealed class BlockIndex(RecordIndex records)
         public string state { get; set; } = "";
         public string admitted_at { get; set; } = "";
         public string due_at { get; set; } = "";
+        public long? group_id { get; set; }
 
         public CacheBlock ToBlock() => new()
         {
@@ -239,6 +314,7 @@ internal sealed class BlockIndex(RecordIndex records)
             State = Enum.Parse<BlockState>(state),
             AdmittedAt = DateTimeOffset.Parse(admitted_at, CultureInfo.InvariantCulture),
             DueAt = DateTimeOffset.Parse(due_at, CultureInfo.InvariantCulture),
+            GroupId = group_id,
         };
     }
 #pragma warning restore IDE1006

@@ -12,7 +12,7 @@ namespace TrustedProxy.UploadCache;
 internal sealed class BlockWriter(IObjectStore store, StagingArea staging, BlockIndex blocks)
 {
     /// <summary>Puts a real block; returns true when its record is now wholly stored (its cache file has been removed).</summary>
-    public async Task<bool> PutRealAsync(CacheBlock block, DateTimeOffset now, CancellationToken cancellationToken)
+    public async Task<bool> PutRealAsync(CacheBlock block, DateTimeOffset now, long? groupId, CancellationToken cancellationToken)
     {
         var handle = block.Handle ?? throw new ArgumentException("a dummy has no record", nameof(block));
         await using (var file = staging.OpenRead(handle) ?? throw new InvalidOperationException($"the cached ciphertext of record {handle} is missing"))
@@ -21,7 +21,7 @@ internal sealed class BlockWriter(IObjectStore store, StagingArea staging, Block
             await store.PutIfAbsentAsync(block.ObjectName, slice, block.Length, cancellationToken).ConfigureAwait(false);
         }
 
-        var stored = await blocks.MarkReleasedAsync(block, now, expiresAt: null).ConfigureAwait(false);
+        var stored = await blocks.MarkReleasedAsync(block, now, expiresAt: null, groupId).ConfigureAwait(false);
         if (stored)
         {
             staging.Delete(handle);
@@ -31,13 +31,13 @@ internal sealed class BlockWriter(IObjectStore store, StagingArea staging, Block
     }
 
     /// <summary>Puts a dummy (already in the index as cached) and marks it released, to expire at <paramref name="expiresAt"/>.</summary>
-    public async Task PutDummyAsync(CacheBlock dummy, DateTimeOffset now, DateTimeOffset? expiresAt, CancellationToken cancellationToken)
+    public async Task PutDummyAsync(CacheBlock dummy, DateTimeOffset now, DateTimeOffset? expiresAt, long? groupId, CancellationToken cancellationToken)
     {
         await using (var content = new RandomBytesStream(dummy.Length))
         {
             await store.PutIfAbsentAsync(dummy.ObjectName, content, dummy.Length, cancellationToken).ConfigureAwait(false);
         }
 
-        await blocks.MarkReleasedAsync(dummy, now, expiresAt).ConfigureAwait(false);
+        await blocks.MarkReleasedAsync(dummy, now, expiresAt, groupId).ConfigureAwait(false);
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using TrustedProxy.ObliviousRetrieval;
 using TrustedProxy.Records;
 using TrustedProxy.Storage;
 
@@ -45,6 +46,7 @@ internal sealed partial class UploadCacheEngine : IDisposable
     private readonly Counter<long> _releases;
     private readonly Counter<long> _errors;
     private readonly Counter<long> _deletes;
+    private readonly RetrievalGroups _groups;
     private int _recentCount;
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private DateTimeOffset _nextSweep;
@@ -58,7 +60,7 @@ internal sealed partial class UploadCacheEngine : IDisposable
 
     public UploadCacheEngine(
         BlockIndex blocks, BlockWriter writer, IObjectStore store, StagingArea staging, IPaddingScheme padding,
-        IOptions<UploadCacheOptions> options, TimeProvider time, Random random, IMeterFactory meters, ILogger<UploadCacheEngine> logger)
+        IOptions<UploadCacheOptions> options, IOptions<ObliviousRetrievalOptions> retrieval, TimeProvider time, Random random, IMeterFactory meters, ILogger<UploadCacheEngine> logger)
     {
         _blocks = blocks;
         _writer = writer;
@@ -71,6 +73,10 @@ internal sealed partial class UploadCacheEngine : IDisposable
         _logger = logger;
         _schedule = ReleaseSchedules.Create(_options, random, time.GetUtcNow());
         _nextSweep = time.GetUtcNow();
+
+        // Go on filling the last group after a restart (start-up, before any request).
+        var (lastGroup, members) = blocks.LastGroupAsync().GetAwaiter().GetResult();
+        _groups = new RetrievalGroups(retrieval.Value.GroupSize, lastGroup, members);
 
         _meter = meters.Create("TrustedProxy.UploadCache");
         _meter.CreateObservableGauge("trustedproxy.upload_cache.waiting_blocks", () => Snapshot().WaitingBlocks, "{block}", "Real blocks waiting in the upload cache");
@@ -105,6 +111,29 @@ internal sealed partial class UploadCacheEngine : IDisposable
         lock (_gate)
         {
             return _schedule.DrawDeadline(admittedAt);
+        }
+    }
+
+    /// <summary>The retrieval group of the next object released (in release order, real or dummy).</summary>
+    public long NextGroup()
+    {
+        lock (_gate)
+        {
+            return _groups.Assign();
+        }
+    }
+
+    /// <summary>When a dummy, or a block retired by relocation, is to leave the backend (null: never).</summary>
+    public DateTimeOffset? DrawExpiry(DateTimeOffset now)
+    {
+        if (_options.MeanDummyLifetimeSeconds <= 0)
+        {
+            return null;
+        }
+
+        lock (_gate)
+        {
+            return now + ReleaseSchedules.Exponential(_random, TimeSpan.FromSeconds(_options.MeanDummyLifetimeSeconds));
         }
     }
 
@@ -165,6 +194,12 @@ internal sealed partial class UploadCacheEngine : IDisposable
     /// <summary>After a restart: waiting blocks back into the schedule with their deadlines, unwritten dummies queued, finished records marked stored.</summary>
     public async Task RecoverAsync(CancellationToken cancellationToken)
     {
+        // Objects released before retrieval groups existed (index v3) join groups now, in random order.
+        foreach (var id in await _blocks.UngroupedAsync().ConfigureAwait(false))
+        {
+            await _blocks.SetGroupAsync(id, NextGroup()).ConfigureAwait(false);
+        }
+
         foreach (var handle in await _blocks.CompletedCachedRecordsAsync().ConfigureAwait(false))
         {
             _staging.Delete(handle);
@@ -182,7 +217,7 @@ internal sealed partial class UploadCacheEngine : IDisposable
             // The cache was switched off with blocks still waiting: write them through now.
             foreach (var block in waiting)
             {
-                await _writer.PutRealAsync(block, _time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+                await _writer.PutRealAsync(block, _time.GetUtcNow(), NextGroup(), cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -356,7 +391,7 @@ internal sealed partial class UploadCacheEngine : IDisposable
                 return;
             }
 
-            await _writer.PutRealAsync(block, now, cancellationToken).ConfigureAwait(false);
+            await _writer.PutRealAsync(block, now, NextGroup(), cancellationToken).ConfigureAwait(false);
             Interlocked.Increment(ref _released);
             _releases.Add(1, new KeyValuePair<string, object?>("kind", "real"));
         }
@@ -368,10 +403,7 @@ internal sealed partial class UploadCacheEngine : IDisposable
 
     private async Task PutDummyAsync(CacheBlock dummy, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        DateTimeOffset? expires = _options.MeanDummyLifetimeSeconds > 0
-            ? now + ReleaseSchedules.Exponential(_random, TimeSpan.FromSeconds(_options.MeanDummyLifetimeSeconds))
-            : null;
-        await _writer.PutDummyAsync(dummy, now, expires, cancellationToken).ConfigureAwait(false);
+        await _writer.PutDummyAsync(dummy, now, DrawExpiry(now), NextGroup(), cancellationToken).ConfigureAwait(false);
         Interlocked.Increment(ref _dummies);
         _releases.Add(1, new KeyValuePair<string, object?>("kind", "dummy"));
     }

@@ -8,6 +8,7 @@ using TrustedProxy.Deidentification;
 using TrustedProxy.Dicom;
 using TrustedProxy.Policy;
 using TrustedProxy.Pseudonymization;
+using TrustedProxy.ObliviousRetrieval;
 using TrustedProxy.Records;
 using TrustedProxy.Server.Audit;
 using TrustedProxy.Server.CertificateAuthority;
@@ -76,6 +77,7 @@ public static class ProxyServer
         var deidentification = binder.Bind<DeidentificationSettings>("TrustedProxy:Deidentification");
         var uploadCache = binder.Bind<UploadCacheOptions>("TrustedProxy:UploadCache");
         var obliviousTransfer = binder.Bind<ObliviousTransferOptions>("TrustedProxy:ObliviousTransfer");
+        var obliviousRetrieval = binder.Bind<ObliviousRetrievalOptions>("TrustedProxy:ObliviousRetrieval");
         binder.AddErrors(server.Validate());
         binder.AddErrors(uploadCache.Validate());
         binder.AddErrors(deidentification.Validate());
@@ -146,6 +148,9 @@ public static class ProxyServer
         services.AddHostedService<UploadCacheService>();
         services.AddSingleton<RecordUploader>();
         services.AddSingleton(Options.Create(obliviousTransfer));
+        services.AddSingleton(Options.Create(obliviousRetrieval));
+        services.AddSingleton(sp => ActivatorUtilities.CreateInstance<GroupReader>(sp, new CryptoRandom()));
+        services.AddSingleton<RecordRelocator>();
         services.AddSingleton<OtSessions>();
         services.AddSingleton<RecordReader>();
         services.AddSingleton<RecordDeleter>();

@@ -99,6 +99,7 @@ public sealed class UploadCacheTests
         var realNames = real.Select(b => b.ObjectName).ToHashSet();
         Assert.All(cloud.Keys, name => Assert.True(realNames.Contains(name) || dummies.Contains(name), $"{name} is neither a block nor a dummy"));
 
+        Assert.Empty(Directory.GetFiles(Path.Combine(proxy.Root, "data", "staging"), "*.tpx"));
         for (var i = 0; i < files.Count; i++)
         {
             Assert.Equal(RecordState.Stored, (await proxy.Services.GetRequiredService<RecordIndex>().FindAsync(handles[i]))!.State);
@@ -106,8 +107,6 @@ public sealed class UploadCacheTests
             await proxy.Client(ProxyRole.Consumer).FetchAsync(handles[i], back);
             Assert.True(files[i].AsSpan().SequenceEqual(back.ToArray()), $"record {i} came back different");
         }
-
-        Assert.Empty(Directory.GetFiles(Path.Combine(proxy.Root, "data", "staging"), "*.tpx"));
     }
 
     [Fact]

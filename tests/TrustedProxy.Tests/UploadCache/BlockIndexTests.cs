@@ -67,7 +67,7 @@ public sealed class BlockIndexTests : IDisposable
         var migrated = new RecordIndex(path);
         var blocks = new BlockIndex(migrated);
 
-        Assert.Equal(3, migrated.SchemaVersion);
+        Assert.Equal(RecordIndex.LatestSchemaVersion, migrated.SchemaVersion);
         var block = Assert.Single(await blocks.OfRecordAsync("legacy"));
         Assert.Equal(entry.ObjectName, block.ObjectName);
         Assert.Equal(BlockState.Released, block.State);
