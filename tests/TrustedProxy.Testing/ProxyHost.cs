@@ -79,6 +79,10 @@ public sealed class ProxyHost : IAsyncDisposable
             // Write-through unless a test turns the randomized cache on: most tests look at the
             // cloud right after an upload. The cache has its own tests.
             ["TrustedProxy:UploadCache:Enabled"] = "false",
+
+            // Group reads at once rather than in constant-rate slots with cover reads in between,
+            // which would keep every test server busy reading. The schedule has its own tests.
+            ["TrustedProxy:ObliviousRetrieval:Schedule"] = "immediate",
         };
         foreach (var (key, value) in backend.Settings)
         {

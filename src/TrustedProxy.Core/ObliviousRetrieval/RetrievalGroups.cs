@@ -20,6 +20,20 @@ public sealed record ObliviousRetrievalOptions
     /// the cache. Off: repeated requests read the same groups, which links them.
     /// </summary>
     public bool RelocateAfterRead { get; init; } = true;
+
+    /// <summary>
+    /// When groups are read. <c>constant-rate</c>: one group per slot of a Poisson process at
+    /// <see cref="ReadsPerSecond"/>, the oldest wanted group first, a random group (a cover read)
+    /// when nobody waits; the cloud sees the same stream of reads whether consumers ask or not, so
+    /// neither when a request came nor how many blocks it wanted shows. <c>immediate</c>: a
+    /// request reads its groups at once; fast, but the burst gives its time and size away.
+    /// </summary>
+    [AllowedValues(GroupReadQueue.ConstantRate, GroupReadQueue.Immediate)]
+    public string Schedule { get; init; } = GroupReadQueue.ConstantRate;
+
+    /// <summary>Group reads per second of the constant-rate schedule (each reads N objects).</summary>
+    [Range(0.01, 10_000)]
+    public double ReadsPerSecond { get; init; } = 2;
 }
 
 /// <summary>

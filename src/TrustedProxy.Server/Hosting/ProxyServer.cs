@@ -19,6 +19,7 @@ using TrustedProxy.Server.Policy;
 using TrustedProxy.Server.Problems;
 using TrustedProxy.Server.Records;
 using TrustedProxy.Server.Tls;
+using TrustedProxy.Server.ObliviousRetrieval;
 using TrustedProxy.Server.UploadCache;
 using TrustedProxy.Storage;
 using TrustedProxy.Storage.AzureBlob;
@@ -150,6 +151,7 @@ public static class ProxyServer
         services.AddSingleton(Options.Create(obliviousTransfer));
         services.AddSingleton(Options.Create(obliviousRetrieval));
         services.AddSingleton(sp => ActivatorUtilities.CreateInstance<GroupReader>(sp, new CryptoRandom()));
+        services.AddHostedService<GroupReadService>();
         services.AddSingleton<RecordRelocator>();
         services.AddSingleton<OtSessions>();
         services.AddSingleton<RecordReader>();

@@ -14,6 +14,13 @@ public sealed class GroupReadTests
 
     private static Dictionary<string, string?> Settings => new(UploadCacheTests.Fast) { ["TrustedProxy:Storage:ObservationLog"] = Log };
 
+    private static Dictionary<string, string?> ConstantRate => new(Settings)
+    {
+        ["TrustedProxy:ObliviousRetrieval:Schedule"] = "constant-rate",
+        ["TrustedProxy:ObliviousRetrieval:ReadsPerSecond"] = "10",
+        ["TrustedProxy:ObliviousRetrieval:GroupSize"] = "4",
+    };
+
     [Fact]
     public async Task AReadFromTheCloud_ReadsEveryMemberOfEachBlocksGroup_AllOneSize()
     {
@@ -68,6 +75,70 @@ public sealed class GroupReadTests
         Assert.Equal(files[1], back.ToArray());
         Assert.NotEmpty(secondRead);
         Assert.Empty(firstRead.Intersect(secondRead));
+    }
+
+    [Fact]
+    public async Task UnderTheConstantRateSchedule_AnIdleProxy_ReadsWholeGroupsAtItsRate_WithNobodyAsking()
+    {
+        await using var proxy = await ProxyHost.StartAsync(settings: ConstantRate);
+        await UploadAsync(proxy, 6);
+        await UploadCacheTests.WaitUntilReleasedAsync(proxy);
+        var start = Gets(proxy).Count;
+
+        await Task.Delay(TimeSpan.FromSeconds(4));
+
+        var runs = Runs(Gets(proxy).Skip(start).Select(g => g.Name), await GroupsByNameAsync(proxy));
+        Assert.InRange(runs.Count, 15, 80);
+        MostlyWholeGroups(runs);
+    }
+
+    [Fact]
+    public async Task UnderTheConstantRateSchedule_AFetch_IsServedByReadsOfItsGroupsInTheSlots_BitExact()
+    {
+        await using var proxy = await ProxyHost.StartAsync(settings: ConstantRate);
+        var (handles, files) = await UploadAsync(proxy, 6);
+        await UploadCacheTests.WaitUntilReleasedAsync(proxy);
+        var wanted = await proxy.Services.GetRequiredService<BlockIndex>().OfRecordAsync(handles[4]);
+        var start = Gets(proxy).Count;
+
+        using var back = new MemoryStream();
+        await proxy.Client(ProxyRole.Consumer).FetchAsync(handles[4], back);
+
+        Assert.Equal(files[4], back.ToArray());
+        var runs = Runs(Gets(proxy).Skip(start).Select(g => g.Name), await GroupsByNameAsync(proxy));
+        Assert.Superset(wanted.Select(b => b.GroupId!.Value).ToHashSet(), runs.Where(r => r.Complete).Select(r => r.Group).ToHashSet());
+        MostlyWholeGroups(runs);
+    }
+
+    // Groups still filling when read, and the runs the window cuts, are the only partial ones.
+    private static void MostlyWholeGroups(List<(long Group, int Names, bool Complete)> runs) =>
+        Assert.True(runs.Count(r => r.Complete) >= 0.8 * runs.Count, $"{runs.Count(r => !r.Complete)} of {runs.Count} group reads were partial");
+
+    private static async Task<Dictionary<string, long>> GroupsByNameAsync(ProxyHost proxy)
+    {
+        var blocks = proxy.Services.GetRequiredService<BlockIndex>();
+        var (last, _) = await blocks.LastGroupAsync();
+        var members = await blocks.GroupMembersAsync(Enumerable.Range(0, (int)last + 1).Select(g => (long)g).ToList());
+        return members.ToDictionary(m => m.ObjectName.ToString(), m => m.GroupId!.Value);
+    }
+
+    // Splits a read log into runs of one group each (a group read twice in a row is one run), and
+    // says whether a run read every member its group has now.
+    private static List<(long Group, int Names, bool Complete)> Runs(IEnumerable<string> gets, Dictionary<string, long> groupOf)
+    {
+        var runs = new List<(long Group, HashSet<string> Names)>();
+        foreach (var name in gets)
+        {
+            Assert.True(groupOf.TryGetValue(name, out var group), $"{name} was read but belongs to no group");
+            if (runs.Count == 0 || runs[^1].Group != group)
+            {
+                runs.Add((group, []));
+            }
+
+            runs[^1].Names.Add(name);
+        }
+
+        return runs.Select(r => (r.Group, r.Names.Count, r.Names.Count == groupOf.Count(m => m.Value == r.Group))).ToList();
     }
 
     private static async Task<(List<string> Handles, List<byte[]> Files)> UploadAsync(ProxyHost proxy, int count)

@@ -10,7 +10,32 @@ namespace TrustedProxy.FunctionalTests.ObliviousTransfer;
 /// <summary>Oblivious transfer to consumers over the real API: k of a set of N, bit-exact, on every backend, with the set and k (never the choice) in the audit trail.</summary>
 public abstract class ObliviousTransferTests
 {
-    protected abstract Task<ProxyHost> StartAsync();
+    /// <summary>Cloud reads in constant-rate slots, as in production (the test default reads at once).</summary>
+    internal static readonly Dictionary<string, string?> ConstantRateReads = new()
+    {
+        ["TrustedProxy:ObliviousRetrieval:Schedule"] = "constant-rate",
+        ["TrustedProxy:ObliviousRetrieval:ReadsPerSecond"] = "20",
+        ["TrustedProxy:ObliviousRetrieval:GroupSize"] = "4",
+    };
+
+    protected abstract Task<ProxyHost> StartAsync(Dictionary<string, string?>? settings = null);
+
+    [Fact]
+    public async Task UnderConstantRateGroupReads_APlainRead_OneOfN_AndKOfN_AreBitExact()
+    {
+        await using var proxy = await StartAsync(ConstantRateReads);
+        var (handles, files) = await UploadAsync(proxy, 8);
+        var consumer = proxy.Client(ProxyRole.Consumer);
+
+        using var plain = new MemoryStream();
+        await consumer.FetchAsync(handles[6], plain);
+        var one = await consumer.FetchObliviousAsync(handles, [handles[2]]);
+        var four = await consumer.FetchObliviousAsync(handles, [handles[1], handles[4], handles[6], handles[7]]);
+
+        Assert.Equal(files[6], plain.ToArray());
+        Assert.Equal(files[2], Assert.Single(one));
+        Assert.Equal([files[1], files[4], files[6], files[7]], four);
+    }
 
     [Fact]
     public async Task AConsumer_TakesOneAndThenThreeOfEight_BitExact()
@@ -43,7 +68,7 @@ public abstract class ObliviousTransferTests
 
 public sealed class FileSystemObliviousTransferTests : ObliviousTransferTests
 {
-    protected override Task<ProxyHost> StartAsync() => ProxyHost.StartAsync(BackendSettings.FileSystem);
+    protected override Task<ProxyHost> StartAsync(Dictionary<string, string?>? settings = null) => ProxyHost.StartAsync(BackendSettings.FileSystem, settings: settings);
 
     [Fact]
     public async Task RecordsStillInTheUploadCache_AreTransferredToo()
@@ -137,11 +162,11 @@ public sealed class FileSystemObliviousTransferTests : ObliviousTransferTests
 [Collection("azurite")]
 public sealed class AzureBlobObliviousTransferTests(AzuriteFixture azurite) : ObliviousTransferTests
 {
-    protected override Task<ProxyHost> StartAsync() => ProxyHost.StartAsync(BackendSettings.Azurite(azurite.Emulator));
+    protected override Task<ProxyHost> StartAsync(Dictionary<string, string?>? settings = null) => ProxyHost.StartAsync(BackendSettings.Azurite(azurite.Emulator), settings: settings);
 }
 
 [Collection("s3rver")]
 public sealed class S3ObliviousTransferTests(S3rverFixture s3rver) : ObliviousTransferTests
 {
-    protected override Task<ProxyHost> StartAsync() => ProxyHost.StartAsync(BackendSettings.S3rver(s3rver.Emulator));
+    protected override Task<ProxyHost> StartAsync(Dictionary<string, string?>? settings = null) => ProxyHost.StartAsync(BackendSettings.S3rver(s3rver.Emulator), settings: settings);
 }
