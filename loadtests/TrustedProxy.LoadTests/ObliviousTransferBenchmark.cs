@@ -83,30 +83,55 @@ internal static class ObliviousTransferBenchmark
         return 0;
     }
 
-    /// <summary>End to end over mutual TLS on the filesystem backend: a plain read against 1-of-N transfers, in one run.</summary>
+    /// <summary>
+    /// End to end over mutual TLS on the filesystem backend, in one run: a plain read (groups of one,
+    /// read at once: obliviousness off), whole-group reads at once and in constant-rate slots, and
+    /// 1-of-N / k-of-N transfers. Uploads are write-through, so every read goes to the backend.
+    /// </summary>
     public static async Task<int> RunEndToEndAsync(int recordBytes, int iterations)
     {
-        await using var proxy = await ProxyHost.StartAsync();
-        var producer = proxy.Client(ProxyRole.Producer);
-        var consumer = proxy.Client(ProxyRole.Consumer);
-        var handles = new List<string>();
-        for (var i = 0; i < 64; i++)
-        {
-            var file = new DicomFileBuilder().Patient($"OTE2E{i}", "Bench^Ot").PixelData(Math.Max(0, recordBytes - 400), seed: i).Build();
-            handles.Add((await producer.UploadAsync(new MemoryStream(file))).Handle);
-        }
-
-        Console.WriteLine($"# retrieval latency, records of {recordBytes / 1024} KiB, filesystem backend, mutual TLS, {iterations} runs after 2 warm-up");
+        Console.WriteLine($"# retrieval latency, records of {recordBytes / 1024} KiB ({(recordBytes + (128 << 10) - 1) / (128 << 10)} blocks of 128 KiB), filesystem backend, mutual TLS, {iterations} runs after 2 warm-up");
         Console.WriteLine();
-        Console.WriteLine("| retrieval | p50 | p99 |");
-        Console.WriteLine("|---|---|---|");
-        var plain = await TimeAsync(iterations, i => consumer.FetchAsync(handles[i % handles.Count], Stream.Null));
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| plain read | {Percentile(plain, 50):F1} ms | {Percentile(plain, 99):F1} ms |"));
-        foreach (var (n, k) in new[] { (2, 1), (8, 1), (8, 4), (64, 1), (64, 4) })
+        Console.WriteLine("| retrieval | cloud reads per record | p50 | p99 |");
+        Console.WriteLine("|---|---|---|---|");
+
+        var configurations = new (string Label, int GroupSize, string Schedule, bool Ot)[]
         {
-            var set = handles.Take(n).ToList();
-            var times = await TimeAsync(iterations, i => consumer.FetchObliviousAsync(set, set.Skip(i % n).Concat(set).Take(k).ToList()));
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| oblivious transfer, {k} of {n} | {Percentile(times, 50):F1} ms | {Percentile(times, 99):F1} ms |"));
+            ("plain read (N = 1, oblivious off)", 1, "immediate", false),
+            ("group read, N = 8, immediate", 8, "immediate", true),
+            ("group read, N = 8, constant-rate 2 groups/s (default)", 8, "constant-rate", false),
+        };
+        foreach (var (label, groupSize, schedule, ot) in configurations)
+        {
+            await using var proxy = await ProxyHost.StartAsync(settings: new Dictionary<string, string?>
+            {
+                ["TrustedProxy:ObliviousRetrieval:GroupSize"] = groupSize.ToString(CultureInfo.InvariantCulture),
+                ["TrustedProxy:ObliviousRetrieval:Schedule"] = schedule,
+            });
+            var producer = proxy.Client(ProxyRole.Producer);
+            var consumer = proxy.Client(ProxyRole.Consumer);
+            var handles = new List<string>();
+            for (var i = 0; i < 64; i++)
+            {
+                var file = new DicomFileBuilder().Patient($"OTE2E{i}", "Bench^Ot").PixelData(Math.Max(0, recordBytes - 400), seed: i).Build();
+                handles.Add((await producer.UploadAsync(new MemoryStream(file))).Handle);
+            }
+
+            var blocks = (recordBytes + (128 << 10) - 1) / (128 << 10);
+            var runs = schedule == "constant-rate" ? Math.Min(iterations, 20) : iterations;
+            var plain = await TimeAsync(runs, i => consumer.FetchAsync(handles[i % handles.Count], Stream.Null));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {label} | {groupSize * blocks} | {Percentile(plain, 50):F1} ms | {Percentile(plain, 99):F1} ms |"));
+            if (!ot)
+            {
+                continue;
+            }
+
+            foreach (var (n, k) in new[] { (2, 1), (8, 1), (8, 4), (64, 1), (64, 4) })
+            {
+                var set = handles.Take(n).ToList();
+                var times = await TimeAsync(iterations, i => consumer.FetchObliviousAsync(set, set.Skip(i % n).Concat(set).Take(k).ToList()));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| oblivious transfer, {k} of {n}, over group reads N = 8 | {groupSize * blocks * n} | {Percentile(times, 50):F1} ms | {Percentile(times, 99):F1} ms |"));
+            }
         }
 
         return 0;

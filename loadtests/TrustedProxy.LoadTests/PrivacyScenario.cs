@@ -32,4 +32,28 @@ internal static class PrivacyScenario
         Console.Write(PrivacyReport.ToMarkdown(workload, settings, evaluations));
         return 0;
     }
+
+    /// <summary>The request-side attacks (issue 5): reads of consultations over each upload log, every retrieval configuration side by side.</summary>
+    public static async Task<int> RunRetrievalAsync(string[] args)
+    {
+        string? Value(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
+        var hours = double.Parse(Value("--hours") ?? "96", CultureInfo.InvariantCulture);
+        var seed = int.Parse(Value("--seed") ?? "1", CultureInfo.InvariantCulture);
+        var pairs = int.Parse(Value("--pairs") ?? "2000", CultureInfo.InvariantCulture);
+
+        var watch = Stopwatch.StartNew();
+        var workload = HospitalWorkload.Generate(new WorkloadOptions { Duration = TimeSpan.FromHours(hours), Seed = seed });
+        var consumers = new RetrievalWorkloadOptions { Seed = seed + 2 };
+        var cases = RetrievalHarness.StandardCases();
+        Console.Error.WriteLine($"simulating {cases.Count} retrieval configurations over {hours} h on {Environment.ProcessorCount} cores");
+        var evaluations = await RetrievalHarness.EvaluateAllAsync(workload, consumers, cases, RequestLinkingAttack.DefaultWindows, pairs, seed);
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done in {watch.Elapsed.TotalSeconds:F0} s"));
+
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"# What a curious cloud can link from reads: {hours:0.#} h simulated, seed {seed}"));
+        Console.WriteLine();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"`dotnet run -c Release --project loadtests/TrustedProxy.LoadTests -- retrieval --hours {hours:0.#} --seed {seed} --pairs {pairs}`"));
+        Console.WriteLine();
+        Console.Write(RetrievalHarness.ToMarkdown(cases, evaluations, consumers));
+        return 0;
+    }
 }

@@ -11,6 +11,7 @@ using TrustedProxy.Testing;
 //   dotnet run -c Release --project loadtests/TrustedProxy.LoadTests -- roundtrip --sizes 524288,67108864 --iterations 20
 //   ... roundtrip --server https://proxy:8443 --producer p.p12 --consumer c.p12 --ca ca.crt.pem
 //   ... privacy --hours 168 --seed 1     (the curious-cloud harness's report, no proxy needed)
+//   ... retrieval --hours 96 --seed 1    (its request-side attacks on reads)
 //   ... ingest --sizes 524288 --iterations 400     (upload cache on vs off, and the fsync cost)
 //   ... backlog --iterations 100000                (memory with that many records waiting)
 //   ... padding                                    (padding overhead on pydicom's corpus)
@@ -52,9 +53,14 @@ if (options.Scenario == "privacy")
     return await PrivacyScenario.RunAsync(args);
 }
 
+if (options.Scenario == "retrieval")
+{
+    return await PrivacyScenario.RunRetrievalAsync(args);
+}
+
 if (options.Scenario != "roundtrip")
 {
-    Console.Error.WriteLine("usage: roundtrip [--sizes bytes,bytes] [--iterations n] [--server url --producer p12 --consumer p12 --ca pem]\n       dicom [--iterations rounds]\n       privacy [--hours simulated-hours] [--seed n]\n       ingest [--sizes bytes] [--iterations uploads]\n       backlog [--iterations records]\n       padding\n       ot [--sizes record-bytes]");
+    Console.Error.WriteLine("usage: roundtrip [--sizes bytes,bytes] [--iterations n] [--server url --producer p12 --consumer p12 --ca pem]\n       dicom [--iterations rounds]\n       privacy [--hours simulated-hours] [--seed n]\n       retrieval [--hours simulated-hours] [--seed n] [--pairs per-class]\n       ingest [--sizes bytes] [--iterations uploads]\n       backlog [--iterations records]\n       padding\n       ot [--sizes record-bytes]");
     return 2;
 }
 

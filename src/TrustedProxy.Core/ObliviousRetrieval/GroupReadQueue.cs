@@ -60,4 +60,30 @@ public sealed class GroupReadQueue
     }
 
     private TimeSpan Gap() => TimeSpan.FromTicks((long)(-Math.Log(1.0 - _random.NextDouble()) * _meanGap.Ticks));
+
+    private readonly long[] _lags = new long[1024];
+    private long _lagCount;
+
+    /// <summary>
+    /// Remembers how far back (in groups, which the constant-rate release makes a measure of time)
+    /// a wanted group was, so that cover reads can go back as far.
+    /// </summary>
+    public void RecordWanted(long group, long lastGroup) => _lags[_lagCount++ % _lags.Length] = Math.Max(0, lastGroup - group);
+
+    /// <summary>
+    /// The group of a cover read: as far back as a recently wanted group (drawn from the last 1,024),
+    /// uniform over all groups until any was wanted. Cover reads then look like wanted reads in age
+    /// too: recent consultations (and relocated records) make wanted reads young, and uniform cover
+    /// reads would leave the young reads standing out.
+    /// </summary>
+    public long CoverGroup(long lastGroup)
+    {
+        if (_lagCount == 0)
+        {
+            return _random.NextInt64(lastGroup + 1);
+        }
+
+        var lag = _lags[_random.Next((int)Math.Min(_lagCount, _lags.Length))];
+        return Math.Max(0, lastGroup - lag);
+    }
 }

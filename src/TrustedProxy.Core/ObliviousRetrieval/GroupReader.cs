@@ -182,9 +182,21 @@ internal sealed partial class GroupReader : IDisposable
     {
         try
         {
-            var members = group is { } g
-                ? await _blocks.GroupMembersAsync([g]).ConfigureAwait(false)
-                : await CoverGroupAsync().ConfigureAwait(false);
+            var (last, filled) = await _blocks.LastGroupAsync().ConfigureAwait(false);
+            long? read = group;
+            lock (_gate)
+            {
+                if (group is { } wanted)
+                {
+                    _queue.RecordWanted(wanted, last);
+                }
+                else if (filled > 0)
+                {
+                    read = _queue.CoverGroup(last);
+                }
+            }
+
+            var members = read is { } g ? await _blocks.GroupMembersAsync([g]).ConfigureAwait(false) : [];
             var kept = await ReadMembersAsync(members, pending?.Wanted ?? [], cancellationToken).ConfigureAwait(false);
             _reads.Add(1, new KeyValuePair<string, object?>("kind", pending is null ? "cover" : "wanted"));
             pending?.Done.TrySetResult(kept);
@@ -198,24 +210,6 @@ internal sealed partial class GroupReader : IDisposable
             // A failed cover read harms nobody; the next slot comes as usual.
             LogCoverReadFailed(_logger, ex.GetType().Name);
         }
-    }
-
-    // A uniformly random group among those ever formed; a group whose members are all gone gives a slot without reads.
-    private async Task<IReadOnlyList<CacheBlock>> CoverGroupAsync()
-    {
-        var (last, members) = await _blocks.LastGroupAsync().ConfigureAwait(false);
-        if (members == 0)
-        {
-            return [];
-        }
-
-        long group;
-        lock (_random)
-        {
-            group = _random.NextInt64(last + 1);
-        }
-
-        return await _blocks.GroupMembersAsync([group]).ConfigureAwait(false);
     }
 
     /// <summary>Reads every member whole, in random order, and keeps the bytes of the wanted ones.</summary>

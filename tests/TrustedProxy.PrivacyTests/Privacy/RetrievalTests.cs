@@ -1,0 +1,71 @@
+using System.Collections.Concurrent;
+using TrustedProxy.UploadCache;
+
+namespace TrustedProxy.PrivacyTests.Privacy;
+
+/// <summary>
+/// The request-side attacks on reads (issue 5), over the shared four-day upload logs: against
+/// direct reads they must succeed (otherwise they prove nothing); against the defaults the
+/// intersection attack must fail and the read log must add next to nothing.
+/// </summary>
+public sealed class RetrievalTests
+{
+    private static readonly RetrievalWorkloadOptions Consumers = new() { Seed = 3 };
+
+    private static readonly ConcurrentDictionary<(UploadCacheOptions, RetrievalConfiguration), Lazy<Task<RetrievalEvaluation>>> Runs = new();
+
+    [Fact]
+    public async Task DirectReads_LinkTwoRequestsForOneRecord_AndAReadToItsUpload_AndWinTheIntersectionAttack()
+    {
+        var direct = await Of(new UploadCacheOptions { Enabled = false }, new RetrievalConfiguration(ReadMode.Direct));
+
+        var sameRecord = direct.Windows.Max(w => w.SameRecord.Single(s => s.Name == "overlap").Auc);
+        var readToUpload = direct.Windows.Max(w => w.ReadToUpload.Auc);
+        Assert.True(sameRecord > 0.95, $"same-record overlap AUC {sameRecord:F3}");
+        Assert.True(readToUpload > 0.95, $"read-to-upload AUC {readToUpload:F3}");
+        Assert.True(direct.BestIntersection.Success > 0.99, $"intersection success {direct.BestIntersection.Success:P0}");
+    }
+
+    [Fact]
+    public async Task AtTheDefaults_TheIntersectionAttackOverAHundredRequestsForOneRecord_Fails()
+    {
+        var defaults = await Of(new UploadCacheOptions(), RetrievalConfiguration.Defaults);
+
+        Assert.All(defaults.Intersection, i =>
+        {
+            Assert.True(i.Success <= i.Chance + 0.05, $"W={i.Window}: success {i.Success:P1} against chance {i.Chance:P1}");
+            Assert.True(i.RecordFrequency <= i.OtherFrequency, $"W={i.Window}: the record's objects were read in {i.RecordFrequency} of 100 windows, the most read other object in {i.OtherFrequency}");
+        });
+    }
+
+    [Fact]
+    public async Task WithoutRelocation_RepeatedRequestsReadTheSameGroups_SoTheIntersectionNarrowsToThem()
+    {
+        var fixedGroups = await Of(new UploadCacheOptions(), RetrievalConfiguration.Defaults with { Relocate = false });
+
+        var best = fixedGroups.Intersection.MaxBy(i => i.RecordFrequency - i.OtherFrequency)!;
+        Assert.True(best.RecordFrequency >= best.OtherFrequency, $"W={best.Window}: record {best.RecordFrequency}, other {best.OtherFrequency}");
+        Assert.True(best.Success < 0.5, $"but the wanted object is hidden among its group: success {best.Success:P0}");
+    }
+
+    [Fact]
+    public async Task AtTheDefaults_OverlapVolumeAndReadToUpload_AddLittleToWhatTheAttackerKnows()
+    {
+        var defaults = await Of(new UploadCacheOptions(), RetrievalConfiguration.Defaults);
+
+        foreach (var window in defaults.Windows)
+        {
+            foreach (var signal in window.SameRecord.Concat(window.SamePatient).Where(s => s.Name != "relocation").Append(window.ReadToUpload))
+            {
+                Assert.True(Math.Abs(signal.Auc - 0.5) <= 0.07, $"W={window.Window}, {signal.Name}: AUC {signal.Auc:F3}");
+            }
+        }
+    }
+
+    private static Task<RetrievalEvaluation> Of(UploadCacheOptions uploads, RetrievalConfiguration retrieval) =>
+        Runs.GetOrAdd((uploads, retrieval), key => new Lazy<Task<RetrievalEvaluation>>(() => Task.Run(async () =>
+        {
+            var log = (await SimulatedRuns.Of(key.Item1)).Log;
+            return RetrievalHarness.Evaluate(log, Consumers, key.Item2, RequestLinkingAttack.DefaultWindows, pairsPerClass: 1000, seed: 1);
+        }))).Value;
+}

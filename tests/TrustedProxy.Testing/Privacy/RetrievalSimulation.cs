@@ -1,0 +1,376 @@
+using TrustedProxy.ObliviousRetrieval;
+using TrustedProxy.Storage;
+
+namespace TrustedProxy.Testing.Privacy;
+
+/// <summary>How the proxy reads from the cloud in a retrieval configuration.</summary>
+public enum ReadMode
+{
+    /// <summary>Obliviousness off: a request reads exactly its records' objects, at once.</summary>
+    Direct,
+
+    /// <summary>Every member of the wanted objects' retrieval groups, at once (schedule <c>immediate</c>).</summary>
+    GroupsImmediate,
+
+    /// <summary>Wanted groups in the slots of the constant-rate read schedule, cover reads otherwise (the default).</summary>
+    GroupsConstantRate,
+}
+
+/// <summary>A cloud-side retrieval configuration under test.</summary>
+/// <param name="Mode">How reads are made.</param>
+/// <param name="GroupSize">N.</param>
+/// <param name="ReadsPerSecond">Group reads per second of the constant-rate schedule.</param>
+/// <param name="Relocate">A record read from the cloud moves to fresh objects (only with the upload cache on).</param>
+/// <param name="ObliviousTransfer">Consumers fetch single instances by OT over their study: the proxy reads the whole study.</param>
+/// <param name="RelocationHoldHours">Not in the server yet: the relocated copy enters the upload schedule after a further uniform delay of up to this many hours.</param>
+public sealed record RetrievalConfiguration(ReadMode Mode, int GroupSize = 8, double ReadsPerSecond = 2, bool Relocate = true, bool ObliviousTransfer = false, double RelocationHoldHours = 0)
+{
+    public static readonly RetrievalConfiguration Defaults = FromOptions(new ObliviousRetrievalOptions());
+
+    public static RetrievalConfiguration FromOptions(ObliviousRetrievalOptions o) => new(
+        o.Schedule == GroupReadQueue.Immediate ? ReadMode.GroupsImmediate : ReadMode.GroupsConstantRate, o.GroupSize, o.ReadsPerSecond, o.RelocateAfterRead);
+
+    public string Label =>
+        (Mode switch
+        {
+            ReadMode.Direct => "direct reads (oblivious off)",
+            ReadMode.GroupsImmediate => $"groups N={GroupSize}, immediate",
+            _ => $"groups N={GroupSize}, constant-rate {ReadsPerSecond:0.##}/s",
+        })
+        + (Mode != ReadMode.Direct && !Relocate ? ", no relocation" : "")
+        + (ObliviousTransfer ? ", OT mode" : "")
+        + (RelocationHoldHours > 0 ? $", relocation held U(0, {RelocationHoldHours:0.#} h) (not built)" : "")
+        + (this == Defaults ? " (**defaults**)" : "");
+}
+
+/// <summary>The consumers' traffic: how often and when studies are consulted after upload.</summary>
+public sealed record RetrievalWorkloadOptions
+{
+    /// <summary>Mean consultations per study (Poisson).</summary>
+    public double RetrievalsPerStudy { get; init; } = 1.5;
+
+    /// <summary>Share of consultations that fetch one instance (a key image) rather than the whole study.</summary>
+    public double InstanceShare { get; init; } = 0.5;
+
+    /// <summary>Median time from the end of a study's upload to a consultation (log-normal).</summary>
+    public TimeSpan MedianDelay { get; init; } = TimeSpan.FromHours(12);
+
+    public double DelaySigma { get; init; } = 1.2;
+
+    /// <summary>Records probed by the intersection attack, each fetched <see cref="ProbeRequests"/> times.</summary>
+    public int ProbeRecords { get; init; } = 5;
+
+    public int ProbeRequests { get; init; } = 100;
+
+    public int Seed { get; init; } = 3;
+}
+
+/// <summary>One consultation: who asked for what, when. Ground truth, for scoring.</summary>
+/// <param name="Id">Sequence number, in time order.</param>
+/// <param name="At">When the consumer asked.</param>
+/// <param name="StudyId">The study consulted.</param>
+/// <param name="PatientId">Its patient.</param>
+/// <param name="Records">The records asked for.</param>
+/// <param name="Probe">One of the repeated requests of the intersection attack.</param>
+public sealed record RetrievalRequest(int Id, DateTimeOffset At, int StudyId, int PatientId, IReadOnlyList<long> Records, bool Probe);
+
+/// <summary>A simulated read log beside the write log it was read from.</summary>
+public sealed class RetrievalLog(
+    SimulatedLog uploads, RetrievalConfiguration configuration, IReadOnlyList<RetrievalRequest> requests, IReadOnlyList<CloudObservation> reads,
+    IReadOnlyDictionary<long, IReadOnlySet<string>> recordObjects, IReadOnlyList<bool> servedFromCloud, double meanServiceSeconds, double p99ServiceSeconds)
+{
+    public SimulatedLog Uploads => uploads;
+
+    public RetrievalConfiguration Configuration => configuration;
+
+    public IReadOnlyList<RetrievalRequest> Requests => requests;
+
+    /// <summary>Every read the cloud saw, in order.</summary>
+    public IReadOnlyList<CloudObservation> Reads => reads;
+
+    /// <summary>Truth: every object that ever held each record (relocation adds some).</summary>
+    public IReadOnlyDictionary<long, IReadOnlySet<string>> RecordObjects => recordObjects;
+
+    /// <summary>Truth, by request: whether any of its records came from the cloud (else all from the proxy's cache).</summary>
+    public IReadOnlyList<bool> ServedFromCloud => servedFromCloud;
+
+    /// <summary>Mean time from a request to its last cloud read, over requests that read the cloud.</summary>
+    public double MeanServiceSeconds => meanServiceSeconds;
+
+    public double P99ServiceSeconds => p99ServiceSeconds;
+}
+
+/// <summary>
+/// Replays consultations against a simulated upload log, the way the server reads: groups are
+/// the write log cut into runs of N consecutive writes (<see cref="RetrievalGroups"/>, as the
+/// release loop assigns them), the constant-rate schedule is the server's
+/// <see cref="GroupReadQueue"/>, a record whose blocks are not all in the cloud yet is served from
+/// the cache without a read, and a record read from the cloud is relocated: its new blocks take
+/// the place of dummy writes after a delay drawn from the upload schedule's delays (under the
+/// constant-rate upload schedule a waiting block takes a slot that would otherwise carry a dummy,
+/// so the write log itself does not change). Reads are recorded as the cloud sees them.
+/// </summary>
+public static class RetrievalSimulation
+{
+    public static IReadOnlyList<RetrievalRequest> Requests(HospitalWorkload workload, RetrievalWorkloadOptions options, DateTimeOffset end)
+    {
+        var random = new Random(options.Seed);
+        var byStudy = workload.Records.GroupBy(r => r.StudyId).ToDictionary(g => g.Key, g => g.ToList());
+        var requests = new List<RetrievalRequest>();
+        foreach (var study in workload.Studies)
+        {
+            var records = byStudy[study.Id];
+            var uploaded = records[^1].ArrivedAt;
+            for (var n = Poisson(random, options.RetrievalsPerStudy); n > 0; n--)
+            {
+                var delay = options.MedianDelay.TotalSeconds * Math.Exp(options.DelaySigma * Normal(random));
+                var at = uploaded.AddSeconds(delay);
+                if (at >= end)
+                {
+                    continue;
+                }
+
+                IReadOnlyList<long> wanted = random.NextDouble() < options.InstanceShare ? [records[random.Next(records.Count)].Id] : records.Select(r => r.Id).ToList();
+                requests.Add(new RetrievalRequest(0, at, study.Id, study.PatientId, wanted, Probe: false));
+            }
+        }
+
+        // The intersection attack's subjects: instances uploaded in the first quarter, fetched again and again afterwards.
+        var early = workload.Records.Where(r => r.ArrivedAt < workload.Start + (end - workload.Start) / 4).ToList();
+        for (var p = 0; p < options.ProbeRecords && early.Count > 0; p++)
+        {
+            var record = early[random.Next(early.Count)];
+            var from = record.ArrivedAt.AddHours(1);
+            for (var i = 0; i < options.ProbeRequests; i++)
+            {
+                var at = from + (end - from) * random.NextDouble();
+                requests.Add(new RetrievalRequest(0, at, record.StudyId, record.PatientId, [record.Id], Probe: true));
+            }
+        }
+
+        return requests.OrderBy(r => r.At).Select((r, i) => r with { Id = i }).ToList();
+    }
+
+    public static RetrievalLog Run(SimulatedLog log, IReadOnlyList<RetrievalRequest> requests, RetrievalConfiguration configuration, int seed)
+    {
+        var random = new Random(seed);
+        var view = CloudLogView.FromObservations(log.Observations);
+        var truth = LogTruth.Align(view, log.Objects);
+        var delays = new DelayDistribution(log.Objects.Values.Select(o => (o.WrittenAt - o.ArrivedAt).TotalSeconds));
+        var workload = log.Workload;
+        var relocate = configuration.Mode != ReadMode.Direct && configuration.Relocate && log.Options.Enabled;
+
+        // Groups over the write order, as the release loop assigns them.
+        var assign = new RetrievalGroups(configuration.GroupSize);
+        var groupOf = new long[view.Count];
+        var members = new List<List<int>>();
+        for (var i = 0; i < view.Count; i++)
+        {
+            groupOf[i] = assign.Assign();
+            if (groupOf[i] == members.Count)
+            {
+                members.Add([]);
+            }
+
+            members[(int)groupOf[i]].Add(i);
+        }
+
+        // Where each record is now, until when it is served from the cache, every object it ever had.
+        var current = new Dictionary<long, int[]>();
+        var cachedUntil = new Dictionary<long, double>();
+        var ever = new Dictionary<long, HashSet<string>>();
+        var freeDummies = new SortedSet<int>();
+        foreach (var group in Enumerable.Range(0, view.Count).GroupBy(i => truth.Objects[i]?.RecordId ?? -1))
+        {
+            if (group.Key < 0)
+            {
+                freeDummies.UnionWith(group);
+                continue;
+            }
+
+            var blocks = group.OrderBy(i => truth.Objects[i]!.Block).ToArray();
+            current[group.Key] = blocks;
+            cachedUntil[group.Key] = blocks.Max(i => view.Times[i]);
+            ever[group.Key] = blocks.Select(i => view.Names[i]).ToHashSet();
+        }
+
+        var reads = new List<CloudObservation>();
+        var fromCloud = new bool[requests.Count];
+        var served = new double[requests.Count];
+        var queue = new GroupReadQueue(configuration.ReadsPerSecond, new Random(seed + 1), view.Origin);
+        var waitingFor = new Dictionary<long, List<(int Request, long Record)>>();
+        var outstanding = new Dictionary<(int Request, long Record), int>();
+        var pendingOfRequest = new int[requests.Count];
+
+        void Read(IEnumerable<int> objects, double t)
+        {
+            var plan = objects.ToArray();
+            random.Shuffle(plan);
+            foreach (var i in plan)
+            {
+                reads.Add(new CloudObservation(view.Origin.AddSeconds(t), "get", view.Names[i], view.Lengths[i]));
+            }
+        }
+
+        IEnumerable<int> WrittenMembers(long group, double t) => members[(int)group].Where(i => view.Times[i] <= t);
+
+        void Relocate(long record, double t)
+        {
+            if (!relocate)
+            {
+                return;
+            }
+
+            var moved = new int[current[record].Length];
+            for (var b = 0; b < moved.Length; b++)
+            {
+                var due = view.FirstAtOrAfter(t + (configuration.RelocationHoldHours * 3600 * random.NextDouble()) + delays.Quantile(random.NextDouble()));
+                // (A view's Count walks it; Max and Min do not.)
+                if (due >= view.Count || freeDummies.Count == 0 || freeDummies.Max < due)
+                {
+                    return; // The log ends before the copy would be out: it stays where it is.
+                }
+
+                var s = freeDummies.GetViewBetween(due, int.MaxValue).Min;
+                freeDummies.Remove(s);
+                moved[b] = s;
+            }
+
+            current[record] = moved;
+            cachedUntil[record] = moved.Max(i => view.Times[i]);
+            ever[record].UnionWith(moved.Select(i => view.Names[i]));
+        }
+
+        void Done(int request, double t)
+        {
+            served[request] = t - view.Seconds(requests[request].At);
+        }
+
+        void Request(int r)
+        {
+            var request = requests[r];
+            var t = view.Seconds(request.At);
+            var wanted = configuration.ObliviousTransfer && request.Records.Count == 1
+                ? workload.Records.Where(x => x.StudyId == request.StudyId).Select(x => x.Id).ToList()
+                : request.Records;
+            var cloud = wanted.Where(id => current.ContainsKey(id) && cachedUntil[id] < t).ToList();
+            fromCloud[r] = cloud.Count > 0;
+            if (cloud.Count == 0)
+            {
+                return;
+            }
+
+            switch (configuration.Mode)
+            {
+                case ReadMode.Direct:
+                    Read(cloud.SelectMany(id => current[id]), t);
+                    Done(r, t);
+                    break;
+                case ReadMode.GroupsImmediate:
+                    Read(cloud.SelectMany(id => current[id]).Select(i => groupOf[i]).Distinct().SelectMany(g => WrittenMembers(g, t)), t);
+                    Done(r, t);
+                    foreach (var id in cloud)
+                    {
+                        Relocate(id, t);
+                    }
+
+                    break;
+                default:
+                    foreach (var id in cloud)
+                    {
+                        var groups = current[id].Select(i => groupOf[i]).Distinct().ToArray();
+                        random.Shuffle(groups);
+                        outstanding[(r, id)] = groups.Length;
+                        pendingOfRequest[r]++;
+                        foreach (var g in groups)
+                        {
+                            queue.Want(g);
+                            if (!waitingFor.TryGetValue(g, out var list))
+                            {
+                                waitingFor[g] = list = [];
+                            }
+
+                            list.Add((r, id));
+                        }
+                    }
+
+                    break;
+            }
+        }
+
+        void Slot(DateTimeOffset at)
+        {
+            var t = view.Seconds(at);
+            var group = queue.TakeSlot(at);
+            var written = view.FirstAfter(t);
+            if (group is not { } g)
+            {
+                if (written > 0)
+                {
+                    Read(WrittenMembers(queue.CoverGroup(groupOf[written - 1]), t), t);
+                }
+
+                return;
+            }
+
+            queue.RecordWanted(g, groupOf[Math.Max(0, written - 1)]);
+
+            Read(WrittenMembers(g, t), t);
+            if (!waitingFor.Remove(g, out var waiters))
+            {
+                return;
+            }
+
+            foreach (var key in waiters)
+            {
+                if (--outstanding[key] == 0)
+                {
+                    outstanding.Remove(key);
+                    Relocate(key.Record, t);
+                    if (--pendingOfRequest[key.Request] == 0)
+                    {
+                        Done(key.Request, t);
+                    }
+                }
+            }
+        }
+
+        var end = view.Origin.AddSeconds(view.Times.Length == 0 ? 0 : view.Times[^1]);
+        var next = 0;
+        while (next < requests.Count || (configuration.Mode == ReadMode.GroupsConstantRate && queue.NextSlotAt <= end))
+        {
+            if (configuration.Mode == ReadMode.GroupsConstantRate && queue.NextSlotAt <= end && (next == requests.Count || queue.NextSlotAt < requests[next].At))
+            {
+                Slot(queue.NextSlotAt);
+                continue;
+            }
+
+            Request(next++);
+        }
+
+        var times = Enumerable.Range(0, requests.Count).Where(r => fromCloud[r] && served[r] > 0 || (fromCloud[r] && configuration.Mode != ReadMode.GroupsConstantRate)).Select(r => served[r]).ToList();
+        return new RetrievalLog(
+            log, configuration, requests, reads,
+            ever.ToDictionary(p => p.Key, p => (IReadOnlySet<string>)p.Value),
+            fromCloud,
+            times.Count == 0 ? 0 : times.Average(),
+            times.Count == 0 ? 0 : Estimators.Percentile(times, 99));
+    }
+
+    private static int Poisson(Random random, double mean)
+    {
+        var limit = Math.Exp(-mean);
+        var product = random.NextDouble();
+        var n = 0;
+        while (product > limit)
+        {
+            n++;
+            product *= random.NextDouble();
+        }
+
+        return n;
+    }
+
+    private static double Normal(Random random) =>
+        Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
+}
