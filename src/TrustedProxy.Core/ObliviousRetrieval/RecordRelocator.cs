@@ -12,13 +12,15 @@ namespace TrustedProxy.ObliviousRetrieval;
 /// After a record has been read from the cloud, moves it to fresh ciphertext: re-encrypted under
 /// the same data key with a new envelope index (so a new key and salt: nothing in common with the
 /// old objects), padded, written to the upload cache and released later as new blocks under new
-/// names, into new groups. Its old blocks stay in their groups as decoys and leave at random times.
-/// Until the new blocks are out, the record is served from the cache, so a hot record does not go
-/// back to the cloud. One relocation at a time; a record changed meanwhile is left alone.
+/// names, into new groups, after a random hold. Its old blocks stay in their groups as decoys and
+/// leave at random times. Until the new blocks are out, the record is served from the cache, so a
+/// hot record does not go back to the cloud. One relocation at a time; a record changed meanwhile is left alone.
 /// </summary>
 internal sealed partial class RecordRelocator(
     BlockIndex blocks, StagingArea staging, UploadCacheEngine cache, IOptions<RecordStoreOptions> records, IOptions<ObliviousRetrievalOptions> options, TimeProvider time, ILogger<RecordRelocator> logger)
 {
+    private static readonly CryptoRandom Hold = new();
+
     private readonly SemaphoreSlim _one = new(1, 1);
 
     public bool Enabled => options.Value.RelocateAfterRead && cache.Enabled;
@@ -53,16 +55,20 @@ internal sealed partial class RecordRelocator(
 
             ciphertext.Position = 0;
             var now = time.GetUtcNow();
-            var fresh = Enumerable.Range(0, layout.Count).Select(i => new CacheBlock
+            var fresh = Enumerable.Range(0, layout.Count).Select(i =>
             {
-                ObjectName = ObjectName.NewRandom(),
-                Handle = entry.Handle,
-                BlockIndex = i,
-                Length = layout.Length,
-                Kind = BlockKind.Real,
-                State = BlockState.Cached,
-                AdmittedAt = now,
-                DueAt = cache.DrawDeadline(now),
+                var admitted = now + TimeSpan.FromSeconds(Hold.NextDouble() * options.Value.RelocationHoldSeconds);
+                return new CacheBlock
+                {
+                    ObjectName = ObjectName.NewRandom(),
+                    Handle = entry.Handle,
+                    BlockIndex = i,
+                    Length = layout.Length,
+                    Kind = BlockKind.Real,
+                    State = BlockState.Cached,
+                    AdmittedAt = admitted,
+                    DueAt = cache.DrawDeadline(admitted),
+                };
             }).ToList();
             var ids = await blocks.RelocateAsync(entry.Handle, entry.ObjectName, envelopeIndex, layout.StoredLength, fresh, () => cache.DrawExpiry(now) ?? DateTimeOffset.MaxValue).ConfigureAwait(false);
             if (ids is null)

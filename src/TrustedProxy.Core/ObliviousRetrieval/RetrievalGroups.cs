@@ -22,6 +22,15 @@ public sealed record ObliviousRetrievalOptions
     public bool RelocateAfterRead { get; init; } = true;
 
     /// <summary>
+    /// A relocated block waits a further uniform random time in [0, this] before it joins the
+    /// release schedule (the record is served from the cache meanwhile). Without it, the new copy
+    /// is written a schedule delay after the read that moved it, and a later read of objects
+    /// written shortly after an earlier request links the two (docs/privacy.md, "Retrieval").
+    /// </summary>
+    [Range(0, 30 * 86_400)]
+    public double RelocationHoldSeconds { get; init; } = 86_400;
+
+    /// <summary>
     /// When groups are read. <c>constant-rate</c>: one group per slot of a Poisson process at
     /// <see cref="ReadsPerSecond"/>, the oldest wanted group first, a random group (a cover read)
     /// when nobody waits; the cloud sees the same stream of reads whether consumers ask or not, so

@@ -41,6 +41,7 @@ internal sealed partial class UploadCacheEngine : IDisposable
     private readonly Lock _gate = new();
     private readonly SemaphoreSlim _backendTurn = new(1, 1);
     private readonly Queue<CacheBlock> _unwrittenDummies = new();
+    private readonly PriorityQueue<CacheBlock, DateTimeOffset> _deferred = new();
     private readonly long[] _recentLengths = new long[256];
     private readonly Meter _meter;
     private readonly Counter<long> _releases;
@@ -90,19 +91,40 @@ internal sealed partial class UploadCacheEngine : IDisposable
 
     public IPaddingScheme Padding => _padding;
 
-    /// <summary>Takes in the blocks of a newly acknowledged record.</summary>
+    /// <summary>
+    /// Takes in the blocks of a newly acknowledged record. A block admitted in the future (a
+    /// relocated copy on hold) waits outside the schedule until then.
+    /// </summary>
     public void Admit(IEnumerable<CacheBlock> blocks)
     {
+        var now = _time.GetUtcNow();
         lock (_gate)
         {
             foreach (var block in blocks)
             {
+                if (block.AdmittedAt > now)
+                {
+                    _deferred.Enqueue(block, block.AdmittedAt);
+                    continue;
+                }
+
                 _schedule.Admit(block.Id, block.AdmittedAt, block.DueAt);
                 _recentLengths[_recentCount++ % _recentLengths.Length] = block.Length;
             }
         }
 
         _wake.TrySetResult();
+    }
+
+    // Under _gate.
+    private void AdmitDeferred(DateTimeOffset now)
+    {
+        while (_deferred.TryPeek(out var block, out var at) && at <= now)
+        {
+            _deferred.Dequeue();
+            _schedule.Admit(block.Id, block.AdmittedAt, block.DueAt);
+            _recentLengths[_recentCount++ % _recentLengths.Length] = block.Length;
+        }
     }
 
     /// <summary>Draws the deadline of a new block (persisted with it, so a restart keeps its hold).</summary>
@@ -239,7 +261,7 @@ internal sealed partial class UploadCacheEngine : IDisposable
         DateTimeOffset? oldest;
         lock (_gate)
         {
-            waiting = _schedule.Count;
+            waiting = _schedule.Count + _deferred.Count;
             oldest = _schedule.OldestAdmittedAt;
         }
 
@@ -280,7 +302,12 @@ internal sealed partial class UploadCacheEngine : IDisposable
         lock (_gate)
         {
             wake = _wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            AdmitDeferred(now);
             next = _options.Enabled ? _schedule.NextEventAt(now) : DateTimeOffset.MaxValue;
+            if (_deferred.TryPeek(out _, out var held) && held < next)
+            {
+                next = held;
+            }
         }
 
         next = next < _nextSweep ? next : _nextSweep;

@@ -78,6 +78,30 @@ public sealed class GroupReadTests
     }
 
     [Fact]
+    public async Task ARelocatedCopy_IsHeldBack_AndServedFromTheCache_BeforeTheScheduleMayReleaseIt()
+    {
+        await using var proxy = await ProxyHost.StartAsync(settings: new Dictionary<string, string?>(Settings) { ["TrustedProxy:ObliviousRetrieval:RelocationHoldSeconds"] = "3600" });
+        var (handles, files) = await UploadAsync(proxy, 3);
+        await UploadCacheTests.WaitUntilReleasedAsync(proxy);
+        var consumer = proxy.Client(ProxyRole.Consumer);
+        await consumer.FetchAsync(handles[0], Stream.Null);
+        var blocks = proxy.Services.GetRequiredService<BlockIndex>();
+
+        // The fast schedule would release a waiting block within a second or two.
+        await Task.Delay(TimeSpan.FromSeconds(3));
+
+        var moved = await blocks.OfRecordAsync(handles[0]);
+        Assert.All(moved, b => Assert.Equal(BlockState.Cached, b.State));
+        Assert.All(moved, b => Assert.True(b.AdmittedAt > DateTimeOffset.UtcNow, "held until a random time within the hour"));
+        Assert.True(proxy.Services.GetRequiredService<UploadCacheEngine>().Snapshot().WaitingBlocks >= moved.Count);
+        var before = Gets(proxy).Count;
+        using var back = new MemoryStream();
+        await consumer.FetchAsync(handles[0], back);
+        Assert.Equal(files[0], back.ToArray());
+        Assert.Equal(before, Gets(proxy).Count);
+    }
+
+    [Fact]
     public async Task UnderTheConstantRateSchedule_AnIdleProxy_ReadsWholeGroupsAtItsRate_WithNobodyAsking()
     {
         await using var proxy = await ProxyHost.StartAsync(settings: ConstantRate);

@@ -27,6 +27,7 @@ public sealed class UploadCacheTests
         ["TrustedProxy:UploadCache:AlarmAfterSeconds"] = "600",
         ["TrustedProxy:UploadCache:RetryBaseSeconds"] = "0.2",
         ["TrustedProxy:UploadCache:RetryMaxSeconds"] = "1",
+        ["TrustedProxy:ObliviousRetrieval:RelocationHoldSeconds"] = "1",
     };
 
     /// <summary>A schedule that, for the length of a test, releases nothing (one slot per ~3 hours, almost never a real block).</summary>
