@@ -49,15 +49,16 @@ public sealed class RetrievalTests
     }
 
     [Fact]
-    public async Task AtTheDefaults_OverlapVolumeAndReadToUpload_AddLittleToWhatTheAttackerKnows()
+    public async Task AtTheDefaults_EveryRequestLinkingAttack_IsWithinFivePointsOfChance()
     {
         var defaults = await Of(new UploadCacheOptions(), RetrievalConfiguration.Defaults);
 
         foreach (var window in defaults.Windows)
         {
-            foreach (var signal in window.SameRecord.Concat(window.SamePatient).Where(s => s.Name != "relocation").Append(window.ReadToUpload))
+            foreach (var signal in window.All)
             {
-                Assert.True(Math.Abs(signal.Auc - 0.5) <= 0.07, $"W={window.Window}, {signal.Name}: AUC {signal.Auc:F3}");
+                var nearChance = Math.Abs(signal.Auc - 0.5) <= 0.05 || signal.BalancedAccuracy <= 0.55;
+                Assert.True(nearChance, $"W={window.Window}, {signal.Name}: AUC {signal.Auc:F3}, balanced accuracy {signal.BalancedAccuracy:F3}");
             }
         }
     }

@@ -77,6 +77,10 @@ public static class RequestLinkingAttack
         var readTimes = log.Reads.Select(r => writes.Seconds(r.At)).ToArray();
         var readObjects = log.Reads.Select(r => index[r.Name]).ToArray();
         var delays = new DelayDistribution(log.Uploads.Objects.Values.Select(o => (o.WrittenAt - o.ArrivedAt).TotalSeconds));
+
+        // The attacker knows the hold too: a relocated copy is written U(0, hold) plus a schedule delay after the read.
+        var hold = log.Configuration.RelocationHoldHours * 3600;
+        var relocationDelays = hold <= 0 ? delays : new DelayDistribution(Enumerable.Range(0, 200_000).Select(_ => (random.NextDouble() * hold) + delays.Quantile(random.NextDouble())));
         var records = log.Uploads.Workload.Records;
         var requests = log.Requests;
         var ordinary = requests.Where(r => !r.Probe).ToList();
@@ -152,7 +156,7 @@ public static class RequestLinkingAttack
                     var w = writes.Times[o];
                     if (w > ta && w <= tb)
                     {
-                        best = Math.Max(best, delays.Density(w - ta));
+                        best = Math.Max(best, relocationDelays.Density(w - ta));
                     }
                 }
 

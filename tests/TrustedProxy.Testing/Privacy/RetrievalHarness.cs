@@ -31,7 +31,8 @@ public static class RetrievalHarness
             new(on, defaults with { GroupSize = 32 }),
             new(on, defaults with { ReadsPerSecond = 8 }),
             new(on, defaults with { ObliviousTransfer = true }),
-            new(on, defaults with { RelocationHoldHours = 24 }),
+            new(on, defaults with { RelocationHoldHours = 0 }),
+            new(on, defaults with { RelocationHoldHours = 72 }),
         ];
     }
 
@@ -70,7 +71,7 @@ public static class RetrievalHarness
 
         Line(F($"Consumers: {consumers.RetrievalsPerStudy:0.#} consultations per study on average (Poisson), {consumers.InstanceShare:P0} of them for one instance, the rest for the whole study, log-normal delay after upload (median {consumers.MedianDelay.TotalHours:0.#} h, σ {consumers.DelaySigma}); intersection attack: {consumers.ProbeRecords} records fetched {consumers.ProbeRequests} times each. Pairs: up to the sample size per class, the same pairs at every window."));
         Line();
-        Line("| configuration | requests (from cloud) | reads/s | service mean / p99 | worst AUC (signal, window) | same record: overlap / volume / relocation AUC (best W) | same patient: overlap / volume / relocation AUC (best W) | read→upload AUC (best W) | intersection: success vs chance (best W) |");
+        Line("| configuration | requests (from cloud; same-record pairs) | reads/s | service mean / p99 | worst AUC (signal, window) | same record: overlap / volume / relocation AUC (best W) | same patient: overlap / volume / relocation AUC (best W) | read→upload AUC (best W) | intersection: success vs chance (best W) |");
         Line("|---|---|---|---|---|---|---|---|---|");
         for (var i = 0; i < evaluations.Count; i++)
         {
@@ -80,7 +81,7 @@ public static class RetrievalHarness
             string Triple(Func<RequestWindowResult, IReadOnlyList<LinkSignal>> pick) =>
                 string.Join(" / ", Enumerable.Range(0, 3).Select(k => Best(w => pick(w)[k])));
             var x = e.BestIntersection;
-            Line(F($"| {cases[i].Label} | {e.Requests} ({e.ShareFromCloud:P0}) | {e.ObjectReadsPerSecond:0.##} | {D(e.MeanServiceSeconds)} / {D(e.P99ServiceSeconds)} | {A(worst.Auc)} ({worst.Name}, {W(worstWindow)}) | {Triple(w => w.SameRecord)} | {Triple(w => w.SamePatient)} | {Best(w => w.ReadToUpload)} | {x.Success:P0} vs {x.Chance:P1} ({W(x.Window)}; record {x.RecordFrequency:0.#} vs other {x.OtherFrequency:0.#} of {consumers.ProbeRequests}) |"));
+            Line(F($"| {cases[i].Label} | {e.Requests} ({e.ShareFromCloud:P0}; {e.Windows[0].Positives}) | {e.ObjectReadsPerSecond:0.##} | {D(e.MeanServiceSeconds)} / {D(e.P99ServiceSeconds)} | {A(worst.Auc)} ({worst.Name}, {W(worstWindow)}) | {Triple(w => w.SameRecord)} | {Triple(w => w.SamePatient)} | {Best(w => w.ReadToUpload)} | {x.Success:P0} vs {x.Chance:P1} ({W(x.Window)}; record {x.RecordFrequency:0.#} vs other {x.OtherFrequency:0.#} of {consumers.ProbeRequests}) |"));
         }
 
         Line();

@@ -22,13 +22,13 @@ public enum ReadMode
 /// <param name="ReadsPerSecond">Group reads per second of the constant-rate schedule.</param>
 /// <param name="Relocate">A record read from the cloud moves to fresh objects (only with the upload cache on).</param>
 /// <param name="ObliviousTransfer">Consumers fetch single instances by OT over their study: the proxy reads the whole study.</param>
-/// <param name="RelocationHoldHours">Not in the server yet: the relocated copy enters the upload schedule after a further uniform delay of up to this many hours.</param>
+/// <param name="RelocationHoldHours">A relocated block enters the upload schedule after a further uniform delay of up to this many hours.</param>
 public sealed record RetrievalConfiguration(ReadMode Mode, int GroupSize = 8, double ReadsPerSecond = 2, bool Relocate = true, bool ObliviousTransfer = false, double RelocationHoldHours = 0)
 {
     public static readonly RetrievalConfiguration Defaults = FromOptions(new ObliviousRetrievalOptions());
 
     public static RetrievalConfiguration FromOptions(ObliviousRetrievalOptions o) => new(
-        o.Schedule == GroupReadQueue.Immediate ? ReadMode.GroupsImmediate : ReadMode.GroupsConstantRate, o.GroupSize, o.ReadsPerSecond, o.RelocateAfterRead);
+        o.Schedule == GroupReadQueue.Immediate ? ReadMode.GroupsImmediate : ReadMode.GroupsConstantRate, o.GroupSize, o.ReadsPerSecond, o.RelocateAfterRead, RelocationHoldHours: o.RelocationHoldSeconds / 3600);
 
     public string Label =>
         (Mode switch
@@ -39,7 +39,7 @@ public sealed record RetrievalConfiguration(ReadMode Mode, int GroupSize = 8, do
         })
         + (Mode != ReadMode.Direct && !Relocate ? ", no relocation" : "")
         + (ObliviousTransfer ? ", OT mode" : "")
-        + (RelocationHoldHours > 0 ? $", relocation held U(0, {RelocationHoldHours:0.#} h) (not built)" : "")
+        + (Mode != ReadMode.Direct && Relocate ? $", relocation held U(0, {RelocationHoldHours:0.#} h)" : "")
         + (this == Defaults ? " (**defaults**)" : "");
 }
 
