@@ -9,6 +9,7 @@ var root = new RootCommand("tproxy: run and use TrustedProxy, the privacy proxy 
     RecordCommands.Find(),
     RecordCommands.Fetch(),
     RecordCommands.Delete(),
+    RecordCommands.Trace(),
     RecordCommands.WhoAmI(),
     CaCommands.Create(),
 };

@@ -186,6 +186,39 @@ internal static class RecordCommands
         return Cli.Ok;
     }
 
+    public static Command Trace()
+    {
+        var path = new Argument<string>("file") { Description = "A copy found outside: a DICOM file, or a PNG of one frame's stored values" };
+        var json = new Option<bool>("--json") { Description = "Print the proxy's whole answer as JSON" };
+        var command = new Command("trace", "Trace a leaked copy to the consumer and request it was handed out under (compliance officers)") { path, json };
+        Cli.AddClientOptions(command);
+        Cli.SetAction(command, async (parse, cancellationToken) =>
+        {
+            var file = parse.GetValue(path)!;
+            if (!File.Exists(file))
+            {
+                throw new CliException($"'{file}' is not a file", isUsage: true);
+            }
+
+            using var client = Cli.CreateClient(parse, ProxyRole.Compliance);
+            var report = await client.TraceFileAsync(file, cancellationToken);
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(report, Json));
+                return Cli.Ok;
+            }
+
+            Console.WriteLine(report.Status switch
+            {
+                "fingerprinted" => $"{file}	fingerprinted	to {report.ConsumerOrganisation ?? "(unknown consumer)"}	certificate {report.CertificateSerial ?? "-"}	request {report.RequestId ?? "-"}	at {report.MarkedAt:O}	{report.RequestResource ?? "-"}",
+                "sealed" => $"{file}	sealed original	record {report.RecordHandle}	from {report.OriginOrganisation ?? "-"}	at {report.MarkedAt:O}",
+                _ => $"{file}	no valid mark	{report.Detail}",
+            });
+            return report.Status == "no-valid-mark" ? Cli.Failed : Cli.Ok;
+        });
+        return command;
+    }
+
     public static Command Delete()
     {
         var handle = new Argument<string>("handle") { Description = "The record's handle" };

@@ -2,8 +2,14 @@ namespace TrustedProxy.Client;
 
 // The wire contracts of the proxy's API. The server answers with these very types, so the two ends cannot drift.
 
-/// <summary>The proxy's answer to an upload; <see cref="Warnings"/> says what it changed (a zeroed executable preamble).</summary>
-public sealed record UploadResult(string Handle, string? SopInstanceUid, long Length, string Location, IReadOnlyList<string>? Warnings = null);
+/// <summary>
+/// The proxy's answer to an upload; <see cref="Warnings"/> says what it changed (a zeroed executable preamble).
+/// <see cref="Seal"/> says how the record's integrity and origin are bound: <c>pixels</c> (a reversible
+/// seal in the image itself, removed again at every retrieval), <c>detached</c> (an authenticated
+/// signature stored with the record, for images whose pixels cannot carry one, e.g. compressed ones)
+/// or <c>none</c> (larger than the proxy seals in memory); <see cref="SealDetail"/> says why.
+/// </summary>
+public sealed record UploadResult(string Handle, string? SopInstanceUid, long Length, string Location, IReadOnlyList<string>? Warnings = null, string? Seal = null, string? SealDetail = null);
 
 /// <summary>Search criteria; all optional, combined with AND.</summary>
 public sealed record RecordSearch
@@ -44,7 +50,8 @@ public sealed record RecordSummary(
     long? Length,
     string? OriginOrganisation,
     DateTimeOffset? CreatedAt,
-    string View);
+    string View,
+    string? Seal = null);
 
 /// <summary>A page of search results.</summary>
 public sealed record RecordPage(IReadOnlyList<RecordSummary> Items, int Limit, int Offset);
@@ -71,6 +78,28 @@ public sealed class TrustedProxyException(int status, string? problemType, strin
 
     public string Detail { get; } = detail;
 }
+
+/// <summary>
+/// What a submitted copy's watermark says (<c>POST /api/v1/trace</c>, compliance officers).
+/// <see cref="Status"/> is <c>fingerprinted</c> (a copy handed out: to <see cref="ConsumerOrganisation"/>,
+/// under <see cref="RequestId"/>, at <see cref="MarkedAt"/>), <c>sealed</c> (an unfingerprinted original
+/// as stored: <see cref="RecordHandle"/>) or <c>no-valid-mark</c> (<see cref="Detail"/> says why).
+/// </summary>
+public sealed record TraceReport(
+    string Status,
+    string Detail,
+    int? Frame = null,
+    DateTimeOffset? MarkedAt = null,
+    string? ConsumerOrganisation = null,
+    string? CertificateSerial = null,
+    string? RequestId = null,
+    string? RequestResource = null,
+    long? DecisionId = null,
+    DateTimeOffset? DecidedAt = null,
+    string? ConsumerTag = null,
+    string? RequestTag = null,
+    string? RecordHandle = null,
+    string? OriginOrganisation = null);
 
 /// <summary>Asks the proxy to offer <paramref name="Handles"/> for an oblivious transfer of <paramref name="Choices"/> of them.</summary>
 public sealed record ObliviousOfferRequest(IReadOnlyList<string> Handles, int Choices);

@@ -242,6 +242,30 @@ public sealed class TrustedProxyClient : IDisposable
         return await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Traces a copy found outside (compliance officers): a DICOM file, or a PNG of one frame's stored
+    /// values (<paramref name="mediaType"/> <c>application/dicom</c> or <c>image/png</c>). The answer
+    /// names the consumer and request the copy was handed out under, or says that no valid mark was found.
+    /// </summary>
+    public async Task<TraceReport> TraceAsync(Stream copy, string mediaType, CancellationToken cancellationToken = default)
+    {
+        using var content = new StreamContent(copy);
+        content.Headers.ContentType = new MediaTypeHeaderValue(mediaType);
+        using var response = await _http.PostAsync("api/v1/trace", content, cancellationToken).ConfigureAwait(false);
+        return await ReadAsync<TraceReport>(response, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Traces a file: a PNG if it starts with the PNG signature, else DICOM.</summary>
+    public async Task<TraceReport> TraceFileAsync(string path, CancellationToken cancellationToken = default)
+    {
+        await using var file = File.OpenRead(path);
+        var head = new byte[8];
+        var read = await file.ReadAtLeastAsync(head, head.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+        file.Position = 0;
+        var png = read == 8 && head.AsSpan().SequenceEqual(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A });
+        return await TraceAsync(file, png ? "image/png" : "application/dicom", cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Sends any request over this client's mutual-TLS connection (for endpoints without a helper).</summary>
     public Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken = default) =>
         _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);

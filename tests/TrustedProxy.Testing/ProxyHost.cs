@@ -83,6 +83,11 @@ public sealed class ProxyHost : IAsyncDisposable
             // Group reads at once rather than in constant-rate slots with cover reads in between,
             // which would keep every test server busy reading. The schedule has its own tests.
             ["TrustedProxy:ObliviousRetrieval:Schedule"] = "immediate",
+
+            // The local hospital's consumer receives unmarked originals, so that tests compare what it
+            // fetches with what was uploaded byte for byte; consumers of other organisations get
+            // fingerprinted copies (the default), which the watermarking tests trace.
+            ["TrustedProxy:Policy:UnmarkedOriginals:0"] = "Local Hospital",
         };
         foreach (var (key, value) in backend.Settings)
         {

@@ -3,22 +3,32 @@ using TrustedProxy.Records;
 
 namespace TrustedProxy.Policy;
 
-/// <summary>A decision as recorded for compliance officers.</summary>
-public sealed record DecisionRecord(long Id, DateTimeOffset At, string CertificateSerial, string Organisation, string Role, string Action, string Resource, bool Permitted, string Rule, string Reason);
+/// <summary>
+/// A decision as recorded for compliance officers; with the request's identifier (random; for an
+/// oblivious transfer's offer, its session id) and the 64-bit tag (hex) that fingerprints of copies
+/// handed out under it carry.
+/// </summary>
+public sealed record DecisionRecord(long Id, DateTimeOffset At, string CertificateSerial, string Organisation, string Role, string Action, string Resource, bool Permitted, string Rule, string Reason, string? RequestId = null, string? RequestTag = null);
+
+/// <summary>The identifier a request's copies are fingerprinted under, and its tag as the fingerprint carries it.</summary>
+public sealed record RequestMark(string RequestId, string RequestTag);
 
 /// <summary>
 /// Every decision of the enforcement point, kept in the proxy's database for compliance officers.
-/// It holds who, what, when and why; never a patient identifier.
+/// It holds who, what, when and why; never a patient identifier. With each, the request's
+/// identifier and fingerprint tag, so that a traced copy leads back to its decision.
 /// </summary>
 internal sealed class DecisionLog(RecordIndex database)
 {
-    public async Task AppendAsync(PolicyRequest request, PolicyDecision decision)
+    private const string Columns = "id, at, certificate_serial, organisation, role, action, resource, permitted, rule, reason, request_id, request_tag";
+
+    public async Task AppendAsync(PolicyRequest request, PolicyDecision decision, RequestMark? mark = null)
     {
         await using var connection = database.Open();
         await connection.ExecuteAsync(
             """
-            INSERT INTO decisions (at, certificate_serial, organisation, role, action, resource, permitted, rule, reason)
-            VALUES (@At, @Serial, @Organisation, @Role, @Action, @Resource, @Permitted, @Rule, @Reason)
+            INSERT INTO decisions (at, certificate_serial, organisation, role, action, resource, permitted, rule, reason, request_id, request_tag)
+            VALUES (@At, @Serial, @Organisation, @Role, @Action, @Resource, @Permitted, @Rule, @Reason, @RequestId, @RequestTag)
             """,
             new
             {
@@ -31,15 +41,52 @@ internal sealed class DecisionLog(RecordIndex database)
                 decision.Permitted,
                 decision.Rule,
                 decision.Reason,
+                mark?.RequestId,
+                mark?.RequestTag,
             }).ConfigureAwait(false);
     }
 
     public async Task<IReadOnlyList<DecisionRecord>> ReadAsync(long afterId, int limit)
     {
         await using var connection = database.Open();
-        var rows = await connection.QueryAsync<(long Id, string At, string Serial, string Organisation, string Role, string Action, string Resource, bool Permitted, string Rule, string Reason)>(
-            "SELECT id, at, certificate_serial, organisation, role, action, resource, permitted, rule, reason FROM decisions WHERE id > @afterId ORDER BY id LIMIT @limit",
-            new { afterId, limit }).ConfigureAwait(false);
-        return rows.Select(r => new DecisionRecord(r.Id, DateTimeOffset.Parse(r.At, System.Globalization.CultureInfo.InvariantCulture), r.Serial, r.Organisation, r.Role, r.Action, r.Resource, r.Permitted, r.Rule, r.Reason)).ToList();
+        var rows = await connection.QueryAsync<Row>($"SELECT {Columns} FROM decisions WHERE id > @afterId ORDER BY id LIMIT @limit", new { afterId, limit }).ConfigureAwait(false);
+        return rows.Select(r => r.ToRecord()).ToList();
     }
+
+    /// <summary>Permitted decisions whose request carries this fingerprint tag (normally one), oldest first.</summary>
+    public async Task<IReadOnlyList<DecisionRecord>> FindByRequestTagAsync(string requestTag)
+    {
+        await using var connection = database.Open();
+        var rows = await connection.QueryAsync<Row>($"SELECT {Columns} FROM decisions WHERE request_tag = @requestTag AND permitted = 1 ORDER BY id", new { requestTag }).ConfigureAwait(false);
+        return rows.Select(r => r.ToRecord()).ToList();
+    }
+
+    /// <summary>Every organisation that has a permitted decision, for a trace whose request is not in the log.</summary>
+    public async Task<IReadOnlyList<string>> OrganisationsAsync()
+    {
+        await using var connection = database.Open();
+        return (await connection.QueryAsync<string>("SELECT DISTINCT organisation FROM decisions WHERE permitted = 1").ConfigureAwait(false)).ToList();
+    }
+
+#pragma warning disable IDE1006 // column names as stored
+    private sealed class Row
+    {
+        public long id { get; set; }
+        public string at { get; set; } = "";
+        public string certificate_serial { get; set; } = "";
+        public string organisation { get; set; } = "";
+        public string role { get; set; } = "";
+        public string action { get; set; } = "";
+        public string resource { get; set; } = "";
+        public bool permitted { get; set; }
+        public string rule { get; set; } = "";
+        public string reason { get; set; } = "";
+        public string? request_id { get; set; }
+        public string? request_tag { get; set; }
+
+        public DecisionRecord ToRecord() => new(
+            id, DateTimeOffset.Parse(at, System.Globalization.CultureInfo.InvariantCulture), certificate_serial, organisation, role, action, resource,
+            permitted, rule, reason, request_id, request_tag);
+    }
+#pragma warning restore IDE1006
 }

@@ -82,7 +82,8 @@ public enum RecordView
 /// <summary>What the enforcement point must do when it carries out a permit.</summary>
 /// <param name="View">The view of records to give.</param>
 /// <param name="DeidentificationProfile">For the de-identified view: the profile, or null for the configured default.</param>
-public sealed record PolicyObligations(RecordView View = RecordView.Original, string? DeidentificationProfile = null)
+/// <param name="Fingerprint">Every copy handed out carries a fingerprint naming the caller and the request; false: unmarked originals may go out.</param>
+public sealed record PolicyObligations(RecordView View = RecordView.Original, string? DeidentificationProfile = null, bool Fingerprint = false)
 {
     public static PolicyObligations None { get; } = new();
 }

@@ -5,10 +5,14 @@ namespace TrustedProxy.Policy;
 /// consumers search and retrieve, administrators manage the CA and delete records, compliance
 /// officers read audit data; everyone may discover how to talk to the proxy. Anything else is denied.
 /// Records read for research, or when the caller asks for it, come in the de-identified view;
-/// for treatment and emergencies, as uploaded.
+/// for treatment and emergencies, as uploaded. Every copy a consumer retrieves carries a fingerprint
+/// (consumer, request, time) unless its organisation is configured to receive unmarked originals;
+/// producers reading their own uploads get them unmarked (they hold the originals already).
 /// </summary>
-internal sealed class RoleBasedPolicyDecisionPoint : IPolicyDecisionPoint
+internal sealed class RoleBasedPolicyDecisionPoint(PolicyOptions? options = null) : IPolicyDecisionPoint
 {
+    private readonly PolicyOptions _options = options ?? new PolicyOptions();
+
     private static readonly Dictionary<(ProxyRole, ProxyAction), (string Rule, RecordScope Scope)> Grants = new()
     {
         [(ProxyRole.Producer, ProxyAction.Upload)] = ("producer-upload", RecordScope.OwnOrganisation),
@@ -35,9 +39,12 @@ internal sealed class RoleBasedPolicyDecisionPoint : IPolicyDecisionPoint
             var context = request.Context;
             var deidentify = request.Action is ProxyAction.Search or ProxyAction.Retrieve or ProxyAction.RetrieveOblivious &&
                 (context.Purpose == PurposeOfUse.Research || context.DeidentifiedViewRequested);
-            var obligations = deidentify ? new PolicyObligations(RecordView.Deidentified, context.RequestedProfile) : PolicyObligations.None;
+            var fingerprint = request.Subject.Role == ProxyRole.Consumer && request.Action is ProxyAction.Retrieve or ProxyAction.RetrieveOblivious &&
+                !_options.AllowsUnmarked(request.Subject.Organisation);
+            var obligations = new PolicyObligations(deidentify ? RecordView.Deidentified : RecordView.Original, deidentify ? context.RequestedProfile : null, fingerprint);
             var view = deidentify ? $", de-identified view ({(context.Purpose == PurposeOfUse.Research ? "purpose research" : "requested")})" : string.Empty;
-            return new PolicyDecision(true, grant.Rule, $"role '{role}' is granted '{request.Action}'{view}", grant.Scope, obligations);
+            var mark = fingerprint ? ", fingerprinted copies" : string.Empty;
+            return new PolicyDecision(true, grant.Rule, $"role '{role}' is granted '{request.Action}'{view}{mark}", grant.Scope, obligations);
         }
 
         return PolicyDecision.Deny("default-deny", $"no rule grants role '{role}' the action '{request.Action}'");

@@ -1,4 +1,5 @@
 using TrustedProxy.Storage;
+using TrustedProxy.Watermarking;
 
 namespace TrustedProxy.Records;
 
@@ -84,6 +85,21 @@ internal sealed record RecordEntry
     public string? DeidentifiedSeriesUid { get; init; }
 
     public string? DeidentifiedSopInstanceUid { get; init; }
+
+    /// <summary>How the record's integrity and origin are bound: a seal in its pixels, a detached seal, or none (index versions before 5, files above the in-memory limit).</summary>
+    public RecordSealKind Seal { get; init; }
+
+    /// <summary>The detached seal, for <see cref="RecordSealKind.Detached"/>.</summary>
+    public byte[]? DetachedSeal { get; init; }
+
+    /// <summary>Why the record is sealed as it is (the scheme's refusal, or the PSNR of the seal); never patient data.</summary>
+    public string? SealDetail { get; init; }
+
+    /// <summary>The SHA-256 of the file as uploaded; differs from <see cref="ContentSha256"/> (the stored, sealed file) when sealed in the pixels.</summary>
+    public byte[]? OriginalSha256 { get; init; }
+
+    /// <summary>The digest of the original file, the one handed out unmarked.</summary>
+    public byte[] OriginalDigest => OriginalSha256 ?? ContentSha256;
 }
 
 /// <summary>A search over the index; every criterion is optional and they combine with AND.</summary>

@@ -96,9 +96,23 @@ internal sealed class RecordIndex
         ALTER TABLE blocks ADD COLUMN group_id INTEGER NULL;
         CREATE INDEX ix_blocks_group ON blocks (group_id);
         """,
+        // v5: reversible watermarking. How each record is sealed (in its pixels, by a detached seal,
+        // or not: older records), and the request tag each decision's fingerprints carry.
+        """
+        ALTER TABLE records ADD COLUMN seal_kind TEXT NULL;
+        ALTER TABLE records ADD COLUMN detached_seal BLOB NULL;
+        ALTER TABLE records ADD COLUMN seal_detail TEXT NULL;
+        ALTER TABLE records ADD COLUMN original_sha256 BLOB NULL;
+        ALTER TABLE decisions ADD COLUMN request_id TEXT NULL;
+        ALTER TABLE decisions ADD COLUMN request_tag TEXT NULL;
+        CREATE INDEX ix_decisions_request_tag ON decisions (request_tag);
+        """,
     ];
 
     private readonly string _connectionString;
+
+    // An index opened at an earlier version (tests of later migrations) has no watermarking columns.
+    private readonly bool _hasSealColumns;
 
     /// <param name="databasePath">The SQLite file (created if missing).</param>
     /// <param name="migrateTo">Tests only: stop migrating at this schema version, to test a later migration.</param>
@@ -110,6 +124,7 @@ internal sealed class RecordIndex
         connection.Open();
         connection.Execute("PRAGMA journal_mode = WAL;");
         Migrate(connection, migrateTo ?? Migrations.Length);
+        _hasSealColumns = (migrateTo ?? Migrations.Length) >= 5;
     }
 
     /// <summary>The schema version this build migrates every index to.</summary>
@@ -132,15 +147,15 @@ internal sealed class RecordIndex
         await using var connection = Open();
         await using var transaction = connection.BeginTransaction();
         await connection.ExecuteAsync(
-            """
+            $"""
             INSERT INTO records (handle, object_name, wrapped_key, patient_pseudonym, study_instance_uid, series_instance_uid,
                 sop_instance_uid, sop_class_uid, modality, study_date, transfer_syntax_uid, plaintext_length, stored_length,
                 content_sha256, origin_organisation, state, created_at, sealed_metadata, accession_pseudonym, series_number,
-                instance_number, research_pseudonym, deid_study_uid, deid_series_uid, deid_sop_uid)
+                instance_number, research_pseudonym, deid_study_uid, deid_series_uid, deid_sop_uid{(_hasSealColumns ? ", seal_kind, detached_seal, seal_detail, original_sha256" : "")})
             VALUES (@Handle, @ObjectName, @WrappedKey, @PatientPseudonym, @StudyInstanceUid, @SeriesInstanceUid,
                 @SopInstanceUid, @SopClassUid, @Modality, @StudyDate, @TransferSyntaxUid, @PlaintextLength, @StoredLength,
                 @ContentSha256, @OriginOrganisation, @State, @CreatedAt, @SealedMetadata, @AccessionPseudonym, @SeriesNumber,
-                @InstanceNumber, @ResearchPseudonym, @DeidentifiedStudyUid, @DeidentifiedSeriesUid, @DeidentifiedSopInstanceUid)
+                @InstanceNumber, @ResearchPseudonym, @DeidentifiedStudyUid, @DeidentifiedSeriesUid, @DeidentifiedSopInstanceUid{(_hasSealColumns ? ", @SealKind, @DetachedSeal, @SealDetail, @OriginalSha256" : "")})
             """,
             ToParameters(entry),
             transaction).ConfigureAwait(false);
@@ -331,6 +346,10 @@ internal sealed class RecordIndex
         e.DeidentifiedStudyUid,
         e.DeidentifiedSeriesUid,
         e.DeidentifiedSopInstanceUid,
+        SealKind = e.Seal.ToString(),
+        e.DetachedSeal,
+        e.SealDetail,
+        e.OriginalSha256,
     };
 
 #pragma warning disable IDE1006 // column names as stored
@@ -361,6 +380,10 @@ internal sealed class RecordIndex
         public string? deid_study_uid { get; set; }
         public string? deid_series_uid { get; set; }
         public string? deid_sop_uid { get; set; }
+        public string? seal_kind { get; set; }
+        public byte[]? detached_seal { get; set; }
+        public string? seal_detail { get; set; }
+        public byte[]? original_sha256 { get; set; }
 
         public RecordEntry ToEntry() => new()
         {
@@ -389,6 +412,10 @@ internal sealed class RecordIndex
             DeidentifiedStudyUid = deid_study_uid,
             DeidentifiedSeriesUid = deid_series_uid,
             DeidentifiedSopInstanceUid = deid_sop_uid,
+            Seal = seal_kind is null ? Watermarking.RecordSealKind.None : Enum.Parse<Watermarking.RecordSealKind>(seal_kind),
+            DetachedSeal = detached_seal,
+            SealDetail = seal_detail,
+            OriginalSha256 = original_sha256,
         };
     }
 #pragma warning restore IDE1006

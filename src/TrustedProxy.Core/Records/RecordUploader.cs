@@ -9,6 +9,7 @@ using TrustedProxy.Pseudonymization;
 using TrustedProxy.IO;
 using TrustedProxy.Storage;
 using TrustedProxy.UploadCache;
+using TrustedProxy.Watermarking;
 
 namespace TrustedProxy.Records;
 
@@ -28,14 +29,19 @@ public sealed class UploadRejectedException(string reason, string? sopClassUid, 
 /// <param name="SopClassUid">Its SOP class.</param>
 /// <param name="Length">Bytes stored (after any preamble change).</param>
 /// <param name="Warnings">What the proxy changed or noticed, in words.</param>
-public sealed record UploadReceipt(string Handle, string? SopInstanceUid, string? StudyInstanceUid, string? SeriesInstanceUid, string? SopClassUid, long Length, IReadOnlyList<string> Warnings);
+/// <param name="Seal">How the record's integrity and origin are bound.</param>
+/// <param name="SealDetail">Why, in words (no patient data).</param>
+public sealed record UploadReceipt(string Handle, string? SopInstanceUid, string? StudyInstanceUid, string? SeriesInstanceUid, string? SopClassUid, long Length, IReadOnlyList<string> Warnings, RecordSealKind Seal = RecordSealKind.None, string? SealDetail = null);
 
 /// <summary>
 /// The upload path, in the order the data meets it: the preamble is checked for an executable
 /// header, then the body is read once, as the DICOM reader walks it (so a malformed file is
 /// refused) and keeps its header, each byte flowing on into the envelope encryption under a fresh
 /// data key, into a cache file on local disk, padded with random bytes to the padding scheme's
-/// blocks and made durable (file and directory fsync'd). Only when the whole file is read, valid
+/// blocks and made durable (file and directory fsync'd). A file up to the watermarking in-memory
+/// limit is read whole first and sealed (<see cref="RecordWatermarks"/>): in its pixels, so that what
+/// is stored and encrypted is the sealed file, or else by a detached seal kept in the index; a larger
+/// file streams through unsealed. Only when the whole file is read, valid
 /// and sealed does anything become visible: one index transaction writes the record (its header
 /// sealed as metadata) and its blocks, each under a fresh random object name. With the upload cache
 /// on, that is the acknowledgement and the blocks go to the backend later, on the cache's schedule;
@@ -51,6 +57,7 @@ internal sealed partial class RecordUploader(
     IdentifierPseudonymizer pseudonymizer,
     DeidentificationKeys deidentificationKeys,
     StagingArea staging,
+    RecordWatermarks watermarks,
     IOptions<RecordStoreOptions> options,
     IOptions<DicomReaderLimits> dicomLimits,
     TimeProvider time,
@@ -64,6 +71,9 @@ internal sealed partial class RecordUploader(
         using var dataKey = DataKey.CreateRandom();
 
         var (checkedBody, preamble) = await PreambleGuard.InspectAsync(body, dicomLimits.Value.ExecutablePreamble, cancellationToken).ConfigureAwait(false);
+        var now = time.GetUtcNow();
+        IngestSeal? seal;
+        (checkedBody, seal) = await SealAsync(checkedBody, new SealFields(handle, origin.Organisation, now), cancellationToken).ConfigureAwait(false);
         DicomHeader header;
         long plaintextLength;
         BlockLayout layout;
@@ -100,7 +110,6 @@ internal sealed partial class RecordUploader(
             throw;
         }
 
-        var now = time.GetUtcNow();
         var patientKey = DeidentificationKeys.PatientKey(header.Dataset);
         var entry = new RecordEntry
         {
@@ -129,6 +138,10 @@ internal sealed partial class RecordUploader(
             OriginOrganisation = origin.Organisation,
             State = cache.Enabled ? RecordState.Cached : RecordState.Staged,
             CreatedAt = now,
+            Seal = seal?.Kind ?? RecordSealKind.None,
+            DetachedSeal = seal?.DetachedSeal,
+            SealDetail = seal?.Detail ?? LargeFileDetail,
+            OriginalSha256 = seal?.OriginalSha256 ?? digest,
         };
 
         var newBlocks = Enumerable.Range(0, layout.Count).Select(i => new CacheBlock
@@ -172,7 +185,32 @@ internal sealed partial class RecordUploader(
         }
 
         LogAccepted(logger, handle, plaintextLength, layout.StoredLength, layout.Count);
-        return new UploadReceipt(handle, header.SopInstanceUid, header.StudyInstanceUid, header.SeriesInstanceUid, header.SopClassUid, plaintextLength, preamble is null ? [] : [preamble.Message]);
+        return new UploadReceipt(handle, header.SopInstanceUid, header.StudyInstanceUid, header.SeriesInstanceUid, header.SopClassUid, plaintextLength, preamble is null ? [] : [preamble.Message], entry.Seal, entry.SealDetail);
+    }
+
+    private string LargeFileDetail => $"not sealed: larger than the {watermarks.Options.MaxInMemoryBytes} bytes sealed in memory (TrustedProxy:Watermarking:MaxInMemoryBytes); the envelope alone protects it";
+
+    /// <summary>
+    /// Reads the body whole if it fits the in-memory limit and seals it; returns what to store. A
+    /// larger body is returned as a stream of what was read followed by the rest, unsealed.
+    /// </summary>
+    private async Task<(Stream Body, IngestSeal? Seal)> SealAsync(Stream body, SealFields fields, CancellationToken cancellationToken)
+    {
+        var limit = watermarks.Options.MaxInMemoryBytes;
+        var held = new MemoryStream();
+        var buffer = new byte[1 << 16];
+        int read;
+        while ((read = await body.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            held.Write(buffer, 0, read);
+            if (held.Length > limit)
+            {
+                return (new PrefixedStream(held.ToArray(), body), null);
+            }
+        }
+
+        var seal = await watermarks.SealAsync(held.GetBuffer(), (int)held.Length, fields, cancellationToken).ConfigureAwait(false);
+        return (new MemoryStream(seal.Stored, 0, seal.StoredLength, writable: false), seal);
     }
 
     /// <summary>

@@ -1,15 +1,29 @@
 using System.Globalization;
+using System.Security.Cryptography;
 using Microsoft.Extensions.Options;
 using TrustedProxy.Crypto;
 using TrustedProxy.Deidentification;
 using TrustedProxy.Dicom;
 using TrustedProxy.Policy;
+using TrustedProxy.Watermarking;
 
 namespace TrustedProxy.Records;
 
 /// <summary>A record as one request may receive it: how to stream it, and what can be said about it beforehand.</summary>
-internal sealed class ViewedRecord(RecordEntry entry, RecordView view, long? length, byte[]? sha256, Func<Stream, CancellationToken, Task> copy)
+internal sealed class ViewedRecord(RecordEntry entry, RecordView view, long? length, byte[]? sha256, Func<Stream, CancellationToken, Task> copy, string mark = ViewedRecord.Unmarked)
 {
+    /// <summary>The copy carries a fingerprint naming the consumer and the request.</summary>
+    public const string Fingerprinted = "fingerprinted";
+
+    /// <summary>The copy is the record without a fingerprint (the policy allows it, or none was asked).</summary>
+    public const string Unmarked = "unmarked";
+
+    /// <summary>
+    /// Whether the copy carries a fingerprint: <see cref="Fingerprinted"/>, <see cref="Unmarked"/>, or
+    /// "unmarked; reason=…" when one was due but the image cannot carry it (ASCII, for a header).
+    /// </summary>
+    public string Mark { get; } = mark;
+
     public RecordEntry Entry { get; } = entry;
 
     public RecordView View { get; } = view;
@@ -31,6 +45,7 @@ internal sealed class RecordViews(
     RecordReader reader,
     Deidentifier deidentifier,
     ProxyKeyRing keys,
+    RecordWatermarks watermarks,
     IOptions<DeidentificationSettings> deidentification,
     IOptions<DicomReaderLimits> limits)
 {
@@ -42,25 +57,75 @@ internal sealed class RecordViews(
             : throw new UnknownDeidentificationProfileException(name, deidentification.Value.ByName.Keys);
     }
 
-    /// <summary>Opens a record in the view the obligations require. The de-identified view is checked for eligibility before anything is sent.</summary>
-    public async Task<ViewedRecord> OpenAsync(RecordEntry entry, PolicyObligations obligations, CancellationToken cancellationToken)
+    /// <summary>
+    /// Opens a record in the view the obligations require. The de-identified view is checked for
+    /// eligibility before anything is sent. A sealed record is verified and restored to its original
+    /// first (a failure throws <see cref="SealIntegrityException"/>), then de-identified if the view
+    /// says so, then fingerprinted for <paramref name="egress"/> if the obligations say so; all of it
+    /// in memory, before the first byte is sent. An unsealed record without a fingerprint due streams.
+    /// </summary>
+    public async Task<ViewedRecord> OpenAsync(RecordEntry entry, PolicyObligations obligations, EgressMark? egress, CancellationToken cancellationToken)
     {
-        if (obligations.View == RecordView.Original)
+        var fingerprint = obligations.Fingerprint && egress is not null;
+        var fitsInMemory = entry.PlaintextLength <= watermarks.Options.MaxInMemoryBytes;
+        var profile = obligations.View == RecordView.Deidentified ? Profile(obligations) : null;
+        if (profile is not null)
         {
-            return new ViewedRecord(entry, RecordView.Original, entry.PlaintextLength, entry.ContentSha256, async (destination, token) =>
-            {
-                await using var content = await reader.OpenAsync(entry, token).ConfigureAwait(false);
-                await content.Stream.CopyToAsync(destination, 1 << 16, token).ConfigureAwait(false);
-            });
+            deidentifier.CheckEligible(await MetadataAsync(entry, PolicyObligations.None, cancellationToken).ConfigureAwait(false), profile);
         }
 
-        var profile = Profile(obligations);
-        deidentifier.CheckEligible(await MetadataAsync(entry, PolicyObligations.None, cancellationToken).ConfigureAwait(false), profile);
-        return new ViewedRecord(entry, RecordView.Deidentified, null, null, async (destination, token) =>
+        if (entry.Seal == RecordSealKind.None && (!fingerprint || !fitsInMemory))
         {
-            await using var content = await reader.OpenAsync(entry, token).ConfigureAwait(false);
-            await deidentifier.DeidentifyAsync(content.Stream, destination, profile, limits.Value, token).ConfigureAwait(false);
-        });
+            var mark = fingerprint ? "unmarked; reason=too-large" : ViewedRecord.Unmarked;
+            if (profile is null)
+            {
+                return new ViewedRecord(entry, RecordView.Original, entry.PlaintextLength, entry.ContentSha256, async (destination, token) =>
+                {
+                    await using var content = await reader.OpenAsync(entry, token).ConfigureAwait(false);
+                    await content.Stream.CopyToAsync(destination, 1 << 16, token).ConfigureAwait(false);
+                }, mark);
+            }
+
+            return new ViewedRecord(entry, RecordView.Deidentified, null, null, async (destination, token) =>
+            {
+                await using var content = await reader.OpenAsync(entry, token).ConfigureAwait(false);
+                await deidentifier.DeidentifyAsync(content.Stream, destination, profile, limits.Value, token).ConfigureAwait(false);
+            }, mark);
+        }
+
+        var copy = await OriginalAsync(entry, cancellationToken).ConfigureAwait(false);
+        if (profile is not null)
+        {
+            using var deidentified = new MemoryStream();
+            await deidentifier.DeidentifyAsync(new MemoryStream(copy, writable: false), deidentified, profile, limits.Value, cancellationToken).ConfigureAwait(false);
+            copy = deidentified.ToArray();
+        }
+
+        var marked = ViewedRecord.Unmarked;
+        if (fingerprint)
+        {
+            var (fingerprinted, refused) = await watermarks.FingerprintAsync(copy, egress!, cancellationToken).ConfigureAwait(false);
+            copy = fingerprinted;
+            marked = refused is null ? ViewedRecord.Fingerprinted : $"unmarked; reason={refused.Reason}";
+        }
+
+        var bytes = copy;
+        Task Write(Stream destination, CancellationToken token) => destination.WriteAsync(bytes, token).AsTask();
+        return profile is null
+            ? new ViewedRecord(entry, RecordView.Original, bytes.Length, marked == ViewedRecord.Fingerprinted ? SHA256.HashData(bytes) : entry.OriginalDigest, Write, marked)
+            : new ViewedRecord(entry, RecordView.Deidentified, null, null, Write, marked);
+    }
+
+    /// <summary>The record as uploaded: decrypted, authenticated, its seal verified and its pixels restored.</summary>
+    public async Task<byte[]> OriginalAsync(RecordEntry entry, CancellationToken cancellationToken)
+    {
+        var stored = new byte[checked((int)entry.PlaintextLength)];
+        await using (var content = await reader.OpenAsync(entry, cancellationToken).ConfigureAwait(false))
+        {
+            await content.Stream.ReadExactlyAsync(stored, cancellationToken).ConfigureAwait(false);
+        }
+
+        return await watermarks.VerifyAndRestoreAsync(entry.Handle, entry.Seal, entry.DetachedSeal, entry.OriginalSha256, stored, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The record's header (no bulk data) in the view the obligations require.</summary>
@@ -94,7 +159,7 @@ internal sealed class RecordViews(
             return new RecordDescription(
                 entry.Handle, entry.PatientPseudonym, entry.StudyInstanceUid, entry.SeriesInstanceUid, entry.SopInstanceUid, entry.SopClassUid,
                 entry.Modality, entry.StudyDate?.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), entry.TransferSyntaxUid, entry.PlaintextLength,
-                entry.OriginOrganisation, entry.CreatedAt, "original");
+                entry.OriginOrganisation, entry.CreatedAt, "original", SealName(entry.Seal));
         }
 
         var profile = Profile(obligations);
@@ -106,14 +171,22 @@ internal sealed class RecordViews(
         return new RecordDescription(
             entry.Handle, dataset.GetString(DicomTag.PatientId), dataset.GetString(DicomTag.StudyInstanceUid), dataset.GetString(DicomTag.SeriesInstanceUid),
             dataset.GetString(DicomTag.SopInstanceUid), dataset.GetString(DicomTag.SopClassUid), dataset.GetString(DicomTag.Modality), date,
-            entry.TransferSyntaxUid, null, institution, null, $"deidentified:{profile.Name}");
+            entry.TransferSyntaxUid, null, institution, null, $"deidentified:{profile.Name}", SealName(entry.Seal));
     }
+
+    /// <summary>The seal kind as the API names it: pixels, detached or none.</summary>
+    public static string SealName(RecordSealKind kind) => kind switch
+    {
+        RecordSealKind.Pixels => "pixels",
+        RecordSealKind.Detached => "detached",
+        _ => "none",
+    };
 }
 
 /// <summary>A record described in one view; the de-identified view leaves out what would identify.</summary>
 internal sealed record RecordDescription(
     string Handle, string? PatientPseudonym, string? StudyInstanceUid, string? SeriesInstanceUid, string? SopInstanceUid, string? SopClassUid,
-    string? Modality, string? StudyDate, string TransferSyntaxUid, long? Length, string? OriginOrganisation, DateTimeOffset? CreatedAt, string View);
+    string? Modality, string? StudyDate, string TransferSyntaxUid, long? Length, string? OriginOrganisation, DateTimeOffset? CreatedAt, string View, string Seal);
 
 /// <summary>A request named a de-identification profile that is not configured.</summary>
 public sealed class UnknownDeidentificationProfileException(string name, IEnumerable<string> known)

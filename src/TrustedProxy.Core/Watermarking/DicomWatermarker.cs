@@ -301,6 +301,35 @@ internal sealed class DicomWatermarker : IDisposable
     }
 
     /// <summary>
+    /// Removes an authentic fingerprint from every frame, giving back the pixels the copy was made
+    /// from bit for bit (only the key's holder can). False, and the file untouched, when a frame
+    /// carries no authentic fingerprint or frames were reordered.
+    /// </summary>
+    public bool RemoveFingerprint(DicomFile file)
+    {
+        if (!PixelImage.TryFromDicom(file, out var image, out _))
+        {
+            return false;
+        }
+
+        var restored = image.PixelData.ToArray();
+        using var buffer = image.RentFrameBuffer();
+        for (var frame = 0; frame < image.Frames; frame++)
+        {
+            image.ReadFrame(frame, buffer);
+            if (!PredictionErrorExpansion.TryExtract(buffer, _keystream, out var mark) || mark.FrameIndex != frame || !WatermarkPayload.TryReadFingerprint(mark.Message, _keys, out _))
+            {
+                return false;
+            }
+
+            image.WriteFrame(frame, buffer, restored);
+        }
+
+        ReplacePixelData(file, restored);
+        return true;
+    }
+
+    /// <summary>
     /// About how many message bits the tightest frame can carry (a seal needs up to 504, a fingerprint
     /// 304); 0 when the pixels cannot carry a mark at all. <see cref="Seal"/> decides exactly.
     /// </summary>

@@ -38,11 +38,11 @@ internal static class WadoRs
 
         // Every instance is opened (and, in the de-identified view, checked) before the response starts,
         // so that a refusal is still a clean problem answer.
-        var obligations = context.Proxy().Decision.Obligations;
+        var feature = context.Proxy();
         var records = new List<ViewedRecord>();
         foreach (var entry in entries)
         {
-            records.Add(await views.OpenAsync(entry, obligations, context.RequestAborted));
+            records.Add(await views.OpenAsync(entry, feature.Decision.Obligations, feature.Egress, context.RequestAborted));
         }
 
         var writer = new MultipartRelatedWriter(context.Response.Body);
@@ -93,7 +93,8 @@ internal static class WadoRs
             return Problem.Result(ProblemTypes.NotFound, "no such instance is visible to you");
         }
 
-        var record = await views.OpenAsync(entry, context.Proxy().Decision.Obligations, context.RequestAborted);
+        // A windowed 8-bit render cannot carry a fingerprint (the windowing destroys it): rendered from the restored original.
+        var record = await views.OpenAsync(entry, context.Proxy().Decision.Obligations, egress: null, context.RequestAborted);
         using var buffer = new MemoryStream();
         await record.CopyToAsync(buffer, context.RequestAborted);
         buffer.Position = 0;

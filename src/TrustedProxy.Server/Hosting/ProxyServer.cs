@@ -25,6 +25,8 @@ using TrustedProxy.Storage;
 using TrustedProxy.Storage.AzureBlob;
 using TrustedProxy.Storage.S3;
 using TrustedProxy.UploadCache;
+using TrustedProxy.Server.Watermarking;
+using TrustedProxy.Watermarking;
 
 namespace TrustedProxy.Server.Hosting;
 
@@ -79,6 +81,8 @@ public static class ProxyServer
         var uploadCache = binder.Bind<UploadCacheOptions>("TrustedProxy:UploadCache");
         var obliviousTransfer = binder.Bind<ObliviousTransferOptions>("TrustedProxy:ObliviousTransfer");
         var obliviousRetrieval = binder.Bind<ObliviousRetrievalOptions>("TrustedProxy:ObliviousRetrieval");
+        var watermarking = binder.Bind<WatermarkingOptions>("TrustedProxy:Watermarking");
+        var policy = binder.Bind<PolicyOptions>("TrustedProxy:Policy");
         binder.AddErrors(server.Validate());
         binder.AddErrors(uploadCache.Validate());
         binder.AddErrors(deidentification.Validate());
@@ -139,7 +143,9 @@ public static class ProxyServer
         services.AddSingleton(new CertificateAuthorityAccess(authority));
         services.AddSingleton(sp => new PublishedRevocationList(certificates.Crl, caCertificate, time, sp.GetRequiredService<ILogger<PublishedRevocationList>>()));
         services.AddSingleton(sp => new ClientCertificateValidator(caCertificate, sp.GetRequiredService<PublishedRevocationList>(), time));
-        services.AddSingleton<IPolicyDecisionPoint, RoleBasedPolicyDecisionPoint>();
+        services.AddSingleton(Options.Create(watermarking));
+        services.AddSingleton<RecordWatermarks>();
+        services.AddSingleton<IPolicyDecisionPoint>(new RoleBasedPolicyDecisionPoint(policy));
         services.AddSingleton<DecisionLog>();
         services.AddSingleton(Options.Create(uploadCache));
         services.AddSingleton(PaddingSchemes.Create(uploadCache));
@@ -191,6 +197,7 @@ public static class ProxyServer
         app.MapObliviousTransfer();
         app.MapCertificateAuthority();
         app.MapAudit();
+        app.MapTrace();
         app.MapProxyHealth();
         app.MapOpenApi("/openapi/{documentName}.json").RequiresAction(ProxyAction.Discover);
 

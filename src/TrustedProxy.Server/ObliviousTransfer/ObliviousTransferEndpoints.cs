@@ -6,6 +6,7 @@ using TrustedProxy.Records;
 using TrustedProxy.Server.Policy;
 using TrustedProxy.Server.Problems;
 using TrustedProxy.Server.Records;
+using TrustedProxy.Watermarking;
 
 namespace TrustedProxy.Server.ObliviousTransfer;
 
@@ -35,7 +36,7 @@ internal static class ObliviousTransferEndpoints
 
     private static async Task<IResult> OfferAsync(
         ObliviousOfferRequest? request, HttpContext context, RecordIndex index, RecordViews views, OtSessions sessions,
-        DecisionLog decisions, IOptions<ObliviousTransferOptions> options, TimeProvider time)
+        DecisionLog decisions, RecordWatermarks watermarks, IOptions<ObliviousTransferOptions> options, TimeProvider time)
     {
         var limits = options.Value;
         if (request?.Handles is not { Count: > 0 } handles || handles.Count > limits.MaxSetSize || handles.Distinct(StringComparer.Ordinal).Count() != handles.Count)
@@ -67,16 +68,19 @@ internal static class ObliviousTransferEndpoints
         var feature = context.Proxy();
         var sender = new OtSender(records.Count, request.Choices);
         var sessionId = Convert.ToHexStringLower(sender.Offer.SessionId);
-        var session = new OtSession(sender, records, OtSessions.NewMessageKeys(records.Count), feature.Identity.CertificateSerial, feature.Decision.Obligations, time.GetUtcNow().AddSeconds(limits.OfferSeconds));
+        var offeredAt = time.GetUtcNow();
+        var session = new OtSession(sender, records, OtSessions.NewMessageKeys(records.Count), feature.Identity.CertificateSerial, feature.Decision.Obligations, offeredAt.AddSeconds(limits.OfferSeconds), new EgressMark(feature.Identity.Organisation, sessionId, offeredAt));
         if (!sessions.TryAdd(sessionId, session))
         {
             return Problem.Result(ProblemTypes.TooManyOffers, "too many oblivious transfers are waiting for a choice; try again shortly");
         }
 
         // The audit trail holds the set and k: which records were offered, never which were taken.
+        // Every record of the set is fingerprinted under the session id, recorded here with its tag.
         await decisions.AppendAsync(
-            new PolicyRequest(feature.Identity, ProxyAction.RetrieveOblivious, $"offer {sessionId}: {request.Choices} of {records.Count} records [{string.Join(",", records.Select(r => r.Handle))}]", time.GetUtcNow(), PolicyContext.Default),
-            feature.Decision);
+            new PolicyRequest(feature.Identity, ProxyAction.RetrieveOblivious, $"offer {sessionId}: {request.Choices} of {records.Count} records [{string.Join(",", records.Select(r => r.Handle))}]", offeredAt, PolicyContext.Default),
+            feature.Decision,
+            new RequestMark(sessionId, watermarks.RequestTag(sessionId)));
 
         var described = new List<ObliviousOfferRecord>();
         for (var i = 0; i < records.Count; i++)
@@ -117,11 +121,13 @@ internal static class ObliviousTransferEndpoints
         }
 
         // Every record is read (and verified) before the first byte goes out, so a failure is a
-        // clean problem response rather than a truncated transfer.
+        // clean problem response rather than a truncated transfer. The proxy does not know which
+        // records the consumer takes, so every one is fingerprinted (as the policy says) before it
+        // goes under its message key, for the consumer and the session.
         var plaintexts = new List<byte[]>();
         foreach (var entry in session.Records)
         {
-            var record = await views.OpenAsync(entry, session.Obligations, context.RequestAborted);
+            var record = await views.OpenAsync(entry, session.Obligations, session.Egress, context.RequestAborted);
             using var plaintext = new MemoryStream();
             await record.CopyToAsync(plaintext, context.RequestAborted);
             plaintexts.Add(plaintext.ToArray());

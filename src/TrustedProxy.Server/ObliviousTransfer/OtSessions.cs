@@ -4,11 +4,12 @@ using Microsoft.Extensions.Options;
 using TrustedProxy.ObliviousTransfer;
 using TrustedProxy.Policy;
 using TrustedProxy.Records;
+using TrustedProxy.Watermarking;
 
 namespace TrustedProxy.Server.ObliviousTransfer;
 
 /// <summary>An offer waiting for its choice: the sender's secret state, the set, and who may answer it.</summary>
-internal sealed record OtSession(OtSender Sender, IReadOnlyList<RecordEntry> Records, IReadOnlyList<byte[]> MessageKeys, string CertificateSerial, PolicyObligations Obligations, DateTimeOffset ExpiresAt);
+internal sealed record OtSession(OtSender Sender, IReadOnlyList<RecordEntry> Records, IReadOnlyList<byte[]> MessageKeys, string CertificateSerial, PolicyObligations Obligations, DateTimeOffset ExpiresAt, EgressMark Egress);
 
 /// <summary>
 /// Offers waiting for a choice, in memory only (an offer does not survive a restart; the consumer

@@ -1,6 +1,7 @@
 using TrustedProxy.CertificateAuthority;
 using TrustedProxy.Policy;
 using TrustedProxy.Server.Problems;
+using TrustedProxy.Watermarking;
 
 namespace TrustedProxy.Server.Policy;
 
@@ -9,13 +10,16 @@ namespace TrustedProxy.Server.Policy;
 /// any endpoint runs. It takes the caller's identity from the client certificate, checks the CRL
 /// again (connections outlive revocations), asks the decision point about the endpoint's declared
 /// action, logs and records the decision, and lets only a permit through. If the decision cannot
-/// be recorded, the request fails: no unrecorded access.
+/// be recorded, the request fails: no unrecorded access. Each request gets a random identifier,
+/// recorded with its decision together with the tag fingerprints of its copies carry, so that a
+/// traced copy leads back to this decision.
 /// </summary>
 internal sealed partial class PolicyEnforcementMiddleware(
     RequestDelegate next,
     IPolicyDecisionPoint decisionPoint,
     DecisionLog decisions,
     PublishedRevocationList revocations,
+    RecordWatermarks watermarks,
     TimeProvider time,
     ILogger<PolicyEnforcementMiddleware> logger)
 {
@@ -58,7 +62,8 @@ internal sealed partial class PolicyEnforcementMiddleware(
             : decisionPoint.Decide(request);
 
         LogDecision(logger, decision.Permitted ? "permit" : "deny", identity.Organisation, ProxyRoles.ToName(identity.Role), request.Action, resource, decision.Rule, decision.Reason);
-        await decisions.AppendAsync(request, decision);
+        var requestId = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+        await decisions.AppendAsync(request, decision, new RequestMark(requestId, watermarks.RequestTag(requestId)));
 
         if (!decision.Permitted)
         {
@@ -66,7 +71,8 @@ internal sealed partial class PolicyEnforcementMiddleware(
             return;
         }
 
-        context.Features.Set(new ProxyRequestFeature(identity, decision));
+        context.Response.Headers[ProxyRequestFeature.RequestIdHeader] = requestId;
+        context.Features.Set(new ProxyRequestFeature(identity, decision, requestId, request.Time));
         await next(context);
     }
 

@@ -5,6 +5,7 @@ using TrustedProxy.Deidentification;
 using TrustedProxy.Records;
 using TrustedProxy.Dicom;
 using TrustedProxy.Storage;
+using TrustedProxy.Watermarking;
 
 namespace TrustedProxy.Server.Problems;
 
@@ -62,6 +63,8 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
             (ProblemTypes.BadRequest, bad.StatusCode == 400 ? "the request could not be read" : $"the request was refused ({bad.StatusCode})", null),
         EnvelopeIntegrityException integrity =>
             (ProblemTypes.IntegrityFailure, integrity.Message, null),
+        SealIntegrityException seal =>
+            (ProblemTypes.IntegrityFailure, seal.Message, new() { ["check"] = "watermark-seal" }),
         StoredObjectNotFoundException =>
             (ProblemTypes.ObjectMissing, "the record's object is missing from the cloud backend", null),
         BackendUnavailableException backend =>

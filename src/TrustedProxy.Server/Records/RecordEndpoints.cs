@@ -15,6 +15,9 @@ internal static class RecordEndpoints
 {
     public const string DicomMediaType = "application/dicom";
 
+    /// <summary>Says whether the copy sent carries a fingerprint: fingerprinted, unmarked, or "unmarked; reason=…".</summary>
+    public const string WatermarkHeader = "Watermark";
+
     public static IEndpointRouteBuilder MapRecords(this IEndpointRouteBuilder app)
     {
         var records = app.MapGroup("/api/v1/records").WithTags("Records");
@@ -23,7 +26,7 @@ internal static class RecordEndpoints
             .Accepts<Stream>(DicomMediaType)
             .Produces<UploadResult>(StatusCodes.Status202Accepted)
             .WithSummary("Upload one DICOM Part 10 file")
-            .WithDescription("The body is the file, streamed. Answered 202 once the record is encrypted and stored; the handle names it from then on.");
+            .WithDescription("The body is the file. Answered 202 once the record is sealed, encrypted and stored; the handle names it from then on. 'seal' says how its integrity and origin are bound: pixels (a reversible watermark), detached (a stored signature: compressed or otherwise unmarkable images) or none (above the in-memory limit).");
         records.MapGet("/", SearchAsync)
             .RequiresAction(ProxyAction.Search)
             .Produces<RecordPage>()
@@ -36,8 +39,8 @@ internal static class RecordEndpoints
         records.MapGet("/{handle}/content", ContentAsync)
             .RequiresAction(ProxyAction.Retrieve)
             .Produces(StatusCodes.Status200OK, contentType: DicomMediaType)
-            .WithSummary("A record's DICOM file, bit-exact as uploaded")
-            .WithDescription("The stored object is authenticated in full before the first byte is sent; Repr-Digest carries its SHA-256.");
+            .WithSummary("A record's DICOM file: the original, or a fingerprinted copy of it")
+            .WithDescription("The stored object is authenticated in full, and its seal verified and removed, before the first byte is sent. Where the policy says so the copy carries a fingerprint naming the caller and the request (header Watermark: fingerprinted); otherwise it is the upload bit-exact. Repr-Digest carries the SHA-256 of what is sent.");
         records.MapDelete("/{handle}", DeleteAsync)
             .RequiresAction(ProxyAction.Delete)
             .WithSummary("Delete a record from the index and the cloud");
@@ -58,7 +61,7 @@ internal static class RecordEndpoints
 
         var receipt = await uploader.UploadAsync(context.Request.Body, context.Proxy().Identity, context.RequestAborted);
         var location = $"/api/v1/records/{receipt.Handle}";
-        return TypedResults.Accepted(location, new UploadResult(receipt.Handle, receipt.SopInstanceUid, receipt.Length, location, receipt.Warnings));
+        return TypedResults.Accepted(location, new UploadResult(receipt.Handle, receipt.SopInstanceUid, receipt.Length, location, receipt.Warnings, RecordViews.SealName(receipt.Seal), receipt.SealDetail));
     }
 
     private static async Task<IResult> SearchAsync(HttpContext context, RecordIndex index, RecordViews views, IdentifierPseudonymizer pseudonymizer, IOptions<RecordStoreOptions> options)
@@ -107,8 +110,10 @@ internal static class RecordEndpoints
             return NotFound(handle);
         }
 
-        var record = await views.OpenAsync(entry, context.Proxy().Decision.Obligations, context.RequestAborted);
+        var feature = context.Proxy();
+        var record = await views.OpenAsync(entry, feature.Decision.Obligations, feature.Egress, context.RequestAborted);
         var response = context.Response;
+        response.Headers[WatermarkHeader] = record.Mark;
         response.ContentType = DicomMediaType;
         response.ContentLength = record.Length;
         if (record.Sha256 is { } digest)
@@ -149,7 +154,7 @@ internal static class RecordEndpoints
 
     private static RecordSummary ToSummary(RecordDescription d) => new(
         d.Handle, d.PatientPseudonym, d.StudyInstanceUid, d.SeriesInstanceUid, d.SopInstanceUid, d.SopClassUid, d.Modality,
-        d.StudyDate, d.TransferSyntaxUid, d.Length, d.OriginOrganisation, d.CreatedAt, d.View);
+        d.StudyDate, d.TransferSyntaxUid, d.Length, d.OriginOrganisation, d.CreatedAt, d.View, d.Seal);
 
     private static bool IsDicomMediaType(string? contentType) =>
         contentType is not null && contentType.Split(';')[0].Trim().Equals(DicomMediaType, StringComparison.OrdinalIgnoreCase);

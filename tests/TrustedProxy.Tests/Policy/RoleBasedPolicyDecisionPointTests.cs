@@ -49,4 +49,31 @@ public sealed class RoleBasedPolicyDecisionPointTests
 
         Assert.False(decision.Permitted);
     }
+
+    [Theory]
+    [InlineData(ProxyRole.Consumer, ProxyAction.Retrieve, true)]
+    [InlineData(ProxyRole.Consumer, ProxyAction.RetrieveOblivious, true)]
+    [InlineData(ProxyRole.Consumer, ProxyAction.Search, false)]
+    [InlineData(ProxyRole.Producer, ProxyAction.Retrieve, false)]
+    public void AConsumersCopies_AreFingerprinted_ByDefault(ProxyRole role, ProxyAction action, bool fingerprinted)
+    {
+        var decision = _pdp.Decide(new PolicyRequest(new FederationIdentity("Haukeland", role, "01"), action, "GET /x", DateTimeOffset.UtcNow));
+
+        Assert.Equal(fingerprinted, decision.Obligations.Fingerprint);
+        Assert.Equal(fingerprinted, decision.Reason.Contains("fingerprinted", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("Haukeland", false)]
+    [InlineData("St Olav", true)]
+    [InlineData("*", false)]
+    public void AnOrganisationAllowedUnmarkedOriginals_GetsThem(string allowed, bool fingerprinted)
+    {
+        var pdp = new RoleBasedPolicyDecisionPoint(new PolicyOptions { UnmarkedOriginals = [allowed] });
+
+        var decision = pdp.Decide(new PolicyRequest(new FederationIdentity("Haukeland", ProxyRole.Consumer, "01"), ProxyAction.Retrieve, "GET /x", DateTimeOffset.UtcNow, new PolicyContext(PurposeOfUse.Research)));
+
+        Assert.Equal(fingerprinted, decision.Obligations.Fingerprint);
+        Assert.Equal(RecordView.Deidentified, decision.Obligations.View);
+    }
 }

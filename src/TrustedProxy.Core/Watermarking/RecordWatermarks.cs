@@ -1,0 +1,173 @@
+using System.Security.Cryptography;
+using Microsoft.Extensions.Options;
+using TrustedProxy.Crypto;
+using TrustedProxy.Dicom;
+
+namespace TrustedProxy.Watermarking;
+
+/// <summary>How a record's integrity and origin are bound, as the index records it.</summary>
+public enum RecordSealKind
+{
+    /// <summary>Not sealed: larger than the in-memory limit, or stored before sealing existed. The envelope alone protects it.</summary>
+    None,
+
+    /// <summary>A reversible seal in the pixels; restored at every retrieval.</summary>
+    Pixels,
+
+    /// <summary>A detached seal stored with the record (compressed, deflated, too small, or otherwise refused by the scheme).</summary>
+    Detached,
+}
+
+/// <summary>What sealing did to an upload: the bytes to store (the sealed file, or the upload as it was), and how it is sealed.</summary>
+internal sealed record IngestSeal(RecordSealKind Kind, byte[] Stored, int StoredLength, byte[]? DetachedSeal, byte[] OriginalSha256, string Detail, WatermarkRefusalReason? Refusal);
+
+/// <summary>Who a copy goes to: the consumer's identifier, the request it answers, and when.</summary>
+internal sealed record EgressMark(string ConsumerId, string RequestId, DateTimeOffset Time);
+
+/// <summary>A record's seal did not verify at retrieval; the record is not served.</summary>
+internal sealed class SealIntegrityException(string detail) : Exception(detail);
+
+/// <summary>
+/// The server's use of <see cref="DicomWatermarker"/> under the proxy's watermark key: seal an upload
+/// (in its pixels, else a detached seal), verify and restore a stored record, fingerprint a copy.
+/// Everything here works on whole files in memory, bounded by <see cref="WatermarkingOptions.MaxInMemoryBytes"/>.
+/// </summary>
+internal sealed class RecordWatermarks : IDisposable
+{
+    private readonly IOptions<DicomReaderLimits> _limits;
+
+    public RecordWatermarks(ProxyKeyRing keys, IOptions<WatermarkingOptions> options, IOptions<DicomReaderLimits> limits)
+    {
+        var key = keys.Derive(WatermarkKeys.ProxyKeyPurpose);
+        try
+        {
+            Watermarker = new DicomWatermarker(key, new WatermarkOptions(options.Value.MinimumPsnr, options.Value.AllowDeflated));
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(key);
+        }
+
+        Options = options.Value;
+        _limits = limits;
+    }
+
+    public DicomWatermarker Watermarker { get; }
+
+    public WatermarkingOptions Options { get; }
+
+    /// <summary>The 64-bit tag of a request identifier, as fingerprints carry it (hex, for the decision log).</summary>
+    public string RequestTag(string requestId) => TagText(Watermarker.RequestTag(requestId));
+
+    public string ConsumerTag(string consumerId) => TagText(Watermarker.ConsumerTag(consumerId));
+
+    public string OriginTag(string organisation) => TagText(Watermarker.OriginTag(organisation));
+
+    public static string TagText(ulong tag) => tag.ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Seals an upload held in memory: in its pixels when the scheme accepts them, else with a
+    /// detached seal. A file the whole-file reader refuses is stored as it is, unsealed, for the
+    /// streaming reader to judge (it refuses malformed files with the usual error).
+    /// </summary>
+    public async Task<IngestSeal> SealAsync(byte[] upload, int length, SealFields fields, CancellationToken cancellationToken)
+    {
+        var originalSha256 = SHA256.HashData(upload.AsSpan(0, length));
+        DicomFile file;
+        try
+        {
+            file = await DicomFile.ReadAsync(new MemoryStream(upload, 0, length, writable: false), _limits.Value, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is DicomFormatException or InvalidDataException or EndOfStreamException)
+        {
+            return new IngestSeal(RecordSealKind.None, upload, length, null, originalSha256, "not sealed: the file could not be read whole", null);
+        }
+
+        var result = Watermarker.Seal(file, fields);
+        if (result.Embedded)
+        {
+            var sealedFile = await file.ToBytesAsync(cancellationToken).ConfigureAwait(false);
+            if (sealedFile.Length == length)
+            {
+                return new IngestSeal(RecordSealKind.Pixels, sealedFile, sealedFile.Length, null, originalSha256,
+                    string.Create(System.Globalization.CultureInfo.InvariantCulture, $"sealed in the pixels ({result.Statistics!.Frames.Count} frame(s), PSNR {result.Statistics.WorstFramePsnr:F1} dB)"), null);
+            }
+
+            // Cannot happen for a native file (the Pixel Data keeps its length); if it did, a restored
+            // file could not be the upload byte for byte, so the pixels are left alone.
+            file = await DicomFile.ReadAsync(new MemoryStream(upload, 0, length, writable: false), _limits.Value, cancellationToken).ConfigureAwait(false);
+            return Detached(file, fields, upload, length, originalSha256, new WatermarkRefusal(WatermarkRefusalReason.UnsupportedLayout, "the sealed file would not have the upload's length"));
+        }
+
+        return Detached(file, fields, upload, length, originalSha256, result.Refusal!);
+    }
+
+    private IngestSeal Detached(DicomFile file, SealFields fields, byte[] upload, int length, byte[] originalSha256, WatermarkRefusal refusal) =>
+        new(RecordSealKind.Detached, upload, length, Watermarker.CreateDetachedSeal(file, fields), originalSha256,
+            $"detached seal: the pixels cannot carry one ({refusal.Reason}: {refusal.Message})", refusal.Reason);
+
+    /// <summary>
+    /// Verifies a stored record's seal and returns the original file: for a seal in the pixels, the
+    /// restored file (checked against the digest taken at upload); for a detached seal, the file as
+    /// stored. Any failure throws <see cref="SealIntegrityException"/>.
+    /// </summary>
+    public async Task<byte[]> VerifyAndRestoreAsync(string handle, RecordSealKind kind, byte[]? detachedSeal, byte[]? originalSha256, byte[] stored, CancellationToken cancellationToken)
+    {
+        if (kind == RecordSealKind.None)
+        {
+            return stored;
+        }
+
+        DicomFile file;
+        try
+        {
+            file = await DicomFile.ReadAsync(new MemoryStream(stored, writable: false), _limits.Value, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is DicomFormatException or InvalidDataException or EndOfStreamException)
+        {
+            throw new SealIntegrityException("the sealed record is no longer a readable DICOM file");
+        }
+
+        if (kind == RecordSealKind.Detached)
+        {
+            var detached = Watermarker.VerifyDetachedSeal(file, detachedSeal ?? [], handle);
+            return detached.IsVerified ? stored : throw new SealIntegrityException($"the record's detached seal does not verify: {detached.Detail}");
+        }
+
+        var verification = Watermarker.VerifyAndRestore(file, handle);
+        if (!verification.IsVerified)
+        {
+            var detail = verification.Status == SealStatus.NoMark ? "the record was sealed in its pixels, but no seal is found there" : verification.Detail;
+            throw new SealIntegrityException($"the record's seal does not verify: {detail}");
+        }
+
+        var original = await file.ToBytesAsync(cancellationToken).ConfigureAwait(false);
+        if (originalSha256 is not null && !CryptographicOperations.FixedTimeEquals(SHA256.HashData(original), originalSha256))
+        {
+            throw new SealIntegrityException("the restored record does not match the digest taken at upload");
+        }
+
+        return original;
+    }
+
+    /// <summary>Fingerprints a copy; returns the marked copy, or the copy unchanged with the reason it could not be marked.</summary>
+    public async Task<(byte[] Copy, WatermarkRefusal? Refused)> FingerprintAsync(byte[] copy, EgressMark mark, CancellationToken cancellationToken)
+    {
+        DicomFile file;
+        try
+        {
+            file = await DicomFile.ReadAsync(new MemoryStream(copy, writable: false), _limits.Value, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is DicomFormatException or InvalidDataException or EndOfStreamException)
+        {
+            return (copy, new WatermarkRefusal(WatermarkRefusalReason.NoPixelData, "not a readable DICOM file"));
+        }
+
+        var result = Watermarker.Fingerprint(file, new FingerprintFields(mark.ConsumerId, mark.RequestId, mark.Time));
+        return result.Embedded
+            ? (await file.ToBytesAsync(cancellationToken).ConfigureAwait(false), null)
+            : (copy, result.Refusal);
+    }
+
+    public void Dispose() => Watermarker.Dispose();
+}
