@@ -53,6 +53,11 @@ if (options.Scenario == "privacy")
     return await PrivacyScenario.RunAsync(args);
 }
 
+if (options.Scenario == "watermark")
+{
+    return await TrustedProxy.LoadTests.UploadCacheBenchmark.RunWatermarkIngestAsync(options.Iterations, concurrency: 4);
+}
+
 if (options.Scenario == "retrieval")
 {
     return await PrivacyScenario.RunRetrievalAsync(args);
@@ -60,7 +65,7 @@ if (options.Scenario == "retrieval")
 
 if (options.Scenario != "roundtrip")
 {
-    Console.Error.WriteLine("usage: roundtrip [--sizes bytes,bytes] [--iterations n] [--server url --producer p12 --consumer p12 --ca pem]\n       dicom [--iterations rounds]\n       privacy [--hours simulated-hours] [--seed n]\n       retrieval [--hours simulated-hours] [--seed n] [--pairs per-class]\n       ingest [--sizes bytes] [--iterations uploads]\n       backlog [--iterations records]\n       padding\n       ot [--sizes record-bytes]");
+    Console.Error.WriteLine("usage: roundtrip [--sizes bytes,bytes] [--iterations n] [--server url --producer p12 --consumer p12 --ca pem]\n       dicom [--iterations rounds]\n       privacy [--hours simulated-hours] [--seed n]\n       watermark [--iterations uploads]\n       retrieval [--hours simulated-hours] [--seed n] [--pairs per-class]\n       ingest [--sizes bytes] [--iterations uploads]\n       backlog [--iterations records]\n       padding\n       ot [--sizes record-bytes]");
     return 2;
 }
 

@@ -62,6 +62,59 @@ internal static class UploadCacheBenchmark
         return 0;
     }
 
+    /// <summary>
+    /// The share of ingest the seal costs: uploads of CT-like images with sealing on (the default)
+    /// and off (the in-memory limit below the file size, so it streams through unsealed), same run.
+    /// </summary>
+    public static async Task<int> RunWatermarkIngestAsync(int uploads, int concurrency)
+    {
+        Console.WriteLine($"# ingest with and without the seal, {uploads} uploads per row, {concurrency} concurrent producers, {Environment.ProcessorCount} cores, filesystem backend, upload cache on");
+        Console.WriteLine();
+        Console.WriteLine("| image | seal | uploads/s | upload p50 | upload p99 |");
+        Console.WriteLine("|---|---|---|---|---|");
+        foreach (var (label, rows) in new[] { ("512×512 16-bit", 512), ("2048×2048 16-bit", 2048) })
+        {
+            var file = new DicomFileBuilder().Patient("WMINGEST", "Ingest^Seal").Image(rows, rows, seed: 3).Build();
+            var count = rows > 1024 ? Math.Max(20, uploads / 10) : uploads;
+            foreach (var (seal, settings) in new[]
+            {
+                ("off", new Dictionary<string, string?> { ["TrustedProxy:UploadCache:Enabled"] = "true", ["TrustedProxy:Watermarking:MaxInMemoryBytes"] = "1024" }),
+                ("in the pixels", new Dictionary<string, string?> { ["TrustedProxy:UploadCache:Enabled"] = "true" }),
+                ("off, again", new Dictionary<string, string?> { ["TrustedProxy:UploadCache:Enabled"] = "true", ["TrustedProxy:Watermarking:MaxInMemoryBytes"] = "1024" }),
+                ("in the pixels, again", new Dictionary<string, string?> { ["TrustedProxy:UploadCache:Enabled"] = "true" }),
+            })
+            {
+                await using var proxy = await ProxyHost.StartAsync(settings: settings);
+                var producer = proxy.Client(ProxyRole.Producer);
+                for (var i = 0; i < 5; i++)
+                {
+                    await producer.UploadAsync(new MemoryStream(file, writable: false));
+                }
+
+                var latencies = new List<double>();
+                var next = 0;
+                var watch = Stopwatch.StartNew();
+                await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
+                {
+                    while (Interlocked.Increment(ref next) <= count)
+                    {
+                        var one = Stopwatch.StartNew();
+                        await producer.UploadAsync(new MemoryStream(file, writable: false));
+                        lock (latencies)
+                        {
+                            latencies.Add(one.Elapsed.TotalMilliseconds);
+                        }
+                    }
+                }));
+                var seconds = watch.Elapsed.TotalSeconds;
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"| {label} | {seal} | {count / seconds:F1} | {Percentile(latencies, 50):F1} ms | {Percentile(latencies, 99):F1} ms |"));
+            }
+        }
+
+        return 0;
+    }
+
     public static async Task<int> RunDurabilityAsync(int iterations, int size)
     {
         using var directory = new TemporaryDirectory();
