@@ -137,4 +137,34 @@ public sealed class CliTests : ProxyTest
 
     private Task<(int ExitCode, string Output, string Error)> Cli(params string[] arguments) =>
         CliProcess.RunAsync(Proxy.Root, [.. arguments, "--server", Proxy.BaseAddress.ToString()]);
+
+    [Fact]
+    public async Task ResearchChaosEncrypt_ScramblesThePixelsUnderANewOwnerOnlyKey_AndDecryptGivesThemBack()
+    {
+        using var directory = new TemporaryDirectory();
+        var original = Path.Combine(DicomCorpus.TestFiles, "CT_small.dcm");
+        var key = Path.Combine(directory.Path, "chaos.key");
+        var scrambled = Path.Combine(directory.Path, "scrambled.dcm");
+        var back = Path.Combine(directory.Path, "back.dcm");
+
+        var encrypt = await CliProcess.RunAsync(directory.Path, "research", "chaos-encrypt", "--key", key, original, scrambled);
+        var decrypt = await CliProcess.RunAsync(directory.Path, "research", "chaos-decrypt", "--key", key, scrambled, back);
+
+        Assert.Equal(0, encrypt.ExitCode);
+        Assert.Contains("not a protection", encrypt.Error);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(key));
+        var pixels = await PixelsAsync(original);
+        Assert.NotEqual(pixels, await PixelsAsync(scrambled));
+        Assert.Equal(0, decrypt.ExitCode);
+        Assert.Equal(pixels, await PixelsAsync(back));
+
+        var wrongKey = Path.Combine(directory.Path, "short.key");
+        await File.WriteAllBytesAsync(wrongKey, new byte[5]);
+        var refused = await CliProcess.RunAsync(directory.Path, "research", "chaos-decrypt", "--key", wrongKey, scrambled, back);
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Contains("32 bytes", refused.Error);
+    }
+
+    private static async Task<byte[]> PixelsAsync(string path) =>
+        (await TrustedProxy.Dicom.DicomFile.ReadAsync(path)).Dataset.Find(TrustedProxy.Dicom.DicomTag.PixelData)!.Value.ToArray();
 }
