@@ -58,17 +58,7 @@ internal sealed partial class RecordRelocator(
             var fresh = Enumerable.Range(0, layout.Count).Select(i =>
             {
                 var admitted = now + TimeSpan.FromSeconds(Hold.NextDouble() * options.Value.RelocationHoldSeconds);
-                return new CacheBlock
-                {
-                    ObjectName = ObjectName.NewRandom(),
-                    Handle = entry.Handle,
-                    BlockIndex = i,
-                    Length = layout.Length,
-                    Kind = BlockKind.Real,
-                    State = BlockState.Cached,
-                    AdmittedAt = admitted,
-                    DueAt = cache.DrawDeadline(admitted),
-                };
+                return CacheBlock.Waiting(entry.Handle, i, layout.Length, admitted, cache.DrawDeadline(admitted));
             }).ToList();
             var ids = await blocks.RelocateAsync(entry.Handle, entry.ObjectName, envelopeIndex, layout.StoredLength, fresh, () => cache.DrawExpiry(now) ?? DateTimeOffset.MaxValue).ConfigureAwait(false);
             if (ids is null)

@@ -144,17 +144,7 @@ internal sealed partial class RecordUploader(
             OriginalSha256 = seal?.OriginalSha256 ?? digest,
         };
 
-        var newBlocks = Enumerable.Range(0, layout.Count).Select(i => new CacheBlock
-        {
-            ObjectName = ObjectName.NewRandom(),
-            Handle = handle,
-            BlockIndex = i,
-            Length = layout.Length,
-            Kind = BlockKind.Real,
-            State = BlockState.Cached,
-            AdmittedAt = now,
-            DueAt = cache.DrawDeadline(now),
-        }).ToList();
+        var newBlocks = Enumerable.Range(0, layout.Count).Select(i => CacheBlock.Waiting(handle, i, layout.Length, now, cache.DrawDeadline(now))).ToList();
 
         try
         {

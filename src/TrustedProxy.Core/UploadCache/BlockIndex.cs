@@ -57,6 +57,19 @@ internal sealed record CacheBlock
 
     /// <summary>The retrieval group it was released into; null until released.</summary>
     public long? GroupId { get; init; }
+
+    /// <summary>A real block of a record, waiting in the cache under a fresh random name.</summary>
+    public static CacheBlock Waiting(string handle, int blockIndex, long length, DateTimeOffset admittedAt, DateTimeOffset dueAt) => new()
+    {
+        ObjectName = ObjectName.NewRandom(),
+        Handle = handle,
+        BlockIndex = blockIndex,
+        Length = length,
+        Kind = BlockKind.Real,
+        State = BlockState.Cached,
+        AdmittedAt = admittedAt,
+        DueAt = dueAt,
+    };
 }
 
 /// <summary>

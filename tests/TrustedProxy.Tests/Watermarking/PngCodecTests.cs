@@ -1,3 +1,4 @@
+using TrustedProxy.Rendering;
 using System.Text.Json;
 using TrustedProxy.Dicom;
 using TrustedProxy.Watermarking;

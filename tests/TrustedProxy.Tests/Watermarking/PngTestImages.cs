@@ -1,3 +1,4 @@
+using TrustedProxy.Rendering;
 using System.Buffers.Binary;
 using System.IO.Compression;
 using TrustedProxy.Watermarking;
