@@ -138,8 +138,8 @@ internal sealed partial class RecordUploader(
             OriginOrganisation = origin.Organisation,
             State = cache.Enabled ? RecordState.Cached : RecordState.Staged,
             CreatedAt = now,
-            Seal = seal?.Kind ?? RecordSealKind.None,
-            DetachedSeal = seal?.DetachedSeal,
+            Seal = seal?.Kind ?? RecordSealKind.WholeFile,
+            DetachedSeal = seal?.DetachedSeal ?? watermarks.SealWholeFile(new SealFields(handle, origin.Organisation, now), digest),
             SealDetail = seal?.Detail ?? LargeFileDetail,
             OriginalSha256 = seal?.OriginalSha256 ?? digest,
         };
@@ -178,11 +178,12 @@ internal sealed partial class RecordUploader(
         return new UploadReceipt(handle, header.SopInstanceUid, header.StudyInstanceUid, header.SeriesInstanceUid, header.SopClassUid, plaintextLength, preamble is null ? [] : [preamble.Message], entry.Seal, entry.SealDetail);
     }
 
-    private string LargeFileDetail => $"not sealed: larger than the {watermarks.Options.MaxInMemoryBytes} bytes sealed in memory (TrustedProxy:Watermarking:MaxInMemoryBytes); the envelope alone protects it";
+    private string LargeFileDetail => $"whole-file seal: larger than the {watermarks.Options.MaxInMemoryBytes} bytes sealed in memory (TrustedProxy:Watermarking:MaxInMemoryBytes), so sealed by its digest beside it";
 
     /// <summary>
     /// Reads the body whole if it fits the in-memory limit and seals it; returns what to store. A
-    /// larger body is returned as a stream of what was read followed by the rest, unsealed.
+    /// larger body is returned as a stream of what was read followed by the rest, to be sealed
+    /// whole by the digest taken while it streams.
     /// </summary>
     private async Task<(Stream Body, IngestSeal? Seal)> SealAsync(Stream body, SealFields fields, CancellationToken cancellationToken)
     {

@@ -74,15 +74,20 @@ internal sealed class RecordViews(
             deidentifier.CheckEligible(await MetadataAsync(entry, PolicyObligations.None, cancellationToken).ConfigureAwait(false), profile);
         }
 
-        if (entry.Seal == RecordSealKind.None && (!fingerprint || !fitsInMemory))
+        if (entry.Seal is RecordSealKind.None or RecordSealKind.WholeFile && (!fingerprint || !fitsInMemory))
         {
+            if (entry.Seal == RecordSealKind.WholeFile)
+            {
+                watermarks.VerifyWholeFile(entry.Handle, entry.OriginOrganisation, entry.DetachedSeal, entry.OriginalSha256);
+            }
+
             var mark = fingerprint ? "unmarked; reason=too-large" : ViewedRecord.Unmarked;
             if (profile is null)
             {
                 return new ViewedRecord(entry, RecordView.Original, entry.PlaintextLength, entry.ContentSha256, async (destination, token) =>
                 {
                     await using var content = await reader.OpenAsync(entry, token).ConfigureAwait(false);
-                    await content.Stream.CopyToAsync(destination, 1 << 16, token).ConfigureAwait(false);
+                    await CopyCheckedAsync(entry, content.Stream, destination, token).ConfigureAwait(false);
                 }, mark);
             }
 
@@ -114,6 +119,28 @@ internal sealed class RecordViews(
         return profile is null
             ? new ViewedRecord(entry, RecordView.Original, bytes.Length, marked == ViewedRecord.Fingerprinted ? SHA256.HashData(bytes) : entry.OriginalDigest, Write, marked)
             : new ViewedRecord(entry, RecordView.Deidentified, null, null, Write, marked);
+    }
+
+    /// <summary>
+    /// Streams a record out while hashing it; a digest other than the one its whole-file seal binds
+    /// throws at the end, which aborts the response (the client's digest check fails too). The
+    /// envelope already authenticates every segment; this catches a record swapped inside the proxy.
+    /// </summary>
+    private static async Task CopyCheckedAsync(RecordEntry entry, Stream source, Stream destination, CancellationToken cancellationToken)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[1 << 16];
+        int read;
+        while ((read = await source.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            hash.AppendData(buffer, 0, read);
+            await destination.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+        }
+
+        if (entry.Seal == RecordSealKind.WholeFile && !CryptographicOperations.FixedTimeEquals(hash.GetHashAndReset(), entry.OriginalDigest))
+        {
+            throw new SealIntegrityException("the record does not match the digest its whole-file seal binds");
+        }
     }
 
     /// <summary>The record as uploaded: decrypted, authenticated, its seal verified and its pixels restored.</summary>
@@ -174,11 +201,12 @@ internal sealed class RecordViews(
             entry.TransferSyntaxUid, null, institution, null, $"deidentified:{profile.Name}", SealName(entry.Seal));
     }
 
-    /// <summary>The seal kind as the API names it: pixels, detached or none.</summary>
+    /// <summary>The seal kind as the API names it: pixels, detached, whole-file or none.</summary>
     public static string SealName(RecordSealKind kind) => kind switch
     {
         RecordSealKind.Pixels => "pixels",
         RecordSealKind.Detached => "detached",
+        RecordSealKind.WholeFile => "whole-file",
         _ => "none",
     };
 }

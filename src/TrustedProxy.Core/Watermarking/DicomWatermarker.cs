@@ -185,6 +185,31 @@ internal sealed class DicomWatermarker : IDisposable
             : WatermarkPayload.CreateSeal(fields, _keys, header, (file.Dataset.Find(DicomTag.PixelData)?.Value ?? ReadOnlyMemory<byte>.Empty).Span);
     }
 
+    /// <summary>A seal over a whole file by its SHA-256, for files that cannot be held or parsed whole; kept beside the file.</summary>
+    public byte[] CreateFileSeal(SealFields fields, ReadOnlySpan<byte> fileSha256)
+    {
+        WatermarkPayload.ValidateHandle(fields.RecordHandle);
+        return WatermarkPayload.CreateFileSeal(fields, _keys, fileSha256);
+    }
+
+    /// <summary>Checks a whole-file seal against a file's SHA-256, and that it names <paramref name="expectedHandle"/> and (if given) was sealed for <paramref name="expectedOrigin"/>.</summary>
+    public SealVerification VerifyFileSeal(ReadOnlySpan<byte> seal, ReadOnlySpan<byte> fileSha256, string expectedHandle, string? expectedOrigin = null)
+    {
+        if (!WatermarkPayload.TryReadSeal(seal, out var payload))
+        {
+            return new SealVerification(SealStatus.NoMark, null, "the whole-file seal is not a well-formed seal");
+        }
+
+        if (!WatermarkPayload.VerifyFileSeal(seal, _keys, fileSha256))
+        {
+            return new SealVerification(SealStatus.IntegrityFailure, payload, "the whole-file seal does not authenticate the file's digest");
+        }
+
+        return payload.RecordHandle != expectedHandle ? new SealVerification(SealStatus.IntegrityFailure, payload, "the seal is for another record")
+            : expectedOrigin is not null && payload.OriginTag != OriginTag(expectedOrigin) ? new SealVerification(SealStatus.IntegrityFailure, payload, "the seal names another origin organisation")
+            : new SealVerification(SealStatus.Verified, payload, "authentic whole-file seal");
+    }
+
     /// <summary>Checks a detached seal against the file as it is (nothing to restore); the file is never modified.</summary>
     public SealVerification VerifyDetachedSeal(DicomFile file, ReadOnlySpan<byte> seal, string? expectedHandle = null)
     {

@@ -145,6 +145,14 @@ internal sealed class PixelImage
             }
         }
 
+        if (bitsAllocated == 1)
+        {
+            // Every change to a binary image is a full-scale error: 45 dB allows one changed pixel
+            // in 10^4.5 ≈ 31,623, so even a 512×512 mask could carry 8 bits, not a 504-bit seal.
+            throw new WatermarkRefusedException(WatermarkRefusalReason.InsufficientCapacity,
+                $"1-bit samples: keeping PSNR at 45 dB allows about {(long)rows * columns / 31_623} changed pixels in this {rows}×{columns} image, far fewer than a 504-bit seal needs");
+        }
+
         if (bitsAllocated is not (8 or 16 or 32))
         {
             throw new WatermarkRefusedException(WatermarkRefusalReason.UnsupportedLayout, $"BitsAllocated {bitsAllocated} is not marked (8, 16 or 32 only)");

@@ -16,6 +16,13 @@ public enum RecordSealKind
 
     /// <summary>A detached seal stored with the record (compressed, deflated, too small, or otherwise refused by the scheme).</summary>
     Detached,
+
+    /// <summary>
+    /// A detached seal over the whole file's SHA-256, for uploads larger than the in-memory limit
+    /// (or that the whole-file reader cannot parse): they stream in and out, so the seal is checked
+    /// against the index's digest before the first byte goes out and the stream against the digest at its end.
+    /// </summary>
+    WholeFile,
 }
 
 /// <summary>What sealing did to an upload: the bytes to store (the sealed file, or the upload as it was), and how it is sealed.</summary>
@@ -80,7 +87,7 @@ internal sealed class RecordWatermarks : IDisposable
         }
         catch (Exception e) when (e is DicomFormatException or InvalidDataException or EndOfStreamException)
         {
-            return new IngestSeal(RecordSealKind.None, upload, length, null, originalSha256, "not sealed: the file could not be read whole", null);
+            return new IngestSeal(RecordSealKind.WholeFile, upload, length, SealWholeFile(fields, originalSha256), originalSha256, "whole-file seal: the file could not be read whole", null);
         }
 
         var result = Watermarker.Seal(file, fields);
@@ -102,6 +109,22 @@ internal sealed class RecordWatermarks : IDisposable
         return Detached(file, fields, upload, length, originalSha256, result.Refusal!);
     }
 
+    /// <summary>The seal of an upload that streamed through unsealed, over its SHA-256 (taken while it streamed).</summary>
+    public byte[] SealWholeFile(SealFields fields, byte[] fileSha256) => Watermarker.CreateFileSeal(fields, fileSha256);
+
+    /// <summary>
+    /// Throws <see cref="SealIntegrityException"/> unless a whole-file seal binds this record, its
+    /// origin and this digest; for a record that streams, checked before the first byte goes out.
+    /// </summary>
+    public void VerifyWholeFile(string handle, string origin, byte[]? seal, byte[]? fileSha256)
+    {
+        var verification = Watermarker.VerifyFileSeal(seal ?? [], fileSha256 ?? [], handle, origin);
+        if (!verification.IsVerified)
+        {
+            throw new SealIntegrityException($"the record's whole-file seal does not verify: {verification.Detail}");
+        }
+    }
+
     private IngestSeal Detached(DicomFile file, SealFields fields, byte[] upload, int length, byte[] originalSha256, WatermarkRefusal refusal) =>
         new(RecordSealKind.Detached, upload, length, Watermarker.CreateDetachedSeal(file, fields), originalSha256,
             $"detached seal: the pixels cannot carry one ({refusal.Reason}: {refusal.Message})", refusal.Reason);
@@ -116,6 +139,12 @@ internal sealed class RecordWatermarks : IDisposable
         if (kind == RecordSealKind.None)
         {
             return stored;
+        }
+
+        if (kind == RecordSealKind.WholeFile)
+        {
+            var whole = Watermarker.VerifyFileSeal(detachedSeal ?? [], SHA256.HashData(stored), handle);
+            return whole.IsVerified ? stored : throw new SealIntegrityException($"the record's whole-file seal does not verify: {whole.Detail}");
         }
 
         DicomFile file;

@@ -87,6 +87,18 @@ internal static class WatermarkPayload
     public static bool VerifySeal(ReadOnlySpan<byte> message, WatermarkKeys keys, ReadOnlySpan<byte> boundHeader, DicomFragments fragments) =>
         VerifySeal(message, keys, boundHeader, new PixelSource([], fragments));
 
+    /// <summary>
+    /// The seal payload for a file sealed whole, by its SHA-256, kept beside it: for uploads too
+    /// large to hold in memory, or that the whole-file reader cannot parse. Nothing is bound
+    /// separately from the header, since the digest covers every byte of the file.
+    /// </summary>
+    public static byte[] CreateFileSeal(SealFields fields, WatermarkKeys keys, ReadOnlySpan<byte> fileSha256) =>
+        CreateSeal(fields, keys, [], new PixelSource(fileSha256, null, WholeFile: true));
+
+    /// <summary>True when a whole-file seal's MAC matches the file's SHA-256.</summary>
+    public static bool VerifyFileSeal(ReadOnlySpan<byte> message, WatermarkKeys keys, ReadOnlySpan<byte> fileSha256) =>
+        VerifySeal(message, keys, [], new PixelSource(fileSha256, null, WholeFile: true));
+
     private static byte[] CreateSeal(SealFields fields, WatermarkKeys keys, ReadOnlySpan<byte> boundHeader, PixelSource pixels)
     {
         ValidateHandle(fields.RecordHandle);
@@ -182,7 +194,8 @@ internal static class WatermarkPayload
     /// <summary>
     /// HMAC-SHA256(seal key, domain ‖ len ‖ fields ‖ len ‖ bound header ‖ pixels), where pixels are
     /// 0x00 ‖ len ‖ Pixel Data for native data, or 0x01 ‖ count ‖ (len ‖ fragment)… for encapsulated
-    /// data (basic offset table first); every length is 8 bytes, big-endian.
+    /// data (basic offset table first), or 0x02 ‖ len ‖ SHA-256 of the file for a file sealed whole
+    /// (with an empty bound header); every length is 8 bytes, big-endian.
     /// </summary>
     private static void SealMac(WatermarkKeys keys, ReadOnlySpan<byte> fields, ReadOnlySpan<byte> boundHeader, PixelSource pixels, Span<byte> destination)
     {
@@ -209,7 +222,7 @@ internal static class WatermarkPayload
         }
         else
         {
-            hmac.AppendData([0]);
+            hmac.AppendData([pixels.WholeFile ? (byte)2 : (byte)0]);
             BinaryPrimitives.WriteUInt64BigEndian(length, (ulong)pixels.Native.Length);
             hmac.AppendData(length);
             hmac.AppendData(pixels.Native);
@@ -220,12 +233,14 @@ internal static class WatermarkPayload
         mac[..MacBytes].CopyTo(destination);
     }
 
-    /// <summary>Native Pixel Data bytes, or encapsulated fragments.</summary>
-    private readonly ref struct PixelSource(ReadOnlySpan<byte> native, DicomFragments? fragments)
+    /// <summary>Native Pixel Data bytes, or encapsulated fragments, or (whole file) the file's SHA-256.</summary>
+    private readonly ref struct PixelSource(ReadOnlySpan<byte> native, DicomFragments? fragments, bool WholeFile = false)
     {
         public ReadOnlySpan<byte> Native { get; } = native;
 
         public DicomFragments? Fragments { get; } = fragments;
+
+        public bool WholeFile { get; } = WholeFile;
     }
 
     private static void FingerprintMac(WatermarkKeys keys, ReadOnlySpan<byte> fields, Span<byte> destination)

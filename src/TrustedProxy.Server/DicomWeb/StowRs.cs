@@ -32,6 +32,15 @@ internal static partial class StowRs
     private static readonly DicomTag FailureReason = new(0x0008, 0x1197);
     private static readonly DicomTag WarningReason = new(0x0008, 0x1196);
 
+    // How each stored instance was sealed, in a private block (PS3.5 §7.8): the standard response
+    // has no attribute for it, and a DICOMweb client must be able to tell without a second request.
+    private static readonly DicomTag SealPrivateCreator = new(0x0009, 0x0010);
+    private static readonly DicomTag SealKind = new(0x0009, 0x1001);
+    private static readonly DicomTag SealDetail = new(0x0009, 0x1002);
+
+    /// <summary>The private creator of the seal attributes (0009,1001) seal kind and (0009,1002) its detail.</summary>
+    public const string SealCreator = "TrustedProxy seal";
+
     public static async Task<IResult> StoreAsync(HttpContext context, string? study, RecordUploader uploader, IOptions<RecordStoreOptions> options, ILogger logger)
     {
         if (!MediaTypes.TryGetDicomBoundary(context.Request.ContentType, out var boundary, out var error))
@@ -76,6 +85,13 @@ internal static partial class StowRs
                 if (receipt.StudyInstanceUid is not null && receipt.SeriesInstanceUid is not null && receipt.SopInstanceUid is not null)
                 {
                     item.Dataset.Set(DicomElement.Text(RetrieveUrl, DicomVR.UR, InstanceUrl(context, receipt)));
+                }
+
+                item.Dataset.Set(DicomElement.Text(SealPrivateCreator, DicomVR.LO, SealCreator));
+                item.Dataset.Set(DicomElement.Text(SealKind, DicomVR.LO, RecordViews.SealName(receipt.Seal)));
+                if (receipt.SealDetail is { } detail)
+                {
+                    item.Dataset.Set(DicomElement.Text(SealDetail, DicomVR.LT, detail));
                 }
 
                 warnings += receipt.Warnings.Count > 0 ? 1 : 0;

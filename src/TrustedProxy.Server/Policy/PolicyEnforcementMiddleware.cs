@@ -65,13 +65,13 @@ internal sealed partial class PolicyEnforcementMiddleware(
         var requestId = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
         await decisions.AppendAsync(request, decision, new RequestMark(requestId, watermarks.RequestTag(requestId)));
 
+        context.Response.Headers[ProxyRequestFeature.RequestIdHeader] = requestId;
         if (!decision.Permitted)
         {
             await Problem.Write(context, ProblemTypes.Forbidden, decision.Reason, new Dictionary<string, object?> { ["rule"] = decision.Rule });
             return;
         }
 
-        context.Response.Headers[ProxyRequestFeature.RequestIdHeader] = requestId;
         context.Features.Set(new ProxyRequestFeature(identity, decision, requestId, request.Time));
         await next(context);
     }

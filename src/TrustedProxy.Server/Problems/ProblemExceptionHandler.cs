@@ -38,6 +38,12 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
 
         // Headers an endpoint set before failing (content type, disposition) do not belong to the problem.
         context.Response.Clear();
+        if (context.Features.Get<Policy.ProxyRequestFeature>() is { } request)
+        {
+            // The request id is how a compliance officer finds this failure in the decision log.
+            context.Response.Headers[Policy.ProxyRequestFeature.RequestIdHeader] = request.RequestId;
+        }
+
         if (type == ProblemTypes.BackendUnavailable)
         {
             context.Response.Headers.RetryAfter = "30";

@@ -46,6 +46,22 @@ public sealed class DicomWebTests : ProxyTest
     }
 
     [Fact]
+    public async Task StowRs_SaysForEachStoredInstance_HowItWasSealed()
+    {
+        var native = File.ReadAllBytes(Path.Combine(DicomCorpus.TestFiles, "CT_small.dcm"));
+        var compressed = File.ReadAllBytes(DicomCorpus.WellFormedPart10.First(f => f.IsCompressed).Path);
+
+        var (status, body) = await DicomWebClient.StoreAsync(Proxy.Client(ProxyRole.Producer), "dicomweb/studies", [native, compressed]);
+
+        Assert.Equal(200, status);
+        var stored = body.GetProperty("00081199").GetProperty("Value").EnumerateArray().ToList();
+        Assert.All(stored, item => Assert.Equal("TrustedProxy seal", DicomWebClient.Value(item, "00090010")));
+        Assert.Equal(["detached", "pixels"], stored.Select(item => DicomWebClient.Value(item, "00091001")).Order());
+        Assert.Contains(stored, item => DicomWebClient.Value(item, "00091002")!.Contains("sealed in the pixels", StringComparison.Ordinal));
+        Assert.Contains(stored, item => DicomWebClient.Value(item, "00091002")!.Contains("NotNative", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task StowRs_ToAStudy_RefusesInstancesOfAnother_With409()
     {
         var (status, body) = await DicomWebClient.StoreAsync(Proxy.Client(ProxyRole.Producer), "dicomweb/studies/1.2.3.4.5.6", _instances);

@@ -180,6 +180,40 @@ public sealed class WatermarkingTests : ProxyTest
     }
 
     [Fact]
+    public async Task AnUploadLargerThanTheInMemoryLimit_GetsAWholeFileSeal_StreamsBackBitExact_AndATamperedIndexIsRefused()
+    {
+        await using var proxy = await ProxyHost.StartAsync(settings: new Dictionary<string, string?> { ["TrustedProxy:Watermarking:MaxInMemoryBytes"] = "65536" });
+        var original = new DicomFileBuilder().Image(256, 256, seed: 11).Build();
+        Assert.True(original.Length > 65536);
+        var producer = proxy.Client(ProxyRole.Producer);
+
+        var upload = await producer.UploadAsync(new MemoryStream(original));
+        var second = await producer.UploadAsync(new MemoryStream(new DicomFileBuilder().Image(256, 256, seed: 12).Build()));
+
+        Assert.Equal("whole-file", upload.Seal);
+        Assert.Contains("MaxInMemoryBytes", upload.SealDetail);
+        using (var copy = new MemoryStream())
+        {
+            await proxy.Client(ProxyRole.Consumer).FetchAsync(upload.Handle, copy);
+            Assert.Equal(original, copy.ToArray());
+        }
+
+        // The index says another hospital uploaded it: the seal names the real origin.
+        var index = proxy.Services.GetRequiredService<RecordIndex>();
+        Execute(index, "UPDATE records SET origin_organisation = 'Another Hospital' WHERE handle = $handle", ("$handle", upload.Handle));
+        var error = await Assert.ThrowsAsync<TrustedProxyException>(() => proxy.Client(ProxyRole.Consumer).FetchAsync(upload.Handle, Stream.Null));
+        Assert.Equal(502, error.Status);
+        Assert.Equal("urn:trustedproxy:problem:integrity-failure", error.ProblemType);
+        Assert.Contains("another origin organisation", error.Detail);
+
+        // The other record's seal does not pass for this one.
+        var otherSeal = (await index.FindAsync(second.Handle))!.DetachedSeal!;
+        Execute(index, "UPDATE records SET detached_seal = $seal WHERE handle = $handle", ("$seal", otherSeal), ("$handle", upload.Handle));
+        error = await Assert.ThrowsAsync<TrustedProxyException>(() => proxy.Client(ProxyRole.Consumer).FetchAsync(upload.Handle, Stream.Null));
+        Assert.Contains("whole-file seal does not verify", error.Detail);
+    }
+
+    [Fact]
     public async Task TheRetrievalVerifier_RefusesASealedFileWithOnePixelChanged_AndRestoresAnUntouchedOne()
     {
         var original = await File.ReadAllBytesAsync(CtSmall);
@@ -206,6 +240,26 @@ public sealed class WatermarkingTests : ProxyTest
 
         Assert.Equal(403, error.Status);
         Assert.Equal("urn:trustedproxy:problem:forbidden", error.ProblemType);
+    }
+
+    [Fact]
+    public async Task ProblemResponses_NameTheirRequest_AsTheDecisionLogRecordsIt()
+    {
+        var compressed = DicomCorpus.WellFormedPart10.First(f => f.IsCompressed);
+        var upload = await Proxy.Client(ProxyRole.Producer).UploadFileAsync(compressed.Path);
+        Execute(Index, "UPDATE records SET detached_seal = $seal WHERE handle = $handle", ("$seal", new byte[] { 0x11, 0x01 }), ("$handle", upload.Handle));
+
+        using var denied = await Proxy.Client(ProxyRole.Consumer).SendAsync(new HttpRequestMessage(HttpMethod.Get, "api/v1/audit/decisions"));
+        using var failed = await Proxy.Client(ProxyRole.Consumer).SendAsync(new HttpRequestMessage(HttpMethod.Get, $"api/v1/records/{upload.Handle}/content"));
+
+        Assert.Equal(HttpStatusCode.Forbidden, denied.StatusCode);
+        Assert.Equal(HttpStatusCode.BadGateway, failed.StatusCode);
+        var decisions = await Proxy.Services.GetRequiredService<DecisionLog>().ReadAsync(0, 1000);
+        var deniedDecision = Assert.Single(decisions, d => d.RequestId == denied.Headers.GetValues("Request-Id").Single());
+        Assert.False(deniedDecision.Permitted);
+        var failedDecision = Assert.Single(decisions, d => d.RequestId == failed.Headers.GetValues("Request-Id").Single());
+        Assert.True(failedDecision.Permitted);
+        Assert.Contains("/content", failedDecision.Resource);
     }
 
     [Fact]
@@ -331,6 +385,19 @@ public sealed class WatermarkingTests : ProxyTest
         using var buffer = new MemoryStream();
         await content.Stream.CopyToAsync(buffer);
         return buffer.ToArray();
+    }
+
+    private static void Execute(RecordIndex index, string sql, params (string Name, object Value)[] parameters)
+    {
+        using var connection = index.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value);
+        }
+
+        Assert.Equal(1, command.ExecuteNonQuery());
     }
 
     private void SetSealKind(string handle, RecordSealKind kind)

@@ -11,13 +11,14 @@ public sealed class CorpusWatermarkTests(ITestOutputHelper output)
     /// <summary>
     /// Native corpus images that are refused, with the reason. Anything else with native Pixel Data
     /// must be marked; those of at least 64×64 at ≥ 45 dB with a 512-bit message. Only the two
-    /// 1-bit masks are 64×64 or more: prediction-error expansion needs at least two bits per sample.
+    /// 1-bit masks are 64×64 or more: any change to a binary pixel is full-scale, so 45 dB leaves
+    /// room for about 8 changed pixels in 512×512, too little for the payload.
     /// </summary>
     private static readonly Dictionary<string, WatermarkRefusalReason> ExpectedRefusals = new()
     {
         // 512×512 segmentation masks, BitsAllocated 1.
-        ["test_files/liver_1frame.dcm"] = WatermarkRefusalReason.UnsupportedLayout,
-        ["test_files/liver_expb_1frame.dcm"] = WatermarkRefusalReason.UnsupportedLayout,
+        ["test_files/liver_1frame.dcm"] = WatermarkRefusalReason.InsufficientCapacity,
+        ["test_files/liver_expb_1frame.dcm"] = WatermarkRefusalReason.InsufficientCapacity,
 
         // No usable pixel description: NumberOfFrames "1A"; Pixel Data without Rows.
         ["test_files/badVR.dcm"] = WatermarkRefusalReason.NoPixelData,

@@ -185,6 +185,16 @@ public sealed class PixelImageTests
     }
 
     [Fact]
+    public async Task AOneBitMask_IsRefusedForCapacity_WithTheArithmeticInTheReason()
+    {
+        var file = await DicomFile.ReadAsync(Path.Combine(DicomCorpus.TestFiles, "liver_1frame.dcm"));
+
+        Assert.False(PixelImage.TryFromDicom(file, out _, out var refusal));
+        Assert.Equal(WatermarkRefusalReason.InsufficientCapacity, refusal!.Reason);
+        Assert.Contains("about 8 changed pixels in this 512×512 image", refusal.Message);
+    }
+
+    [Fact]
     public async Task PixelDataShorterThanItsAttributes_IsRefused()
     {
         var file = await SyntheticDicom.CreateAsync(new ImageSpec());

@@ -256,6 +256,39 @@ public sealed class SealTests
     }
 
     [Fact]
+    public void AWholeFileSeal_BindsTheDigest_TheRecord_AndTheOrigin()
+    {
+        using var watermarker = WatermarkTesting.Watermarker();
+        using var other = WatermarkTesting.Watermarker(WatermarkTesting.OtherKey);
+        var digest = System.Security.Cryptography.SHA256.HashData("a file too large to hold in memory"u8);
+
+        var seal = watermarker.CreateFileSeal(Fields, digest);
+
+        Assert.True(seal.Length <= 63);
+        Assert.Equal(SealStatus.Verified, watermarker.VerifyFileSeal(seal, digest, Fields.RecordHandle, Fields.OriginOrganisation).Status);
+        var changed = digest.ToArray();
+        changed[^1] ^= 0x01;
+        Assert.Equal(SealStatus.IntegrityFailure, watermarker.VerifyFileSeal(seal, changed, Fields.RecordHandle).Status);
+        Assert.Equal(SealStatus.IntegrityFailure, watermarker.VerifyFileSeal(seal, digest, "anotherhandle").Status);
+        Assert.Equal(SealStatus.IntegrityFailure, watermarker.VerifyFileSeal(seal, digest, Fields.RecordHandle, "Another Hospital").Status);
+        Assert.Equal(SealStatus.IntegrityFailure, other.VerifyFileSeal(seal, digest, Fields.RecordHandle).Status);
+        Assert.Equal(SealStatus.NoMark, watermarker.VerifyFileSeal(seal.AsSpan(0, 10), digest, Fields.RecordHandle).Status);
+    }
+
+    [Fact]
+    public async Task AWholeFileSeal_DoesNotPassForADetachedSeal_OfTheSameFields()
+    {
+        // The pixel source marker separates the two MACs: a seal over a digest never verifies as one over pixels.
+        using var watermarker = WatermarkTesting.Watermarker();
+        var file = await DicomFile.ReadAsync(Path.Combine(DicomCorpus.TestFiles, "CT_small.dcm"));
+        var detached = watermarker.CreateDetachedSeal(file, Fields);
+        var digest = System.Security.Cryptography.SHA256.HashData(await file.ToBytesAsync());
+
+        Assert.Equal(SealStatus.IntegrityFailure, watermarker.VerifyFileSeal(detached, digest, Fields.RecordHandle).Status);
+        Assert.Equal(SealStatus.IntegrityFailure, watermarker.VerifyDetachedSeal(file, watermarker.CreateFileSeal(Fields, digest)).Status);
+    }
+
+    [Fact]
     public async Task CompressedImages_GetADetachedSeal_ThatDetectsChangesToFragmentsAndHeader()
     {
         using var watermarker = WatermarkTesting.Watermarker();
