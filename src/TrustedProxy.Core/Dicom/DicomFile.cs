@@ -45,6 +45,49 @@ public sealed class DicomFile
         return new DicomFile(meta.Preamble, new DicomDataset(DicomEncoding.ExplicitLittle, meta.Elements), dataset, meta.TransferSyntax, reader.DeflatedPayload);
     }
 
+    /// <summary>
+    /// Reads a file held in memory without copying its large values: every top-level value over
+    /// 64 KiB (the native Pixel Data above all) is a window on <paramref name="buffer"/>, and
+    /// the offset returned says where the Pixel Data value starts, so that a caller
+    /// can change the pixels in the buffer itself and keep the buffer as the changed file. Null for
+    /// what has no such window: a deflated data set, or encapsulated (compressed) Pixel Data.
+    /// </summary>
+    internal static async Task<(DicomFile File, int PixelDataOffset)?> ReadInPlaceAsync(byte[] buffer, int length, DicomReaderLimits? limits = null, CancellationToken cancellationToken = default)
+    {
+        const long Window = 64 * 1024;
+        await using var reader = new DicomFileReader(new MemoryStream(buffer, 0, length, writable: false), limits, deferAbove: Window, keepDeflatedPayload: true);
+        var meta = await reader.ReadFileMetaAsync(cancellationToken).ConfigureAwait(false);
+        if (meta.TransferSyntax.Deflated)
+        {
+            return null;
+        }
+
+        var dataset = new DicomDataset(reader.DataSetEncoding);
+        var pixelDataOffset = -1;
+        while (await reader.ReadElementAsync(dataset, cancellationToken).ConfigureAwait(false) is { } element)
+        {
+            if (!element.IsDeferred)
+            {
+                dataset.Append(element);
+                continue;
+            }
+
+            if (element.Fragments is not null || reader.Offset + element.DeferredLength > length)
+            {
+                return null;
+            }
+
+            // The reader stands at the value's first byte; the next read skips the value in the stream.
+            var offset = checked((int)reader.Offset);
+            dataset.Append(DicomElement.Create(element.Tag, element.VR, buffer.AsMemory(offset, (int)element.DeferredLength)));
+            pixelDataOffset = element.Tag == DicomTag.PixelData ? offset : pixelDataOffset;
+        }
+
+        return pixelDataOffset < 0
+            ? null
+            : (new DicomFile(meta.Preamble, new DicomDataset(DicomEncoding.ExplicitLittle, meta.Elements), dataset, meta.TransferSyntax), pixelDataOffset);
+    }
+
     public static async Task<DicomFile> ReadAsync(string path, DicomReaderLimits? limits = null, CancellationToken cancellationToken = default)
     {
         await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);

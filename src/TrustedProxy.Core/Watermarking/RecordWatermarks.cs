@@ -74,39 +74,51 @@ internal sealed class RecordWatermarks : IDisposable
 
     /// <summary>
     /// Seals an upload held in memory: in its pixels when the scheme accepts them, else with a
-    /// detached seal. A file the whole-file reader refuses is stored as it is, unsealed, for the
-    /// streaming reader to judge (it refuses malformed files with the usual error).
+    /// detached seal. A file the whole-file reader refuses gets a whole-file seal and is stored as
+    /// it is, for the streaming reader to judge (it refuses malformed files with the usual error).
+    /// Native pixels are sealed in <paramref name="upload"/> itself (which then holds the stored
+    /// file): the Pixel Data keeps its length and place, so nothing else is copied or re-encoded.
     /// </summary>
     public async Task<IngestSeal> SealAsync(byte[] upload, int length, SealFields fields, CancellationToken cancellationToken)
     {
         var originalSha256 = SHA256.HashData(upload.AsSpan(0, length));
+        (DicomFile File, int PixelDataOffset)? inPlace;
         DicomFile file;
         try
         {
-            file = await DicomFile.ReadAsync(new MemoryStream(upload, 0, length, writable: false), _limits.Value, cancellationToken).ConfigureAwait(false);
+            inPlace = await DicomFile.ReadInPlaceAsync(upload, length, _limits.Value, cancellationToken).ConfigureAwait(false);
+            file = inPlace?.File ?? await DicomFile.ReadAsync(new MemoryStream(upload, 0, length, writable: false), _limits.Value, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is DicomFormatException or InvalidDataException or EndOfStreamException)
         {
             return new IngestSeal(RecordSealKind.WholeFile, upload, length, SealWholeFile(fields, originalSha256), originalSha256, "whole-file seal: the file could not be read whole", null);
         }
 
+        var originalPixels = file.Dataset.Find(DicomTag.PixelData)?.Value.Length;
         var result = Watermarker.Seal(file, fields);
-        if (result.Embedded)
+        if (!result.Embedded)
         {
-            var sealedFile = await file.ToBytesAsync(cancellationToken).ConfigureAwait(false);
-            if (sealedFile.Length == length)
-            {
-                return new IngestSeal(RecordSealKind.Pixels, sealedFile, sealedFile.Length, null, originalSha256,
-                    string.Create(System.Globalization.CultureInfo.InvariantCulture, $"sealed in the pixels ({result.Statistics!.Frames.Count} frame(s), PSNR {result.Statistics.WorstFramePsnr:F1} dB)"), null);
-            }
-
-            // Cannot happen for a native file (the Pixel Data keeps its length); if it did, a restored
-            // file could not be the upload byte for byte, so the pixels are left alone.
-            file = await DicomFile.ReadAsync(new MemoryStream(upload, 0, length, writable: false), _limits.Value, cancellationToken).ConfigureAwait(false);
-            return Detached(file, fields, upload, length, originalSha256, new WatermarkRefusal(WatermarkRefusalReason.UnsupportedLayout, "the sealed file would not have the upload's length"));
+            return Detached(file, fields, upload, length, originalSha256, result.Refusal!);
         }
 
-        return Detached(file, fields, upload, length, originalSha256, result.Refusal!);
+        var detail = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"sealed in the pixels ({result.Statistics!.Frames.Count} frame(s), PSNR {result.Statistics.WorstFramePsnr:F1} dB)");
+        var sealedPixels = file.Dataset.Find(DicomTag.PixelData)!.Value;
+        if (inPlace is { PixelDataOffset: var offset } && sealedPixels.Length == originalPixels)
+        {
+            sealedPixels.Span.CopyTo(upload.AsSpan(offset));
+            return new IngestSeal(RecordSealKind.Pixels, upload, length, null, originalSha256, detail, null);
+        }
+
+        var sealedFile = await file.ToBytesAsync(cancellationToken).ConfigureAwait(false);
+        if (sealedFile.Length == length)
+        {
+            return new IngestSeal(RecordSealKind.Pixels, sealedFile, sealedFile.Length, null, originalSha256, detail, null);
+        }
+
+        // Cannot happen for a native file (the Pixel Data keeps its length); if it did, a restored
+        // file could not be the upload byte for byte, so the pixels are left alone.
+        file = await DicomFile.ReadAsync(new MemoryStream(upload, 0, length, writable: false), _limits.Value, cancellationToken).ConfigureAwait(false);
+        return Detached(file, fields, upload, length, originalSha256, new WatermarkRefusal(WatermarkRefusalReason.UnsupportedLayout, "the sealed file would not have the upload's length"));
     }
 
     /// <summary>The seal of an upload that streamed through unsealed, over its SHA-256 (taken while it streamed).</summary>
