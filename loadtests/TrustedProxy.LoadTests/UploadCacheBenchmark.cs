@@ -56,9 +56,9 @@ internal static class UploadCacheBenchmark
             var count = rows > 1024 ? Math.Max(20, uploads / 10) : uploads;
             foreach (var (seal, settings) in new[]
             {
-                ("off", new Dictionary<string, string?> { ["TrustedProxy:UploadCache:Enabled"] = "true", ["TrustedProxy:Watermarking:MaxInMemoryBytes"] = "1024" }),
+                ("whole-file (streams)", new Dictionary<string, string?> { ["TrustedProxy:UploadCache:Enabled"] = "true", ["TrustedProxy:Watermarking:MaxInMemoryBytes"] = "1024" }),
                 ("in the pixels", new Dictionary<string, string?> { ["TrustedProxy:UploadCache:Enabled"] = "true" }),
-                ("off, again", new Dictionary<string, string?> { ["TrustedProxy:UploadCache:Enabled"] = "true", ["TrustedProxy:Watermarking:MaxInMemoryBytes"] = "1024" }),
+                ("whole-file, again", new Dictionary<string, string?> { ["TrustedProxy:UploadCache:Enabled"] = "true", ["TrustedProxy:Watermarking:MaxInMemoryBytes"] = "1024" }),
                 ("in the pixels, again", new Dictionary<string, string?> { ["TrustedProxy:UploadCache:Enabled"] = "true" }),
             })
             {
