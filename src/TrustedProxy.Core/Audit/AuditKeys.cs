@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json.Serialization;
 using Org.BouncyCastle.Asn1.X9;
 using TrustedProxy.Crypto;
 using BcBigInteger = Org.BouncyCastle.Math.BigInteger;
@@ -148,9 +149,11 @@ public sealed record AuditCheckpoint(string KeyId, long Size, string Root, strin
     public const string FormatName = "TrustedProxy audit checkpoint v1";
 
     /// <summary>Names the format in files, so that a checkpoint is recognised for what it is.</summary>
+    [JsonPropertyOrder(-1)]
     public string Format => FormatName;
 
-    /// <summary>Exactly what is signed: the format, then one "name value" line per field.</summary>
+    /// <summary>Exactly what is signed: the format, then one "name value" line per field. Rebuilt from the fields, never stored.</summary>
+    [JsonIgnore]
     public string SignedText => $"{FormatName}\nkey {KeyId}\nsize {Size}\nroot {Root}\ntime {Time}\n";
 
     internal byte[] SignedBytes() => Encoding.UTF8.GetBytes(SignedText);

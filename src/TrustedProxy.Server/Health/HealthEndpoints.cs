@@ -23,7 +23,8 @@ internal static class HealthEndpoints
             .AddCheck<IndexHealthCheck>("index")
             .AddCheck<BackendHealthCheck>("backend")
             .AddCheck<UploadCacheHealthCheck>("upload-cache")
-            .AddCheck<RevocationListHealthCheck>("crl");
+            .AddCheck<RevocationListHealthCheck>("crl")
+            .AddCheck<Audit.AuditHealthCheck>("audit");
         return services;
     }
 
