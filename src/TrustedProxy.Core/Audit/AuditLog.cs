@@ -42,7 +42,7 @@ public sealed record AuditLogPaths(string Directory)
 /// the repair is itself appended as an entry.
 /// </para>
 /// </summary>
-internal sealed class AuditLog : IAsyncDisposable
+internal sealed class AuditLog : IAsyncDisposable, IDisposable
 {
     private readonly AuditSigningKey _key;
     private readonly AuditLogOptions _options;
@@ -205,6 +205,9 @@ internal sealed class AuditLog : IAsyncDisposable
         await _writer.ConfigureAwait(false);
         _key.Dispose();
     }
+
+    /// <summary>For a container disposed synchronously.</summary>
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
     private async Task<Receipt> EnqueueAsync(Pending pending)
     {

@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Diagnostics.HealthChecks;
 using TrustedProxy.Audit;
 using TrustedProxy.Policy;
 using TrustedProxy.Server.Policy;
@@ -56,29 +55,6 @@ internal static class AuditLogEndpoints
 
             await context.Response.Body.WriteAsync(buffer.AsMemory(0, read), context.RequestAborted);
             left -= read;
-        }
-    }
-}
-
-/// <summary>Ready only while the audit log can be locked and read: without it every request would be refused.</summary>
-internal sealed class AuditHealthCheck(AuditLog log) : IHealthCheck
-{
-    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
-    {
-        try
-        {
-            var (length, latest) = AuditLog.Snapshot(log.Paths, log.Options);
-            return Task.FromResult(HealthCheckResult.Healthy(data: new Dictionary<string, object>
-            {
-                ["entries"] = log.Count,
-                ["bytes"] = length,
-                ["lastCheckpointSize"] = latest?.Size ?? 0,
-            }));
-        }
-        catch (AuditUnavailableException)
-        {
-            // Every member reads health; the reason (with its paths) is in the server's log.
-            return Task.FromResult(HealthCheckResult.Unhealthy("the audit log cannot be locked and read; requests are refused"));
         }
     }
 }

@@ -23,8 +23,7 @@ internal static class HealthEndpoints
             .AddCheck<IndexHealthCheck>("index")
             .AddCheck<BackendHealthCheck>("backend")
             .AddCheck<UploadCacheHealthCheck>("upload-cache")
-            .AddCheck<RevocationListHealthCheck>("crl")
-            .AddCheck<Audit.AuditHealthCheck>("audit");
+            .AddCheck<RevocationListHealthCheck>("crl");
         return services;
     }
 
