@@ -153,7 +153,13 @@ internal sealed class AuditLog : IAsyncDisposable, IDisposable
     /// </summary>
     public static AuditVerification VerifyDirectory(AuditLogPaths paths, AuditPublicKey key, AuditAnchor? external, AuditLogOptions options)
     {
-        var (length, local) = Snapshot(paths, options);
+        var (length, local, unreadable) = Snapshot(paths, options);
+        if (unreadable is not null)
+        {
+            return new AuditVerification(false, 0, 0, null, 0, [], new AuditProblem(AuditProblemKinds.Malformed, 0, null,
+                $"the latest checkpoint file ({Path.GetFileName(paths.Checkpoint)}) is not a checkpoint: modified ({unreadable})"));
+        }
+
         var anchors = new List<AuditAnchor>();
         if (local is not null)
         {
@@ -175,14 +181,24 @@ internal sealed class AuditLog : IAsyncDisposable, IDisposable
         return AuditVerifier.Verify(paths.Log, key, anchors, options.MaxEntryBytes, length);
     }
 
-    /// <summary>The log's committed length and its latest checkpoint file, read together under the append lock.</summary>
-    public static (long Length, AuditCheckpoint? Latest) Snapshot(AuditLogPaths paths, AuditLogOptions options)
+    /// <summary>
+    /// The log's committed length and its latest checkpoint file (or why that file is unreadable),
+    /// read together under the append lock.
+    /// </summary>
+    public static (long Length, AuditCheckpoint? Latest, string? LatestUnreadable) Snapshot(AuditLogPaths paths, AuditLogOptions options)
     {
         try
         {
             using var fileLock = ExclusiveFileLock.Acquire(paths.Lock, TimeSpan.FromSeconds(options.LockTimeoutSeconds));
             var length = File.Exists(paths.Log) ? new FileInfo(paths.Log).Length : 0;
-            return (length, File.Exists(paths.Checkpoint) ? AuditCheckpointFile.Read(paths.Checkpoint) : null);
+            try
+            {
+                return (length, File.Exists(paths.Checkpoint) ? AuditCheckpointFile.Read(paths.Checkpoint) : null, null);
+            }
+            catch (FormatException ex)
+            {
+                return (length, null, ex.Message);
+            }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

@@ -39,7 +39,7 @@ internal static class AuditLogEndpoints
 
     private static async Task DownloadAsync(HttpContext context, AuditLog log)
     {
-        var (length, _) = AuditLog.Snapshot(log.Paths, log.Options);
+        var (length, _, _) = AuditLog.Snapshot(log.Paths, log.Options);
         context.Response.ContentType = LogMediaType;
         context.Response.ContentLength = length;
         context.Response.Headers.ContentDisposition = "attachment; filename=\"audit.log\"";

@@ -88,6 +88,19 @@ public sealed class AuditLogTests : IDisposable
     }
 
     [Fact]
+    public async Task AMangledLatestCheckpointFile_IsReported_AndTheWriterRefusesIt()
+    {
+        await _log.CreateAsync(Entries);
+        File.WriteAllText(_log.Paths.Checkpoint, "{\"format\":\"something else\"}");
+
+        var problem = _log.Verify().Problem!;
+
+        Assert.Equal(AuditProblemKinds.Malformed, problem.Kind);
+        Assert.Contains("the latest checkpoint file (checkpoint.json) is not a checkpoint", problem.Message);
+        Assert.Throws<AuditUnavailableException>(() => _log.Open());
+    }
+
+    [Fact]
     public async Task DeletingTheLogFile_WhileItsCheckpointFileRemains_IsDetected()
     {
         await _log.CreateAsync(Entries);
