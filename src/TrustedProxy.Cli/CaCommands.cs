@@ -6,7 +6,11 @@ using TrustedProxy.Policy;
 
 namespace TrustedProxy.Cli;
 
-/// <summary><c>tproxy ca …</c>: the certificate authority, operated on the files under certs/ (works with or without a running server).</summary>
+/// <summary>
+/// <c>tproxy ca …</c>: the certificate authority, operated on the files under certs/ (works with or
+/// without a running server). Creating the CA, issuing and revoking are recorded in the audit log under
+/// --data, as the operator at this terminal, before they take effect.
+/// </summary>
 internal static class CaCommands
 {
     public static Command Create()
@@ -26,11 +30,11 @@ internal static class CaCommands
     private static Command Init(Option<string?> keyFile)
     {
         var hosts = new Option<string[]>("--host") { Description = "Host names and addresses for the proxy's TLS certificate", DefaultValueFactory = _ => ["localhost", "127.0.0.1", "::1"], AllowMultipleArgumentsPerToken = true };
-        var command = new Command("init", $"Create the root CA (ECDSA {ProxyCertificateAuthority.RootCurve}) and the proxy's TLS certificate; the key is encrypted with {CaPassphrase.EnvironmentVariable} or a generated key file") { hosts, keyFile, Cli.Certs };
-        Cli.SetAction(command, (parse, _) =>
+        var command = new Command("init", $"Create the root CA (ECDSA {ProxyCertificateAuthority.RootCurve}) and the proxy's TLS certificate; the key is encrypted with {CaPassphrase.EnvironmentVariable} or a generated key file") { hosts, keyFile, Cli.Certs, AuditCommands.Data };
+        Cli.SetAction(command, (parse, _) => AuditCommands.AuditedAsync(parse, audit =>
         {
             var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);
-            var result = LocalFederation.Initialize(paths, "unused", parse.GetValue(hosts)!, Environment.GetEnvironmentVariable(CaPassphrase.EnvironmentVariable), issueClients: false, TimeProvider.System);
+            var result = LocalFederation.Initialize(paths, "unused", parse.GetValue(hosts)!, Environment.GetEnvironmentVariable(CaPassphrase.EnvironmentVariable), issueClients: false, TimeProvider.System, audit);
             if (!result.CreatedCa)
             {
                 throw new CliException($"a CA already exists in '{paths.CaDirectory}'");
@@ -43,7 +47,7 @@ internal static class CaCommands
             }
 
             return Task.FromResult(Cli.Ok);
-        });
+        }));
         return command;
     }
 
@@ -56,11 +60,11 @@ internal static class CaCommands
         var csr = new Option<string?>("--csr") { Description = "Sign this PKCS#10 request (PEM) instead of generating a key" };
         var output = new Option<string?>("--out") { Description = "Directory for the output (default certs/clients)" };
         var passwordFile = new Option<string?>("--password-file") { Description = "Protect the .p12 with the password in this file (default: no password, file mode 0600)" };
-        var command = new Command("issue", "Issue a member's client certificate (PKCS#12 + PEM, or a signed CSR)") { organisation, role, days, csr, output, passwordFile, keyFile, Cli.Certs };
-        Cli.SetAction(command, async (parse, _) =>
+        var command = new Command("issue", "Issue a member's client certificate (PKCS#12 + PEM, or a signed CSR)") { organisation, role, days, csr, output, passwordFile, keyFile, Cli.Certs, AuditCommands.Data };
+        Cli.SetAction(command, (parse, _) => AuditCommands.AuditedAsync(parse, async audit =>
         {
             var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);
-            var ca = ProxyCertificateAuthority.Open(paths, TimeProvider.System, parse.GetValue(keyFile));
+            var ca = ProxyCertificateAuthority.Open(paths, TimeProvider.System, parse.GetValue(keyFile), audit);
             ProxyRoles.TryParse(parse.GetValue(role), out var parsedRole);
             var org = parse.GetValue(organisation)!;
             var validity = TimeSpan.FromDays(parse.GetValue(days));
@@ -90,7 +94,7 @@ internal static class CaCommands
 
             Console.WriteLine($"{credential.Serial}\t{Path.Combine(outDirectory, stem + ".p12")}");
             return Cli.Ok;
-        });
+        }));
         return command;
     }
 
@@ -99,16 +103,16 @@ internal static class CaCommands
         var serial = new Argument<string>("serial") { Description = "Serial number of the certificate (hex, as 'tproxy ca list' shows it)" };
         var reason = new Option<string>("--reason") { Description = string.Join(", ", RevocationReasons.Names), DefaultValueFactory = _ => "unspecified" };
         reason.AcceptOnlyFromAmong([.. RevocationReasons.Names]);
-        var command = new Command("revoke", "Revoke a certificate and publish a new CRL; a running server honours it at once") { serial, reason, keyFile, Cli.Certs };
-        Cli.SetAction(command, (parse, _) =>
+        var command = new Command("revoke", "Revoke a certificate and publish a new CRL; a running server honours it at once") { serial, reason, keyFile, Cli.Certs, AuditCommands.Data };
+        Cli.SetAction(command, (parse, _) => AuditCommands.AuditedAsync(parse, audit =>
         {
             var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);
-            var ca = ProxyCertificateAuthority.Open(paths, TimeProvider.System, parse.GetValue(keyFile));
+            var ca = ProxyCertificateAuthority.Open(paths, TimeProvider.System, parse.GetValue(keyFile), audit);
             RevocationReasons.TryParse(parse.GetValue(reason), out var parsed);
             var changed = ca.Revoke(parse.GetValue(serial)!, parsed);
             Console.WriteLine(changed ? $"revoked {CertificateSerial.Normalize(parse.GetValue(serial)!)}; CRL published at {paths.Crl}" : "already revoked; CRL republished");
             return Task.FromResult(Cli.Ok);
-        });
+        }));
         return command;
     }
 

@@ -150,6 +150,7 @@ internal static class Cli
         CliException cli => cli.Message,
         TrustedProxyException proxy => $"the proxy refused: {proxy.Detail} ({proxy.Status} {proxy.Title})",
         CertificateAuthorityException ca => ca.Message,
+        Audit.AuditUnavailableException audit => audit.Message,
         ObliviousTransfer.OtProtocolException ot => $"oblivious transfer failed: {ot.Message}",
         InvalidConfigurationException config => config.Message,
         Crypto.InsecureSecretFileException secret => secret.Message,

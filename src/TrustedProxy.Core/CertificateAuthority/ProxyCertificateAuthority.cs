@@ -11,6 +11,7 @@ using Org.BouncyCastle.Crypto.Parameters;
 using Org.BouncyCastle.Pkcs;
 using Org.BouncyCastle.Security;
 using Org.BouncyCastle.X509;
+using TrustedProxy.Audit;
 using TrustedProxy.Crypto;
 using TrustedProxy.Policy;
 using BcCertificate = Org.BouncyCastle.X509.X509Certificate;
@@ -22,6 +23,9 @@ namespace TrustedProxy.CertificateAuthority;
 /// The certificate authority of the federation. The root is ECDSA P-384 (signing with
 /// SHA-384); members and the proxy's TLS endpoint get ECDSA P-256 keys. The root signs leaf
 /// certificates directly (path length 0) and publishes a CRL after every revocation.
+/// With an audit log, creating the CA, every issue and every revocation is appended to it before
+/// it takes effect (a certificate is recorded in the registry and handed out only after its entry
+/// is durable); if the entry cannot be written, the operation fails and nothing changes.
 /// See docs/certificate-authority.md.
 /// </summary>
 internal sealed class ProxyCertificateAuthority
@@ -40,9 +44,11 @@ internal sealed class ProxyCertificateAuthority
     private readonly IssuedCertificateRegistry _registry;
     private readonly TimeProvider _time;
     private readonly SecureRandom _random = new();
+    private readonly AuditLog? _audit;
 
-    private ProxyCertificateAuthority(CertificateAuthorityPaths paths, AsymmetricKeyParameter signingKey, BcCertificate root, TimeProvider time)
+    private ProxyCertificateAuthority(CertificateAuthorityPaths paths, AsymmetricKeyParameter signingKey, BcCertificate root, TimeProvider time, AuditLog? audit)
     {
+        _audit = audit;
         _paths = paths;
         _signingKey = signingKey;
         _root = root;
@@ -60,7 +66,7 @@ internal sealed class ProxyCertificateAuthority
     /// Creates a new root CA under <paramref name="paths"/>. The private key is encrypted with
     /// <paramref name="passphrase"/>, or, when none is given, with a random key file written beside it (0600).
     /// </summary>
-    public static ProxyCertificateAuthority Create(CertificateAuthorityPaths paths, string commonName, string? passphrase, TimeProvider time)
+    public static ProxyCertificateAuthority Create(CertificateAuthorityPaths paths, string commonName, string? passphrase, TimeProvider time, AuditLog? audit = null)
     {
         if (paths.CaExists)
         {
@@ -89,6 +95,7 @@ internal sealed class ProxyCertificateAuthority
         generator.AddExtension(X509Extensions.KeyUsage, true, new KeyUsage(KeyUsage.KeyCertSign | KeyUsage.CrlSign));
         generator.AddExtension(X509Extensions.SubjectKeyIdentifier, false, KeyIdentifier(keys.Public));
         var root = generator.Generate(new Asn1SignatureFactory(SignatureAlgorithm, keys.Private, new SecureRandom()));
+        audit?.Append(AuditEvents.CaCreate(CertificateSerial.Normalize(root.SerialNumber.ToString(16)), root.SubjectDN.ToString(), new DateTimeOffset(root.NotAfter.ToUniversalTime(), TimeSpan.Zero)));
 
         using (var ecdsa = ToDotNetKey(keys.Private))
         {
@@ -97,13 +104,13 @@ internal sealed class ProxyCertificateAuthority
         }
 
         File.WriteAllText(paths.CaCertificate, ToPem(root));
-        var ca = new ProxyCertificateAuthority(paths, keys.Private, root, time);
+        var ca = new ProxyCertificateAuthority(paths, keys.Private, root, time, audit);
         ca.PublishCrl();
         return ca;
     }
 
     /// <summary>Opens an existing CA, decrypting its key with <paramref name="passphrase"/>.</summary>
-    public static ProxyCertificateAuthority Open(CertificateAuthorityPaths paths, string passphrase, TimeProvider time)
+    public static ProxyCertificateAuthority Open(CertificateAuthorityPaths paths, string passphrase, TimeProvider time, AuditLog? audit = null)
     {
         if (!paths.CaExists)
         {
@@ -122,13 +129,13 @@ internal sealed class ProxyCertificateAuthority
 
         var signingKey = PrivateKeyFactory.CreateKey(ecdsa.ExportPkcs8PrivateKey());
         var root = new X509CertificateParser().ReadCertificate(File.ReadAllBytes(paths.CaCertificate));
-        return new ProxyCertificateAuthority(paths, signingKey, root, time);
+        return new ProxyCertificateAuthority(paths, signingKey, root, time, audit);
     }
 
     /// <summary>Opens the CA with the passphrase from the environment or the key file.</summary>
-    public static ProxyCertificateAuthority Open(CertificateAuthorityPaths paths, TimeProvider time, string? keyFile = null) =>
+    public static ProxyCertificateAuthority Open(CertificateAuthorityPaths paths, TimeProvider time, string? keyFile = null, AuditLog? audit = null) =>
         Open(paths, CaPassphrase.Resolve(paths, keyFile) ?? throw new CertificateAuthorityException(
-            $"no passphrase for the CA key: set {CaPassphrase.EnvironmentVariable} or provide the key file '{keyFile ?? paths.CaKeyFile}'"), time);
+            $"no passphrase for the CA key: set {CaPassphrase.EnvironmentVariable} or provide the key file '{keyFile ?? paths.CaKeyFile}'"), time, audit);
 
     /// <summary>Reads the public root certificate without touching the private key.</summary>
     public static X509Certificate2 LoadRootCertificate(CertificateAuthorityPaths paths) =>
@@ -191,7 +198,12 @@ internal sealed class ProxyCertificateAuthority
     public bool Revoke(string serial, RevocationReason reason)
     {
         serial = CertificateSerial.Normalize(serial);
-        _ = _registry.Find(serial) ?? throw new CertificateAuthorityException($"no certificate with serial {serial} was issued by this CA");
+        var record = _registry.Find(serial) ?? throw new CertificateAuthorityException($"no certificate with serial {serial} was issued by this CA");
+        if (record.RevokedAt is null)
+        {
+            _audit?.Append(AuditEvents.CaRevoke(serial, RevocationReasons.ToName(reason)));
+        }
+
         var changed = _registry.Revoke(serial, RevocationReasons.ToName(reason), _time.GetUtcNow());
         PublishCrl();
         return changed;
@@ -256,6 +268,13 @@ internal sealed class ProxyCertificateAuthority
         }
 
         var certificate = generator.Generate(new Asn1SignatureFactory(SignatureAlgorithm, _signingKey, _random));
+        _audit?.Append(AuditEvents.CaIssue(
+            CertificateSerial.Normalize(serial.ToString(16)),
+            template.Kind,
+            certificate.SubjectDN.ToString(),
+            template.Identity?.Organisation,
+            template.Identity is { } issued ? ProxyRoles.ToName(issued.Role) : null,
+            notAfter));
         _registry.Add(new IssuedCertificateRecord(
             CertificateSerial.Normalize(serial.ToString(16)),
             certificate.SubjectDN.ToString(),

@@ -18,6 +18,7 @@ internal sealed class ProxyKeyRing : IDisposable
     internal const string DeidentifiedUidInfo = "TrustedProxy/deidentified-uid/v1";
     internal const string DateShiftInfo = "TrustedProxy/date-shift/v1";
     internal const string ResearchPseudonymInfo = "TrustedProxy/research-pseudonym/v1";
+    internal const string AuditSigningInfo = "TrustedProxy/audit-signing/v1";
 
     private readonly byte[] _masterKey;
 
@@ -69,8 +70,11 @@ internal sealed class ProxyKeyRing : IDisposable
     public static ProxyKeyRing FromBytes(ReadOnlySpan<byte> masterKey) => new(masterKey.ToArray());
 
     /// <summary>Derives a purpose-bound 256-bit key; the caller owns and should wipe the result.</summary>
-    public byte[] Derive(string purpose) =>
-        HKDF.DeriveKey(HashAlgorithmName.SHA256, _masterKey, 32, salt: [], info: Encoding.UTF8.GetBytes(purpose));
+    public byte[] Derive(string purpose) => Derive(purpose, 32);
+
+    /// <summary>Derives <paramref name="length"/> purpose-bound bytes (more than 32 where a key must be reduced modulo a group order without bias).</summary>
+    public byte[] Derive(string purpose, int length) =>
+        HKDF.DeriveKey(HashAlgorithmName.SHA256, _masterKey, length, salt: [], info: Encoding.UTF8.GetBytes(purpose));
 
     public void Dispose()
     {

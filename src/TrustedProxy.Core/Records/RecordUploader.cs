@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using TrustedProxy.Audit;
 using TrustedProxy.Crypto;
 using TrustedProxy.Deidentification;
 using TrustedProxy.Dicom;
@@ -45,7 +46,9 @@ public sealed record UploadReceipt(string Handle, string? SopInstanceUid, string
 /// and sealed does anything become visible: one index transaction writes the record (its header
 /// sealed as metadata) and its blocks, each under a fresh random object name. With the upload cache
 /// on, that is the acknowledgement and the blocks go to the backend later, on the cache's schedule;
-/// write-through, the blocks are put first. Any failure before acknowledgement leaves nothing behind.
+/// write-through, the blocks are put first. Before the index transaction the upload is appended to
+/// the audit log and made durable there; if it cannot be, the cache file goes and nothing else was
+/// written. Any failure before acknowledgement leaves nothing behind.
 /// </summary>
 internal sealed partial class RecordUploader(
     RecordIndex index,
@@ -58,6 +61,7 @@ internal sealed partial class RecordUploader(
     DeidentificationKeys deidentificationKeys,
     StagingArea staging,
     RecordWatermarks watermarks,
+    AuditLog audit,
     IOptions<RecordStoreOptions> options,
     IOptions<DicomReaderLimits> dicomLimits,
     TimeProvider time,
@@ -148,6 +152,7 @@ internal sealed partial class RecordUploader(
 
         try
         {
+            await audit.AppendAsync(AuditEvents.Upload(entry)).ConfigureAwait(false);
             var ids = await index.InsertAsync(entry, newBlocks).ConfigureAwait(false);
             newBlocks = newBlocks.Select((b, i) => b with { Id = ids[i] }).ToList();
         }

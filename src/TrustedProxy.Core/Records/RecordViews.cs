@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Options;
+using TrustedProxy.Audit;
 using TrustedProxy.Crypto;
 using TrustedProxy.Deidentification;
 using TrustedProxy.Dicom;
@@ -39,13 +40,15 @@ internal sealed class ViewedRecord(RecordEntry entry, RecordView view, long? len
 /// <summary>
 /// Turns an index entry into what a permitted request may receive, as the policy's obligations say:
 /// the original file bit-exact, or its de-identified view (streamed through the de-identifier);
-/// its metadata (the sealed header) in either view; and a summary in either view.
+/// its metadata (the sealed header) in either view; and a summary in either view. Every copy of a
+/// record's content handed out is in the audit log before its first byte leaves.
 /// </summary>
 internal sealed class RecordViews(
     RecordReader reader,
     Deidentifier deidentifier,
     ProxyKeyRing keys,
     RecordWatermarks watermarks,
+    AuditLog audit,
     IOptions<DeidentificationSettings> deidentification,
     IOptions<DicomReaderLimits> limits)
 {
@@ -63,8 +66,17 @@ internal sealed class RecordViews(
     /// first (a failure throws <see cref="SealIntegrityException"/>), then de-identified if the view
     /// says so, then fingerprinted for <paramref name="egress"/> if the obligations say so; all of it
     /// in memory, before the first byte is sent. An unsealed record without a fingerprint due streams.
+    /// The copy is appended to the audit log (record, patient pseudonym, view, mark) before it is returned.
     /// </summary>
     public async Task<ViewedRecord> OpenAsync(RecordEntry entry, PolicyObligations obligations, EgressMark? egress, CancellationToken cancellationToken)
+    {
+        var viewed = await PrepareAsync(entry, obligations, egress, cancellationToken).ConfigureAwait(false);
+        var view = viewed.View == RecordView.Original ? "original" : $"deidentified:{Profile(obligations).Name}";
+        await audit.AppendAsync(AuditEvents.Retrieve(entry, view, viewed.Mark, egress?.RequestId)).ConfigureAwait(false);
+        return viewed;
+    }
+
+    private async Task<ViewedRecord> PrepareAsync(RecordEntry entry, PolicyObligations obligations, EgressMark? egress, CancellationToken cancellationToken)
     {
         var fingerprint = obligations.Fingerprint && egress is not null;
         var fitsInMemory = entry.PlaintextLength <= watermarks.Options.MaxInMemoryBytes;

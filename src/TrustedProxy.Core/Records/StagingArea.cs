@@ -1,4 +1,5 @@
 using TrustedProxy.Crypto;
+using TrustedProxy.IO;
 
 namespace TrustedProxy.Records;
 
@@ -44,34 +45,7 @@ internal sealed class StagingArea
     public void Persist(FileStream file)
     {
         file.Flush(flushToDisk: true);
-        SyncDirectory(Directory);
-    }
-
-    private static void SyncDirectory(string directory)
-    {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
-        const int ReadOnlyDirectory = 0x10000; // O_RDONLY | O_DIRECTORY on Linux
-        var fd = NativeMethods.open(directory, ReadOnlyDirectory);
-        if (fd < 0)
-        {
-            throw new IOException($"cannot open the cache directory to sync it (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()})");
-        }
-
-        try
-        {
-            if (NativeMethods.fsync(fd) != 0)
-            {
-                throw new IOException($"fsync of the cache directory failed (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()})");
-            }
-        }
-        finally
-        {
-            _ = NativeMethods.close(fd);
-        }
+        Durability.SyncDirectory(Directory);
     }
 
     public IEnumerable<string> StagedHandles() =>
@@ -80,18 +54,4 @@ internal sealed class StagingArea
     /// <summary>A scratch file that deletes itself when closed (or when the process dies and the directory is swept).</summary>
     public FileStream CreateScratch() =>
         new(Path.Combine(ScratchDirectory, Guid.NewGuid().ToString("N")), SecretFile.OwnerOnlyOptions(FileMode.CreateNew, FileAccess.ReadWrite, FileOptions.Asynchronous | FileOptions.DeleteOnClose));
-}
-
-internal static partial class NativeMethods
-{
-#pragma warning disable SA1300, IDE1006 // libc names
-    [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true, StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8)]
-    internal static partial int open(string path, int flags);
-
-    [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true)]
-    internal static partial int fsync(int fd);
-
-    [System.Runtime.InteropServices.LibraryImport("libc")]
-    internal static partial int close(int fd);
-#pragma warning restore SA1300, IDE1006
 }

@@ -2,6 +2,7 @@ using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Options;
+using TrustedProxy.Audit;
 using TrustedProxy.CertificateAuthority;
 using TrustedProxy.Crypto;
 using TrustedProxy.Deidentification;
@@ -83,6 +84,7 @@ public static class ProxyServer
         var obliviousRetrieval = binder.Bind<ObliviousRetrievalOptions>("TrustedProxy:ObliviousRetrieval");
         var watermarking = binder.Bind<WatermarkingOptions>("TrustedProxy:Watermarking");
         var policy = binder.Bind<PolicyOptions>("TrustedProxy:Policy");
+        var auditOptions = binder.Bind<AuditLogOptions>("TrustedProxy:Audit");
         binder.AddErrors(server.Validate());
         binder.AddErrors(uploadCache.Validate());
         binder.AddErrors(deidentification.Validate());
@@ -93,9 +95,18 @@ public static class ProxyServer
         var certificates = new CertificateAuthorityPaths(Path.GetFullPath(Path.Combine(root, paths.CertificatesDirectory)));
         var time = settings.Time;
 
+        SecretFile.EnsurePrivateDirectory(dataDirectory);
+        var keyRing = Environment.GetEnvironmentVariable(MasterKeyVariable) is { Length: > 0 } masterKey
+            ? ProxyKeyRing.FromBase64(masterKey)
+            : ProxyKeyRing.LoadOrCreate(Path.Combine(dataDirectory, "keys", "master.key"));
+
+        // Opened before the CA, whose first-run issuing it records; it verifies the whole log first.
+        var httpContext = new HttpContextAccessor();
+        var audit = AuditLog.Open(Path.Combine(dataDirectory, "audit"), AuditSigningKey.FromKeyRing(keyRing), auditOptions, time, new HttpAuditContextSource(httpContext));
+
         if (server.AutoInitializeCertificates)
         {
-            LocalFederation.Initialize(certificates, server.LocalOrganisation, server.EffectiveHostNames.ToList(), passphrase: null, issueClients: true, time);
+            LocalFederation.Initialize(certificates, server.LocalOrganisation, server.EffectiveHostNames.ToList(), passphrase: null, issueClients: true, time, audit);
         }
         else if (!certificates.CaExists || !File.Exists(certificates.ServerCertificate))
         {
@@ -105,14 +116,9 @@ public static class ProxyServer
         var caCertificate = ProxyCertificateAuthority.LoadRootCertificate(certificates);
         var serverCertificate = LoadServerCertificate(certificates);
         ProxyCertificateAuthority? authority = CaPassphrase.Resolve(certificates) is { } passphrase
-            ? ProxyCertificateAuthority.Open(certificates, passphrase, time)
+            ? ProxyCertificateAuthority.Open(certificates, passphrase, time, audit)
             : null;
         authority?.PublishCrl();
-
-        SecretFile.EnsurePrivateDirectory(dataDirectory);
-        var keyRing = Environment.GetEnvironmentVariable(MasterKeyVariable) is { Length: > 0 } masterKey
-            ? ProxyKeyRing.FromBase64(masterKey)
-            : ProxyKeyRing.LoadOrCreate(Path.Combine(dataDirectory, "keys", "master.key"));
 
         var selector = new ObjectStoreSelector([new FileSystemObjectStoreProvider(), new AzureBlobObjectStoreProvider(), new S3ObjectStoreProvider()]);
         var storageSection = builder.Configuration.GetSection("TrustedProxy:Storage");
@@ -147,6 +153,10 @@ public static class ProxyServer
         services.AddSingleton<RecordWatermarks>();
         services.AddSingleton<IPolicyDecisionPoint>(new RoleBasedPolicyDecisionPoint(policy));
         services.AddSingleton<DecisionLog>();
+        services.AddSingleton<IHttpContextAccessor>(httpContext);
+        services.AddSingleton(Options.Create(auditOptions));
+        services.AddSingleton(_ => audit); // a factory, so that the container disposes it (a last checkpoint) with the application
+        services.AddHostedService<AuditCheckpointService>();
         services.AddSingleton(Options.Create(uploadCache));
         services.AddSingleton(PaddingSchemes.Create(uploadCache));
         services.AddSingleton<BlockIndex>();
@@ -197,6 +207,7 @@ public static class ProxyServer
         app.MapObliviousTransfer();
         app.MapCertificateAuthority();
         app.MapAudit();
+        app.MapAuditLog();
         app.MapTrace();
         app.MapProxyHealth();
         app.MapOpenApi("/openapi/{documentName}.json").RequiresAction(ProxyAction.Discover);

@@ -1,3 +1,4 @@
+using TrustedProxy.Audit;
 using TrustedProxy.CertificateAuthority;
 using TrustedProxy.Policy;
 using TrustedProxy.Server.Problems;
@@ -18,6 +19,7 @@ internal sealed partial class PolicyEnforcementMiddleware(
     RequestDelegate next,
     IPolicyDecisionPoint decisionPoint,
     DecisionLog decisions,
+    AuditLog audit,
     PublishedRevocationList revocations,
     RecordWatermarks watermarks,
     TimeProvider time,
@@ -63,6 +65,9 @@ internal sealed partial class PolicyEnforcementMiddleware(
 
         LogDecision(logger, decision.Permitted ? "permit" : "deny", identity.Organisation, ProxyRoles.ToName(identity.Role), request.Action, resource, decision.Rule, decision.Reason);
         var requestId = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+
+        // The tamper-evident log first: if it cannot be written, the request fails (503) and nothing else happens.
+        await audit.AppendAsync(AuditEvents.Decision(request, decision), new AuditContext(AuditActor.Member(identity), requestId));
         await decisions.AppendAsync(request, decision, new RequestMark(requestId, watermarks.RequestTag(requestId)));
 
         context.Response.Headers[ProxyRequestFeature.RequestIdHeader] = requestId;

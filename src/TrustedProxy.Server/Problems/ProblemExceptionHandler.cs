@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Diagnostics;
+using TrustedProxy.Audit;
 using TrustedProxy.CertificateAuthority;
 using TrustedProxy.Crypto;
 using TrustedProxy.Deidentification;
@@ -27,6 +28,12 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
         else
         {
             LogProblem(logger, type.Slug, context.Request.Method, context.Request.Path, detail);
+        }
+
+        if (exception is AuditUnavailableException audit)
+        {
+            // The caller learns only that the log is unavailable; the operator needs the cause (a path, an OS error).
+            LogAuditUnavailable(logger, audit.Message);
         }
 
         if (context.Response.HasStarted)
@@ -81,11 +88,16 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
             (ProblemTypes.DeidentificationRefused, refused.Message, null),
         UnknownDeidentificationProfileException unknown =>
             (ProblemTypes.UnknownProfile, unknown.Message, null),
+        AuditUnavailableException =>
+            (ProblemTypes.AuditUnavailable, "the audit log cannot be written, so nothing is done; the server's log says why", null),
         _ => (ProblemTypes.Internal, "an unexpected error occurred; it has been logged", null),
     };
 
     [LoggerMessage(EventId = 1301, Level = LogLevel.Warning, Message = "Request failed with {Problem}: {Method} {Path}: {Detail}")]
     private static partial void LogProblem(ILogger logger, string problem, string method, string path, string detail);
+
+    [LoggerMessage(EventId = 1303, Level = LogLevel.Error, Message = "Request refused because the audit log cannot be written: {Reason}")]
+    private static partial void LogAuditUnavailable(ILogger logger, string reason);
 
     [LoggerMessage(EventId = 1302, Level = LogLevel.Error, Message = "Unexpected error")]
     private static partial void LogUnexpected(ILogger logger, Exception exception);

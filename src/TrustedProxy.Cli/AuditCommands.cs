@@ -1,0 +1,212 @@
+using System.CommandLine;
+using TrustedProxy.Audit;
+using TrustedProxy.Crypto;
+using TrustedProxy.Server.Hosting;
+
+namespace TrustedProxy.Cli;
+
+/// <summary>
+/// <c>tproxy audit …</c>: the tamper-evident audit log, on its files (works with or without a
+/// running server, and on a copy of the log elsewhere). Also how the CA commands reach the log.
+/// </summary>
+internal static class AuditCommands
+{
+    public static readonly Option<string> Data = new("--data")
+    {
+        Description = "The proxy's data directory; the audit log is in its audit/ folder",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TPROXY_DATA") ?? "data",
+    };
+
+    public static Command Create() => new("audit", "The tamper-evident audit log: verify it, take a signed checkpoint to keep elsewhere, export its public key")
+    {
+        Verify(),
+        Checkpoint(),
+        PublicKey(),
+    };
+
+    /// <summary>
+    /// Opens the log under <paramref name="data"/> for appending as the operator at this terminal
+    /// (creating it, and the master key, on first use, as the server would).
+    /// </summary>
+    public static AuditLog OpenAsOperator(string data)
+    {
+        using var keys = MasterKey(data, create: true)!;
+        return AuditLog.Open(Paths(data).Directory, AuditSigningKey.FromKeyRing(keys), new AuditLogOptions(), TimeProvider.System,
+            new FixedAuditContext(new AuditContext(AuditActor.Operator(Environment.UserName))));
+    }
+
+    /// <summary>
+    /// Runs a command that changes what the log records (the CA's issuing and revoking), as the
+    /// operator, then signs a checkpoint over what it appended; a failure of either is the command's.
+    /// </summary>
+    public static async Task<int> AuditedAsync(ParseResult parse, Func<AuditLog, Task<int>> body)
+    {
+        var audit = OpenAsOperator(parse.GetValue(Data)!);
+        await using (audit)
+        {
+            var result = await body(audit);
+            await audit.CheckpointAsync();
+            return result;
+        }
+    }
+
+    private static Command Verify()
+    {
+        var log = new Option<string?>("--log") { Description = "Verify this copy of audit.log (e.g. from GET /api/v1/audit/log) instead of the data directory's" };
+        var checkpoint = new Option<string?>("--checkpoint") { Description = "A checkpoint kept elsewhere ('tproxy audit checkpoint'); the log must contain it (detects rollback)" };
+        var publicKey = new Option<string?>("--public-key") { Description = "The audit public key (PEM, 'tproxy audit public-key'); default: derived from the master key" };
+        var command = new Command("verify", "Verify the audit log: entry hashes, the chain, checkpoint signatures and Merkle roots, and the checkpoints it must contain") { log, checkpoint, publicKey, Data };
+        Cli.SetAction(command, (parse, _) =>
+        {
+            var data = parse.GetValue(Data)!;
+            var key = LoadPublicKey(parse.GetValue(publicKey), data);
+            AuditAnchor? external = null;
+            if (parse.GetValue(checkpoint) is { } file)
+            {
+                external = new AuditAnchor($"the checkpoint in '{file}'", Read(file, AuditCheckpointFile.Read), External: true);
+            }
+
+            var options = new AuditLogOptions();
+            AuditVerification result;
+            if (parse.GetValue(log) is { } copy)
+            {
+                if (!File.Exists(copy))
+                {
+                    throw new CliException($"no log file '{copy}'", isUsage: true);
+                }
+
+                result = AuditVerifier.Verify(copy, key, external is null ? [] : [external], options.MaxEntryBytes);
+            }
+            else
+            {
+                var paths = Paths(data);
+                if (!Directory.Exists(paths.Directory))
+                {
+                    throw new CliException($"no audit log in '{paths.Directory}'; pass --data (the proxy's data directory) or --log", isUsage: true);
+                }
+
+                result = AuditLog.VerifyDirectory(paths, key, external, options);
+            }
+
+            if (!result.Intact)
+            {
+                throw new CliException(result.Summary);
+            }
+
+            Console.WriteLine(result.Summary);
+            return Task.FromResult(Cli.Ok);
+        });
+        return command;
+    }
+
+    private static Command Checkpoint()
+    {
+        var output = new Option<string?>("--output", "-o") { Description = "Write the checkpoint to this file (default: standard output)" };
+        var command = new Command("checkpoint", "Sign a checkpoint over the whole audit log now and print it, to keep somewhere the proxy's operators cannot change") { output, Data };
+        Cli.SetAction(command, async (parse, _) =>
+        {
+            var data = parse.GetValue(Data)!;
+            if (!File.Exists(Paths(data).Log))
+            {
+                throw new CliException($"no audit log in '{Paths(data).Directory}'; pass --data (the proxy's data directory)", isUsage: true);
+            }
+
+            var audit = OpenAsOperator(data);
+            AuditCheckpoint? checkpoint;
+            await using (audit)
+            {
+                checkpoint = await audit.CheckpointAsync();
+            }
+
+            var json = AuditCheckpointFile.ToJson(checkpoint ?? throw new CliException("the audit log is empty: nothing to sign"));
+            if (parse.GetValue(output) is { } file)
+            {
+                await File.WriteAllTextAsync(file, json);
+                Console.WriteLine($"checkpoint of {checkpoint.Size} entries written to {file}");
+            }
+            else
+            {
+                Console.Write(json);
+            }
+
+            return Cli.Ok;
+        });
+        return command;
+    }
+
+    private static Command PublicKey()
+    {
+        var output = new Option<string?>("--output", "-o") { Description = "Write the key to this file (default: standard output)" };
+        var command = new Command("public-key", "Print the audit key's public half (PEM), for verifying checkpoints without the master key") { output, Data };
+        Cli.SetAction(command, async (parse, _) =>
+        {
+            var data = parse.GetValue(Data)!;
+            using var keys = MasterKey(data, create: false) ?? throw new CliException(NoMasterKey(data));
+            using var signing = AuditSigningKey.FromKeyRing(keys);
+            if (parse.GetValue(output) is { } file)
+            {
+                await File.WriteAllTextAsync(file, signing.PublicKey.Pem);
+                Console.WriteLine($"audit public key {signing.PublicKey.KeyId} written to {file}");
+            }
+            else
+            {
+                Console.Write(signing.PublicKey.Pem);
+            }
+
+            return Cli.Ok;
+        });
+        return command;
+    }
+
+    private static AuditLogPaths Paths(string data) => new(Path.GetFullPath(Path.Combine(data, "audit")));
+
+    private static AuditPublicKey LoadPublicKey(string? file, string data)
+    {
+        if (file is not null)
+        {
+            return Read(file, path => AuditPublicKey.FromPem(File.ReadAllText(path)));
+        }
+
+        using var keys = MasterKey(data, create: false) ?? throw new CliException(NoMasterKey(data) + "; or pass --public-key");
+        using var signing = AuditSigningKey.FromKeyRing(keys);
+        return signing.PublicKey;
+    }
+
+    private static T Read<T>(string path, Func<string, T> read)
+    {
+        if (!File.Exists(path))
+        {
+            throw new CliException($"no file '{path}'", isUsage: true);
+        }
+
+        try
+        {
+            return read(path);
+        }
+        catch (FormatException ex)
+        {
+            throw new CliException($"'{path}': {ex.Message}");
+        }
+    }
+
+    private static string NoMasterKey(string data) =>
+        $"no master key: neither {ProxyServer.MasterKeyVariable} nor '{Path.Combine(data, "keys", "master.key")}' (pass --data, the proxy's data directory)";
+
+    // As the server finds it: the environment first, then the key file in the data directory.
+    private static ProxyKeyRing? MasterKey(string data, bool create)
+    {
+        if (Environment.GetEnvironmentVariable(ProxyServer.MasterKeyVariable) is { Length: > 0 } base64)
+        {
+            return ProxyKeyRing.FromBase64(base64);
+        }
+
+        var path = Path.Combine(data, "keys", "master.key");
+        if (!create && !File.Exists(path))
+        {
+            return null;
+        }
+
+        SecretFile.EnsurePrivateDirectory(data);
+        return ProxyKeyRing.LoadOrCreate(path);
+    }
+}

@@ -1,0 +1,122 @@
+using System.Text.Json.Nodes;
+using TrustedProxy.Policy;
+using TrustedProxy.Records;
+
+namespace TrustedProxy.Audit;
+
+/// <summary>What an entry records: its kind and kind-specific data.</summary>
+public sealed record AuditEvent(string Kind, JsonObject Data);
+
+/// <summary>The kinds of entry the proxy writes.</summary>
+public static class AuditKinds
+{
+    public const string Decision = "decision";
+    public const string Upload = "upload";
+    public const string Retrieve = "retrieve";
+    public const string Delete = "delete";
+    public const string CaCreate = "ca-create";
+    public const string CaIssue = "ca-issue";
+    public const string CaRevoke = "ca-revoke";
+    public const string PolicyChange = "policy-change";
+    public const string Checkpoint = "checkpoint";
+    public const string Repair = "audit-repair";
+}
+
+/// <summary>
+/// The entries of each kind, built in one place so that what reaches the log is reviewed in one
+/// place: records appear by handle and patient pseudonym, never by a patient's name or identifier;
+/// requests by route pattern, never by query string (which may carry a patient ID).
+/// </summary>
+internal static class AuditEvents
+{
+    public static AuditEvent Decision(PolicyRequest request, PolicyDecision decision) => new(AuditKinds.Decision, new JsonObject
+    {
+        ["action"] = request.Action.ToString(),
+        ["resource"] = request.Resource,
+        ["purpose"] = request.Context.Purpose.ToString().ToLowerInvariant(),
+        ["result"] = decision.Permitted ? "permit" : "deny",
+        ["rule"] = decision.Rule,
+        ["reason"] = decision.Reason,
+        ["view"] = decision.Permitted ? decision.Obligations.View.ToString().ToLowerInvariant() : null,
+        ["fingerprint"] = decision.Permitted ? decision.Obligations.Fingerprint : null,
+    });
+
+    public static AuditEvent Upload(RecordEntry entry) => new(AuditKinds.Upload, new JsonObject
+    {
+        ["record"] = entry.Handle,
+        ["patient"] = entry.PatientPseudonym,
+        ["origin"] = entry.OriginOrganisation,
+        ["modality"] = entry.Modality,
+        ["sopClass"] = entry.SopClassUid,
+        ["bytes"] = entry.PlaintextLength,
+        ["sha256"] = Convert.ToHexStringLower(entry.OriginalDigest),
+        ["seal"] = entry.Seal.ToString().ToLowerInvariant(),
+    });
+
+    /// <param name="entry">The record handed out.</param>
+    /// <param name="view">"original" or "deidentified:&lt;profile&gt;".</param>
+    /// <param name="copy">Whether the copy carries a fingerprint (the <c>Watermark</c> header's value).</param>
+    /// <param name="egressRequest">The request the copy's fingerprint names (an oblivious transfer's session), when there is one.</param>
+    public static AuditEvent Retrieve(RecordEntry entry, string view, string copy, string? egressRequest) => new(AuditKinds.Retrieve, new JsonObject
+    {
+        ["record"] = entry.Handle,
+        ["patient"] = entry.PatientPseudonym,
+        ["origin"] = entry.OriginOrganisation,
+        ["view"] = view,
+        ["copy"] = copy,
+        ["egress"] = egressRequest,
+    });
+
+    public static AuditEvent Delete(RecordEntry entry) => new(AuditKinds.Delete, new JsonObject
+    {
+        ["record"] = entry.Handle,
+        ["patient"] = entry.PatientPseudonym,
+        ["origin"] = entry.OriginOrganisation,
+    });
+
+    public static AuditEvent CaCreate(string serial, string subject, DateTimeOffset notAfter) => new(AuditKinds.CaCreate, new JsonObject
+    {
+        ["serial"] = serial,
+        ["subject"] = subject,
+        ["notAfter"] = AuditHashes.Time(notAfter),
+    });
+
+    public static AuditEvent CaIssue(string serial, string kind, string subject, string? organisation, string? role, DateTimeOffset notAfter) => new(AuditKinds.CaIssue, new JsonObject
+    {
+        ["serial"] = serial,
+        ["certificate"] = kind,
+        ["subject"] = subject,
+        ["organisation"] = organisation,
+        ["role"] = role,
+        ["notAfter"] = AuditHashes.Time(notAfter),
+    });
+
+    public static AuditEvent CaRevoke(string serial, string reason) => new(AuditKinds.CaRevoke, new JsonObject
+    {
+        ["serial"] = serial,
+        ["reason"] = reason,
+    });
+
+    public static AuditEvent PolicyChange(string versionHash, IReadOnlyList<string> files, string? previousVersionHash) => new(AuditKinds.PolicyChange, new JsonObject
+    {
+        ["version"] = versionHash,
+        ["previous"] = previousVersionHash,
+        ["files"] = new JsonArray([.. files.Select(f => (JsonNode?)JsonValue.Create(f))]),
+    });
+
+    public static AuditEvent Checkpoint(AuditCheckpoint checkpoint) => new(AuditKinds.Checkpoint, new JsonObject
+    {
+        ["size"] = checkpoint.Size,
+        ["root"] = checkpoint.Root,
+        ["keyId"] = checkpoint.KeyId,
+        ["signature"] = checkpoint.Signature,
+    });
+
+    public static AuditEvent Repair(long offset, long bytes, string sha256, string savedAs) => new(AuditKinds.Repair, new JsonObject
+    {
+        ["offset"] = offset,
+        ["bytes"] = bytes,
+        ["sha256"] = sha256,
+        ["savedAs"] = savedAs,
+    });
+}
