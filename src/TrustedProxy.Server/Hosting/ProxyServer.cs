@@ -12,6 +12,7 @@ using TrustedProxy.ObliviousRetrieval;
 using TrustedProxy.Records;
 using TrustedProxy.Server.Audit;
 using TrustedProxy.Server.CertificateAuthority;
+using TrustedProxy.Server.Dashboard;
 using TrustedProxy.Server.DicomWeb;
 using TrustedProxy.Server.Health;
 using TrustedProxy.Server.ObliviousTransfer;
@@ -83,9 +84,13 @@ public static class ProxyServer
         var obliviousRetrieval = binder.Bind<ObliviousRetrievalOptions>("TrustedProxy:ObliviousRetrieval");
         var watermarking = binder.Bind<WatermarkingOptions>("TrustedProxy:Watermarking");
         var policy = binder.Bind<PolicyOptions>("TrustedProxy:Policy");
+        var dashboard = binder.Bind<DashboardOptions>("TrustedProxy:Dashboard");
         binder.AddErrors(server.Validate());
         binder.AddErrors(uploadCache.Validate());
         binder.AddErrors(deidentification.Validate());
+        var reportFontErrors = new List<string>();
+        var reportFont = ReportFont.Load(dashboard, settings.ContentRoot, reportFontErrors);
+        binder.AddErrors(reportFontErrors);
         binder.ThrowIfInvalid();
 
         var root = settings.ContentRoot;
@@ -145,6 +150,7 @@ public static class ProxyServer
         services.AddSingleton(sp => new ClientCertificateValidator(caCertificate, sp.GetRequiredService<PublishedRevocationList>(), time));
         services.AddSingleton(Options.Create(watermarking));
         services.AddSingleton<RecordWatermarks>();
+        services.AddSingleton<LeakTracer>();
         services.AddSingleton<IPolicyDecisionPoint>(new RoleBasedPolicyDecisionPoint(policy));
         services.AddSingleton<DecisionLog>();
         services.AddSingleton(Options.Create(uploadCache));
@@ -163,6 +169,7 @@ public static class ProxyServer
         services.AddSingleton<RecordReader>();
         services.AddSingleton<RecordDeleter>();
         services.AddSingleton<RecordRecovery>();
+        services.AddDashboard(dashboard, reportFont);
         services.AddExceptionHandler<ProblemExceptionHandler>();
         services.AddProblemDetails();
         services.AddProxyHealthChecks();
@@ -198,6 +205,7 @@ public static class ProxyServer
         app.MapCertificateAuthority();
         app.MapAudit();
         app.MapTrace();
+        app.MapDashboard();
         app.MapProxyHealth();
         app.MapOpenApi("/openapi/{documentName}.json").RequiresAction(ProxyAction.Discover);
 

@@ -4,6 +4,7 @@ using TrustedProxy.Crypto;
 using TrustedProxy.Deidentification;
 using TrustedProxy.Records;
 using TrustedProxy.Dicom;
+using TrustedProxy.Server.Watermarking;
 using TrustedProxy.Storage;
 using TrustedProxy.Watermarking;
 
@@ -71,6 +72,8 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
             (ProblemTypes.BackendUnavailable, $"the {backend.Backend} backend is unavailable; retry later", null),
         CertificateAuthorityException ca =>
             (ProblemTypes.CaRequestRefused, ca.Message, null),
+        InvalidImageException image =>
+            (ProblemTypes.InvalidImage, image.Message, null),
         DeidentificationRefusedException refused =>
             (ProblemTypes.DeidentificationRefused, refused.Message, null),
         UnknownDeidentificationProfileException unknown =>
