@@ -23,7 +23,7 @@ internal sealed class SummaryReportPdf
     private const double LineHeight = 14;
 
     // Left edge of each column of SummaryReport.Columns; the last column ends at the right margin.
-    private static readonly double[] ColumnStarts = [Margin, 360, 450, 540, 630, 720];
+    private static readonly double[] ColumnStarts = [Margin, 340, 420, 500, 580, 660];
 
     private readonly PdfDocumentBuilder _builder;
     private readonly PdfDocumentBuilder.AddedFont _regular;
