@@ -61,7 +61,7 @@ internal static partial class ReportsPage
                 {
                     foreach (var column in SummaryReport.Columns)
                     {
-                        html.Element("th", column.Heading, ("scope", "col"));
+                        html.Element("th", column.Heading, ("scope", "col"), ("class", column.Numeric ? "number" : null));
                     }
                 }
 
@@ -103,7 +103,14 @@ internal static partial class ReportsPage
             foreach (var column in SummaryReport.Columns)
             {
                 var value = column.Value(row);
-                html.Element(cell, value ?? SummaryReport.NotRecorded, ("class", value is null ? "not-recorded" : column.Numeric ? "number" : null));
+                var kind = (column.Numeric, value is null) switch
+                {
+                    (true, true) => "number not-recorded",
+                    (true, false) => "number",
+                    (false, true) => "not-recorded",
+                    _ => null,
+                };
+                html.Element(cell, value ?? SummaryReport.NotRecorded, ("class", kind));
             }
         }
     }
