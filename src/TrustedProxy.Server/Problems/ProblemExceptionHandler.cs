@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Diagnostics;
 using TrustedProxy.CertificateAuthority;
 using TrustedProxy.Crypto;
@@ -58,6 +59,11 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
             (ProblemTypes.DicomLimitExceeded, dicom.Detail, new() { ["offset"] = dicom.Offset }),
         DicomFormatException dicom =>
             (ProblemTypes.InvalidDicom, dicom.Detail, new() { ["offset"] = dicom.Offset, ["problem"] = dicom.Problem.ToString() }),
+        // Checking a form's antiforgery token reads the form: a body over the limit surfaces wrapped.
+        AntiforgeryValidationException { InnerException: BadHttpRequestException bad } =>
+            Classify(bad),
+        AntiforgeryValidationException =>
+            (ProblemTypes.AntiforgeryFailed, "the form's antiforgery token could not be read; open the page again and submit from there", null),
         BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } =>
             (ProblemTypes.PayloadTooLarge, "the request body is larger than the configured limit", null),
         BadHttpRequestException bad =>

@@ -168,6 +168,27 @@ public sealed partial class DashboardTests : ProxyTest
     }
 
     [Fact]
+    public async Task ACopyLargerThanTheTraceLimit_IsRefusedAsTooLarge_WhetherItsFormFitsTheBodyLimitOrNot()
+    {
+        await Proxy.StopAsync();
+        await Proxy.StartAgainAsync(new Dictionary<string, string?> { ["TrustedProxy:Watermarking:MaxInMemoryBytes"] = "4096" });
+        var officer = Proxy.Client(ProxyRole.Compliance);
+        using var form = await GetAsync(officer, "dashboard/trace", BrowserAccept);
+        var token = TokenField().Match(await form.Content.ReadAsStringAsync()).Groups[1].Value;
+
+        foreach (var size in new[] { 5_000, 200_000 })
+        {
+            using var response = await PostTraceAsync(officer, token, new byte[size]);
+            Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+            Assert.Contains("<h1>Request body too large</h1>", await response.Content.ReadAsStringAsync());
+        }
+
+        using var fits = await PostTraceAsync(officer, token, new byte[4_000]);
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, fits.StatusCode);
+        Assert.Contains("not-dicom-part10", await fits.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task TheReports_CountTheUploadsRetrievalsAndDenialsDoneThroughTheApi_InTheTableAndTheCsv()
     {
         var producer = Proxy.Client(ProxyRole.Producer);
