@@ -5,6 +5,8 @@
 #       dcmtk                                         dcmdump, an independent reader of what the proxy sends
 #       orthanc, orthanc-dicomweb                     a real DICOMweb client for the interoperability test
 #       nodejs, npm                                   for the cloud emulators
+#       chromium, fonts-dejavu-core                   the dashboard's browser test (driven by Playwright), and a
+#                                                     TrueType font the PDF-report test embeds
 #   - Azurite and s3rver from tools/package-lock.json (npm ci)
 #   - NuGet packages (dotnet restore, part of dotnet test)
 # Extra arguments go to `dotnet test`, e.g. tools/test.sh --filter FullyQualifiedName~Crypto
@@ -12,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for package in python3-pydicom python3-numpy python3-pil dcmtk orthanc orthanc-dicomweb; do
+for package in python3-pydicom python3-numpy python3-pil dcmtk orthanc orthanc-dicomweb chromium fonts-dejavu-core; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)

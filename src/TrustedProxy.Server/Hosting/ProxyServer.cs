@@ -13,6 +13,7 @@ using TrustedProxy.ObliviousRetrieval;
 using TrustedProxy.Records;
 using TrustedProxy.Server.Audit;
 using TrustedProxy.Server.CertificateAuthority;
+using TrustedProxy.Server.Dashboard;
 using TrustedProxy.Server.DicomWeb;
 using TrustedProxy.Server.Health;
 using TrustedProxy.Server.ObliviousTransfer;
@@ -85,9 +86,13 @@ public static class ProxyServer
         var watermarking = binder.Bind<WatermarkingOptions>("TrustedProxy:Watermarking");
         var policy = binder.Bind<PolicyOptions>("TrustedProxy:Policy");
         var auditOptions = binder.Bind<AuditLogOptions>("TrustedProxy:Audit");
+        var dashboard = binder.Bind<DashboardOptions>("TrustedProxy:Dashboard");
         binder.AddErrors(server.Validate());
         binder.AddErrors(uploadCache.Validate());
         binder.AddErrors(deidentification.Validate());
+        var reportFontErrors = new List<string>();
+        var reportFont = ReportFont.Load(dashboard, settings.ContentRoot, reportFontErrors);
+        binder.AddErrors(reportFontErrors);
         binder.ThrowIfInvalid();
 
         var root = settings.ContentRoot;
@@ -151,6 +156,7 @@ public static class ProxyServer
         services.AddSingleton(sp => new ClientCertificateValidator(caCertificate, sp.GetRequiredService<PublishedRevocationList>(), time));
         services.AddSingleton(Options.Create(watermarking));
         services.AddSingleton<RecordWatermarks>();
+        services.AddSingleton<LeakTracer>();
         services.AddSingleton<IPolicyDecisionPoint>(new RoleBasedPolicyDecisionPoint(policy));
         services.AddSingleton<DecisionLog>();
         services.AddSingleton<IHttpContextAccessor>(httpContext);
@@ -173,6 +179,7 @@ public static class ProxyServer
         services.AddSingleton<RecordReader>();
         services.AddSingleton<RecordDeleter>();
         services.AddSingleton<RecordRecovery>();
+        services.AddDashboard(dashboard, reportFont);
         services.AddExceptionHandler<ProblemExceptionHandler>();
         services.AddProblemDetails();
         services.AddProxyHealthChecks();
@@ -209,6 +216,7 @@ public static class ProxyServer
         app.MapAudit();
         app.MapAuditLog();
         app.MapTrace();
+        app.MapDashboard();
         app.MapProxyHealth();
         app.MapOpenApi("/openapi/{documentName}.json").RequiresAction(ProxyAction.Discover);
 

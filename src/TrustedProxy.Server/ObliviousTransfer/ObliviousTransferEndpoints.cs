@@ -78,7 +78,7 @@ internal static class ObliviousTransferEndpoints
         // The audit trail holds the set and k: which records were offered, never which were taken.
         // Every record of the set is fingerprinted under the session id, recorded here with its tag.
         await decisions.AppendAsync(
-            new PolicyRequest(feature.Identity, ProxyAction.RetrieveOblivious, $"offer {sessionId}: {request.Choices} of {records.Count} records [{string.Join(",", records.Select(r => r.Handle))}]", offeredAt, PolicyContext.Default),
+            new PolicyRequest(feature.Identity, ProxyAction.RetrieveOblivious, $"{DecisionLog.ObliviousOfferResourcePrefix}{sessionId}: {request.Choices} of {records.Count} records [{string.Join(",", records.Select(r => r.Handle))}]", offeredAt, PolicyContext.Default),
             feature.Decision,
             new RequestMark(sessionId, watermarks.RequestTag(sessionId)));
 

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Diagnostics;
 using TrustedProxy.Audit;
 using TrustedProxy.CertificateAuthority;
@@ -5,6 +6,7 @@ using TrustedProxy.Crypto;
 using TrustedProxy.Deidentification;
 using TrustedProxy.Records;
 using TrustedProxy.Dicom;
+using TrustedProxy.Server.Watermarking;
 using TrustedProxy.Storage;
 using TrustedProxy.Watermarking;
 
@@ -70,6 +72,11 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
             (ProblemTypes.DicomLimitExceeded, dicom.Detail, new() { ["offset"] = dicom.Offset }),
         DicomFormatException dicom =>
             (ProblemTypes.InvalidDicom, dicom.Detail, new() { ["offset"] = dicom.Offset, ["problem"] = dicom.Problem.ToString() }),
+        // Checking a form's antiforgery token reads the form: a body over the limit surfaces wrapped.
+        AntiforgeryValidationException { InnerException: BadHttpRequestException bad } =>
+            Classify(bad),
+        AntiforgeryValidationException =>
+            (ProblemTypes.AntiforgeryFailed, "the form's antiforgery token could not be read; open the page again and submit from there", null),
         BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } =>
             (ProblemTypes.PayloadTooLarge, "the request body is larger than the configured limit", null),
         BadHttpRequestException bad =>
@@ -84,6 +91,8 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
             (ProblemTypes.BackendUnavailable, $"the {backend.Backend} backend is unavailable; retry later", null),
         CertificateAuthorityException ca =>
             (ProblemTypes.CaRequestRefused, ca.Message, null),
+        InvalidImageException image =>
+            (ProblemTypes.InvalidImage, image.Message, null),
         DeidentificationRefusedException refused =>
             (ProblemTypes.DeidentificationRefused, refused.Message, null),
         UnknownDeidentificationProfileException unknown =>

@@ -40,6 +40,7 @@ internal static class ProblemTypes
     public static readonly ProblemType TooManyOffers = new("ot-too-many-offers", 503, "Too many oblivious transfers waiting");
     public static readonly ProblemType InvalidImage = new("invalid-image", 400, "Not an image this endpoint reads");
     public static readonly ProblemType AuditUnavailable = new("audit-unavailable", 503, "Audit log unavailable");
+    public static readonly ProblemType AntiforgeryFailed = new("antiforgery-failed", 400, "Form token missing or invalid");
     public static readonly ProblemType Internal = new("internal-error", 500, "Internal error");
 
     public static IEnumerable<ProblemType> All =>
@@ -47,6 +48,6 @@ internal static class ProblemTypes
         Unauthenticated, CertificateRevoked, Forbidden, NotFound, RecordNotFound, MethodNotAllowed, UnsupportedMediaType, NotAcceptable, NotDicom,
         InvalidDicom, DicomLimitExceeded, PayloadTooLarge, BadRequest, InvalidQuery, CaRequestRefused, CaKeyUnavailable,
         CertificateNotFound, IntegrityFailure, ObjectMissing, BackendUnavailable, InvalidRequestContext, UnknownProfile,
-        DeidentificationRefused, ExecutablePreamble, InvalidOtMessage, OfferNotFound, TooManyOffers, InvalidImage, AuditUnavailable, Internal,
+        DeidentificationRefused, ExecutablePreamble, InvalidOtMessage, OfferNotFound, TooManyOffers, InvalidImage, AuditUnavailable, AntiforgeryFailed, Internal,
     ];
 }
