@@ -171,3 +171,9 @@ public interface IPolicyDecisionPoint
     /// <summary>Decides; must deny anything it has no rule for.</summary>
     PolicyDecision Decide(PolicyRequest request);
 }
+
+/// <summary>A record-level decision denied an action on a record (an upload the policy refuses once its header is read).</summary>
+public sealed class RecordWithheldException(PolicyDecision decision) : Exception(decision.Reason)
+{
+    public PolicyDecision Decision { get; } = decision;
+}

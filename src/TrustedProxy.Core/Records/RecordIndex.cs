@@ -260,7 +260,7 @@ internal sealed class RecordIndex
         if (query.Modality is not null) where.Add("modality = @Modality");
         if (query.StudyDateFrom is not null) where.Add("study_date >= @From");
         if (query.StudyDateTo is not null) where.Add("study_date <= @To");
-        if (query.OriginOrganisation is not null) where.Add("origin_organisation = @OriginOrganisation");
+        if (query.OriginOrganisations is not null) where.Add("origin_organisation IN @OriginOrganisations");
         return string.Join(" AND ", where);
     }
 
@@ -275,7 +275,7 @@ internal sealed class RecordIndex
         query.Modality,
         From = DateText(query.StudyDateFrom),
         To = DateText(query.StudyDateTo),
-        query.OriginOrganisation,
+        OriginOrganisations = query.OriginOrganisations?.ToArray(),
         query.Limit,
         query.Offset,
     };

@@ -86,6 +86,21 @@ public static class ProxyServer
         binder.AddErrors(server.Validate());
         binder.AddErrors(uploadCache.Validate());
         binder.AddErrors(deidentification.Validate());
+        var policyDirectory = Path.GetFullPath(Path.Combine(settings.ContentRoot, policy.Directory ?? string.Empty));
+        var profiles = deidentification.Profiles.Select(p => p.Name).Append(new DeidentificationProfile().Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        PolicySet? policySet = null;
+        if (!string.IsNullOrWhiteSpace(policy.Directory))
+        {
+            try
+            {
+                policySet = PolicyLoader.LoadDirectory(policyDirectory, policy, profiles);
+            }
+            catch (PolicyLoadException invalid)
+            {
+                binder.AddErrors(invalid.Errors.Select(e => $"TrustedProxy:Policy:Directory: {e}"));
+            }
+        }
+
         binder.ThrowIfInvalid();
 
         var root = settings.ContentRoot;
@@ -133,6 +148,12 @@ public static class ProxyServer
         services.AddSingleton(keyRing);
         services.AddSingleton(store);
         services.AddSingleton(new RecordIndex(Path.Combine(dataDirectory, "proxy.db")));
+        services.AddSingleton(Options.Create(policy));
+        services.AddSingleton<PolicyHistory>();
+        services.AddSingleton(sp => new PolicyStore(policySet!, policyDirectory, policy, profiles, sp.GetRequiredService<PolicyHistory>(), time, sp.GetRequiredService<ILogger<PolicyStore>>()));
+        services.AddSingleton<IPolicyDecisionPoint, PolicyDecisionPoint>();
+        services.AddSingleton<PolicyEnforcer>();
+        services.AddHostedService<PolicyWatchService>();
         services.AddSingleton(new StagingArea(Path.Combine(dataDirectory, "staging")));
         services.AddSingleton(new IdentifierPseudonymizer(keyRing.IdentifierPseudonymKey));
         services.AddSingleton(Options.Create(deidentification));
@@ -145,7 +166,6 @@ public static class ProxyServer
         services.AddSingleton(sp => new ClientCertificateValidator(caCertificate, sp.GetRequiredService<PublishedRevocationList>(), time));
         services.AddSingleton(Options.Create(watermarking));
         services.AddSingleton<RecordWatermarks>();
-        services.AddSingleton<IPolicyDecisionPoint>(new RoleBasedPolicyDecisionPoint(policy));
         services.AddSingleton<DecisionLog>();
         services.AddSingleton(Options.Create(uploadCache));
         services.AddSingleton(PaddingSchemes.Create(uploadCache));
@@ -197,10 +217,12 @@ public static class ProxyServer
         app.MapObliviousTransfer();
         app.MapCertificateAuthority();
         app.MapAudit();
+        app.MapPolicy();
         app.MapTrace();
         app.MapProxyHealth();
         app.MapOpenApi("/openapi/{documentName}.json").RequiresAction(ProxyAction.Discover);
 
+        await app.Services.GetRequiredService<PolicyStore>().InitializeAsync();
         await app.Services.GetRequiredService<RecordRecovery>().RunAsync(cancellationToken);
         return app;
     }

@@ -73,6 +73,8 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
             (ProblemTypes.CaRequestRefused, ca.Message, null),
         DeidentificationRefusedException refused =>
             (ProblemTypes.DeidentificationRefused, refused.Message, null),
+        TrustedProxy.Policy.RecordWithheldException withheld =>
+            (ProblemTypes.Forbidden, withheld.Decision.Reason, new() { ["rule"] = withheld.Decision.Rule }),
         UnknownDeidentificationProfileException unknown =>
             (ProblemTypes.UnknownProfile, unknown.Message, null),
         _ => (ProblemTypes.Internal, "an unexpected error occurred; it has been logged", null),

@@ -39,6 +39,8 @@ internal static class ProblemTypes
     public static readonly ProblemType OfferNotFound = new("ot-offer-not-found", 404, "No such open oblivious-transfer offer");
     public static readonly ProblemType TooManyOffers = new("ot-too-many-offers", 503, "Too many oblivious transfers waiting");
     public static readonly ProblemType InvalidImage = new("invalid-image", 400, "Not an image this endpoint reads");
+    public static readonly ProblemType ObliviousSetTooSmall = new("ot-set-too-small", 403, "Oblivious-transfer set smaller than the policy asks");
+    public static readonly ProblemType PolicyVersionNotFound = new("policy-version-not-found", 404, "No such policy version");
     public static readonly ProblemType Internal = new("internal-error", 500, "Internal error");
 
     public static IEnumerable<ProblemType> All =>
@@ -46,6 +48,7 @@ internal static class ProblemTypes
         Unauthenticated, CertificateRevoked, Forbidden, NotFound, RecordNotFound, MethodNotAllowed, UnsupportedMediaType, NotAcceptable, NotDicom,
         InvalidDicom, DicomLimitExceeded, PayloadTooLarge, BadRequest, InvalidQuery, CaRequestRefused, CaKeyUnavailable,
         CertificateNotFound, IntegrityFailure, ObjectMissing, BackendUnavailable, InvalidRequestContext, UnknownProfile,
-        DeidentificationRefused, ExecutablePreamble, InvalidOtMessage, OfferNotFound, TooManyOffers, InvalidImage, Internal,
+        DeidentificationRefused, ExecutablePreamble, InvalidOtMessage, OfferNotFound, TooManyOffers, InvalidImage, ObliviousSetTooSmall,
+        PolicyVersionNotFound, Internal,
     ];
 }
