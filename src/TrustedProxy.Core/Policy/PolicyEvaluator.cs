@@ -103,7 +103,7 @@ internal static class PolicyEvaluator
 
         if (permits.Count == 0 && possible.Count == 0)
         {
-            var reason = $"no rule permits role '{ProxyRoles.ToName(request.Subject.Role)}' of {request.Subject.Organisation} the action '{Name(request.Action)}'" +
+            var reason = $"denied by {PolicyDecision.DefaultDeny}: no rule permits role '{ProxyRoles.ToName(request.Subject.Role)}' of {request.Subject.Organisation} the action '{Name(request.Action)}'" +
                 (atRecord ? " on this record" : string.Empty) + $" for {PurposesOfUse.ToName(request.Context.Purpose)}";
             return new PolicyDecision(false, PolicyDecision.DefaultDeny, reason)
             {
