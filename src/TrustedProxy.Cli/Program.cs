@@ -12,6 +12,7 @@ var root = new RootCommand("tproxy: run and use TrustedProxy, the privacy proxy 
     RecordCommands.Trace(),
     RecordCommands.WhoAmI(),
     CaCommands.Create(),
+    PolicyCommands.Create(),
     ResearchCommands.Create(),
 };
 

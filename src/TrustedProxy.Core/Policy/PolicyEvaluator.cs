@@ -103,7 +103,7 @@ internal static class PolicyEvaluator
 
         if (permits.Count == 0 && possible.Count == 0)
         {
-            var reason = $"denied by {PolicyDecision.DefaultDeny}: no rule permits role '{ProxyRoles.ToName(request.Subject.Role)}' of {request.Subject.Organisation} the action '{Name(request.Action)}'" +
+            var reason = $"denied by {PolicyDecision.DefaultDeny}: no rule permits role '{Name(request.Subject.Role)}' of {request.Subject.Organisation} the action '{Name(request.Action)}'" +
                 (atRecord ? " on this record" : string.Empty) + $" for {PurposesOfUse.ToName(request.Context.Purpose)}";
             return new PolicyDecision(false, PolicyDecision.DefaultDeny, reason)
             {
@@ -248,8 +248,10 @@ internal static class PolicyEvaluator
             ? "the patient's consent withholds these records" +
               (rule.When.Organisations is { } orgs ? $" from {string.Join(", ", orgs)}" : string.Empty) +
               (rule.When.Purposes is { } purposes ? $" for {string.Join(", ", purposes.Select(PurposesOfUse.ToName))}" : string.Empty)
-            : $"an explicit deny for {ProxyRoles.ToName(request.Subject.Role)} {Name(request.Action)}";
+            : $"an explicit deny for {Name(request.Subject.Role)} {Name(request.Action)}";
     }
 
     private static string Name(ProxyAction action) => Enum.IsDefined(action) ? ProxyActions.ToName(action) : action.ToString();
+
+    private static string Name(ProxyRole role) => Enum.IsDefined(role) ? ProxyRoles.ToName(role) : role.ToString();
 }
