@@ -16,6 +16,7 @@ using TrustedProxy.Testing;
 //   ... backlog --iterations 100000                (memory with that many records waiting)
 //   ... padding                                    (padding overhead on pydicom's corpus)
 //   ... ot --sizes 524288                          (oblivious-transfer cost per transfer)
+//   ... policy --rules 1000 --iterations 1000000   (PDP decision latency p50/p99 with that many rules)
 
 var options = Options.Parse(args);
 if (options.Scenario == "dicom")
@@ -36,6 +37,12 @@ if (options.Scenario == "ot")
     TrustedProxy.LoadTests.ObliviousTransferBenchmark.Run(options.Sizes[0]);
     Console.WriteLine();
     return await TrustedProxy.LoadTests.ObliviousTransferBenchmark.RunEndToEndAsync(options.Sizes[0], options.Iterations);
+}
+
+if (options.Scenario == "policy")
+{
+    var rules = args.SkipWhile(a => a != "--rules").Skip(1).FirstOrDefault() is { } count ? int.Parse(count, CultureInfo.InvariantCulture) : 1000;
+    return TrustedProxy.LoadTests.PolicyDecisionBenchmark.Run(rules, options.Iterations);
 }
 
 if (options.Scenario == "padding")
@@ -65,7 +72,7 @@ if (options.Scenario == "retrieval")
 
 if (options.Scenario != "roundtrip")
 {
-    Console.Error.WriteLine("usage: roundtrip [--sizes bytes,bytes] [--iterations n] [--server url --producer p12 --consumer p12 --ca pem]\n       dicom [--iterations rounds]\n       privacy [--hours simulated-hours] [--seed n]\n       watermark [--iterations uploads]\n       retrieval [--hours simulated-hours] [--seed n] [--pairs per-class]\n       ingest [--sizes bytes] [--iterations uploads]\n       backlog [--iterations records]\n       padding\n       ot [--sizes record-bytes]");
+    Console.Error.WriteLine("usage: roundtrip [--sizes bytes,bytes] [--iterations n] [--server url --producer p12 --consumer p12 --ca pem]\n       dicom [--iterations rounds]\n       privacy [--hours simulated-hours] [--seed n]\n       watermark [--iterations uploads]\n       retrieval [--hours simulated-hours] [--seed n] [--pairs per-class]\n       ingest [--sizes bytes] [--iterations uploads]\n       backlog [--iterations records]\n       padding\n       ot [--sizes record-bytes]\n       policy [--rules n] [--iterations decisions]");
     return 2;
 }
 

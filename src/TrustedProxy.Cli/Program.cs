@@ -13,6 +13,7 @@ var root = new RootCommand("tproxy: run and use TrustedProxy, the privacy proxy 
     RecordCommands.WhoAmI(),
     CaCommands.Create(),
     AuditCommands.Create(),
+    PolicyCommands.Create(),
     ResearchCommands.Create(),
 };
 

@@ -109,3 +109,59 @@ public sealed record ObliviousOfferRecord(int Index, string Handle, string? SopI
 
 /// <summary>The proxy's offer: the protocol's first message (base64) and the records in transfer order.</summary>
 public sealed record ObliviousOffer(string SessionId, string Offer, int Choices, IReadOnlyList<ObliviousOfferRecord> Records);
+
+/// <summary>
+/// A request to evaluate without performing it (<c>POST /api/v1/policy/what-if</c>, compliance officers).
+/// <see cref="Role"/>, <see cref="Action"/> and <see cref="Purpose"/> are spelled as in policy files
+/// (e.g. <c>consumer</c>, <c>retrieve-oblivious</c>, <c>research</c>). Without <see cref="Record"/> the
+/// request-level decision is evaluated; with it, the record-level decision.
+/// </summary>
+public sealed record WhatIfRequest(
+    string Organisation,
+    string Role,
+    string Action,
+    string? Purpose = null,
+    DateTimeOffset? At = null,
+    string? BreakGlassJustification = null,
+    bool Deidentified = false,
+    string? Profile = null,
+    WhatIfRecord? Record = null);
+
+/// <summary>The record of a what-if: a stored record by <see cref="Handle"/>, or attributes given here (then without a handle).</summary>
+public sealed record WhatIfRecord(string? Handle = null, string? OriginOrganisation = null, string? PatientPseudonym = null, string? Modality = null, DateOnly? StudyDate = null);
+
+/// <summary>What the enforcement point would have to do with a permit.</summary>
+public sealed record WhatIfObligations(string View, string? Profile, bool Fingerprint, int MinObliviousSet);
+
+/// <summary>One rule that matched: its id, kind (rule or consent), effect, where it is written and its part in the outcome.</summary>
+public sealed record WhatIfMatchedRule(string Rule, string Kind, string Effect, string Source, string Status, string? Detail);
+
+/// <summary>
+/// The decision the proxy would take: permit or deny, the deciding rule, a sentence, the obligations,
+/// every rule that matched and notes (e.g. a break-glass rule that needs a justification).
+/// </summary>
+public sealed record WhatIfResult(
+    bool Permitted,
+    string Rule,
+    string Reason,
+    string Level,
+    bool BreakGlass,
+    string PolicyVersion,
+    WhatIfObligations? Obligations,
+    IReadOnlyList<WhatIfMatchedRule> Matched,
+    IReadOnlyList<string> Notes);
+
+/// <summary>A policy file: its name, the SHA-256 of its text, and the text (left out of history listings).</summary>
+public sealed record PolicyFileInfo(string Name, string Sha256, string? Content);
+
+/// <summary>A policy version the proxy put in force: its history id, hash, time and files.</summary>
+public sealed record PolicyVersionInfo(long Id, string Hash, DateTimeOffset LoadedAt, IReadOnlyList<PolicyFileInfo> Files);
+
+/// <summary>One problem of a refused policy change, at file:line:column.</summary>
+public sealed record PolicyProblem(string File, int Line, int Column, string Message);
+
+/// <summary>The last change to the policy files that was refused; the version in force stayed.</summary>
+public sealed record PolicyRejectionInfo(DateTimeOffset At, IReadOnlyList<PolicyProblem> Problems);
+
+/// <summary>The policy in force (<c>GET /api/v1/policy</c>): its version with the files' text, counts, and the last refused change if any.</summary>
+public sealed record PolicyInForce(PolicyVersionInfo Version, int Rules, int ConsentEntries, PolicyRejectionInfo? LastRejection);

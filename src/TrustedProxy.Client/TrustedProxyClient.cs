@@ -78,6 +78,27 @@ public sealed class TrustedProxyClient : IDisposable
         }
     }
 
+    /// <summary>The header that carries a break-glass justification.</summary>
+    public const string JustificationHeader = "Break-Glass-Justification";
+
+    /// <summary>
+    /// A break-glass justification sent with every request (one line of printable ASCII, bounded by the
+    /// proxy): with the emergency purpose it invokes the policy's break-glass rule, which raises an
+    /// alert and records the text with each decision. Never put a patient's identity in it.
+    /// </summary>
+    public string? BreakGlassJustification
+    {
+        get => _http.DefaultRequestHeaders.TryGetValues(JustificationHeader, out var values) ? values.FirstOrDefault() : null;
+        set
+        {
+            _http.DefaultRequestHeaders.Remove(JustificationHeader);
+            if (value is not null)
+            {
+                _http.DefaultRequestHeaders.Add(JustificationHeader, value);
+            }
+        }
+    }
+
     /// <summary>Uploads one DICOM Part 10 file, streamed; returns once the proxy has stored it.</summary>
     public async Task<UploadResult> UploadAsync(Stream dicom, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -264,6 +285,35 @@ public sealed class TrustedProxyClient : IDisposable
         file.Position = 0;
         var png = read == 8 && head.AsSpan().SequenceEqual(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A });
         return await TraceAsync(file, png ? "image/png" : "application/dicom", cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The policy in force, its files and the last refused change (compliance officers).</summary>
+    public async Task<PolicyInForce> GetPolicyAsync(CancellationToken cancellationToken = default)
+    {
+        using var response = await _http.GetAsync("api/v1/policy", cancellationToken).ConfigureAwait(false);
+        return await ReadAsync<PolicyInForce>(response, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Policy versions the proxy put in force, newest first (compliance officers).</summary>
+    public async Task<IReadOnlyList<PolicyVersionInfo>> PolicyHistoryAsync(long? before = null, int? limit = null, CancellationToken cancellationToken = default)
+    {
+        var query = string.Join("&", new[] { before is null ? null : $"before={before}", limit is null ? null : $"limit={limit}" }.OfType<string>());
+        using var response = await _http.GetAsync($"api/v1/policy/history{(query.Length > 0 ? "?" + query : "")}", cancellationToken).ConfigureAwait(false);
+        return await ReadAsync<List<PolicyVersionInfo>>(response, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>One policy version with its files' text (compliance officers).</summary>
+    public async Task<PolicyVersionInfo> PolicyVersionAsync(long id, CancellationToken cancellationToken = default)
+    {
+        using var response = await _http.GetAsync($"api/v1/policy/history/{id}", cancellationToken).ConfigureAwait(false);
+        return await ReadAsync<PolicyVersionInfo>(response, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Evaluates a request against the policy in force without performing it (compliance officers).</summary>
+    public async Task<WhatIfResult> WhatIfAsync(WhatIfRequest request, CancellationToken cancellationToken = default)
+    {
+        using var response = await _http.PostAsJsonAsync("api/v1/policy/what-if", request, Json, cancellationToken).ConfigureAwait(false);
+        return await ReadAsync<WhatIfResult>(response, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Sends any request over this client's mutual-TLS connection (for endpoints without a helper).</summary>

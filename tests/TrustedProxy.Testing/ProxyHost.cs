@@ -84,10 +84,11 @@ public sealed class ProxyHost : IAsyncDisposable
             // which would keep every test server busy reading. The schedule has its own tests.
             ["TrustedProxy:ObliviousRetrieval:Schedule"] = "immediate",
 
-            // The local hospital's consumer receives unmarked originals, so that tests compare what it
-            // fetches with what was uploaded byte for byte; consumers of other organisations get
-            // fingerprinted copies (the default), which the watermarking tests trace.
-            ["TrustedProxy:Policy:UnmarkedOriginals:0"] = "Local Hospital",
+            // The policy the proxy ships with (config/policies), read from the repository: the local
+            // hospital's consumer receives unmarked originals, so that tests compare what it fetches
+            // with what was uploaded byte for byte; consumers of other organisations get fingerprinted
+            // copies, which the watermarking tests trace. Tests of other policies pass their own directory.
+            ["TrustedProxy:Policy:Directory"] = Repository.Path("config", "policies"),
         };
         foreach (var (key, value) in backend.Settings)
         {

@@ -39,6 +39,16 @@ internal static class AuditEvents
         ["reason"] = decision.Reason,
         ["view"] = decision.Permitted ? decision.Obligations.View.ToString().ToLowerInvariant() : null,
         ["fingerprint"] = decision.Permitted ? decision.Obligations.Fingerprint : null,
+        ["record"] = request.Record?.Handle,
+        ["patient"] = request.Record?.PatientPseudonym,
+        ["policy"] = decision.PolicyVersion.Length > 0 ? decision.PolicyVersion : null,
+        ["breakGlass"] = decision.BreakGlass ? true : null,
+
+        // The justification is free text a clinician typed and may name the patient: the audit log
+        // binds it by its digest; the text itself is in the decision log.
+        ["justificationSha256"] = decision.BreakGlass && request.Context.BreakGlassJustification is { } justification
+            ? Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(justification)))
+            : null,
     });
 
     public static AuditEvent Upload(RecordEntry entry) => new(AuditKinds.Upload, new JsonObject

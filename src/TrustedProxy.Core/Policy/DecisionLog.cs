@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 using Dapper;
 using TrustedProxy.Records;
 
@@ -7,9 +8,29 @@ namespace TrustedProxy.Policy;
 /// <summary>
 /// A decision as recorded for compliance officers; with the request's identifier (random; for an
 /// oblivious transfer's offer, its session id) and the 64-bit tag (hex) that fingerprints of copies
-/// handed out under it carry.
+/// handed out under it carry; the purpose declared, whether break-glass was used and the
+/// justification given; the record a record-level decision was about; the policy version that
+/// decided and the explanation (which rules matched and why).
 /// </summary>
-public sealed record DecisionRecord(long Id, DateTimeOffset At, string CertificateSerial, string Organisation, string Role, string Action, string Resource, bool Permitted, string Rule, string Reason, string? RequestId = null, string? RequestTag = null);
+public sealed record DecisionRecord(
+    long Id,
+    DateTimeOffset At,
+    string CertificateSerial,
+    string Organisation,
+    string Role,
+    string Action,
+    string Resource,
+    bool Permitted,
+    string Rule,
+    string Reason,
+    string? RequestId = null,
+    string? RequestTag = null,
+    string? Purpose = null,
+    bool BreakGlass = false,
+    string? Justification = null,
+    string? RecordHandle = null,
+    string? PolicyVersion = null,
+    PolicyExplanation? Explanation = null);
 
 /// <summary>The identifier a request's copies are fingerprinted under, and its tag as the fingerprint carries it.</summary>
 public sealed record RequestMark(string RequestId, string RequestTag);
@@ -45,42 +66,69 @@ public sealed record DecisionPage(IReadOnlyList<DecisionRecord> Decisions, long 
 public sealed record DecisionFilterValues(IReadOnlyList<string> Organisations, IReadOnlyList<string> Rules);
 
 /// <summary>
-/// What one institution did in a period (per purpose of use, once decisions record it). Null
-/// purpose or break-glass count: the log does not record that dimension yet.
+/// What one institution did in a period for one purpose of use. Null purpose: decisions recorded
+/// before the purpose was (index v5 and earlier), or taken before a purpose could be read.
 /// </summary>
 public sealed record DecisionSummary(string Organisation, string? Purpose, long Uploads, long Retrievals, long Denials, long? BreakGlassUses);
 
 /// <summary>
 /// Every decision of the enforcement point, kept in the proxy's database for compliance officers.
-/// It holds who, what, when and why; never a patient identifier. With each, the request's
-/// identifier and fingerprint tag, so that a traced copy leads back to its decision.
+/// It holds who, what, when and why; never a patient identifier (records appear by handle). With
+/// each, the request's identifier and fingerprint tag, so that a traced copy leads back to its decision.
 /// </summary>
 internal sealed class DecisionLog(RecordIndex database)
 {
-    private const string Columns = "id, at, certificate_serial, organisation, role, action, resource, permitted, rule, reason, request_id, request_tag";
+    private const string Columns = "id, at, certificate_serial, organisation, role, action, resource, permitted, rule, reason, request_id, request_tag, " +
+        "purpose, break_glass, justification, record_handle, policy_version, explanation";
 
-    public async Task AppendAsync(PolicyRequest request, PolicyDecision decision, RequestMark? mark = null)
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    public Task AppendAsync(PolicyRequest request, PolicyDecision decision, RequestMark? mark = null) =>
+        AppendAsync([(request, decision)], mark);
+
+    /// <summary>Appends decisions in one transaction (a search's record-level denials), all or none.</summary>
+    public async Task AppendAsync(IReadOnlyCollection<(PolicyRequest Request, PolicyDecision Decision)> decisions, RequestMark? mark = null)
     {
+        if (decisions.Count == 0)
+        {
+            return;
+        }
+
         await using var connection = database.Open();
-        await connection.ExecuteAsync(
-            """
-            INSERT INTO decisions (at, certificate_serial, organisation, role, action, resource, permitted, rule, reason, request_id, request_tag)
-            VALUES (@At, @Serial, @Organisation, @Role, @Action, @Resource, @Permitted, @Rule, @Reason, @RequestId, @RequestTag)
-            """,
-            new
-            {
-                At = Stored(request.Time),
-                Serial = request.Subject.CertificateSerial,
-                request.Subject.Organisation,
-                Role = ProxyRoles.ToName(request.Subject.Role),
-                Action = request.Action.ToString(),
-                request.Resource,
-                decision.Permitted,
-                decision.Rule,
-                decision.Reason,
-                mark?.RequestId,
-                mark?.RequestTag,
-            }).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync().ConfigureAwait(false);
+        foreach (var (request, decision) in decisions)
+        {
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO decisions (at, certificate_serial, organisation, role, action, resource, permitted, rule, reason, request_id, request_tag,
+                    purpose, break_glass, justification, record_handle, policy_version, explanation)
+                VALUES (@At, @Serial, @Organisation, @Role, @Action, @Resource, @Permitted, @Rule, @Reason, @RequestId, @RequestTag,
+                    @Purpose, @BreakGlass, @Justification, @RecordHandle, @PolicyVersion, @Explanation)
+                """,
+                new
+                {
+                    At = Stored(request.Time),
+                    Serial = request.Subject.CertificateSerial,
+                    request.Subject.Organisation,
+                    Role = ProxyRoles.ToName(request.Subject.Role),
+                    Action = request.Action.ToString(),
+                    request.Resource,
+                    decision.Permitted,
+                    decision.Rule,
+                    decision.Reason,
+                    mark?.RequestId,
+                    mark?.RequestTag,
+                    Purpose = PurposesOfUse.ToName(request.Context.Purpose),
+                    decision.BreakGlass,
+                    Justification = request.Context.BreakGlassJustification,
+                    RecordHandle = request.Record?.Handle,
+                    PolicyVersion = decision.PolicyVersion.Length > 0 ? decision.PolicyVersion : null,
+                    Explanation = JsonSerializer.Serialize(decision.Explanation, Json),
+                },
+                transaction).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync().ConfigureAwait(false);
     }
 
     public async Task<IReadOnlyList<DecisionRecord>> ReadAsync(long afterId, int limit)
@@ -155,11 +203,12 @@ internal sealed class DecisionLog(RecordIndex database)
     }
 
     /// <summary>
-    /// Per institution (the caller's organisation), what it did from <paramref name="from"/> up to
-    /// <paramref name="until"/>: uploads are permitted Upload requests; retrievals are permitted
-    /// Retrieve requests plus oblivious-transfer offers (one per transfer: the offer entry the
-    /// transfer endpoint records, not its HTTP requests again); denials are denied requests of any
-    /// action. Purpose of use and break-glass are not in the log yet: they come back null.
+    /// Per institution (the caller's organisation) and purpose of use, what it did from
+    /// <paramref name="from"/> up to <paramref name="until"/>: uploads are permitted Upload requests;
+    /// retrievals are permitted Retrieve requests plus oblivious-transfer offers (one per transfer:
+    /// the offer entry the transfer endpoint records, not its HTTP requests again); denials are
+    /// denied decisions of any action, request- or record-level (a search that withheld three
+    /// records counts three); break-glass uses are requests with a break-glass permit.
     /// </summary>
     public async Task<IReadOnlyList<DecisionSummary>> SummarizeAsync(DateTimeOffset from, DateTimeOffset until, string? organisation = null)
     {
@@ -168,15 +217,15 @@ internal sealed class DecisionLog(RecordIndex database)
         var rows = await connection.QueryAsync<SummaryRow>(
             $"""
             SELECT organisation,
-                   NULL AS purpose,
-                   SUM(permitted = 1 AND action = 'Upload') AS uploads,
-                   SUM(permitted = 1 AND (action = 'Retrieve' OR (action = 'RetrieveOblivious' AND resource LIKE '{ObliviousOfferResourcePrefix}%'))) AS retrievals,
+                   purpose,
+                   SUM(permitted = 1 AND record_handle IS NULL AND action = 'Upload') AS uploads,
+                   SUM(permitted = 1 AND record_handle IS NULL AND (action = 'Retrieve' OR (action = 'RetrieveOblivious' AND resource LIKE '{ObliviousOfferResourcePrefix}%'))) AS retrievals,
                    SUM(permitted = 0) AS denials,
-                   NULL AS break_glass_uses
+                   COUNT(DISTINCT CASE WHEN permitted = 1 AND break_glass = 1 THEN COALESCE(request_id, CAST(id AS TEXT)) END) AS break_glass_uses
             FROM decisions
             WHERE {where}
-            GROUP BY organisation
-            ORDER BY organisation
+            GROUP BY organisation, purpose
+            ORDER BY organisation, purpose
             """,
             parameters).ConfigureAwait(false);
         return rows.Select(r => new DecisionSummary(r.organisation, r.purpose, r.uploads, r.retrievals, r.denials, r.break_glass_uses)).ToList();
@@ -249,10 +298,17 @@ internal sealed class DecisionLog(RecordIndex database)
         public string reason { get; set; } = "";
         public string? request_id { get; set; }
         public string? request_tag { get; set; }
+        public string? purpose { get; set; }
+        public bool break_glass { get; set; }
+        public string? justification { get; set; }
+        public string? record_handle { get; set; }
+        public string? policy_version { get; set; }
+        public string? explanation { get; set; }
 
         public DecisionRecord ToRecord() => new(
             id, DateTimeOffset.Parse(at, System.Globalization.CultureInfo.InvariantCulture), certificate_serial, organisation, role, action, resource,
-            permitted, rule, reason, request_id, request_tag);
+            permitted, rule, reason, request_id, request_tag, purpose, break_glass, justification, record_handle, policy_version,
+            explanation is null ? null : JsonSerializer.Deserialize<PolicyExplanation>(explanation, Json));
     }
 #pragma warning restore IDE1006
 }

@@ -2,23 +2,36 @@ using System.ComponentModel.DataAnnotations;
 
 namespace TrustedProxy.Policy;
 
-/// <summary>Settings of the role-based policy. Section TrustedProxy:Policy.</summary>
-public sealed record PolicyOptions : IValidatableObject
+/// <summary>Where the policy files are and the limits of their use. Section TrustedProxy:Policy.</summary>
+public sealed record PolicyOptions
 {
+    /// <summary>The directory of policy files (<c>*.yaml</c>, <c>*.yml</c>), relative to the content root; it must exist and hold at least one.</summary>
+    [Required]
+    public string Directory { get; init; } = "config/policies";
+
+    /// <summary>Reload the files when they change. Off: a change needs a restart.</summary>
+    public bool Watch { get; init; } = true;
+
+    /// <summary>How long the files must be quiet after a change before they are reloaded (editors write in several steps).</summary>
+    [Range(0, 60_000)]
+    public int ReloadDebounceMilliseconds { get; init; } = 500;
+
+    /// <summary>Largest policy file read.</summary>
+    [Range(1024, 64 * 1024 * 1024)]
+    public int MaxFileBytes { get; init; } = 4 * 1024 * 1024;
+
+    /// <summary>Most policy files in the directory.</summary>
+    [Range(1, 10_000)]
+    public int MaxFiles { get; init; } = 256;
+
+    /// <summary>Longest break-glass justification (header <c>Break-Glass-Justification</c>), in characters.</summary>
+    [Range(1, 4096)]
+    public int MaxJustificationLength { get; init; } = 500;
+
     /// <summary>
-    /// Organisations whose consumers may receive unmarked originals; every other consumer's copies
-    /// carry a fingerprint. <c>*</c> names every organisation (fingerprinting off).
+    /// Most index entries one search may examine while the enforcement point filters them record by
+    /// record; a search that reaches it answers what it found, with a Warning header saying so.
     /// </summary>
-    public string[] UnmarkedOriginals { get; init; } = [];
-
-    public bool AllowsUnmarked(string organisation) =>
-        UnmarkedOriginals.Any(o => o == "*" || string.Equals(o, organisation, StringComparison.Ordinal));
-
-    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
-    {
-        if (UnmarkedOriginals.Any(string.IsNullOrWhiteSpace))
-        {
-            yield return new ValidationResult("an organisation name is empty", [nameof(UnmarkedOriginals)]);
-        }
-    }
+    [Range(1, 100_000_000)]
+    public int MaxRecordsExamined { get; init; } = 100_000;
 }

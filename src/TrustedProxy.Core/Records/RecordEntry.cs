@@ -100,6 +100,9 @@ internal sealed record RecordEntry
 
     /// <summary>The digest of the original file, the one handed out unmarked.</summary>
     public byte[] OriginalDigest => OriginalSha256 ?? ContentSha256;
+
+    /// <summary>What the policy decision point may know about the record.</summary>
+    public Policy.RecordAttributes Attributes => new(Handle, OriginOrganisation, PatientPseudonym, Modality, StudyDate);
 }
 
 /// <summary>A search over the index; every criterion is optional and they combine with AND.</summary>
@@ -127,8 +130,8 @@ internal sealed record RecordQuery
 
     public DateOnly? StudyDateTo { get; init; }
 
-    /// <summary>Restricts to records uploaded by this organisation (the policy's scope).</summary>
-    public string? OriginOrganisation { get; init; }
+    /// <summary>Restricts to records uploaded by these organisations: the only ones any policy rule could permit (a superset; each record is still decided).</summary>
+    public IReadOnlyCollection<string>? OriginOrganisations { get; init; }
 
     public int Limit { get; init; } = 100;
 

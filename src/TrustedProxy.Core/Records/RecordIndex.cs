@@ -107,6 +107,23 @@ internal sealed class RecordIndex
         ALTER TABLE decisions ADD COLUMN request_tag TEXT NULL;
         CREATE INDEX ix_decisions_request_tag ON decisions (request_tag);
         """,
+        // v6: policies as files. Each decision keeps its purpose, break-glass flag and justification,
+        // the record it was about (record-level decisions), the policy version and its explanation;
+        // every policy version loaded is kept with its files, for history and diffs.
+        """
+        ALTER TABLE decisions ADD COLUMN purpose TEXT NULL;
+        ALTER TABLE decisions ADD COLUMN break_glass INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE decisions ADD COLUMN justification TEXT NULL;
+        ALTER TABLE decisions ADD COLUMN record_handle TEXT NULL;
+        ALTER TABLE decisions ADD COLUMN policy_version TEXT NULL;
+        ALTER TABLE decisions ADD COLUMN explanation TEXT NULL;
+        CREATE INDEX ix_decisions_record ON decisions (record_handle);
+        CREATE TABLE policy_versions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            hash TEXT NOT NULL,
+            loaded_at TEXT NOT NULL,
+            files TEXT NOT NULL);
+        """,
     ];
 
     private readonly string _connectionString;
@@ -243,7 +260,7 @@ internal sealed class RecordIndex
         if (query.Modality is not null) where.Add("modality = @Modality");
         if (query.StudyDateFrom is not null) where.Add("study_date >= @From");
         if (query.StudyDateTo is not null) where.Add("study_date <= @To");
-        if (query.OriginOrganisation is not null) where.Add("origin_organisation = @OriginOrganisation");
+        if (query.OriginOrganisations is not null) where.Add("origin_organisation IN @OriginOrganisations");
         return string.Join(" AND ", where);
     }
 
@@ -258,7 +275,7 @@ internal sealed class RecordIndex
         query.Modality,
         From = DateText(query.StudyDateFrom),
         To = DateText(query.StudyDateTo),
-        query.OriginOrganisation,
+        OriginOrganisations = query.OriginOrganisations?.ToArray(),
         query.Limit,
         query.Offset,
     };

@@ -67,8 +67,12 @@ internal sealed partial class RecordUploader(
     TimeProvider time,
     ILogger<RecordUploader> logger)
 {
-    /// <summary>Stores one file; with <paramref name="expectedStudyInstanceUid"/>, a file of another study is rejected before anything is kept.</summary>
-    public async Task<UploadReceipt> UploadAsync(Stream body, FederationIdentity origin, CancellationToken cancellationToken, string? expectedStudyInstanceUid = null)
+    /// <summary>
+    /// Stores one file; with <paramref name="expectedStudyInstanceUid"/>, a file of another study is
+    /// rejected before anything is kept. <paramref name="authorize"/> is the record-level policy
+    /// decision, asked once the header is read and before anything is kept; it throws to refuse.
+    /// </summary>
+    public async Task<UploadReceipt> UploadAsync(Stream body, FederationIdentity origin, Func<RecordAttributes, CancellationToken, Task> authorize, CancellationToken cancellationToken, string? expectedStudyInstanceUid = null)
     {
         var handle = RecordHandle.New();
         var envelopeIndex = ObjectName.NewRandom();
@@ -99,6 +103,10 @@ internal sealed partial class RecordUploader(
             {
                 throw new UploadRejectedException($"the instance belongs to study {header.StudyInstanceUid ?? "(none)"}, not to {expectedStudyInstanceUid}", header.SopClassUid, header.SopInstanceUid);
             }
+
+            await authorize(
+                new RecordAttributes(handle, origin.Organisation, header.PatientId is null ? null : pseudonymizer.Patient(header.PatientId), header.Modality, header.StudyDate),
+                cancellationToken).ConfigureAwait(false);
 
             layout = cache.Padding.Layout(staged.Length);
             await using (var padding = new RandomBytesStream(layout.StoredLength - staged.Length))

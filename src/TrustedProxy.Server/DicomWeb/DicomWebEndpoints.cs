@@ -25,35 +25,35 @@ internal static class DicomWebEndpoints
             .RequiresAction(ProxyAction.Upload).WithSummary("STOW-RS: store instances of one study");
 
         // QIDO-RS
-        web.MapGet("/studies", (HttpContext c, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o) => QidoRs.SearchAsync(c, QidoRs.Level.Study, null, null, i, v, p, o))
+        web.MapGet("/studies", (HttpContext c, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o, IOptions<PolicyOptions> po) => QidoRs.SearchAsync(c, QidoRs.Level.Study, null, null, i, v, p, o, po))
             .RequiresAction(ProxyAction.Search).WithSummary("QIDO-RS: search studies");
-        web.MapGet("/series", (HttpContext c, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o) => QidoRs.SearchAsync(c, QidoRs.Level.Series, null, null, i, v, p, o))
+        web.MapGet("/series", (HttpContext c, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o, IOptions<PolicyOptions> po) => QidoRs.SearchAsync(c, QidoRs.Level.Series, null, null, i, v, p, o, po))
             .RequiresAction(ProxyAction.Search).WithSummary("QIDO-RS: search series");
-        web.MapGet("/instances", (HttpContext c, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o) => QidoRs.SearchAsync(c, QidoRs.Level.Instance, null, null, i, v, p, o))
+        web.MapGet("/instances", (HttpContext c, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o, IOptions<PolicyOptions> po) => QidoRs.SearchAsync(c, QidoRs.Level.Instance, null, null, i, v, p, o, po))
             .RequiresAction(ProxyAction.Search).WithSummary("QIDO-RS: search instances");
-        web.MapGet("/studies/{study}/series", (HttpContext c, string study, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o) => QidoRs.SearchAsync(c, QidoRs.Level.Series, study, null, i, v, p, o))
+        web.MapGet("/studies/{study}/series", (HttpContext c, string study, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o, IOptions<PolicyOptions> po) => QidoRs.SearchAsync(c, QidoRs.Level.Series, study, null, i, v, p, o, po))
             .RequiresAction(ProxyAction.Search).WithSummary("QIDO-RS: search a study's series");
-        web.MapGet("/studies/{study}/instances", (HttpContext c, string study, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o) => QidoRs.SearchAsync(c, QidoRs.Level.Instance, study, null, i, v, p, o))
+        web.MapGet("/studies/{study}/instances", (HttpContext c, string study, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o, IOptions<PolicyOptions> po) => QidoRs.SearchAsync(c, QidoRs.Level.Instance, study, null, i, v, p, o, po))
             .RequiresAction(ProxyAction.Search).WithSummary("QIDO-RS: search a study's instances");
-        web.MapGet("/studies/{study}/series/{series}/instances", (HttpContext c, string study, string series, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o) => QidoRs.SearchAsync(c, QidoRs.Level.Instance, study, series, i, v, p, o))
+        web.MapGet("/studies/{study}/series/{series}/instances", (HttpContext c, string study, string series, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o, IOptions<PolicyOptions> po) => QidoRs.SearchAsync(c, QidoRs.Level.Instance, study, series, i, v, p, o, po))
             .RequiresAction(ProxyAction.Search).WithSummary("QIDO-RS: search a series' instances");
 
         // WADO-RS
-        web.MapGet("/studies/{study}", (HttpContext c, string study, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o) => WadoRs.RetrieveAsync(c, study, null, null, i, v, p, o))
+        web.MapGet("/studies/{study}", (HttpContext c, string study, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o, IOptions<PolicyOptions> po) => WadoRs.RetrieveAsync(c, study, null, null, i, v, p, o, po))
             .RequiresAction(ProxyAction.Retrieve).WithSummary("WADO-RS: retrieve a study");
-        web.MapGet("/studies/{study}/series/{series}", (HttpContext c, string study, string series, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o) => WadoRs.RetrieveAsync(c, study, series, null, i, v, p, o))
+        web.MapGet("/studies/{study}/series/{series}", (HttpContext c, string study, string series, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o, IOptions<PolicyOptions> po) => WadoRs.RetrieveAsync(c, study, series, null, i, v, p, o, po))
             .RequiresAction(ProxyAction.Retrieve).WithSummary("WADO-RS: retrieve a series");
-        web.MapGet("/studies/{study}/series/{series}/instances/{instance}", (HttpContext c, string study, string series, string instance, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o) => WadoRs.RetrieveAsync(c, study, series, instance, i, v, p, o))
+        web.MapGet("/studies/{study}/series/{series}/instances/{instance}", (HttpContext c, string study, string series, string instance, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o, IOptions<PolicyOptions> po) => WadoRs.RetrieveAsync(c, study, series, instance, i, v, p, o, po))
             .RequiresAction(ProxyAction.Retrieve).WithSummary("WADO-RS: retrieve an instance");
-        web.MapGet("/studies/{study}/metadata", (HttpContext c, string study, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o) => WadoRs.MetadataAsync(c, study, null, null, i, v, p, o))
+        web.MapGet("/studies/{study}/metadata", (HttpContext c, string study, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o, IOptions<PolicyOptions> po) => WadoRs.MetadataAsync(c, study, null, null, i, v, p, o, po))
             .RequiresAction(ProxyAction.Retrieve).WithSummary("WADO-RS: a study's metadata");
-        web.MapGet("/studies/{study}/series/{series}/metadata", (HttpContext c, string study, string series, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o) => WadoRs.MetadataAsync(c, study, series, null, i, v, p, o))
+        web.MapGet("/studies/{study}/series/{series}/metadata", (HttpContext c, string study, string series, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o, IOptions<PolicyOptions> po) => WadoRs.MetadataAsync(c, study, series, null, i, v, p, o, po))
             .RequiresAction(ProxyAction.Retrieve).WithSummary("WADO-RS: a series' metadata");
-        web.MapGet("/studies/{study}/series/{series}/instances/{instance}/metadata", (HttpContext c, string study, string series, string instance, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o) => WadoRs.MetadataAsync(c, study, series, instance, i, v, p, o))
+        web.MapGet("/studies/{study}/series/{series}/instances/{instance}/metadata", (HttpContext c, string study, string series, string instance, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o, IOptions<PolicyOptions> po) => WadoRs.MetadataAsync(c, study, series, instance, i, v, p, o, po))
             .RequiresAction(ProxyAction.Retrieve).WithSummary("WADO-RS: an instance's metadata");
-        web.MapGet("/studies/{study}/series/{series}/instances/{instance}/rendered", (HttpContext c, string study, string series, string instance, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o, IOptions<DicomReaderLimits> l) => WadoRs.RenderedAsync(c, study, series, instance, null, i, v, p, o, l))
+        web.MapGet("/studies/{study}/series/{series}/instances/{instance}/rendered", (HttpContext c, string study, string series, string instance, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o, IOptions<PolicyOptions> po, IOptions<DicomReaderLimits> l) => WadoRs.RenderedAsync(c, study, series, instance, null, i, v, p, o, po, l))
             .RequiresAction(ProxyAction.Retrieve).WithSummary("WADO-RS: an instance's first frame as PNG");
-        web.MapGet("/studies/{study}/series/{series}/instances/{instance}/frames/{frames}/rendered", (HttpContext c, string study, string series, string instance, string frames, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o, IOptions<DicomReaderLimits> l) => WadoRs.RenderedAsync(c, study, series, instance, frames, i, v, p, o, l))
+        web.MapGet("/studies/{study}/series/{series}/instances/{instance}/frames/{frames}/rendered", (HttpContext c, string study, string series, string instance, string frames, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o, IOptions<PolicyOptions> po, IOptions<DicomReaderLimits> l) => WadoRs.RenderedAsync(c, study, series, instance, frames, i, v, p, o, po, l))
             .RequiresAction(ProxyAction.Retrieve).WithSummary("WADO-RS: a frame as PNG");
         return app;
     }

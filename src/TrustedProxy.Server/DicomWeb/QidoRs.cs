@@ -49,7 +49,7 @@ internal static class QidoRs
     private static readonly DicomTag StudyRelatedInstances = new(0x0020, 0x1208);
     private static readonly DicomTag SeriesRelatedInstances = new(0x0020, 0x1209);
 
-    public static async Task<IResult> SearchAsync(HttpContext context, Level level, string? study, string? series, RecordIndex index, RecordViews views, IdentifierPseudonymizer pseudonymizer, IOptions<RecordStoreOptions> options)
+    public static async Task<IResult> SearchAsync(HttpContext context, Level level, string? study, string? series, RecordIndex index, RecordViews views, IdentifierPseudonymizer pseudonymizer, IOptions<RecordStoreOptions> options, IOptions<PolicyOptions> policy)
     {
         if (!DicomWebQuery.TryParse(context.Request.Query, options.Value.MaxSearchResults, out var q, out var error))
         {
@@ -57,8 +57,7 @@ internal static class QidoRs
         }
 
         var feature = context.Proxy();
-        var obligations = feature.Decision.Obligations;
-        var deidentified = obligations.View == RecordView.Deidentified;
+        var deidentified = feature.Decision.Obligations.View == RecordView.Deidentified;
         var ignored = q.Ignored.ToList();
         if (deidentified && q.HasStudyDate)
         {
@@ -78,39 +77,65 @@ internal static class QidoRs
 
         var results = new List<DicomDataset>();
         var baseUrl = DicomWebEndpoints.BaseUrl(context);
+        var maxExamined = policy.Value.MaxRecordsExamined;
+        var truncated = false;
         switch (level)
         {
             case Level.Study:
-                foreach (var found in await index.SearchStudiesAsync(query))
+            {
+                // Studies and series are grouped from the instances the caller may see, so that no
+                // count, modality or date reveals a withheld record.
+                var all = await RecordAccess.SearchAsync(feature, query with { Offset = 0, Limit = maxExamined }, index.SearchInstancesAsync, maxExamined, context.RequestAborted);
+                truncated = all.Truncated;
+                var studies = all.Records.Where(r => r.Entry.StudyInstanceUid is not null).GroupBy(r => r.Entry.StudyInstanceUid!, StringComparer.Ordinal)
+                    .OrderByDescending(g => g.Min(r => r.Entry.StudyDate).HasValue).ThenByDescending(g => g.Min(r => r.Entry.StudyDate)).ThenBy(g => g.Key, StringComparer.Ordinal)
+                    .Skip(q.Offset).Take(q.Limit);
+                foreach (var found in studies)
                 {
-                    // Counts and modalities describe the whole study, not only the records that matched.
-                    var whole = (await index.SearchStudiesAsync(query with { StudyInstanceUid = found.StudyInstanceUid, DeidentifiedUids = false, Modality = null, Offset = 0, Limit = 1 })).Single();
-                    var metadata = await views.MetadataAsync(await Representative(index, found.RepresentativeHandle), obligations, context.RequestAborted);
+                    // Counts and modalities describe the whole study as the caller may see it, not only the records that matched.
+                    var whole = await RecordAccess.SearchAsync(feature, query with { StudyInstanceUid = found.Key, DeidentifiedUids = false, Modality = null, Offset = 0, Limit = maxExamined }, index.SearchInstancesAsync, maxExamined, context.RequestAborted);
+                    var members = whole.Records.Count > 0 ? whole.Records : found.ToList();
+                    var representative = found.MinBy(r => r.Entry.Handle, StringComparer.Ordinal)!;
+                    var metadata = await views.MetadataAsync(representative.Entry, representative.Decision.Obligations, context.RequestAborted);
                     var result = Select(metadata, StudyAttributes, q);
-                    result.Set(DicomElement.Text(ModalitiesInStudy, DicomVR.CS, string.Join('\\', (whole.Modalities ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries).Order())));
-                    result.Set(Number(StudyRelatedSeries, whole.SeriesCount));
-                    result.Set(Number(StudyRelatedInstances, whole.InstanceCount));
+                    result.Set(DicomElement.Text(ModalitiesInStudy, DicomVR.CS, string.Join('\\', members.Select(r => r.Entry.Modality).OfType<string>().Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))));
+                    result.Set(Number(StudyRelatedSeries, members.Select(r => r.Entry.SeriesInstanceUid).OfType<string>().Distinct(StringComparer.Ordinal).Count()));
+                    result.Set(Number(StudyRelatedInstances, members.Count));
                     result.Set(DicomElement.Text(InstanceAvailability, DicomVR.CS, "ONLINE"));
                     result.Set(DicomElement.Text(RetrieveUrl, DicomVR.UR, $"{baseUrl}/studies/{metadata.GetString(DicomTag.StudyInstanceUid)}"));
                     results.Add(result);
                 }
 
                 break;
+            }
+
             case Level.Series:
-                foreach (var found in await index.SearchSeriesAsync(query))
+            {
+                var all = await RecordAccess.SearchAsync(feature, query with { Offset = 0, Limit = maxExamined }, index.SearchInstancesAsync, maxExamined, context.RequestAborted);
+                truncated = all.Truncated;
+                var seriesGroups = all.Records.Where(r => r.Entry.SeriesInstanceUid is not null).GroupBy(r => r.Entry.SeriesInstanceUid!, StringComparer.Ordinal)
+                    .OrderBy(g => g.Min(r => r.Entry.SeriesNumber).HasValue).ThenBy(g => g.Min(r => r.Entry.SeriesNumber)).ThenBy(g => g.Key, StringComparer.Ordinal)
+                    .Skip(q.Offset).Take(q.Limit);
+                foreach (var found in seriesGroups)
                 {
-                    var metadata = await views.MetadataAsync(await Representative(index, found.RepresentativeHandle), obligations, context.RequestAborted);
+                    var representative = found.MinBy(r => r.Entry.Handle, StringComparer.Ordinal)!;
+                    var metadata = await views.MetadataAsync(representative.Entry, representative.Decision.Obligations, context.RequestAborted);
                     var result = Select(metadata, SeriesAttributes, q);
-                    result.Set(Number(SeriesRelatedInstances, found.InstanceCount));
+                    result.Set(Number(SeriesRelatedInstances, found.Count()));
                     result.Set(DicomElement.Text(RetrieveUrl, DicomVR.UR, $"{baseUrl}/studies/{metadata.GetString(DicomTag.StudyInstanceUid)}/series/{metadata.GetString(DicomTag.SeriesInstanceUid)}"));
                     results.Add(result);
                 }
 
                 break;
+            }
+
             default:
-                foreach (var entry in await index.SearchInstancesAsync(query))
+            {
+                var page = await RecordAccess.SearchAsync(feature, query, index.SearchInstancesAsync, maxExamined, context.RequestAborted);
+                truncated = page.Truncated;
+                foreach (var found in page.Records)
                 {
-                    var metadata = await views.MetadataAsync(entry, obligations, context.RequestAborted);
+                    var metadata = await views.MetadataAsync(found.Entry, found.Decision.Obligations, context.RequestAborted);
                     var result = Select(metadata, InstanceAttributes, q);
                     result.Set(DicomElement.Text(InstanceAvailability, DicomVR.CS, "ONLINE"));
                     result.Set(DicomElement.Text(RetrieveUrl, DicomVR.UR,
@@ -119,18 +144,21 @@ internal static class QidoRs
                 }
 
                 break;
+            }
         }
 
         if (ignored.Count > 0)
         {
-            context.Response.Headers.Warning = $"299 TrustedProxy \"ignored query parameters: {string.Join(", ", ignored)}\"";
+            context.Response.Headers.Append("Warning", $"299 TrustedProxy \"ignored query parameters: {string.Join(", ", ignored)}\"");
+        }
+
+        if (truncated)
+        {
+            context.Response.Headers.Append("Warning", $"299 TrustedProxy \"the search stopped after examining {maxExamined} records (TrustedProxy:Policy:MaxRecordsExamined); narrow it\"");
         }
 
         return Results.Bytes(DicomJsonWriter.ToJsonArray(results), MediaTypes.DicomJson);
     }
-
-    private static async Task<RecordEntry> Representative(RecordIndex index, string handle) =>
-        await index.FindAsync(handle) ?? throw new InvalidOperationException($"record {handle} vanished during the query");
 
     private static DicomDataset Select(DicomDataset metadata, IEnumerable<DicomTag> attributes, DicomWebQuery query)
     {

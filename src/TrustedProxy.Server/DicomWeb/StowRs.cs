@@ -23,6 +23,7 @@ internal static partial class StowRs
     private const ushort DataSetDoesNotMatch = 0xA900;
     private const ushort CannotUnderstand = 0xC000;
     private const ushort CoercionOfDataElements = 0xB000;
+    private const ushort NotAuthorized = 0x0124;
 
     private static readonly DicomTag RetrieveUrl = new(0x0008, 0x1190);
     private static readonly DicomTag FailedSopSequence = new(0x0008, 0x1198);
@@ -60,7 +61,7 @@ internal static partial class StowRs
             HeadersCountLimit = 16,
             HeadersLengthLimit = 16 * 1024,
         };
-        var identity = context.Proxy().Identity;
+        var feature = context.Proxy();
         var stored = new List<DicomItem>();
         var failed = new List<DicomItem>();
         var warnings = 0;
@@ -80,7 +81,7 @@ internal static partial class StowRs
 
             try
             {
-                var receipt = await uploader.UploadAsync(section.Body, identity, context.RequestAborted, study);
+                var receipt = await uploader.UploadAsync(section.Body, feature.Identity, feature.AuthorizeUploadAsync, context.RequestAborted, study);
                 var item = Item(receipt.SopClassUid, receipt.SopInstanceUid, receipt.Warnings.Count > 0 ? WarningReason : null, CoercionOfDataElements);
                 if (receipt.StudyInstanceUid is not null && receipt.SeriesInstanceUid is not null && receipt.SopInstanceUid is not null)
                 {
@@ -101,6 +102,11 @@ internal static partial class StowRs
             catch (DicomFormatException)
             {
                 failed.Add(Item(null, null, FailureReason, CannotUnderstand));
+            }
+            catch (TrustedProxy.Policy.RecordWithheldException)
+            {
+                // Denied by a record-level rule once its header was read (recorded in the decision log); the body was read whole.
+                failed.Add(Item(null, null, FailureReason, NotAuthorized));
             }
             catch (UploadRejectedException rejected)
             {

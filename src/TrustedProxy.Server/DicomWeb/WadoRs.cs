@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using TrustedProxy.Dicom;
+using TrustedProxy.Policy;
 using TrustedProxy.Pseudonymization;
 using TrustedProxy.Records;
 using TrustedProxy.Rendering;
@@ -17,32 +18,32 @@ namespace TrustedProxy.Server.DicomWeb;
 /// </summary>
 internal static class WadoRs
 {
-    public static async Task<IResult> RetrieveAsync(HttpContext context, string study, string? series, string? instance, RecordIndex index, RecordViews views, IdentifierPseudonymizer pseudonymizer, IOptions<RecordStoreOptions> options)
+    public static async Task<IResult> RetrieveAsync(HttpContext context, string study, string? series, string? instance, RecordIndex index, RecordViews views, IdentifierPseudonymizer pseudonymizer, IOptions<RecordStoreOptions> options, IOptions<PolicyOptions> policy)
     {
         if (!MediaTypes.Accepts(context.Request, MediaTypes.MultipartRelated, out var accepted))
         {
             return Problem.Result(ProblemTypes.NotAcceptable, $"instances are sent as {MediaTypes.MultipartRelated}; type=\"{MediaTypes.Dicom}\"");
         }
 
-        var entries = await FindAsync(context, study, series, instance, index, views, pseudonymizer, options);
-        if (entries.Count == 0)
+        var (entries, refusal) = await FindAsync(context, study, series, instance, index, views, pseudonymizer, options, policy);
+        if (refusal is not null)
         {
-            return Problem.Result(ProblemTypes.NotFound, "no matching instances are visible to you");
+            return refusal;
         }
 
         var requestedSyntaxes = accepted.SelectMany(a => a.Parameters.Where(p => p.Name.Equals("transfer-syntax", StringComparison.OrdinalIgnoreCase)).Select(p => p.Value.ToString().Trim('"'))).ToList();
-        if (requestedSyntaxes.Count > 0 && !requestedSyntaxes.Contains("*") && entries.Any(e => !requestedSyntaxes.Contains(e.TransferSyntaxUid)))
+        if (requestedSyntaxes.Count > 0 && !requestedSyntaxes.Contains("*") && entries.Any(e => !requestedSyntaxes.Contains(e.Entry.TransferSyntaxUid)))
         {
-            return Problem.Result(ProblemTypes.NotAcceptable, $"the instances are stored as {string.Join(", ", entries.Select(e => e.TransferSyntaxUid).Distinct())}; this proxy does not transcode (ask for transfer-syntax=*)");
+            return Problem.Result(ProblemTypes.NotAcceptable, $"the instances are stored as {string.Join(", ", entries.Select(e => e.Entry.TransferSyntaxUid).Distinct())}; this proxy does not transcode (ask for transfer-syntax=*)");
         }
 
         // Every instance is opened (and, in the de-identified view, checked) before the response starts,
         // so that a refusal is still a clean problem answer.
         var feature = context.Proxy();
         var records = new List<ViewedRecord>();
-        foreach (var entry in entries)
+        foreach (var found in entries)
         {
-            records.Add(await views.OpenAsync(entry, feature.Decision.Obligations, feature.Egress, context.RequestAborted));
+            records.Add(await views.OpenAsync(found.Entry, found.Decision.Obligations, feature.Egress, context.RequestAborted));
         }
 
         var writer = new MultipartRelatedWriter(context.Response.Body);
@@ -56,25 +57,24 @@ internal static class WadoRs
         return Results.Empty;
     }
 
-    public static async Task<IResult> MetadataAsync(HttpContext context, string study, string? series, string? instance, RecordIndex index, RecordViews views, IdentifierPseudonymizer pseudonymizer, IOptions<RecordStoreOptions> options)
+    public static async Task<IResult> MetadataAsync(HttpContext context, string study, string? series, string? instance, RecordIndex index, RecordViews views, IdentifierPseudonymizer pseudonymizer, IOptions<RecordStoreOptions> options, IOptions<PolicyOptions> policy)
     {
-        var entries = await FindAsync(context, study, series, instance, index, views, pseudonymizer, options);
-        if (entries.Count == 0)
+        var (entries, refusal) = await FindAsync(context, study, series, instance, index, views, pseudonymizer, options, policy);
+        if (refusal is not null)
         {
-            return Problem.Result(ProblemTypes.NotFound, "no matching instances are visible to you");
+            return refusal;
         }
 
-        var obligations = context.Proxy().Decision.Obligations;
         var datasets = new List<DicomDataset>();
-        foreach (var entry in entries)
+        foreach (var found in entries)
         {
-            datasets.Add(await views.MetadataAsync(entry, obligations, context.RequestAborted));
+            datasets.Add(await views.MetadataAsync(found.Entry, found.Decision.Obligations, context.RequestAborted));
         }
 
         return Results.Bytes(DicomJsonWriter.ToJsonArray(datasets), MediaTypes.DicomJson);
     }
 
-    public static async Task<IResult> RenderedAsync(HttpContext context, string study, string series, string instance, string? frames, RecordIndex index, RecordViews views, IdentifierPseudonymizer pseudonymizer, IOptions<RecordStoreOptions> options, IOptions<DicomReaderLimits> limits)
+    public static async Task<IResult> RenderedAsync(HttpContext context, string study, string series, string instance, string? frames, RecordIndex index, RecordViews views, IdentifierPseudonymizer pseudonymizer, IOptions<RecordStoreOptions> options, IOptions<PolicyOptions> policy, IOptions<DicomReaderLimits> limits)
     {
         if (!MediaTypes.Accepts(context.Request, "image/png", out _))
         {
@@ -87,14 +87,15 @@ internal static class WadoRs
             return Problem.Result(ProblemTypes.InvalidQuery, "frames is a comma-separated list of frame numbers from 1");
         }
 
-        var entry = (await FindAsync(context, study, series, instance, index, views, pseudonymizer, options)).FirstOrDefault();
-        if (entry is null)
+        var (entries, refusal) = await FindAsync(context, study, series, instance, index, views, pseudonymizer, options, policy);
+        if (refusal is not null)
         {
-            return Problem.Result(ProblemTypes.NotFound, "no such instance is visible to you");
+            return refusal;
         }
 
         // A windowed 8-bit render cannot carry a fingerprint (the windowing destroys it): rendered from the restored original.
-        var record = await views.OpenAsync(entry, context.Proxy().Decision.Obligations, egress: null, context.RequestAborted);
+        var found = entries[0];
+        var record = await views.OpenAsync(found.Entry, found.Decision.Obligations, egress: null, context.RequestAborted);
         using var buffer = new MemoryStream();
         await record.CopyToAsync(buffer, context.RequestAborted);
         buffer.Position = 0;
@@ -109,9 +110,21 @@ internal static class WadoRs
         }
     }
 
-    private static async Task<IReadOnlyList<RecordEntry>> FindAsync(HttpContext context, string study, string? series, string? instance, RecordIndex index, RecordViews views, IdentifierPseudonymizer pseudonymizer, IOptions<RecordStoreOptions> options)
+    // The instances the caller may see; when every match is withheld, 403 with the rule; when none matches, 404.
+    private static async Task<(IReadOnlyList<VisibleRecord> Records, IResult? Refusal)> FindAsync(
+        HttpContext context, string study, string? series, string? instance, RecordIndex index, RecordViews views, IdentifierPseudonymizer pseudonymizer,
+        IOptions<RecordStoreOptions> options, IOptions<PolicyOptions> policy)
     {
-        var query = RecordQueries.Create(context.Proxy(), views, pseudonymizer, null, study, series, instance) with { Limit = options.Value.MaxRetrieveInstances };
-        return await index.SearchInstancesAsync(query);
+        var feature = context.Proxy();
+        var query = RecordQueries.Create(feature, views, pseudonymizer, null, study, series, instance) with { Limit = options.Value.MaxRetrieveInstances };
+        var visible = await RecordAccess.SearchAsync(feature, query, index.SearchInstancesAsync, policy.Value.MaxRecordsExamined, context.RequestAborted);
+        if (visible.Records.Count > 0)
+        {
+            return (visible.Records, null);
+        }
+
+        return ([], visible.FirstDenial is { } denial
+            ? RecordAccess.Forbidden(denial)
+            : Problem.Result(ProblemTypes.NotFound, instance is null ? "no matching instances exist" : "no such instance exists"));
     }
 }

@@ -93,6 +93,21 @@ public static class ProxyServer
         var reportFontErrors = new List<string>();
         var reportFont = ReportFont.Load(dashboard, settings.ContentRoot, reportFontErrors);
         binder.AddErrors(reportFontErrors);
+        var policyDirectory = Path.GetFullPath(Path.Combine(settings.ContentRoot, policy.Directory ?? string.Empty));
+        var profiles = deidentification.Profiles.Select(p => p.Name).Append(new DeidentificationProfile().Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        PolicySet? policySet = null;
+        if (!string.IsNullOrWhiteSpace(policy.Directory))
+        {
+            try
+            {
+                policySet = PolicyLoader.LoadDirectory(policyDirectory, policy, profiles);
+            }
+            catch (PolicyLoadException invalid)
+            {
+                binder.AddErrors(invalid.Errors.Select(e => $"TrustedProxy:Policy:Directory: {e}"));
+            }
+        }
+
         binder.ThrowIfInvalid();
 
         var root = settings.ContentRoot;
@@ -144,6 +159,12 @@ public static class ProxyServer
         services.AddSingleton(keyRing);
         services.AddSingleton(store);
         services.AddSingleton(new RecordIndex(Path.Combine(dataDirectory, "proxy.db")));
+        services.AddSingleton(Options.Create(policy));
+        services.AddSingleton<PolicyHistory>();
+        services.AddSingleton(sp => new PolicyStore(policySet!, policyDirectory, policy, profiles, sp.GetRequiredService<PolicyHistory>(), time, sp.GetRequiredService<ILogger<PolicyStore>>()));
+        services.AddSingleton<IPolicyDecisionPoint, PolicyDecisionPoint>();
+        services.AddSingleton<PolicyEnforcer>();
+        services.AddHostedService<PolicyWatchService>();
         services.AddSingleton(new StagingArea(Path.Combine(dataDirectory, "staging")));
         services.AddSingleton(new IdentifierPseudonymizer(keyRing.IdentifierPseudonymKey));
         services.AddSingleton(Options.Create(deidentification));
@@ -157,7 +178,6 @@ public static class ProxyServer
         services.AddSingleton(Options.Create(watermarking));
         services.AddSingleton<RecordWatermarks>();
         services.AddSingleton<LeakTracer>();
-        services.AddSingleton<IPolicyDecisionPoint>(new RoleBasedPolicyDecisionPoint(policy));
         services.AddSingleton<DecisionLog>();
         services.AddSingleton<IHttpContextAccessor>(httpContext);
         services.AddSingleton(Options.Create(auditOptions));
@@ -215,11 +235,13 @@ public static class ProxyServer
         app.MapCertificateAuthority();
         app.MapAudit();
         app.MapAuditLog();
+        app.MapPolicy();
         app.MapTrace();
         app.MapDashboard();
         app.MapProxyHealth();
         app.MapOpenApi("/openapi/{documentName}.json").RequiresAction(ProxyAction.Discover);
 
+        await app.Services.GetRequiredService<PolicyStore>().InitializeAsync();
         await app.Services.GetRequiredService<RecordRecovery>().RunAsync(cancellationToken);
         return app;
     }

@@ -52,12 +52,29 @@ internal static class ObliviousTransferEndpoints
         var records = new List<RecordEntry>();
         foreach (var handle in handles)
         {
-            if (await RecordEndpoints.FindVisibleAsync(handle, context, index) is not { } entry)
+            if (!RecordHandle.IsWellFormed(handle) || await index.FindAsync(handle) is not { IsAvailable: true } entry)
             {
-                return Problem.Result(ProblemTypes.RecordNotFound, RecordHandle.IsWellFormed(handle) ? $"no record {handle} is visible to you" : "that is not a record handle");
+                return RecordAccess.NotFound(handle);
             }
 
             records.Add(entry);
+        }
+
+        // Every record of the set is decided; one withheld refuses the offer (the proxy must be able to hand over any of them).
+        var feature = context.Proxy();
+        var decided = await feature.AuthorizeAsync(records, context.RequestAborted);
+        if (decided.FirstOrDefault(d => !d.Permitted) is { } denial)
+        {
+            return RecordAccess.Forbidden(denial);
+        }
+
+        var smallest = decided.Append(feature.Decision).MaxBy(d => d.Obligations.MinObliviousSet)!;
+        if (records.Count < smallest.Obligations.MinObliviousSet)
+        {
+            var rule = smallest.Explanation.Obligations?.MinObliviousSetBy ?? smallest.Rule;
+            return Problem.Result(ProblemTypes.ObliviousSetTooSmall,
+                $"the policy asks for at least {smallest.Obligations.MinObliviousSet} records in an oblivious transfer (rule {rule}); this offer names {records.Count}",
+                new Dictionary<string, object?> { ["rule"] = rule, ["minObliviousSet"] = smallest.Obligations.MinObliviousSet });
         }
 
         if (records.Sum(r => r.PlaintextLength) > limits.MaxTransferBytes)
@@ -65,11 +82,11 @@ internal static class ObliviousTransferEndpoints
             return Problem.Result(ProblemTypes.PayloadTooLarge, $"the set holds more than the {limits.MaxTransferBytes} bytes one transfer may carry");
         }
 
-        var feature = context.Proxy();
         var sender = new OtSender(records.Count, request.Choices);
         var sessionId = Convert.ToHexStringLower(sender.Offer.SessionId);
         var offeredAt = time.GetUtcNow();
-        var session = new OtSession(sender, records, OtSessions.NewMessageKeys(records.Count), feature.Identity.CertificateSerial, feature.Decision.Obligations, offeredAt.AddSeconds(limits.OfferSeconds), new EgressMark(feature.Identity.Organisation, sessionId, offeredAt));
+        var obligations = decided.Select(d => d.Obligations).ToList();
+        var session = new OtSession(sender, records, OtSessions.NewMessageKeys(records.Count), feature.Identity.CertificateSerial, obligations, offeredAt.AddSeconds(limits.OfferSeconds), new EgressMark(feature.Identity.Organisation, sessionId, offeredAt));
         if (!sessions.TryAdd(sessionId, session))
         {
             return Problem.Result(ProblemTypes.TooManyOffers, "too many oblivious transfers are waiting for a choice; try again shortly");
@@ -78,14 +95,14 @@ internal static class ObliviousTransferEndpoints
         // The audit trail holds the set and k: which records were offered, never which were taken.
         // Every record of the set is fingerprinted under the session id, recorded here with its tag.
         await decisions.AppendAsync(
-            new PolicyRequest(feature.Identity, ProxyAction.RetrieveOblivious, $"{DecisionLog.ObliviousOfferResourcePrefix}{sessionId}: {request.Choices} of {records.Count} records [{string.Join(",", records.Select(r => r.Handle))}]", offeredAt, PolicyContext.Default),
+            feature.Request with { Resource = $"{DecisionLog.ObliviousOfferResourcePrefix}{sessionId}: {request.Choices} of {records.Count} records [{string.Join(",", records.Select(r => r.Handle))}]", Time = offeredAt },
             feature.Decision,
             new RequestMark(sessionId, watermarks.RequestTag(sessionId)));
 
         var described = new List<ObliviousOfferRecord>();
         for (var i = 0; i < records.Count; i++)
         {
-            var description = await views.DescribeAsync(records[i], feature.Decision.Obligations, context.RequestAborted);
+            var description = await views.DescribeAsync(records[i], obligations[i], context.RequestAborted);
             described.Add(new ObliviousOfferRecord(i, records[i].Handle, description.SopInstanceUid, description.Length));
         }
 
@@ -120,14 +137,23 @@ internal static class ObliviousTransferEndpoints
             return Problem.Result(ProblemTypes.InvalidOtMessage, ex.Message);
         }
 
+        // The records are decided again: the policy may have changed since the offer.
+        var decided = await feature.AuthorizeAsync(session.Records, context.RequestAborted);
+        if (decided.FirstOrDefault(d => !d.Permitted) is { } denial)
+        {
+            return RecordAccess.Forbidden(denial);
+        }
+
         // Every record is read (and verified) before the first byte goes out, so a failure is a
         // clean problem response rather than a truncated transfer. The proxy does not know which
         // records the consumer takes, so every one is fingerprinted (as the policy says) before it
         // goes under its message key, for the consumer and the session.
         var plaintexts = new List<byte[]>();
-        foreach (var entry in session.Records)
+        for (var i = 0; i < session.Records.Count; i++)
         {
-            var record = await views.OpenAsync(entry, session.Obligations, session.Egress, context.RequestAborted);
+            // The stricter of the offer's and today's obligations: a fingerprint or de-identification due at either is carried out.
+            var obligations = Stricter(session.Obligations[i], decided[i].Obligations);
+            var record = await views.OpenAsync(session.Records[i], obligations, session.Egress, context.RequestAborted);
             using var plaintext = new MemoryStream();
             await record.CopyToAsync(plaintext, context.RequestAborted);
             plaintexts.Add(plaintext.ToArray());
@@ -142,4 +168,9 @@ internal static class ObliviousTransferEndpoints
 
         return TypedResults.Empty;
     }
+
+    private static PolicyObligations Stricter(PolicyObligations offered, PolicyObligations now) =>
+        offered.View == RecordView.Deidentified || now.View == RecordView.Original
+            ? offered with { Fingerprint = offered.Fingerprint || now.Fingerprint }
+            : now with { Fingerprint = offered.Fingerprint || now.Fingerprint };
 }

@@ -8,8 +8,8 @@ using TrustedProxy.Watermarking;
 
 namespace TrustedProxy.Server.ObliviousTransfer;
 
-/// <summary>An offer waiting for its choice: the sender's secret state, the set, and who may answer it.</summary>
-internal sealed record OtSession(OtSender Sender, IReadOnlyList<RecordEntry> Records, IReadOnlyList<byte[]> MessageKeys, string CertificateSerial, PolicyObligations Obligations, DateTimeOffset ExpiresAt, EgressMark Egress);
+/// <summary>An offer waiting for its choice: the sender's secret state, the set (each record with the obligations its decision gave), and who may answer it.</summary>
+internal sealed record OtSession(OtSender Sender, IReadOnlyList<RecordEntry> Records, IReadOnlyList<byte[]> MessageKeys, string CertificateSerial, IReadOnlyList<PolicyObligations> Obligations, DateTimeOffset ExpiresAt, EgressMark Egress);
 
 /// <summary>
 /// Offers waiting for a choice, in memory only (an offer does not survive a restart; the consumer

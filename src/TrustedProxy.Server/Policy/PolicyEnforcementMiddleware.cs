@@ -1,4 +1,4 @@
-using TrustedProxy.Audit;
+using Microsoft.Extensions.Options;
 using TrustedProxy.CertificateAuthority;
 using TrustedProxy.Policy;
 using TrustedProxy.Server.Problems;
@@ -13,15 +13,15 @@ namespace TrustedProxy.Server.Policy;
 /// action, logs and records the decision, and lets only a permit through. If the decision cannot
 /// be recorded, the request fails: no unrecorded access. Each request gets a random identifier,
 /// recorded with its decision together with the tag fingerprints of its copies carry, so that a
-/// traced copy leads back to this decision.
+/// traced copy leads back to this decision. The endpoint then asks again for every record it
+/// touches (<see cref="ProxyRequestFeature.AuthorizeAsync(IReadOnlyList{TrustedProxy.Records.RecordEntry}, CancellationToken)"/>).
 /// </summary>
 internal sealed partial class PolicyEnforcementMiddleware(
     RequestDelegate next,
-    IPolicyDecisionPoint decisionPoint,
-    DecisionLog decisions,
-    AuditLog audit,
+    PolicyEnforcer enforcer,
     PublishedRevocationList revocations,
     RecordWatermarks watermarks,
+    IOptions<PolicyOptions> options,
     TimeProvider time,
     ILogger<PolicyEnforcementMiddleware> logger)
 {
@@ -51,38 +51,33 @@ internal sealed partial class PolicyEnforcementMiddleware(
             return;
         }
 
-        if (!RequestContext.TryRead(context.Request, out var requestContext, out var contextError))
+        if (!RequestContext.TryRead(context.Request, options.Value.MaxJustificationLength, out var requestContext, out var contextError))
         {
             await Problem.Write(context, ProblemTypes.InvalidRequestContext, contextError!);
             return;
         }
 
         var resource = $"{context.Request.Method} {route.RoutePattern.RawText}";
-        var request = new PolicyRequest(identity, endpoint.Metadata.GetMetadata<ProxyActionMetadata>()?.Action ?? default, resource, time.GetUtcNow(), requestContext);
-        var decision = endpoint.Metadata.GetMetadata<ProxyActionMetadata>() is null
+        var declared = endpoint.Metadata.GetMetadata<ProxyActionMetadata>();
+        var request = new PolicyRequest(identity, declared?.Action ?? default, resource, time.GetUtcNow(), requestContext);
+        var decision = declared is null
             ? PolicyDecision.Deny("undeclared-action", "the endpoint declares no action, so no rule can permit it")
-            : decisionPoint.Decide(request);
+            : enforcer.Decide(request);
 
-        LogDecision(logger, decision.Permitted ? "permit" : "deny", identity.Organisation, ProxyRoles.ToName(identity.Role), request.Action, resource, decision.Rule, decision.Reason);
         var requestId = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
-
-        // The tamper-evident log first: if it cannot be written, the request fails (503) and nothing else happens.
-        await audit.AppendAsync(AuditEvents.Decision(request, decision), new AuditContext(AuditActor.Member(identity), requestId));
-        await decisions.AppendAsync(request, decision, new RequestMark(requestId, watermarks.RequestTag(requestId)));
+        var mark = new RequestMark(requestId, watermarks.RequestTag(requestId));
+        await enforcer.RecordAsync([(request, decision)], mark);
 
         context.Response.Headers[ProxyRequestFeature.RequestIdHeader] = requestId;
         if (!decision.Permitted)
         {
-            await Problem.Write(context, ProblemTypes.Forbidden, decision.Reason, new Dictionary<string, object?> { ["rule"] = decision.Rule });
+            await Problem.Write(context, ProblemTypes.Forbidden, decision.Reason, ProxyRequestFeature.RuleExtension(decision));
             return;
         }
 
-        context.Features.Set(new ProxyRequestFeature(identity, decision, requestId, request.Time));
+        context.Features.Set(new ProxyRequestFeature(request, decision, mark, enforcer));
         await next(context);
     }
-
-    [LoggerMessage(EventId = 1201, Level = LogLevel.Information, Message = "Policy {Result}: {Organisation} ({Role}) {Action} {Resource} by rule {Rule}: {Reason}")]
-    private static partial void LogDecision(ILogger logger, string result, string organisation, string role, ProxyAction action, string resource, string rule, string reason);
 
     [LoggerMessage(EventId = 1202, Level = LogLevel.Warning, Message = "Request on an open connection refused: certificate {Serial} is revoked")]
     private static partial void LogRevokedOnOpenConnection(ILogger logger, string serial);

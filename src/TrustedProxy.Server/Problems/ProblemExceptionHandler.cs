@@ -95,6 +95,8 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
             (ProblemTypes.InvalidImage, image.Message, null),
         DeidentificationRefusedException refused =>
             (ProblemTypes.DeidentificationRefused, refused.Message, null),
+        TrustedProxy.Policy.RecordWithheldException withheld =>
+            (ProblemTypes.Forbidden, withheld.Decision.Reason, new() { ["rule"] = withheld.Decision.Rule }),
         UnknownDeidentificationProfileException unknown =>
             (ProblemTypes.UnknownProfile, unknown.Message, null),
         AuditUnavailableException =>

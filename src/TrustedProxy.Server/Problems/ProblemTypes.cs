@@ -41,6 +41,8 @@ internal static class ProblemTypes
     public static readonly ProblemType InvalidImage = new("invalid-image", 400, "Not an image this endpoint reads");
     public static readonly ProblemType AuditUnavailable = new("audit-unavailable", 503, "Audit log unavailable");
     public static readonly ProblemType AntiforgeryFailed = new("antiforgery-failed", 400, "Form token missing or invalid");
+    public static readonly ProblemType ObliviousSetTooSmall = new("ot-set-too-small", 403, "Oblivious-transfer set smaller than the policy asks");
+    public static readonly ProblemType PolicyVersionNotFound = new("policy-version-not-found", 404, "No such policy version");
     public static readonly ProblemType Internal = new("internal-error", 500, "Internal error");
 
     public static IEnumerable<ProblemType> All =>
@@ -48,6 +50,7 @@ internal static class ProblemTypes
         Unauthenticated, CertificateRevoked, Forbidden, NotFound, RecordNotFound, MethodNotAllowed, UnsupportedMediaType, NotAcceptable, NotDicom,
         InvalidDicom, DicomLimitExceeded, PayloadTooLarge, BadRequest, InvalidQuery, CaRequestRefused, CaKeyUnavailable,
         CertificateNotFound, IntegrityFailure, ObjectMissing, BackendUnavailable, InvalidRequestContext, UnknownProfile,
-        DeidentificationRefused, ExecutablePreamble, InvalidOtMessage, OfferNotFound, TooManyOffers, InvalidImage, AuditUnavailable, AntiforgeryFailed, Internal,
+        DeidentificationRefused, ExecutablePreamble, InvalidOtMessage, OfferNotFound, TooManyOffers, InvalidImage, AuditUnavailable, AntiforgeryFailed,
+        ObliviousSetTooSmall, PolicyVersionNotFound, Internal,
     ];
 }

@@ -59,12 +59,13 @@ internal static class RecordEndpoints
             limit.MaxRequestBodySize = options.Value.MaxUploadBytes;
         }
 
-        var receipt = await uploader.UploadAsync(context.Request.Body, context.Proxy().Identity, context.RequestAborted);
+        var feature = context.Proxy();
+        var receipt = await uploader.UploadAsync(context.Request.Body, feature.Identity, feature.AuthorizeUploadAsync, context.RequestAborted);
         var location = $"/api/v1/records/{receipt.Handle}";
         return TypedResults.Accepted(location, new UploadResult(receipt.Handle, receipt.SopInstanceUid, receipt.Length, location, receipt.Warnings, RecordViews.SealName(receipt.Seal), receipt.SealDetail));
     }
 
-    private static async Task<IResult> SearchAsync(HttpContext context, RecordIndex index, RecordViews views, IdentifierPseudonymizer pseudonymizer, IOptions<RecordStoreOptions> options)
+    private static async Task<IResult> SearchAsync(HttpContext context, RecordIndex index, RecordViews views, IdentifierPseudonymizer pseudonymizer, IOptions<RecordStoreOptions> options, IOptions<PolicyOptions> policy)
     {
         var q = context.Request.Query;
         var errors = new List<string>();
@@ -78,7 +79,6 @@ internal static class RecordEndpoints
         }
 
         var feature = context.Proxy();
-        var obligations = feature.Decision.Obligations;
         var query = RecordQueries.Create(feature, views, pseudonymizer, q["patientId"], NullIfEmpty(q["studyInstanceUid"]), null, null) with
         {
             Modality = NullIfEmpty(q["modality"]),
@@ -87,10 +87,16 @@ internal static class RecordEndpoints
             Limit = limit,
             Offset = offset,
         };
+        var visible = await RecordAccess.SearchAsync(feature, query, index.SearchAsync, policy.Value.MaxRecordsExamined, context.RequestAborted);
         var summaries = new List<RecordSummary>();
-        foreach (var entry in await index.SearchAsync(query))
+        foreach (var record in visible.Records)
         {
-            summaries.Add(ToSummary(await views.DescribeAsync(entry, obligations, context.RequestAborted)));
+            summaries.Add(ToSummary(await views.DescribeAsync(record.Entry, record.Decision.Obligations, context.RequestAborted)));
+        }
+
+        if (visible.Truncated)
+        {
+            context.Response.Headers.Warning = visible.TruncationWarning;
         }
 
         return TypedResults.Ok(new RecordPage(summaries, limit, offset));
@@ -98,20 +104,20 @@ internal static class RecordEndpoints
 
     private static async Task<IResult> GetAsync(string handle, HttpContext context, RecordIndex index, RecordViews views)
     {
-        var entry = await FindVisibleAsync(handle, context, index);
-        return entry is null ? NotFound(handle) : TypedResults.Ok(ToSummary(await views.DescribeAsync(entry, context.Proxy().Decision.Obligations, context.RequestAborted)));
+        var (record, refusal) = await RecordAccess.FindAsync(handle, context, index);
+        return record is null ? refusal! : TypedResults.Ok(ToSummary(await views.DescribeAsync(record.Entry, record.Decision.Obligations, context.RequestAborted)));
     }
 
     private static async Task<IResult> ContentAsync(string handle, HttpContext context, RecordIndex index, RecordViews views)
     {
-        var entry = await FindVisibleAsync(handle, context, index);
-        if (entry is null)
+        var (found, refusal) = await RecordAccess.FindAsync(handle, context, index);
+        if (found is null)
         {
-            return NotFound(handle);
+            return refusal!;
         }
 
-        var feature = context.Proxy();
-        var record = await views.OpenAsync(entry, feature.Decision.Obligations, feature.Egress, context.RequestAborted);
+        var entry = found.Entry;
+        var record = await views.OpenAsync(entry, found.Decision.Obligations, context.Proxy().Egress, context.RequestAborted);
         var response = context.Response;
         response.Headers[WatermarkHeader] = record.Mark;
         response.ContentType = DicomMediaType;
@@ -128,29 +134,14 @@ internal static class RecordEndpoints
 
     private static async Task<IResult> DeleteAsync(string handle, HttpContext context, RecordIndex index, RecordDeleter deleter)
     {
-        var entry = await FindVisibleAsync(handle, context, index);
-        if (entry is null || !await deleter.DeleteAsync(handle, context.RequestAborted))
+        var (record, refusal) = await RecordAccess.FindAsync(handle, context, index);
+        if (record is null)
         {
-            return NotFound(handle);
+            return refusal!;
         }
 
-        return TypedResults.NoContent();
+        return await deleter.DeleteAsync(handle, context.RequestAborted) ? TypedResults.NoContent() : RecordAccess.NotFound(handle);
     }
-
-    // A record outside the caller's scope is reported exactly like a record that does not exist.
-    internal static async Task<RecordEntry?> FindVisibleAsync(string handle, HttpContext context, RecordIndex index)
-    {
-        if (!RecordHandle.IsWellFormed(handle))
-        {
-            return null;
-        }
-
-        var entry = await index.FindAsync(handle);
-        return entry is { IsAvailable: true } && context.Proxy().MaySee(entry.OriginOrganisation) ? entry : null;
-    }
-
-    private static IResult NotFound(string handle) =>
-        Problem.Result(ProblemTypes.RecordNotFound, RecordHandle.IsWellFormed(handle) ? $"no record {handle} is visible to you" : "that is not a record handle");
 
     private static RecordSummary ToSummary(RecordDescription d) => new(
         d.Handle, d.PatientPseudonym, d.StudyInstanceUid, d.SeriesInstanceUid, d.SopInstanceUid, d.SopClassUid, d.Modality,

@@ -7,8 +7,8 @@ using TrustedProxy.Server.Policy;
 namespace TrustedProxy.Server.Records;
 
 /// <summary>
-/// Builds index queries the same way for the records API and DICOMweb: restricted to the caller's
-/// scope, and speaking the identifiers of the caller's view. In the original view a Patient ID is
+/// Builds index queries the same way for the records API and DICOMweb: restricted to the origins
+/// any rule could permit (each record is still decided), and speaking the identifiers of the caller's view. In the original view a Patient ID is
 /// matched through the index pseudonym; in the de-identified view the identifiers a caller can know
 /// are the de-identified ones (research pseudonym, replaced UIDs), so those are matched.
 /// </summary>
@@ -28,7 +28,7 @@ internal static class RecordQueries
             SeriesInstanceUid = seriesUid,
             SopInstanceUid = sopUid,
             DeidentifiedUids = uidsReplaced,
-            OriginOrganisation = feature.Decision.Scope == RecordScope.All ? null : feature.Identity.Organisation,
+            OriginOrganisations = feature.Decision.RecordOrigins,
         };
     }
 }

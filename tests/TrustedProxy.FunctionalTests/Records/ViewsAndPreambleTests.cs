@@ -64,7 +64,10 @@ public sealed class ViewsAndPreambleTests : ProxyTest
         Assert.True(file.AsSpan().SequenceEqual(treatment.ToArray()));
 
         var decisions = await Proxy.Client(ProxyRole.Compliance).SendAsync(new HttpRequestMessage(HttpMethod.Get, "api/v1/audit/decisions"));
-        Assert.Contains("de-identified view (purpose research)", await decisions.Content.ReadAsStringAsync());
+        var fetched = System.Text.Json.JsonDocument.Parse(await decisions.Content.ReadAsStringAsync()).RootElement.EnumerateArray()
+            .First(d => d.GetProperty("purpose").GetString() == "research" && d.GetProperty("resource").GetString()!.EndsWith("/content", StringComparison.Ordinal));
+        Assert.Contains("de-identified view (rule research-deidentified)", fetched.GetProperty("reason").GetString());
+        Assert.Equal("research-deidentified", fetched.GetProperty("explanation").GetProperty("obligations").GetProperty("viewBy").GetString());
     }
 
     [Fact]

@@ -169,7 +169,8 @@ public sealed class MutualTlsTests : ProxyTest
 
         Assert.Equal([mine.Handle], seen.Items.Select(i => i.Handle));
         var error = await Assert.ThrowsAsync<TrustedProxyException>(() => Proxy.Client(ProxyRole.Producer).GetAsync(theirs.Handle));
-        Assert.Equal(404, error.Status);
+        Assert.Equal(403, error.Status);
+        Assert.Contains("no rule permits role 'producer'", error.Detail, StringComparison.Ordinal);
         Assert.Equal(2, (await Proxy.Client(ProxyRole.Consumer).SearchAsync(new RecordSearch())).Items.Count);
     }
 

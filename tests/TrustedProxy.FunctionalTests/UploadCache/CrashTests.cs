@@ -170,6 +170,7 @@ public sealed class CrashTests
                 Server = new { Urls = new[] { $"https://127.0.0.1:{port}" }, HostNames = new[] { "127.0.0.1", "localhost" }, AutoInitializeCertificates = true, LocalOrganisation = "Local Hospital" },
                 UploadCache = cache,
                 Storage = new { Backend = "filesystem", filesystem = new { Root = "data/cloud" } },
+                Policy = new { Directory = Repository.Path("config", "policies") },
             },
             Logging = new { LogLevel = new { Default = "Warning" } },
         };

@@ -89,7 +89,7 @@ public sealed class DecisionLogTests : IDisposable
     }
 
     [Fact]
-    public async Task Summarize_CountsPermittedUploads_RetrievalsWithOneEntryPerObliviousTransfer_AndDenials_PerInstitutionInThePeriod()
+    public async Task Summarize_CountsUploads_RetrievalsWithOneEntryPerObliviousTransfer_Denials_AndBreakGlassRequests_PerInstitutionAndPurposeInThePeriod()
     {
         await AppendAsync("Haukeland", ProxyRole.Producer, ProxyAction.Upload, true, Noon);
         await AppendAsync("Haukeland", ProxyRole.Producer, ProxyAction.Upload, true, Noon);
@@ -104,6 +104,13 @@ public sealed class DecisionLogTests : IDisposable
         await AppendAsync("St Olav", ProxyRole.Consumer, ProxyAction.RetrieveOblivious, true, Noon, resource: "POST /api/v1/oblivious/offers/{sessionId}/choice");
         await AppendAsync("St Olav", ProxyRole.Compliance, ProxyAction.Audit, true, Noon);
 
+        // Emergency: one break-glass request (request-level permit and a record-level one under the same id), one plain; research: a record withheld.
+        await AppendAsync("St Olav", ProxyRole.Consumer, ProxyAction.Retrieve, true, Noon, requestId: "bg1", purpose: PurposeOfUse.Emergency, breakGlass: true);
+        await AppendAsync("St Olav", ProxyRole.Consumer, ProxyAction.Retrieve, true, Noon, requestId: "bg1", purpose: PurposeOfUse.Emergency, breakGlass: true, record: "h9");
+        await AppendAsync("St Olav", ProxyRole.Consumer, ProxyAction.Retrieve, true, Noon, requestId: "e2", purpose: PurposeOfUse.Emergency);
+        await AppendAsync("St Olav", ProxyRole.Consumer, ProxyAction.Search, true, Noon, requestId: "r1", purpose: PurposeOfUse.Research);
+        await AppendAsync("St Olav", ProxyRole.Consumer, ProxyAction.Search, false, Noon, requestId: "r1", purpose: PurposeOfUse.Research, record: "h7");
+
         // Outside the period.
         await AppendAsync("St Olav", ProxyRole.Consumer, ProxyAction.Retrieve, true, Noon.AddDays(1));
         await AppendAsync("Ullevaal", ProxyRole.Consumer, ProxyAction.Retrieve, true, Noon.AddDays(-1));
@@ -111,19 +118,27 @@ public sealed class DecisionLogTests : IDisposable
         var rows = await _log.SummarizeAsync(Noon.AddHours(-1), Noon.AddHours(1));
 
         Assert.Equal(
-            [new DecisionSummary("Haukeland", null, 2, 0, 1, null), new DecisionSummary("St Olav", null, 0, 2, 1, null)],
+            [
+                new DecisionSummary("Haukeland", "treatment", 2, 0, 1, 0),
+                new DecisionSummary("St Olav", "emergency", 0, 2, 0, 1),
+                new DecisionSummary("St Olav", "research", 0, 0, 1, 0),
+                new DecisionSummary("St Olav", "treatment", 0, 2, 1, 0),
+            ],
             rows);
-        Assert.Equal([new DecisionSummary("St Olav", null, 0, 2, 1, null)], await _log.SummarizeAsync(Noon.AddHours(-1), Noon.AddHours(1), "St Olav"));
+        Assert.Equal(3, (await _log.SummarizeAsync(Noon.AddHours(-1), Noon.AddHours(1), "St Olav")).Count);
         Assert.Empty(await _log.SummarizeAsync(Noon.AddHours(2), Noon.AddHours(3)));
     }
 
     private static List<long> Ids(DecisionPage page) => page.Decisions.Select(d => d.Id).ToList();
 
-    private Task AppendAsync(string organisation, ProxyRole role, ProxyAction action, bool permitted, DateTimeOffset at, string? requestId = null, string? resource = null)
+    private Task AppendAsync(
+        string organisation, ProxyRole role, ProxyAction action, bool permitted, DateTimeOffset at, string? requestId = null, string? resource = null,
+        PurposeOfUse purpose = PurposeOfUse.Treatment, bool breakGlass = false, string? record = null)
     {
-        var request = new PolicyRequest(new FederationIdentity(organisation, role, "0A1B"), action, resource ?? $"GET /{action}", at);
+        var request = new PolicyRequest(new FederationIdentity(organisation, role, "0A1B"), action, resource ?? $"GET /{action}", at,
+            new PolicyContext(purpose, BreakGlassJustification: breakGlass ? "unconscious patient" : null), record is null ? null : new RecordAttributes(record, "Haukeland"));
         var decision = permitted
-            ? new PolicyDecision(true, role switch { ProxyRole.Producer => "producer-upload", ProxyRole.Compliance => "compliance-reads-audit", _ => "consumer-read" }, "granted", RecordScope.All)
+            ? new PolicyDecision(true, role switch { ProxyRole.Producer => "producer-upload", ProxyRole.Compliance => "compliance-reads-audit", _ => "consumer-read" }, "granted") { BreakGlass = breakGlass }
             : PolicyDecision.Deny("default-deny", "no rule");
         return _log.AppendAsync(request, decision, requestId is null ? null : new RequestMark(requestId, "00"));
     }

@@ -33,7 +33,7 @@ public sealed class RecordIndexTests : IDisposable
 
         Assert.Equal(3, (await index.SearchAsync(new RecordQuery { PatientPseudonym = "p1" })).Count);
         Assert.Equal(2, (await index.SearchAsync(new RecordQuery { PatientPseudonym = "p1", Modality = "CT" })).Count);
-        Assert.Single(await index.SearchAsync(new RecordQuery { PatientPseudonym = "p1", Modality = "CT", OriginOrganisation = "St Olav" }));
+        Assert.Single(await index.SearchAsync(new RecordQuery { PatientPseudonym = "p1", Modality = "CT", OriginOrganisations = ["St Olav"] }));
         Assert.Equal(2, (await index.SearchAsync(new RecordQuery { StudyDateFrom = new DateOnly(2024, 1, 11), StudyDateTo = new DateOnly(2024, 1, 31) })).Count);
         Assert.Equal(2, (await index.SearchAsync(new RecordQuery { Limit = 2 })).Count);
         Assert.Equal(2, (await index.SearchAsync(new RecordQuery { Offset = 2 })).Count);
