@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using TrustedProxy.Audit;
 
 namespace TrustedProxy.Policy;
 
@@ -10,7 +11,9 @@ public sealed record PolicyRejection(DateTimeOffset At, IReadOnlyList<PolicyErro
 /// directory at start-up (invalid: the proxy does not start) and again after every change once the
 /// directory has been quiet for the debounce time. A valid change is put in force at once, whole,
 /// and recorded in the history; an invalid one is refused with its file:line:column, logged, kept as
-/// <see cref="LastRejection"/>, and the version before it stays in force. Decisions read
+/// <see cref="LastRejection"/>, and the version before it stays in force. A new version is put in
+/// the tamper-evident audit log (its hash, its files' digests, the version it replaces) before it
+/// is put in force; if that cannot be written, the change is refused like an invalid one. Decisions read
 /// <see cref="Current"/> once each, so every decision is taken under one version.
 /// </summary>
 internal sealed partial class PolicyStore : IDisposable
@@ -18,6 +21,7 @@ internal sealed partial class PolicyStore : IDisposable
     private readonly PolicyOptions _options;
     private readonly IReadOnlySet<string>? _profiles;
     private readonly PolicyHistory _history;
+    private readonly AuditLog _audit;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _reloading = new(1, 1);
@@ -28,19 +32,17 @@ internal sealed partial class PolicyStore : IDisposable
     private ITimer? _debounce;
 
     // initial: the set read at start-up (already checked); directory: absolute.
-    public PolicyStore(PolicySet initial, string directory, PolicyOptions options, IReadOnlySet<string>? profiles, PolicyHistory history, TimeProvider time, ILogger<PolicyStore> logger)
+    public PolicyStore(PolicySet initial, string directory, PolicyOptions options, IReadOnlySet<string>? profiles, PolicyHistory history, AuditLog audit, TimeProvider time, ILogger<PolicyStore> logger)
     {
         Directory = directory;
         _options = options;
         _profiles = profiles;
         _history = history;
+        _audit = audit;
         _time = time;
         _logger = logger;
         _current = new InForce(initial, new PolicyVersion(0, initial.Version, time.GetUtcNow(), []));
     }
-
-    /// <summary>Raised after a new version is put in force (not for the start-up version): for the audit log.</summary>
-    public event Action<PolicyVersion>? VersionChanged;
 
     public string Directory { get; }
 
@@ -50,10 +52,16 @@ internal sealed partial class PolicyStore : IDisposable
 
     public PolicyRejection? LastRejection => _lastRejection;
 
-    /// <summary>Records the start-up version in the history (once the index is open).</summary>
+    /// <summary>Records the start-up version in the audit log and the history (once both are open), if it is not the last one recorded.</summary>
     public async Task InitializeAsync()
     {
         var set = _current.Set;
+        var previous = (await _history.ListAsync(null, 1).ConfigureAwait(false)).FirstOrDefault()?.Hash;
+        if (previous != set.Version)
+        {
+            await AuditAsync(set, previous).ConfigureAwait(false);
+        }
+
         var version = await _history.RecordAsync(set, _time.GetUtcNow()).ConfigureAwait(false);
         _current = new InForce(set, version);
         LogInForce(_logger, Short(set.Version), set.Files.Count, set.RuleCount, set.ConsentCount, version.Id);
@@ -133,10 +141,20 @@ internal sealed partial class PolicyStore : IDisposable
                 return false;
             }
 
+            try
+            {
+                await AuditAsync(set, _current.Set.Version).ConfigureAwait(false);
+            }
+            catch (AuditUnavailableException unavailable)
+            {
+                _lastRejection = new PolicyRejection(_time.GetUtcNow(), [new PolicyError(Directory, 0, 0, $"the audit log could not record the change, so it is not in force: {unavailable.Message}")]);
+                LogRejected(_logger, Short(_current.Set.Version), _lastRejection.Errors[0].ToString(), 1);
+                return false;
+            }
+
             var version = await _history.RecordAsync(set, _time.GetUtcNow()).ConfigureAwait(false);
             _current = new InForce(set, version);
             LogInForce(_logger, Short(set.Version), set.Files.Count, set.RuleCount, set.ConsentCount, version.Id);
-            VersionChanged?.Invoke(version);
             return true;
         }
         finally
@@ -150,6 +168,9 @@ internal sealed partial class PolicyStore : IDisposable
         StopWatching();
         _reloading.Dispose();
     }
+
+    private Task<long> AuditAsync(PolicySet set, string? previous) =>
+        _audit.AppendPolicyChangeAsync(set.Version, set.Files.Select(f => $"{f.Name} sha256:{f.Sha256}").ToList(), previous, AuditActor.Proxy);
 
     public static string Short(string version) => version.Length > 12 ? version[..12] : version;
 

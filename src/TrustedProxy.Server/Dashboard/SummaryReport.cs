@@ -7,8 +7,8 @@ namespace TrustedProxy.Server.Dashboard;
 internal sealed record ReportColumn(string Heading, string CsvName, bool Numeric, Func<DecisionSummary, string?> Value);
 
 /// <summary>
-/// What institutions did in a period, from the decision log: one row per institution (and per
-/// purpose of use, once decisions record it). The table, the PDF and the CSV all render
+/// What institutions did in a period, from the decision log: one row per institution and purpose
+/// of use. The table, the PDF and the CSV all render
 /// <see cref="Columns"/>, so a new figure or dimension is added here once.
 /// </summary>
 internal sealed record SummaryReport(string? Organisation, DayRange Period, DateTimeOffset GeneratedAt, FederationIdentity GeneratedBy, IReadOnlyList<DecisionSummary> Rows)
@@ -32,8 +32,10 @@ internal sealed record SummaryReport(string? Organisation, DayRange Period, Date
         "Institution: the organisation in the caller's certificate.",
         "Uploads: permitted upload requests (REST uploads and STOW-RS requests; one STOW-RS request may carry several instances).",
         "Retrievals: permitted record reads (content, index entry, WADO-RS, rendered frames) and oblivious-transfer offers, one per transfer.",
-        "Denials: requests of any action that the policy denied.",
-        $"{NotRecorded}: not recorded; this version of the decision log holds neither the purpose of use nor break-glass use.",
+        "Purpose: the purpose of use the request declared (treatment when it declared none).",
+        "Denials: decisions of any action that the policy denied: whole requests, and records withheld from a permitted request (a search that withheld three records counts three).",
+        "Break-glass uses: requests permitted by a break-glass rule, with the justification the caller gave (in the decision log).",
+        $"{NotRecorded}: not recorded (decisions taken before this version of the log recorded the purpose).",
     ];
 
     public string InstitutionLabel => Organisation ?? "All institutions";

@@ -161,7 +161,7 @@ public static class ProxyServer
         services.AddSingleton(new RecordIndex(Path.Combine(dataDirectory, "proxy.db")));
         services.AddSingleton(Options.Create(policy));
         services.AddSingleton<PolicyHistory>();
-        services.AddSingleton(sp => new PolicyStore(policySet!, policyDirectory, policy, profiles, sp.GetRequiredService<PolicyHistory>(), time, sp.GetRequiredService<ILogger<PolicyStore>>()));
+        services.AddSingleton(sp => new PolicyStore(policySet!, policyDirectory, policy, profiles, sp.GetRequiredService<PolicyHistory>(), sp.GetRequiredService<AuditLog>(), time, sp.GetRequiredService<ILogger<PolicyStore>>()));
         services.AddSingleton<IPolicyDecisionPoint, PolicyDecisionPoint>();
         services.AddSingleton<PolicyEnforcer>();
         services.AddHostedService<PolicyWatchService>();

@@ -31,6 +31,16 @@ public sealed class HotReloadTests : OwnPolicyTest
         Assert.Equal([after.Version.Id, before.Version.Id], (await officer.PolicyHistoryAsync()).Select(v => v.Id));
         var decision = (await DecisionsAfterAsync(0)).Last(d => d.Rule == "local-consumers-frozen");
         Assert.Equal(after.Version.Hash, decision.PolicyVersion);
+
+        // Both versions are in the tamper-evident audit log, the new one naming the one it replaced.
+        var changes = File.ReadAllLines(Path.Combine(Proxy.Root, "data", "audit", "audit.log"))
+            .Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement)
+            .Where(e => e.GetProperty("kind").GetString() == "policy-change")
+            .Select(e => e.GetProperty("data"))
+            .ToList();
+        Assert.Equal([before.Version.Hash, after.Version.Hash], changes.Select(c => c.GetProperty("version").GetString()));
+        Assert.Equal(before.Version.Hash, changes[1].GetProperty("previous").GetString());
+        Assert.Contains(changes[1].GetProperty("files").EnumerateArray(), f => f.GetString()!.StartsWith("60-freeze.yaml sha256:", StringComparison.Ordinal));
     }
 
     [Fact]
