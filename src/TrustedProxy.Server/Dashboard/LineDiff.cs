@@ -67,15 +67,16 @@ internal static class LineDiff
                 x++;
                 y++;
             }
-            else if (y < m && (x == n || lcs[x, y + 1] >= lcs[x + 1, y]))
+            else if (x < n && (y == m || lcs[x + 1, y] >= lcs[x, y + 1]))
             {
-                diff.Add(new DiffLine(DiffKind.Added, after[head + y], null, head + y + 1));
-                y++;
+                // On a tie the old line goes first, so an edited line reads as removed, then added.
+                diff.Add(new DiffLine(DiffKind.Removed, before[head + x], head + x + 1, null));
+                x++;
             }
             else
             {
-                diff.Add(new DiffLine(DiffKind.Removed, before[head + x], head + x + 1, null));
-                x++;
+                diff.Add(new DiffLine(DiffKind.Added, after[head + y], null, head + y + 1));
+                y++;
             }
         }
 
