@@ -8,15 +8,16 @@ namespace TrustedProxy.FunctionalTests.Dashboard;
 
 /// <summary>
 /// The dashboard end to end in headless Chromium with client certificates: a compliance officer
-/// searches the decision log, traces a copy a consumer fetched, and downloads a PDF report whose
-/// counts are those of what this test did through the API; a consumer's certificate is refused.
+/// reads the policies, runs a what-if, verifies the audit log, searches the decision log, traces a
+/// copy a consumer fetched, and downloads a PDF report whose counts are those of what this test did
+/// through the API; a consumer's certificate is refused.
 /// </summary>
 public sealed class DashboardBrowserTests : ProxyTest
 {
     private static readonly string CtSmall = Path.Combine(DicomCorpus.TestFiles, "CT_small.dcm");
 
     [Fact]
-    public async Task AnOfficer_SearchesTheLog_TracesAConsumersCopy_AndDownloadsAReportWithTheCounts_WhileAConsumerIsRefused()
+    public async Task AnOfficer_ReadsThePolicies_RunsAWhatIf_VerifiesTheLog_SearchesIt_TracesACopy_AndDownloadsAReportWithTheCounts_WhileAConsumerIsRefused()
     {
         // What the report will count, done through the real API: Local Hospital uploads 2; St Olav
         // retrieves 1 and is denied an upload (treatment), and retrieves 1 for research; Haukeland
@@ -62,6 +63,38 @@ public sealed class DashboardBrowserTests : ProxyTest
         Assert.Equal(200, overview!.Status);
         await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Overview" })).ToBeVisibleAsync();
         await Expect(page.GetByText("Signed in by certificate as Local Hospital (compliance)")).ToBeVisibleAsync();
+
+        // The policies in force, file by file, and the history's first version.
+        await Navigation(page, "Policies").ClickAsync();
+        var store = Proxy.Services.GetRequiredService<PolicyStore>();
+        await Expect(page.GetByText(store.CurrentVersion.Hash).First).ToBeVisibleAsync();
+        foreach (var file in store.Current.Files)
+        {
+            await Expect(page.GetByRole(AriaRole.Heading, new() { Name = file.Name, Exact = true })).ToBeVisibleAsync();
+        }
+
+        await Expect(page.Locator("section.policy-file", new() { HasText = "10-roles.yaml" }).Locator("td.code", new() { HasText = "id: compliance-audits" })).ToHaveCountAsync(1);
+        await page.GetByRole(AriaRole.Link, new() { Name = $"Diff of version {store.CurrentVersion.Id}", Exact = true }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = $"Policy version {store.CurrentVersion.Id}" })).ToBeVisibleAsync();
+
+        // A what-if: an emergency read of a record the fertility clinic keeps at home breaks the glass.
+        await Navigation(page, "What if").ClickAsync();
+        await page.GetByLabel("Organisation").FillAsync("Haukeland");
+        await page.GetByLabel("Role").SelectOptionAsync("consumer");
+        await page.GetByLabel("Action").SelectOptionAsync("retrieve");
+        await page.GetByLabel("Purpose").SelectOptionAsync("emergency");
+        await page.GetByLabel("Break-glass justification").FillAsync("trauma bay 2");
+        await page.GetByLabel("Record origin").FillAsync("Oslo Fertility Clinic");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Evaluate", Exact = true }).ClickAsync();
+        var decided = page.Locator("section.what-if-result");
+        await Expect(decided.GetByRole(AriaRole.Heading, new() { Name = "Permit", Exact = true })).ToBeVisibleAsync();
+        await Expect(decided).ToContainTextAsync("break-glass-emergency");
+        await Expect(decided.Locator("table.matched tr", new() { HasText = "sensitive-origin-stays-home" })).ToContainTextAsync("overridden");
+
+        // The audit log, verified now.
+        await Navigation(page, "Audit log").ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Intact", Exact = true })).ToBeVisibleAsync();
+        await Expect(page.Locator("section.audit-status")).ToContainTextAsync("Entries not yet under a checkpoint");
 
         // The decision log: St Olav's denials.
         await Navigation(page, "Decision log").ClickAsync();

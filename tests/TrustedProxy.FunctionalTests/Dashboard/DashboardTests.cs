@@ -68,7 +68,7 @@ public sealed partial class DashboardTests : ProxyTest
     {
         var compliance = Proxy.Client(ProxyRole.Compliance);
 
-        foreach (var path in new[] { "dashboard", "dashboard/decisions", "dashboard/trace", "dashboard/reports" })
+        foreach (var path in new[] { "dashboard", "dashboard/policies", "dashboard/what-if", "dashboard/decisions", "dashboard/audit", "dashboard/trace", "dashboard/reports" })
         {
             using var response = await GetAsync(compliance, path, BrowserAccept);
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
