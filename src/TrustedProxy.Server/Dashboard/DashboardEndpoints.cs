@@ -66,7 +66,10 @@ internal static class DashboardEndpoints
 
         dashboard.MapGet(DashboardLayout.StylesheetPath[DashboardLayout.Root.Length..], () => TypedResults.Bytes(Stylesheet, "text/css; charset=utf-8"));
         dashboard.MapOverview();
+        dashboard.MapPolicies();
+        dashboard.MapWhatIf();
         dashboard.MapDecisionLog();
+        dashboard.MapAuditLogStatus();
         dashboard.MapLeakTrace();
         dashboard.MapReports();
         return app;

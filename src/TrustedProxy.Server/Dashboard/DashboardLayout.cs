@@ -14,12 +14,15 @@ internal static class DashboardLayout
     public const string StylesheetPath = Root + "/dashboard.css";
 
     public static readonly DashboardSection Overview = new(Root, "Overview");
+    public static readonly DashboardSection Policies = new(Root + "/policies", "Policies");
+    public static readonly DashboardSection WhatIf = new(Root + "/what-if", "What if");
     public static readonly DashboardSection Decisions = new(Root + "/decisions", "Decision log");
+    public static readonly DashboardSection AuditLog = new(Root + "/audit", "Audit log");
     public static readonly DashboardSection Trace = new(Root + "/trace", "Leak tracing");
     public static readonly DashboardSection Reports = new(Root + "/reports", "Reports");
 
-    /// <summary>The navigation, in order. A new page (policies, what-if, audit-log verification) adds its section here.</summary>
-    public static IReadOnlyList<DashboardSection> Sections { get; } = [Overview, Decisions, Trace, Reports];
+    /// <summary>The navigation, in order. A new page adds its section here.</summary>
+    public static IReadOnlyList<DashboardSection> Sections { get; } = [Overview, Policies, WhatIf, Decisions, AuditLog, Trace, Reports];
 
     public static IResult Page(HttpContext context, DashboardSection section, string title, Action<HtmlBuilder> content)
     {

@@ -25,6 +25,18 @@ public sealed record DashboardOptions
     public int MaxReportDays { get; init; } = 3_660;
 
     /// <summary>
+    /// Largest line diff the policies page computes, in cells of its table: changed lines of the old
+    /// file times changed lines of the new one (lines common to both ends are not counted). 4M cells
+    /// take 16 MB and well under a second; a larger change is reported without a diff.
+    /// </summary>
+    [Range(1, 100_000_000)]
+    public long MaxDiffCells { get; init; } = 4_000_000;
+
+    /// <summary>Largest body the what-if form may post, in bytes (its fields are short texts).</summary>
+    [Range(1024, 1024 * 1024)]
+    public int MaxWhatIfFormBytes { get; init; } = 16 * 1024;
+
+    /// <summary>
     /// A TrueType font for PDF reports, so that every character of an institution's name prints
     /// (e.g. Debian's <c>/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf</c>); relative to the content
     /// root. Unset: Helvetica, which prints '?' for a character outside its small set (å, ø, Cyrillic…).

@@ -12,7 +12,7 @@ namespace TrustedProxy.Server.Dashboard;
 /// who received it, through the same <see cref="LeakTracer"/> as <c>POST /api/v1/trace</c>. The
 /// form posts, so it carries an antiforgery token; the copy stays in memory.
 /// </summary>
-internal static partial class LeakTracePage
+internal static class LeakTracePage
 {
     public const string FileField = "copy";
 
@@ -49,7 +49,7 @@ internal static partial class LeakTracePage
 
         if (!await antiforgery.IsRequestValidAsync(context))
         {
-            LogAntiforgeryRefused(loggers.CreateLogger("TrustedProxy.Dashboard"), context.Request.Path);
+            DashboardLog.AntiforgeryRefused(loggers.CreateLogger("TrustedProxy.Dashboard"), context.Request.Path);
             return Problem.Result(ProblemTypes.AntiforgeryFailed, "the form's antiforgery token is missing, expired or not yours; open the tracing page again and submit from there");
         }
 
@@ -143,7 +143,4 @@ internal static partial class LeakTracePage
             html.Element("dt", label).Element("dd", value);
         }
     }
-
-    [LoggerMessage(EventId = 7502, Level = LogLevel.Warning, Message = "Dashboard form refused: antiforgery token missing or invalid on {Path}")]
-    private static partial void LogAntiforgeryRefused(ILogger logger, string path);
 }

@@ -39,6 +39,11 @@ internal static class OverviewPage
                 html.Element("a", "This month's summary report", ("href", DashboardLayout.Link(DashboardLayout.Reports.Path, [new("from", DayRange.Text(new DateOnly(today.Year, today.Month, 1))), new("to", DayRange.Text(today))])));
             }
 
+            using (html.Open("p"))
+            {
+                html.Element("a", "Verify the audit log now", ("href", DashboardLayout.AuditLog.Path));
+            }
+
             html.Element("h2", "Latest denials");
             if (denials.Count == 0)
             {

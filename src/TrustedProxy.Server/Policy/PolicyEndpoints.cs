@@ -53,23 +53,8 @@ internal static class PolicyEndpoints
             return Problem.Result(ProblemTypes.BadRequest, "send a what-if request as JSON: organisation, role, action, and optionally purpose, at, record");
         }
 
-        RecordAttributes? stored = null;
-        if (request.Record?.Handle is { } handle)
-        {
-            if (!RecordHandle.IsWellFormed(handle) || await index.FindAsync(handle) is not { IsAvailable: true } entry)
-            {
-                return Problem.Result(ProblemTypes.RecordNotFound, RecordHandle.IsWellFormed(handle) ? $"no record {handle} exists" : "that is not a record handle");
-            }
-
-            stored = entry.Attributes;
-        }
-
-        if (!WhatIf.TryCreate(request, stored, time.GetUtcNow(), out var question, out var error))
-        {
-            return Problem.Result(ProblemTypes.BadRequest, error!);
-        }
-
-        return TypedResults.Ok(WhatIf.ToResult(decisionPoint.Decide(question!)));
+        var (result, problem) = await WhatIf.EvaluateAsync(request, decisionPoint, index, time.GetUtcNow());
+        return problem ?? TypedResults.Ok(result);
     }
 
     private static PolicyVersionInfo ToInfo(PolicyVersion version) =>
@@ -80,6 +65,31 @@ internal static class PolicyEndpoints
 internal static class WhatIf
 {
     public const int MaxTextLength = 256;
+
+    /// <summary>
+    /// Evaluates a what-if request as the API and the dashboard's form do: a record named by handle
+    /// is looked up in the index; nothing is performed. Either the result or the problem to answer with.
+    /// </summary>
+    public static async Task<(WhatIfResult? Result, IResult? Problem)> EvaluateAsync(WhatIfRequest request, IPolicyDecisionPoint decisionPoint, RecordIndex index, DateTimeOffset now)
+    {
+        RecordAttributes? stored = null;
+        if (request.Record?.Handle is { } handle)
+        {
+            if (!RecordHandle.IsWellFormed(handle) || await index.FindAsync(handle) is not { IsAvailable: true } entry)
+            {
+                return (null, Problem.Result(ProblemTypes.RecordNotFound, RecordHandle.IsWellFormed(handle) ? $"no record {handle} exists" : "that is not a record handle"));
+            }
+
+            stored = entry.Attributes;
+        }
+
+        if (!TryCreate(request, stored, now, out var question, out var error))
+        {
+            return (null, Problem.Result(ProblemTypes.BadRequest, error!));
+        }
+
+        return (ToResult(decisionPoint.Decide(question!)), null);
+    }
 
     public static bool TryCreate(WhatIfRequest request, RecordAttributes? stored, DateTimeOffset now, out PolicyRequest? question, out string? error)
     {

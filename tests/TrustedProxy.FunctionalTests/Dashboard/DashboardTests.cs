@@ -47,16 +47,19 @@ public sealed partial class DashboardTests : ProxyTest
         Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
         Assert.StartsWith("default-src 'none'", page.Headers.GetValues("Content-Security-Policy").Single());
         var html = await page.Content.ReadAsStringAsync();
+        var log = Proxy.Services.GetRequiredService<DecisionLog>();
+        var decision = Assert.Single((await log.SearchAsync(new DecisionFilter { Role = "consumer", Action = nameof(ProxyAction.Audit) }, 10)).Decisions);
+        Assert.False(decision.Permitted);
+        Assert.Equal("default-deny", decision.Rule);
         Assert.Contains("<h1>Denied by policy</h1>", html);
-        Assert.Contains("no rule grants role &#x27;consumer&#x27; the action &#x27;Audit&#x27;", html);
-        Assert.Contains("<dt>rule</dt><dd>default-deny</dd>", html);
+        Assert.Contains(Html(decision.Reason), html);
+        Assert.Contains($"<dt>rule</dt><dd>{decision.Rule}</dd>", html);
 
         using var json = await GetAsync(consumer, "dashboard/reports", "application/json");
         Assert.Equal(HttpStatusCode.Forbidden, json.StatusCode);
         Assert.Equal("application/problem+json", json.Content.Headers.ContentType?.MediaType);
         Assert.Contains("urn:trustedproxy:problem:forbidden", await json.Content.ReadAsStringAsync());
 
-        var log = Proxy.Services.GetRequiredService<DecisionLog>();
         Assert.Equal(2, await log.CountAsync(new DecisionFilter { Role = "consumer", Action = nameof(ProxyAction.Audit), Permitted = false }));
     }
 
@@ -65,7 +68,7 @@ public sealed partial class DashboardTests : ProxyTest
     {
         var compliance = Proxy.Client(ProxyRole.Compliance);
 
-        foreach (var path in new[] { "dashboard", "dashboard/decisions", "dashboard/trace", "dashboard/reports" })
+        foreach (var path in new[] { "dashboard", "dashboard/policies", "dashboard/what-if", "dashboard/decisions", "dashboard/audit", "dashboard/trace", "dashboard/reports" })
         {
             using var response = await GetAsync(compliance, path, BrowserAccept);
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -189,24 +192,33 @@ public sealed partial class DashboardTests : ProxyTest
     }
 
     [Fact]
-    public async Task TheReports_CountTheUploadsRetrievalsAndDenialsDoneThroughTheApi_InTheTableAndTheCsv()
+    public async Task TheReports_CountPerInstitutionAndPurpose_TheUploadsRetrievalsDenialsAndBreakGlassUsesDoneThroughTheApi_InTheTableAndTheCsv()
     {
+        // Local Hospital uploads 2 (treatment); St Olav retrieves 1 and is denied a deletion
+        // (treatment) and retrieves 1 for research; Haukeland retrieves 1 and takes one oblivious
+        // transfer (treatment) and breaks the glass once in an emergency.
         var producer = Proxy.Client(ProxyRole.Producer);
         var first = await producer.UploadFileAsync(CtSmall);
         var second = await producer.UploadFileAsync(Path.Combine(DicomCorpus.TestFiles, "MR_small.dcm"));
         var stOlav = Consumer("St Olav", out _);
         await stOlav.FetchAsync(first.Handle, Stream.Null);
         await Assert.ThrowsAsync<TrustedProxyException>(() => stOlav.DeleteAsync(first.Handle));
+        stOlav.PurposeOfUse = "research";
+        await stOlav.FetchAsync(second.Handle, Stream.Null, deidentified: true);
         var haukeland = Consumer("Haukeland", out _);
         await haukeland.FetchAsync(first.Handle, Stream.Null);
         await haukeland.FetchObliviousAsync([first.Handle, second.Handle], [second.Handle]);
+        haukeland.PurposeOfUse = "emergency";
+        haukeland.BreakGlassJustification = "trauma bay 2, unconscious patient";
+        await haukeland.FetchAsync(first.Handle, Stream.Null);
         var compliance = Proxy.Client(ProxyRole.Compliance);
         var today = DateOnly.FromDateTime(DateTime.UtcNow);
         var period = $"from={today.AddDays(-1):yyyy-MM-dd}&to={today.AddDays(1):yyyy-MM-dd}";
 
         var table = await ReadPageAsync(compliance, $"dashboard/reports?{period}");
-        Assert.Contains("<tr><td>Haukeland</td><td class=\"not-recorded\">n/r</td><td class=\"number\">0</td><td class=\"number\">2</td><td class=\"number\">0</td><td class=\"number not-recorded\">n/r</td></tr>", table);
-        Assert.Contains("<tr><th>Total</th><th class=\"not-recorded\">n/r</th><th class=\"number\">2</th><th class=\"number\">3</th><th class=\"number\">1</th><th class=\"number not-recorded\">n/r</th></tr>", table);
+        Assert.Contains("<tr><td>Haukeland</td><td>emergency</td><td class=\"number\">0</td><td class=\"number\">1</td><td class=\"number\">0</td><td class=\"number\">1</td></tr>", table);
+        Assert.Contains("<tr><td>Haukeland</td><td>treatment</td><td class=\"number\">0</td><td class=\"number\">2</td><td class=\"number\">0</td><td class=\"number\">0</td></tr>", table);
+        Assert.Contains("<tr><th>Total</th><th>all</th><th class=\"number\">2</th><th class=\"number\">5</th><th class=\"number\">1</th><th class=\"number\">1</th></tr>", table);
 
         using var csv = await GetAsync(compliance, $"dashboard/reports/summary.csv?{period}", "text/csv");
         Assert.Equal(HttpStatusCode.OK, csv.StatusCode);
@@ -216,15 +228,17 @@ public sealed partial class DashboardTests : ProxyTest
         Assert.Equal(
             [
                 "institution,purpose,uploads,retrievals,denials,break_glass_uses,from,to",
-                $"Haukeland,,0,2,0,,{days}",
-                $"Local Hospital,,2,0,0,,{days}",
-                $"St Olav,,0,1,1,,{days}",
+                $"Haukeland,emergency,0,1,0,1,{days}",
+                $"Haukeland,treatment,0,2,0,0,{days}",
+                $"Local Hospital,treatment,2,0,0,0,{days}",
+                $"St Olav,research,0,1,0,0,{days}",
+                $"St Olav,treatment,0,1,1,0,{days}",
                 string.Empty,
             ],
             (await csv.Content.ReadAsStringAsync()).Split("\r\n"));
 
         using var one = await GetAsync(compliance, $"dashboard/reports/summary.csv?organisation=St+Olav&{period}", "text/csv");
-        Assert.Equal(3, (await one.Content.ReadAsStringAsync()).Split("\r\n").Length);
+        Assert.Equal(4, (await one.Content.ReadAsStringAsync()).Split("\r\n").Length);
     }
 
     [Fact]
@@ -270,6 +284,9 @@ public sealed partial class DashboardTests : ProxyTest
         Assert.True(response.StatusCode == HttpStatusCode.OK, html);
         return html;
     }
+
+    /// <summary>A value as the dashboard's pages encode it.</summary>
+    internal static string Html(string text) => System.Text.Encodings.Web.HtmlEncoder.Create(System.Text.Unicode.UnicodeRanges.All).Encode(text);
 
     private static IEnumerable<string> Rows(string html) =>
         TableBodyRow().Matches(html[html.IndexOf("<tbody>", StringComparison.Ordinal)..]).Select(m => m.Value);
