@@ -66,9 +66,11 @@ internal static class PolicyEvaluator
             }
         }
 
-        foreach (var rule in set.Candidates(request.Action, request.Subject.Role))
+        // The two candidate lists, merged back into policy order.
+        var (any, named) = set.Candidates(request.Action, request.Subject.Role, request.Subject.Organisation);
+        for (int i = 0, j = 0; i < any.Length || j < named.Length;)
         {
-            Consider(rule);
+            Consider(j >= named.Length || (i < any.Length && any[i].Order < named[j].Order) ? any[i++] : named[j++]);
         }
 
         foreach (var rule in set.ConsentFor(request.Record?.PatientPseudonym))

@@ -172,8 +172,8 @@ internal sealed record PolicyRule(
     IReadOnlyList<string> Overrides,
     bool OverridesConsent)
 {
-    /// <summary>Whether the rule names anything about the record (in <c>record</c>, or in <c>unless</c>'s).</summary>
-    public bool IsAboutRecords => When.Record is not null || Unless?.Record is not null;
+    /// <summary>The rule's place in the set (files by name, then as written); set by <see cref="PolicySet"/>.</summary>
+    public int Order { get; init; }
 
     public string EffectName => PolicySchema.Effects[(int)Effect];
 
