@@ -59,7 +59,17 @@ internal sealed partial class PolicyStore : IDisposable
         var previous = (await _history.ListAsync(null, 1).ConfigureAwait(false)).FirstOrDefault()?.Hash;
         if (previous != set.Version)
         {
-            await AuditAsync(set, previous).ConfigureAwait(false);
+            try
+            {
+                await AuditAsync(set, previous).ConfigureAwait(false);
+            }
+            catch (AuditUnavailableException unavailable)
+            {
+                // The proxy still starts (every request will fail closed on the same log), but the
+                // version joins the history only with its audit entry: the next start tries again.
+                LogStartUpNotAudited(_logger, Short(set.Version), unavailable.Message);
+                return;
+            }
         }
 
         var version = await _history.RecordAsync(set, _time.GetUtcNow()).ConfigureAwait(false);
@@ -216,6 +226,9 @@ internal sealed partial class PolicyStore : IDisposable
 
     [LoggerMessage(EventId = 1214, Level = LogLevel.Error, Message = "Reloading the policy failed; the version in force stays")]
     private static partial void LogReloadFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 1215, Level = LogLevel.Error, Message = "Policy version {Version} could not be recorded in the audit log at start-up ({Reason}); requests will fail closed until it can be written")]
+    private static partial void LogStartUpNotAudited(ILogger logger, string version, string reason);
 }
 
 /// <summary>The decision point over the policy set in force.</summary>
