@@ -325,6 +325,33 @@ internal sealed partial class UploadCacheEngine : IDisposable
         }
     }
 
+    /// <summary>
+    /// When the loop next has something to do (a slot, a held block's admission, a deletion sweep,
+    /// the end of a backoff). A driver on virtual time advances its clock to this and calls
+    /// <see cref="StepAsync"/>, which then does that work without waiting.
+    /// </summary>
+    internal DateTimeOffset NextEventAt()
+    {
+        lock (_gate)
+        {
+            return NextEventAtLocked(_time.GetUtcNow());
+        }
+    }
+
+    // Under _gate.
+    private DateTimeOffset NextEventAtLocked(DateTimeOffset now)
+    {
+        AdmitDeferred(now);
+        var next = _options.Enabled ? _schedule.NextEventAt(now) : DateTimeOffset.MaxValue;
+        if (_deferred.TryPeek(out _, out var held) && held < next)
+        {
+            next = held;
+        }
+
+        next = next < _nextSweep ? next : _nextSweep;
+        return _backingOffUntil is { } until && until > next ? until : next;
+    }
+
     /// <summary>Waits for the next event and performs it.</summary>
     internal async Task StepAsync(CancellationToken cancellationToken)
     {
@@ -334,18 +361,7 @@ internal sealed partial class UploadCacheEngine : IDisposable
         lock (_gate)
         {
             wake = _wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            AdmitDeferred(now);
-            next = _options.Enabled ? _schedule.NextEventAt(now) : DateTimeOffset.MaxValue;
-            if (_deferred.TryPeek(out _, out var held) && held < next)
-            {
-                next = held;
-            }
-        }
-
-        next = next < _nextSweep ? next : _nextSweep;
-        if (_backingOffUntil is { } until && until > next)
-        {
-            next = until;
+            next = NextEventAtLocked(now);
         }
 
         if (next > now)
@@ -498,6 +514,8 @@ internal sealed partial class UploadCacheEngine : IDisposable
             {
                 await _blocks.RemoveAsync(refused.Id).ConfigureAwait(false);
             }
+
+            await PrepareDummyAsync(now).ConfigureAwait(false);
 
             LogRefused(_logger, "dummy", status, code, "dropped");
             return;
