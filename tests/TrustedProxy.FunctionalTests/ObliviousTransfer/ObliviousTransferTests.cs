@@ -168,5 +168,5 @@ public sealed class AzureBlobObliviousTransferTests(AzuriteFixture azurite) : Ob
 [Collection("s3rver")]
 public sealed class S3ObliviousTransferTests(S3rverFixture s3rver) : ObliviousTransferTests
 {
-    protected override Task<ProxyHost> StartAsync(Dictionary<string, string?>? settings = null) => ProxyHost.StartAsync(BackendSettings.S3rver(s3rver.Emulator), settings: settings);
+    protected override Task<ProxyHost> StartAsync(Dictionary<string, string?>? settings = null) => ProxyHost.StartAsync(s3rver.Backend(), settings: settings);
 }

@@ -119,5 +119,5 @@ public sealed class AzureBlobCorpusRoundTripTests(AzuriteFixture azurite) : Corp
 [Collection("s3rver")]
 public sealed class S3CorpusRoundTripTests(S3rverFixture s3rver) : CorpusRoundTripTests
 {
-    protected override Task<ProxyHost> StartAsync() => ProxyHost.StartAsync(BackendSettings.S3rver(s3rver.Emulator));
+    protected override Task<ProxyHost> StartAsync() => ProxyHost.StartAsync(s3rver.Backend());
 }
