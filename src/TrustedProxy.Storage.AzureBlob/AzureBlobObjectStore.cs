@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Azure;
+using Azure.Core;
 using Azure.Core.Pipeline;
 using Azure.Storage;
 using Azure.Storage.Blobs;
@@ -91,6 +92,10 @@ internal sealed class AzureBlobObjectStore(BlobContainerClient container, bool h
         {
             return (await container.GetBlobClient(name.ToString()).ExistsAsync(cancellationToken).ConfigureAwait(false)).Value;
         }
+        catch (RequestFailedException ex) when (IsRefusal(ex))
+        {
+            throw Refused(ex);
+        }
         catch (Exception ex) when (IsTransient(ex))
         {
             throw new BackendUnavailableException(ProviderName, ex);
@@ -152,11 +157,13 @@ internal sealed class AzureBlobObjectStoreProvider : IObjectStoreProvider
 
         var options = new BlobClientOptions
         {
-            // Nothing of the proxy's own requests reaches the cloud: no traceparent or Request-Id from
-            // the SDK's pipeline, and none from .NET's handler either (the transport below).
+            // Nothing of the proxy's own requests reaches the cloud: no activities of the SDK's own, no
+            // trace headers from .NET's handler (the transport below), and the policy added below strips
+            // what the pipeline still copies from the current activity even with tracing off.
             Diagnostics = { IsDistributedTracingEnabled = false },
             Transport = new HttpClientTransport(new SocketsHttpHandler { ActivityHeadersPropagator = null, UseCookies = false, AllowAutoRedirect = false }),
         };
+        options.AddPolicy(new NoRequestContextPolicy(), HttpPipelinePosition.BeforeTransport);
         if (transactionalMd5)
         {
             options.TransferValidation.Upload.ChecksumAlgorithm = StorageChecksumAlgorithm.MD5;
@@ -183,5 +190,24 @@ internal sealed class AzureBlobObjectStoreProvider : IObjectStoreProvider
 
         errors.Add($"TrustedProxy:Storage:azure-blob:{key} must be true or false, not '{text}'");
         return fallback;
+    }
+}
+
+/// <summary>
+/// Removes every header that carries a request's context from hop to hop. Azure.Core copies the
+/// current <see cref="System.Diagnostics.Activity"/>'s id into <c>traceparent</c> even with
+/// distributed tracing off (seen on the wire with 12.30.1), which would let the cloud tie a write to
+/// the upload or the cover schedule that caused it. Runs last, after anything that adds them.
+/// </summary>
+internal sealed class NoRequestContextPolicy : HttpPipelineSynchronousPolicy
+{
+    private static readonly string[] Headers = ["traceparent", "tracestate", "baggage", "Request-Id", "Correlation-Context"];
+
+    public override void OnSendingRequest(HttpMessage message)
+    {
+        foreach (var header in Headers)
+        {
+            message.Request.Headers.Remove(header);
+        }
     }
 }

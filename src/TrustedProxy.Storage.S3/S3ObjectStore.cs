@@ -114,6 +114,10 @@ internal sealed class S3ObjectStore(IAmazonS3 client, string bucket, bool headBe
         {
             return false;
         }
+        catch (AmazonServiceException ex) when (IsRefusal(ex))
+        {
+            throw Refused(ex);
+        }
         catch (Exception ex) when (IsTransient(ex))
         {
             throw new BackendUnavailableException(ProviderName, ex);

@@ -24,12 +24,24 @@ public abstract class StorageContractTests : IAsyncLifetime
     {
         var section = new ConfigurationBuilder().AddInMemoryCollection(Settings).Build().GetSection("backend");
         Store = await Provider.CreateAsync(section, _directory.Path, CancellationToken.None);
+        OnStart();
     }
 
     public Task DisposeAsync()
     {
         _directory.Dispose();
+        OnEnd();
         return Task.CompletedTask;
+    }
+
+    /// <summary>After the store is made, before the test.</summary>
+    protected virtual void OnStart()
+    {
+    }
+
+    /// <summary>After the test: checks that hold whatever it did.</summary>
+    protected virtual void OnEnd()
+    {
     }
 
     [Fact]
@@ -156,6 +168,21 @@ public sealed class AzureBlobStoreContractTests(AzuriteFixture azurite) : Storag
 public sealed class S3StoreContractTests(S3rverFixture s3rver) : StorageContractTests
 {
     protected override IObjectStoreProvider Provider => new S3ObjectStoreProvider();
+
+    protected override bool DeleteReportsMissing => false;
+
+    /// <summary>Whatever the contract test did, the cloud refused none of it (no bad digest, no payload-hash mismatch).</summary>
+    protected override void OnStart() => s3rver.Front.Clear();
+
+    protected override void OnEnd()
+    {
+        var requests = s3rver.Front.Requests;
+        Assert.NotEmpty(requests);
+        Assert.DoesNotContain(requests, r => r.IsRefusal || r.Status == 0);
+
+        // Every write was one conditional PUT, with nothing asked before it.
+        Assert.All(requests.Where(r => r.Method == "PUT" && r.Key.Length > 0), r => Assert.Equal("*", r.Header("If-None-Match")));
+    }
 
     protected override IReadOnlyDictionary<string, string?> Settings =>
         s3rver.Backend().Settings.ToDictionary(p => p.Key.Replace("TrustedProxy:Storage:s3", "backend"), p => p.Value);

@@ -308,6 +308,9 @@ public sealed class VerifyingS3Front : IAsyncDisposable
     private static async Task WriteErrorAsync(HttpContext context, int status, string code)
     {
         context.Response.StatusCode = status;
+
+        // Azure's SDK reads the code from this header (S3's from the XML body), so one front serves both.
+        context.Response.Headers["x-ms-error-code"] = code;
         if (HttpMethods.IsHead(context.Request.Method))
         {
             return;
