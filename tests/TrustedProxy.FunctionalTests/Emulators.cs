@@ -26,6 +26,17 @@ public sealed class S3rverFixture : IAsyncLifetime
 
     public async Task InitializeAsync() => Front = await VerifyingS3Front.StartAsync();
 
+    /// <summary>For a test that must leave no refused request behind: forget what came before it.</summary>
+    public void BeginCleanTest() => Front.Clear();
+
+    /// <summary>The cloud refused nothing the test sent (no payload-hash mismatch, bad digest, denial) and was always reachable.</summary>
+    public void AssertNothingRefused()
+    {
+        var requests = Front.Requests;
+        Assert.NotEmpty(requests);
+        Assert.DoesNotContain(requests, r => r.IsRefusal || r.Status == 0);
+    }
+
     public async Task DisposeAsync() => await Front.DisposeAsync();
 }
 
