@@ -11,6 +11,7 @@ var root = new RootCommand("tproxy: run and use TrustedProxy, the privacy proxy 
     RecordCommands.Delete(),
     RecordCommands.Trace(),
     RecordCommands.WhoAmI(),
+    RecordCommands.Records(),
     CaCommands.Create(),
     AuditCommands.Create(),
     PolicyCommands.Create(),

@@ -234,6 +234,57 @@ internal static class RecordCommands
         return command;
     }
 
+    /// <summary>Maintenance of the stored records (administrators): <c>tproxy records migrate-format</c>.</summary>
+    public static Command Records() => new("records", "Maintain the stored records (administrators)") { MigrateFormat() };
+
+    private static Command MigrateFormat()
+    {
+        var status = new Option<bool>("--status") { Description = "Only show the progress; start nothing" };
+        var wait = new Option<bool>("--wait") { Description = "Follow the run until it ends (exit 1 if a record could not be moved)" };
+        var command = new Command("migrate-format", "Move every record stored before the object mask (index v7) to masked objects, through the read and upload schedules, at the configured pace") { status, wait };
+        Cli.AddClientOptions(command);
+        Cli.SetAction(command, async (parse, cancellationToken) =>
+        {
+            using var client = Cli.CreateClient(parse, ProxyRole.Admin);
+            var progress = parse.GetValue(status)
+                ? await client.ObjectFormatMigrationAsync(cancellationToken)
+                : await client.StartObjectFormatMigrationAsync(cancellationToken);
+            Console.WriteLine(Describe(progress));
+            if (!parse.GetValue(wait))
+            {
+                return Cli.Ok;
+            }
+
+            while (progress.Running)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
+                var next = await client.ObjectFormatMigrationAsync(cancellationToken);
+                if (next != progress)
+                {
+                    Console.WriteLine(Describe(next));
+                }
+
+                progress = next;
+            }
+
+            if (progress.Failed > 0)
+            {
+                Console.Error.WriteLine($"tproxy: {progress.Failed} record(s) could not be moved (the proxy's log says why); run the command again to retry them");
+                return Cli.Failed;
+            }
+
+            return Cli.Ok;
+        });
+        return command;
+    }
+
+    private static string Describe(ObjectFormatMigrationProgress p) => p switch
+    {
+        { Running: false, LegacyRecords: 0 } => $"nothing to migrate: every record is stored masked{(p.Migrated > 0 ? $" ({p.Migrated} moved in the last run)" : "")}",
+        { Running: true } => $"migrating: {p.LegacyRecords} legacy record(s) left, {p.Migrated} moved and {p.Failed} failed in this run, at most {p.RecordsPerHour.ToString(CultureInfo.InvariantCulture)} an hour",
+        _ => $"not running: {p.LegacyRecords} legacy record(s) left ({p.Migrated} moved, {p.Failed} failed in the last run)",
+    };
+
     public static Command WhoAmI()
     {
         var command = new Command("whoami", "Show the organisation and role the proxy reads from your certificate");

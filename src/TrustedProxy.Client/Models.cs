@@ -59,6 +59,13 @@ public sealed record RecordPage(IReadOnlyList<RecordSummary> Items, int Limit, i
 /// <summary>Who the proxy thinks this client is.</summary>
 public sealed record WhoAmI(string Organisation, string Role, string CertificateSerial);
 
+/// <summary>
+/// The object-format migration (<c>/api/v1/admin/object-format/migrate</c>, administrators): whether a
+/// run is going on, how many records are still stored in the format of before index v7 (from the
+/// index itself), and how many this run moved or left for the next run.
+/// </summary>
+public sealed record ObjectFormatMigrationProgress(bool Running, long LegacyRecords, long Migrated, long Failed, DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt, double RecordsPerHour);
+
 /// <summary>A certificate issued through the admin API.</summary>
 public sealed record IssuedCertificate(string Serial, string Organisation, string Role, DateTimeOffset NotAfter, string CertificatePem, string? Pkcs12Base64);
 

@@ -227,6 +227,20 @@ public sealed class TrustedProxyClient : IDisposable
         await ThrowIfProblemAsync(response, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Starts the object-format migration (administrators), or lets the running one go on; answers its progress.</summary>
+    public async Task<ObjectFormatMigrationProgress> StartObjectFormatMigrationAsync(CancellationToken cancellationToken = default)
+    {
+        using var response = await _http.PostAsync("api/v1/admin/object-format/migrate", content: null, cancellationToken).ConfigureAwait(false);
+        return await ReadAsync<ObjectFormatMigrationProgress>(response, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The object-format migration's progress (administrators).</summary>
+    public async Task<ObjectFormatMigrationProgress> ObjectFormatMigrationAsync(CancellationToken cancellationToken = default)
+    {
+        using var response = await _http.GetAsync("api/v1/admin/object-format/migrate", cancellationToken).ConfigureAwait(false);
+        return await ReadAsync<ObjectFormatMigrationProgress>(response, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>The identity the proxy reads from this client's certificate.</summary>
     public async Task<WhoAmI> WhoAmIAsync(CancellationToken cancellationToken = default)
     {

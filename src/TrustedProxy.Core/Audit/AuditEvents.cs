@@ -20,6 +20,7 @@ public static class AuditKinds
     public const string PolicyChange = "policy-change";
     public const string Checkpoint = "checkpoint";
     public const string Repair = "audit-repair";
+    public const string ObjectFormatMigration = "object-format-migration";
 }
 
 /// <summary>
@@ -79,6 +80,23 @@ internal static class AuditEvents
 
     public static AuditEvent Delete(RecordEntry entry) => new(AuditKinds.Delete, new JsonObject
     {
+        ["record"] = entry.Handle,
+        ["patient"] = entry.PatientPseudonym,
+        ["origin"] = entry.OriginOrganisation,
+    });
+
+    /// <summary>An administrator started (or asked again for) the object-format migration.</summary>
+    public static AuditEvent ObjectFormatMigrationStart(long legacyRecords, double recordsPerHour) => new(AuditKinds.ObjectFormatMigration, new JsonObject
+    {
+        ["step"] = "start",
+        ["legacyRecords"] = legacyRecords,
+        ["recordsPerHour"] = recordsPerHour,
+    });
+
+    /// <summary>The migration is about to read a record (and move it to the masked format).</summary>
+    public static AuditEvent ObjectFormatMigrationRecord(RecordEntry entry) => new(AuditKinds.ObjectFormatMigration, new JsonObject
+    {
+        ["step"] = "record",
         ["record"] = entry.Handle,
         ["patient"] = entry.PatientPseudonym,
         ["origin"] = entry.OriginOrganisation,

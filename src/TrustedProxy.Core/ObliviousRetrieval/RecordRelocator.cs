@@ -23,7 +23,11 @@ internal sealed partial class RecordRelocator(
 
     private readonly SemaphoreSlim _one = new(1, 1);
 
-    public bool Enabled => options.Value.RelocateAfterRead && cache.Enabled;
+    /// <summary>Whether ordinary reads relocate (configured, and possible).</summary>
+    public bool Enabled => options.Value.RelocateAfterRead && CanRelocate;
+
+    /// <summary>Whether a relocation is possible at all: the new blocks leave through the upload cache's schedule, so it must run.</summary>
+    public bool CanRelocate => cache.Enabled;
 
     /// <summary>Relocates <paramref name="entry"/>, whose verified ciphertext is <paramref name="ciphertext"/> (left at position 0).</summary>
     public async Task RelocateAsync(RecordEntry entry, Stream ciphertext, DataKey dataKey, CancellationToken cancellationToken)

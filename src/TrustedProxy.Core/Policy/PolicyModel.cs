@@ -26,6 +26,9 @@ public enum ProxyAction
 
     /// <summary>Take k of a set of N records by oblivious transfer, the proxy not learning which.</summary>
     RetrieveOblivious,
+
+    /// <summary>Run maintenance on the stored data: start and follow the object-format migration.</summary>
+    Maintain,
 }
 
 /// <summary>Action names as policy files, the what-if API and the command line spell them.</summary>
@@ -41,6 +44,7 @@ public static class ProxyActions
         ["administer"] = ProxyAction.Administer,
         ["audit"] = ProxyAction.Audit,
         ["discover"] = ProxyAction.Discover,
+        ["maintain"] = ProxyAction.Maintain,
     };
 
     public static IReadOnlyList<string> Names { get; } = [.. ByName.Keys];

@@ -34,21 +34,31 @@ internal sealed class RecordContent(Stream plaintext, long length, byte[] sha256
 /// </summary>
 internal sealed class RecordReader(RecordIndex index, GroupReader groups, RecordRelocator relocator, ProxyKeyRing keys, StagingArea staging, IOptions<RecordStoreOptions> options)
 {
-    public async Task<RecordContent> OpenAsync(RecordEntry entry, CancellationToken cancellationToken)
+    public Task<RecordContent> OpenAsync(RecordEntry entry, CancellationToken cancellationToken) =>
+        OpenAsync(entry, relocator.Enabled, cancellationToken);
+
+    /// <param name="entry">The record.</param>
+    /// <param name="relocate">
+    /// Whether a record read from the cloud moves to fresh objects afterwards: as configured
+    /// (<see cref="RecordRelocator.Enabled"/>) for ordinary reads; always for the object-format
+    /// migration, whose whole point is the move (it needs the upload cache, see <see cref="RecordRelocator.CanRelocate"/>).
+    /// </param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    public async Task<RecordContent> OpenAsync(RecordEntry entry, bool relocate, CancellationToken cancellationToken)
     {
         try
         {
-            return await OpenOnceAsync(entry, cancellationToken).ConfigureAwait(false);
+            return await OpenOnceAsync(entry, relocate, cancellationToken).ConfigureAwait(false);
         }
         catch (RecordRelocatedException)
         {
             // Another read relocated it meanwhile: it now waits in the upload cache.
             var moved = await index.FindAsync(entry.Handle).ConfigureAwait(false) ?? throw new StoredObjectNotFoundException(entry.ObjectName);
-            return await OpenOnceAsync(moved, cancellationToken).ConfigureAwait(false);
+            return await OpenOnceAsync(moved, relocate, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    private async Task<RecordContent> OpenOnceAsync(RecordEntry entry, CancellationToken cancellationToken)
+    private async Task<RecordContent> OpenOnceAsync(RecordEntry entry, bool relocate, CancellationToken cancellationToken)
     {
         var dataKey = keys.KeyEncryptionKey.Unwrap(entry.WrappedKey, entry.Handle);
         Stream? ciphertext = null;
@@ -77,7 +87,7 @@ internal sealed class RecordReader(RecordIndex index, GroupReader groups, Record
                 }
             }
 
-            if (fromCloud && relocator.Enabled)
+            if (fromCloud && relocate)
             {
                 await relocator.RelocateAsync(entry, ciphertext, dataKey, cancellationToken).ConfigureAwait(false);
             }

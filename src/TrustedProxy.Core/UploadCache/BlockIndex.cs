@@ -304,6 +304,34 @@ internal sealed class BlockIndex(RecordIndex records)
         return ids;
     }
 
+    /// <summary>
+    /// How many records still have a real block stored without the object mask (put before index
+    /// v7): the object-format migration's queue, read from the index itself, so a crash loses nothing.
+    /// </summary>
+    public async Task<long> LegacyRecordCountAsync()
+    {
+        await using var connection = records.Open();
+        return await connection.ExecuteScalarAsync<long>("SELECT COUNT(DISTINCT handle) FROM blocks WHERE kind = 'Real' AND masked = 0").ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The next stored record with an unmasked real block, leaving out <paramref name="skipped"/>
+    /// (failed in this run); null when none is left. A record still partly waiting in the upload
+    /// cache is not taken: its blocks are not all readable from the cloud yet.
+    /// </summary>
+    public async Task<string?> NextLegacyRecordAsync(IReadOnlyCollection<string> skipped)
+    {
+        await using var connection = records.Open();
+        return await connection.ExecuteScalarAsync<string?>(
+            """
+            SELECT r.handle FROM records r
+            WHERE r.state = 'Stored' AND r.handle NOT IN @skipped
+              AND EXISTS (SELECT 1 FROM blocks b INDEXED BY ix_blocks_handle WHERE b.handle = r.handle AND b.kind = 'Real' AND b.masked = 0)
+            ORDER BY r.handle LIMIT 1
+            """,
+            new { skipped }).ConfigureAwait(false);
+    }
+
     /// <summary>Puts a block the backend refused into quarantine: counted, and kept out of the slots until <paramref name="retryAt"/> (a restart keeps it there).</summary>
     public async Task QuarantineAsync(long id, int refusals, DateTimeOffset retryAt)
     {

@@ -87,6 +87,7 @@ public static class ProxyServer
         var policy = binder.Bind<PolicyOptions>("TrustedProxy:Policy");
         var auditOptions = binder.Bind<AuditLogOptions>("TrustedProxy:Audit");
         var dashboard = binder.Bind<DashboardOptions>("TrustedProxy:Dashboard");
+        var objectFormat = binder.Bind<ObjectFormatOptions>("TrustedProxy:ObjectFormat");
         binder.AddErrors(server.Validate());
         binder.AddErrors(uploadCache.Validate());
         binder.AddErrors(deidentification.Validate());
@@ -199,6 +200,9 @@ public static class ProxyServer
         services.AddSingleton<OtSessions>();
         services.AddSingleton<RecordReader>();
         services.AddSingleton<RecordDeleter>();
+        services.AddSingleton(Options.Create(objectFormat));
+        services.AddSingleton<ObjectFormatMigration>();
+        services.AddHostedService<ObjectFormatMigrationService>();
         services.AddSingleton<RecordRecovery>();
         services.AddDashboard(dashboard, reportFont);
         services.AddExceptionHandler<ProblemExceptionHandler>();
@@ -237,6 +241,7 @@ public static class ProxyServer
         app.MapAudit();
         app.MapAuditLog();
         app.MapPolicy();
+        app.MapObjectFormat();
         app.MapTrace();
         app.MapDashboard();
         app.MapProxyHealth();
