@@ -8,18 +8,13 @@ public sealed class WireProbeTests(ITestOutputHelper output)
     [Fact]
     public async Task Probe()
     {
-        var run = await WireRun.RunAsync(new WireRunOptions { Control = WireControl.WireLeaks });
-        var objects = WireObject.FromRequests(run.Requests);
-        output.WriteLine($"{run.Requests.Count} requests, {objects.Count} objects, {run.EngineErrors} errors, {run.WallTime}");
-        foreach (var r in WireClassifiers.All(objects, run.Kinds))
+        var run = await WireRun.RunAsync(new WireRunOptions
         {
-            output.WriteLine(r.ToString());
-        }
-
-        output.WriteLine(WireClassifiers.Survival(objects, run.Kinds).ToString());
-        foreach (var h in run.Requests.First(r => r.Method == "PUT" && r.Key is not null).Headers)
-        {
-            output.WriteLine($"{h.Key}: {h.Value}");
-        }
+            Duration = TimeSpan.FromMinutes(5),
+            Control = WireControl.RealNeverDeleted | WireControl.StableBodies,
+            Cache = WireRunOptions.ScaledDefaults(WireRunOptions.DefaultDuration) with { MeanDummyLifetimeSeconds = 20 },
+        });
+        output.WriteLine($"{run.EngineErrors} errors; " + string.Join(", ", run.Requests.GroupBy(r => r.Method + " " + r.Status).Select(g => $"{g.Key}: {g.Count()}")));
+        output.WriteLine(string.Join(", ", run.Kinds.GroupBy(k => k.Value).Select(g => $"{g.Key}: {g.Count()}")));
     }
 }

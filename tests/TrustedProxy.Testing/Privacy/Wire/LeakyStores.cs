@@ -127,3 +127,10 @@ public sealed class ExtraHeaderOnReal(IObjectStore inner, IObjectStore realPath,
     public override Task<PutResult> PutIfAbsentAsync(ObjectName name, Stream content, long length, CancellationToken cancellationToken) =>
         IsReal(name) ? realPath.PutIfAbsentAsync(name, content, length, cancellationToken) : Inner.PutIfAbsentAsync(name, content, length, cancellationToken);
 }
+
+/// <summary>Not a leak: reads each body once into memory, so that every read pass of the SDK sees the same bytes (see <see cref="WireControl.StableBodies"/>).</summary>
+public sealed class StableBodies(IObjectStore inner, WireTruth truth) : KindAwareStore(inner, truth)
+{
+    public override async Task<PutResult> PutIfAbsentAsync(ObjectName name, Stream content, long length, CancellationToken cancellationToken) =>
+        await Inner.PutIfAbsentAsync(name, new MemoryStream(await ReadAllAsync(content, cancellationToken)), length, cancellationToken);
+}

@@ -130,7 +130,19 @@ public sealed class VerifyingS3Front : IAsyncDisposable
         }
         else
         {
-            status = await ForwardAsync(context, body);
+            try
+            {
+                status = await ForwardAsync(context, body);
+            }
+            catch (Exception ex) when (ex is HttpRequestException or InvalidOperationException or IOException)
+            {
+                // Recorded all the same: the client sees a 502 and the log shows what was asked.
+                status = 502;
+                if (!context.Response.HasStarted)
+                {
+                    context.Response.StatusCode = status;
+                }
+            }
         }
 
         lock (_requests)
@@ -174,7 +186,11 @@ public sealed class VerifyingS3Front : IAsyncDisposable
         }
 
         var content = await response.Content.ReadAsByteArrayAsync(context.RequestAborted);
-        if (!HttpMethods.IsHead(request.Method))
+        if (response.StatusCode is HttpStatusCode.NoContent or HttpStatusCode.NotModified)
+        {
+            // No body may follow these.
+        }
+        else if (!HttpMethods.IsHead(request.Method))
         {
             context.Response.ContentLength = content.Length;
             await context.Response.Body.WriteAsync(content, context.RequestAborted);

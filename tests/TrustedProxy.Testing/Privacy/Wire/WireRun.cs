@@ -32,6 +32,13 @@ public enum WireControl
     ExtraHeaderOnReal = 16,
     RealNeverDeleted = 32,
 
+    /// <summary>
+    /// Not a leak but a repair: every body is read once into memory before the SDK sees it, so its
+    /// hashing pass and its sending pass see the same bytes (what a deterministic cover stream does).
+    /// Lets the survival control measure deletes alone while production cover is still refused.
+    /// </summary>
+    StableBodies = 64,
+
     /// <summary>Every leak of a single write at once: each touches its own observable (bytes, hash, sequence and gap, size, headers).</summary>
     WireLeaks = PlaintextOnReal | RerandomisedDummies | HeadBeforeRealOnly | LongerReal | ExtraHeaderOnReal,
 }
@@ -57,7 +64,7 @@ public sealed record WireRunOptions
     /// <summary>
     /// The production defaults with what only sets the scale changed, so that a run of virtual
     /// minutes holds a few thousand writes: 4 KiB blocks, 1.5 writes/s, a pool of 300 (a 200 s mean
-    /// hold), and a cover lifetime, if the defaults have one, compressed to a sixth of the run so
+    /// hold), and a cover lifetime, if the defaults have one, compressed to a twelfth of the run so
     /// that the log spans several lifetimes (what survives depends on how lifetimes differ by kind,
     /// not on their scale).
     /// </summary>
@@ -69,9 +76,12 @@ public sealed record WireRunOptions
             BlockSizeBytes = 4096,
             SlotsPerSecond = 1.5,
             PoolThreshold = 300,
-            MeanDummyLifetimeSeconds = defaults.MeanDummyLifetimeSeconds > 0 ? duration.TotalSeconds / 6 : 0,
+            MeanDummyLifetimeSeconds = defaults.MeanDummyLifetimeSeconds > 0 ? CompressedLifetime(duration) : 0,
         };
     }
+
+    /// <summary>A twelfth of the run: a log of twelve mean lifetimes.</summary>
+    public static double CompressedLifetime(TimeSpan duration) => duration.TotalSeconds / 12;
 
     /// <summary>Bursts of studies at a rate that fills about half the slots.</summary>
     public WorkloadOptions Workload(TimeSpan duration) => new()
@@ -278,6 +288,11 @@ public static class WireRun
         if (control.HasFlag(WireControl.ExtraHeaderOnReal))
         {
             store = new ExtraHeaderOnReal(store, realPath, truth);
+        }
+
+        if (control.HasFlag(WireControl.StableBodies))
+        {
+            store = new StableBodies(store, truth);
         }
 
         if (control.HasFlag(WireControl.LongerReal))
