@@ -12,24 +12,25 @@ namespace TrustedProxy.PrivacyTests.Privacy;
 /// </summary>
 public sealed class WireRuns
 {
-    private readonly Lazy<Task<WireRunResult>> _defaults = new(() => WireRun.RunAsync(new WireRunOptions()));
-    private readonly Lazy<Task<WireRunResult>> _leaky = new(() => WireRun.RunAsync(new WireRunOptions { Control = WireControl.WireLeaks }));
-    private readonly Lazy<Task<WireRunResult>> _onlyCoverExpires = new(() => WireRun.RunAsync(new WireRunOptions
+    // All three start at once: each run waits on its own request chain (front, s3rver, SQLite), so on two cores they overlap well.
+    private readonly Task<WireRunResult> _defaults = Task.Run(() => WireRun.RunAsync(new WireRunOptions()));
+    private readonly Task<WireRunResult> _leaky = Task.Run(() => WireRun.RunAsync(new WireRunOptions { Control = WireControl.WireLeaks }));
+    private readonly Task<WireRunResult> _onlyCoverExpires = Task.Run(() => WireRun.RunAsync(new WireRunOptions
     {
         Control = WireControl.RealNeverDeleted | WireControl.StableBodies,
         Cache = WireRunOptions.ScaledDefaults(WireRunOptions.DefaultDuration) with { MeanDummyLifetimeSeconds = WireRunOptions.CompressedLifetime(WireRunOptions.DefaultDuration) },
     }));
 
-    public Task<WireRunResult> Defaults => _defaults.Value;
+    public Task<WireRunResult> Defaults => _defaults;
 
     /// <summary>Controls 1–3 and the size and header controls together (<see cref="WireControl.WireLeaks"/>).</summary>
-    public Task<WireRunResult> Leaky => _leaky.Value;
+    public Task<WireRunResult> Leaky => _leaky;
 
     /// <summary>
     /// Control 4: cover expires after a twelfth of the run on average, real blocks never. Bodies are
     /// made stable so that cover is accepted (and can expire) whatever the production dummy stream does.
     /// </summary>
-    public Task<WireRunResult> OnlyCoverExpires => _onlyCoverExpires.Value;
+    public Task<WireRunResult> OnlyCoverExpires => _onlyCoverExpires;
 }
 
 /// <summary>
@@ -129,36 +130,40 @@ public sealed class WireTests(WireRuns runs, ITestOutputHelper output) : IClassF
     }
 
     [Fact]
-    public async Task LogAttacks_OnTheSurvivors_AtTheDefaults_StayNearChance()
+    public async Task LogAttacks_OnTheSurvivors_AtTheDefaults_LearnNoMoreThanOnTheWholeLog()
     {
         var result = SurvivorAttacks.Run(await runs.Defaults);
         Report("defaults", result);
 
-        // The schedule is input-independent: the writes that remain do not count a study's objects,
-        // and the first write after an upload is no better than a uniform guess in the window.
-        Assert.True(result.BestBurst.Correlation < 0.3, $"burst correlation {result.BestBurst.Correlation:F2} on the survivors");
-        Assert.True(result.Linking.Advantage < 0.02, $"upload linking {result.Linking.Advantage:P1} above chance on the survivors");
+        // Whatever is deleted at the defaults is deleted regardless of kind, so the survivors are a
+        // fair sample of the log: the study-size count and the upload link do not sharpen on them.
+        Assert.True(result.BestBurst.Correlation - result.FullLogAtBestWindow.Correlation < 0.15, "the survivors count bursts better than the whole log");
+        Assert.True(result.BestBurst.Auc - result.FullLogAtBestWindow.Auc < 0.1, "the survivors count bursts better than the whole log");
+        Assert.True(result.Linking.Advantage - result.FullLogLinking.Advantage < 0.01, "the survivors link uploads better than the whole log");
     }
 
     [Fact]
-    public async Task LogAttacks_OnTheSurvivors_WhenOnlyCoverExpires_CountBursts()
+    public async Task LogAttacks_OnTheSurvivors_WhenOnlyCoverExpires_CountBurstsBetterThanOnTheWholeLog()
     {
         var result = SurvivorAttacks.Run(await runs.OnlyCoverExpires);
         Report("only cover expires", result);
 
-        // With the cover gone the survivors are the real writes, and the writes after a study follow its size.
-        Assert.True(result.BestBurst.Correlation >= 0.5, $"burst correlation only {result.BestBurst.Correlation:F2} on the survivors");
+        // With the cover gone the survivors are the real writes, and their rate follows the studies sent.
+        Assert.True(result.BestBurst.Correlation - result.FullLogAtBestWindow.Correlation >= 0.15, "removing the expired cover did not sharpen the burst count");
     }
 
     private void Report(string configuration, SurvivorAttackResult result)
     {
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{configuration}: {result.Survivors} of {result.Written} written objects survive"));
-        foreach (var b in result.Burst)
+        for (var i = 0; i < result.Burst.Count; i++)
         {
-            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  burst W={b.Window.TotalMinutes} min: r {b.Correlation:F2}, AUC {b.Auc:F3}"));
+            var (s, f) = (result.Burst[i], result.FullLogBurst[i]);
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  burst W={s.Window.TotalMinutes} min: survivors r {s.Correlation:F2}, AUC {s.Auc:F3}; whole log r {f.Correlation:F2}, AUC {f.Auc:F3}"));
         }
 
-        var l = result.Linking;
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  upload linking: first write {l.FirstWriteAccuracy:P1}, density {l.DensityAccuracy:P1}, chance {l.Chance:P2} (window {l.CandidateWindowSeconds:F0} s, {l.Samples} uploads)"));
+        foreach (var (what, l) in new[] { ("survivors", result.Linking), ("whole log", result.FullLogLinking) })
+        {
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  upload linking, {what}: first write {l.FirstWriteAccuracy:P1}, density {l.DensityAccuracy:P1}, chance {l.Chance:P2} (window {l.CandidateWindowSeconds:F0} s, {l.Samples} uploads)"));
+        }
     }
 }

@@ -7,10 +7,15 @@ namespace TrustedProxy.Testing.Privacy.Wire;
 /// <param name="Written">Objects written.</param>
 /// <param name="Burst">The burst-size attack per window, on the survivors.</param>
 /// <param name="Linking">The upload-to-object attack, on the survivors.</param>
-public sealed record SurvivorAttackResult(int Survivors, int Written, IReadOnlyList<BurstWindowResult> Burst, UploadLinkingResult Linking)
+/// <param name="FullLogBurst">The burst-size attack on every accepted write, for comparison: what the survivors add.</param>
+/// <param name="FullLogLinking">The upload-to-object attack on every accepted write.</param>
+public sealed record SurvivorAttackResult(int Survivors, int Written, IReadOnlyList<BurstWindowResult> Burst, UploadLinkingResult Linking, IReadOnlyList<BurstWindowResult> FullLogBurst, UploadLinkingResult FullLogLinking)
 {
-    /// <summary>The burst window with the strongest correlation.</summary>
+    /// <summary>The burst window with the strongest correlation on the survivors.</summary>
     public BurstWindowResult BestBurst => Burst.MaxBy(b => b.Correlation)!;
+
+    /// <summary>The same window on the full log.</summary>
+    public BurstWindowResult FullLogAtBestWindow => FullLogBurst.Single(b => b.Window == BestBurst.Window);
 }
 
 /// <summary>
@@ -29,17 +34,23 @@ public static class SurvivorAttacks
         var deleted = observations.Where(o => o.Operation == "delete").Select(o => o.Name).ToHashSet();
         var puts = observations.Where(o => o.Operation == "put").ToList();
         var survivors = puts.Where(o => !deleted.Contains(o.Name)).ToList();
-        var view = CloudLogView.FromObservations(survivors);
+        var (burst, linking) = Attack(run, survivors, seed);
+        var (fullBurst, fullLinking) = Attack(run, puts, seed);
+        return new SurvivorAttackResult(survivors.Count, puts.Count, burst, linking, fullBurst, fullLinking);
+    }
+
+    private static (IReadOnlyList<BurstWindowResult> Burst, UploadLinkingResult Linking) Attack(WireRunResult run, IReadOnlyList<CloudObservation> puts, int seed)
+    {
+        var view = CloudLogView.FromObservations(puts);
         var truth = LogTruth.Align(view, run.RealObjects);
-        var end = run.Workload.Start + (run.Uploads.Count == 0 ? TimeSpan.Zero : run.Uploads[^1].ArrivedAt - run.Workload.Start);
-        var studies = run.Workload.Studies.Where(s => s.StartedAt <= end).ToList();
+        var last = run.Uploads.Count == 0 ? run.Workload.Start : run.Uploads[^1].ArrivedAt;
+        var studies = run.Workload.Studies.Where(s => s.StartedAt <= last).ToList();
         var burst = BurstSizeAttack.Run(view, truth, studies, Windows);
 
         // The attacker knows the schedule's delay distribution; the run's own real delays stand in for it (its best case).
         var delays = new DelayDistribution(run.RealObjects.Values.Select(o => (o.WrittenAt - o.ArrivedAt).TotalSeconds));
         var random = new Random(seed);
         var sample = run.Uploads.OrderBy(_ => random.Next()).Take(400).ToList();
-        var linking = UploadLinkingAttack.Run(view, truth, delays, sample, new Random(seed));
-        return new SurvivorAttackResult(survivors.Count, puts.Count, burst, linking);
+        return (burst, UploadLinkingAttack.Run(view, truth, delays, sample, new Random(seed)));
     }
 }

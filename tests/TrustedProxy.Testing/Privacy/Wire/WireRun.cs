@@ -54,8 +54,8 @@ public sealed record WireRunOptions
     /// <summary>Virtual time the run lasts from the first upload.</summary>
     public TimeSpan Duration { get; init; } = DefaultDuration;
 
-    /// <summary>Record sizes are the workload's divided by this (CT slices become one 4 KiB block, CR images a handful).</summary>
-    public int SizeDivisor { get; init; } = 320;
+    /// <summary>Record sizes are the workload's divided by this (CT and MR slices become one 4 KiB block, CR images one or two).</summary>
+    public int SizeDivisor { get; init; } = 1280;
 
     public WireControl Control { get; init; } = WireControl.None;
 
@@ -87,10 +87,10 @@ public sealed record WireRunOptions
     public WorkloadOptions Workload(TimeSpan duration) => new()
     {
         Hospitals = 4,
-        StudiesPerHospitalPerDay = 600,
+        StudiesPerHospitalPerDay = 900,
         DiurnalAmplitude = 0,
-        CtShare = 0.05,
-        MrShare = 0.15,
+        CtShare = 0.03,
+        MrShare = 0.07,
         BacklogShare = 0,
         Duration = duration,
         Seed = Seed,
