@@ -23,6 +23,7 @@ internal sealed class RecordRelocatedException(string handle) : Exception($"reco
 internal sealed partial class GroupReader : IDisposable
 {
     private readonly IObjectStore _store;
+    private readonly ObjectMask _mask;
     private readonly BlockIndex _blocks;
     private readonly ObliviousRetrievalOptions _options;
     private readonly TimeProvider _time;
@@ -34,9 +35,10 @@ internal sealed partial class GroupReader : IDisposable
     private readonly Meter _meter;
     private readonly Counter<long> _reads;
 
-    public GroupReader(IObjectStore store, BlockIndex blocks, IOptions<ObliviousRetrievalOptions> options, TimeProvider time, Random random, IMeterFactory meters, ILogger<GroupReader> logger)
+    public GroupReader(IObjectStore store, BlockIndex blocks, ObjectMask mask, IOptions<ObliviousRetrievalOptions> options, TimeProvider time, Random random, IMeterFactory meters, ILogger<GroupReader> logger)
     {
         _store = store;
+        _mask = mask;
         _blocks = blocks;
         _options = options.Value;
         _time = time;
@@ -232,7 +234,13 @@ internal sealed partial class GroupReader : IDisposable
                 await source.CopyToAsync(copy, cancellationToken).ConfigureAwait(false);
                 if (wanted.Contains(member.Id))
                 {
-                    kept[member.Id] = copy.ToArray();
+                    var bytes = copy.ToArray();
+                    if (member.Masked)
+                    {
+                        _mask.Apply(member.ObjectName, bytes);
+                    }
+
+                    kept[member.Id] = bytes;
                 }
             }
             catch (StoredObjectNotFoundException) when (!wanted.Contains(member.Id))

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Primitives;
 using TrustedProxy.Audit;
 
 namespace TrustedProxy.Policy;
@@ -30,6 +31,7 @@ internal sealed partial class PolicyStore : IDisposable
     private volatile PolicyRejection? _lastRejection;
     private FileSystemWatcher? _watcher;
     private ITimer? _debounce;
+    private CancellationTokenSource _reloaded = new();
 
     // initial: the set read at start-up (already checked); directory: absolute.
     public PolicyStore(PolicySet initial, string directory, PolicyOptions options, IReadOnlySet<string>? profiles, PolicyHistory history, AuditLog audit, TimeProvider time, ILogger<PolicyStore> logger)
@@ -51,6 +53,9 @@ internal sealed partial class PolicyStore : IDisposable
     public PolicyVersion CurrentVersion => _current.Version;
 
     public PolicyRejection? LastRejection => _lastRejection;
+
+    /// <summary>Fires when the next reload has been attempted (a version put in force, a change refused, or nothing new), the usual .NET way to follow a reloading source.</summary>
+    public IChangeToken ReloadToken => new CancellationChangeToken(Volatile.Read(ref _reloaded).Token);
 
     /// <summary>Records the start-up version in the audit log and the history (once both are open), if it is not the last one recorded.</summary>
     public async Task InitializeAsync()
@@ -170,6 +175,7 @@ internal sealed partial class PolicyStore : IDisposable
         finally
         {
             _reloading.Release();
+            Interlocked.Exchange(ref _reloaded, new CancellationTokenSource()).Cancel();
         }
     }
 
@@ -177,6 +183,7 @@ internal sealed partial class PolicyStore : IDisposable
     {
         StopWatching();
         _reloading.Dispose();
+        _reloaded.Dispose();
     }
 
     private Task<long> AuditAsync(PolicySet set, string? previous) =>

@@ -58,6 +58,15 @@ internal sealed record CacheBlock
     /// <summary>The retrieval group it was released into; null until released.</summary>
     public long? GroupId { get; init; }
 
+    /// <summary>Whether its stored bytes carry the object mask (every object put since index v7; older ones do not).</summary>
+    public bool Masked { get; init; } = true;
+
+    /// <summary>How often the backend refused it for good; a refused block waits in quarantine until <see cref="RetryAt"/>.</summary>
+    public int Refusals { get; init; }
+
+    /// <summary>While quarantined: when it may take a slot again.</summary>
+    public DateTimeOffset? RetryAt { get; init; }
+
     /// <summary>A real block of a record, waiting in the cache under a fresh random name.</summary>
     public static CacheBlock Waiting(string handle, int blockIndex, long length, DateTimeOffset admittedAt, DateTimeOffset dueAt) => new()
     {
@@ -81,11 +90,14 @@ internal sealed class BlockIndex(RecordIndex records)
 {
     private const string NeverText = "9999-12-31T23:59:59.9999999Z";
 
+    /// <summary>The due time of something that is never due.</summary>
+    public static readonly DateTimeOffset Never = DateTimeOffset.MaxValue;
+
     public static async Task<long> InsertAsync(SqliteConnection connection, SqliteTransaction? transaction, CacheBlock block) =>
         await connection.ExecuteScalarAsync<long>(
             """
-            INSERT INTO blocks (object_name, handle, block_index, length, kind, state, admitted_at, due_at)
-            VALUES (@ObjectName, @Handle, @BlockIndex, @Length, @Kind, @State, @AdmittedAt, @DueAt);
+            INSERT INTO blocks (object_name, handle, block_index, length, kind, state, admitted_at, due_at, masked)
+            VALUES (@ObjectName, @Handle, @BlockIndex, @Length, @Kind, @State, @AdmittedAt, @DueAt, @Masked);
             SELECT last_insert_rowid();
             """,
             new
@@ -98,6 +110,7 @@ internal sealed class BlockIndex(RecordIndex records)
                 State = block.State.ToString(),
                 AdmittedAt = Text(block.AdmittedAt),
                 DueAt = Text(block.DueAt),
+                Masked = block.Masked ? 1 : 0,
             },
             transaction).ConfigureAwait(false);
 
@@ -173,12 +186,15 @@ internal sealed class BlockIndex(RecordIndex records)
     }
 
     /// <summary>
-    /// Removes a record from every answer, in one transaction: its row goes, its cached blocks go
-    /// (they never reached the cloud; their ids are returned so the schedule forgets them) and its
-    /// released blocks are scheduled for deletion at <paramref name="deleteAt"/> times.
+    /// Removes a record from every answer, in one transaction: its row goes (and with it the wrapped
+    /// data key, so its ciphertext can never be read again), its cached blocks go (they never reached
+    /// the cloud; their ids are returned so the schedule forgets them), and its released blocks either
+    /// stay in the cloud as retired decoys, expiring like any cover object at <paramref name="deleteAt"/>
+    /// (<paramref name="erase"/> false: the cloud sees nothing), or are scheduled for deletion at
+    /// <paramref name="deleteAt"/> times (<paramref name="erase"/> true).
     /// Returns null if no acknowledged record has that handle.
     /// </summary>
-    public async Task<IReadOnlyList<long>?> DeleteRecordAsync(string handle, Func<DateTimeOffset> deleteAt)
+    public async Task<IReadOnlyList<long>?> DeleteRecordAsync(string handle, bool erase, Func<DateTimeOffset> deleteAt)
     {
         await using var connection = records.Open();
         await using var transaction = await connection.BeginTransactionAsync().ConfigureAwait(false);
@@ -193,7 +209,9 @@ internal sealed class BlockIndex(RecordIndex records)
         foreach (var block in blocks.Where(b => b.State == BlockState.Released))
         {
             await connection.ExecuteAsync(
-                "UPDATE blocks SET state = 'Deleting', due_at = @due WHERE id = @Id",
+                erase
+                    ? "UPDATE blocks SET state = 'Deleting', due_at = @due WHERE id = @Id"
+                    : "UPDATE blocks SET kind = 'Retired', handle = NULL, due_at = @due WHERE id = @Id",
                 new { block.Id, due = Text(deleteAt()) },
                 transaction).ConfigureAwait(false);
         }
@@ -286,6 +304,20 @@ internal sealed class BlockIndex(RecordIndex records)
         return ids;
     }
 
+    /// <summary>Puts a block the backend refused into quarantine: counted, and kept out of the slots until <paramref name="retryAt"/> (a restart keeps it there).</summary>
+    public async Task QuarantineAsync(long id, int refusals, DateTimeOffset retryAt)
+    {
+        await using var connection = records.Open();
+        await connection.ExecuteAsync("UPDATE blocks SET refusals = @refusals, retry_at = @at WHERE id = @id", new { id, refusals, at = Text(retryAt) }).ConfigureAwait(false);
+    }
+
+    /// <summary>Real blocks waiting in quarantine (refused by the backend, not yet released).</summary>
+    public async Task<int> QuarantinedCountAsync()
+    {
+        await using var connection = records.Open();
+        return await connection.ExecuteScalarAsync<int>("SELECT COUNT(*) FROM blocks WHERE state = 'Cached' AND refusals > 0").ConfigureAwait(false);
+    }
+
     public async Task RemoveAsync(long id)
     {
         await using var connection = records.Open();
@@ -315,6 +347,9 @@ internal sealed class BlockIndex(RecordIndex records)
         public string admitted_at { get; set; } = "";
         public string due_at { get; set; } = "";
         public long? group_id { get; set; }
+        public long masked { get; set; }
+        public long refusals { get; set; }
+        public string? retry_at { get; set; }
 
         public CacheBlock ToBlock() => new()
         {
@@ -328,6 +363,9 @@ internal sealed class BlockIndex(RecordIndex records)
             AdmittedAt = DateTimeOffset.Parse(admitted_at, CultureInfo.InvariantCulture),
             DueAt = DateTimeOffset.Parse(due_at, CultureInfo.InvariantCulture),
             GroupId = group_id,
+            Masked = masked != 0,
+            Refusals = (int)refusals,
+            RetryAt = retry_at is null ? null : DateTimeOffset.Parse(retry_at, CultureInfo.InvariantCulture),
         };
     }
 #pragma warning restore IDE1006

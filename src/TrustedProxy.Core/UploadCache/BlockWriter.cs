@@ -1,3 +1,4 @@
+using TrustedProxy.Crypto;
 using TrustedProxy.IO;
 using TrustedProxy.Records;
 using TrustedProxy.Storage;
@@ -6,10 +7,12 @@ namespace TrustedProxy.UploadCache;
 
 /// <summary>
 /// Puts one block to the backend and records that it is there: a real block is its slice of the
-/// record's cache file, a dummy is fresh random bytes. Put-if-absent under the block's fixed random
-/// name makes a retry after a lost answer (or a crash) harmless: the block ends up there exactly once.
+/// record's cache file, a dummy is the object mask's keystream for its name; both go out masked
+/// (<see cref="ObjectMask"/>), so every object is uniform bytes and the body an SDK hashes is the
+/// body it sends, on every pass. Put-if-absent under the block's fixed random name makes a retry
+/// after a lost answer (or a crash) harmless: the block ends up there exactly once.
 /// </summary>
-internal sealed class BlockWriter(IObjectStore store, StagingArea staging, BlockIndex blocks)
+internal sealed class BlockWriter(IObjectStore store, StagingArea staging, BlockIndex blocks, ObjectMask mask)
 {
     /// <summary>Puts a real block; returns true when its record is now wholly stored (its cache file has been removed).</summary>
     public async Task<bool> PutRealAsync(CacheBlock block, DateTimeOffset now, long? groupId, CancellationToken cancellationToken)
@@ -18,7 +21,8 @@ internal sealed class BlockWriter(IObjectStore store, StagingArea staging, Block
         await using (var file = staging.OpenRead(handle) ?? throw new InvalidOperationException($"the cached ciphertext of record {handle} is missing"))
         {
             await using var slice = new StreamSlice(file, block.BlockIndex * block.Length, block.Length);
-            await store.PutIfAbsentAsync(block.ObjectName, slice, block.Length, cancellationToken).ConfigureAwait(false);
+            await using var masked = mask.Mask(block.ObjectName, slice);
+            await store.PutIfAbsentAsync(block.ObjectName, masked, block.Length, cancellationToken).ConfigureAwait(false);
         }
 
         var stored = await blocks.MarkReleasedAsync(block, now, expiresAt: null, groupId).ConfigureAwait(false);
@@ -33,7 +37,7 @@ internal sealed class BlockWriter(IObjectStore store, StagingArea staging, Block
     /// <summary>Puts a dummy (already in the index as cached) and marks it released, to expire at <paramref name="expiresAt"/>.</summary>
     public async Task PutDummyAsync(CacheBlock dummy, DateTimeOffset now, DateTimeOffset? expiresAt, long? groupId, CancellationToken cancellationToken)
     {
-        await using (var content = new RandomBytesStream(dummy.Length))
+        await using (var content = mask.Dummy(dummy.ObjectName, dummy.Length))
         {
             await store.PutIfAbsentAsync(dummy.ObjectName, content, dummy.Length, cancellationToken).ConfigureAwait(false);
         }

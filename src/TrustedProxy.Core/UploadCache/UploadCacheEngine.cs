@@ -15,16 +15,27 @@ namespace TrustedProxy.UploadCache;
 /// <param name="DeletedBlocks">Objects deleted from the backend since start.</param>
 /// <param name="BackendErrors">Failed backend operations since start.</param>
 /// <param name="BackingOffUntil">While the backend fails: when the next attempt is.</param>
-/// <param name="Alarm">The oldest block has waited longer than the configured alarm threshold.</param>
+/// <param name="Alarm">The oldest block has waited longer than the configured alarm threshold, or the backend refused a write recently.</param>
+/// <param name="RefusedWrites">Writes the backend refused for good since start (dummies dropped, real blocks quarantined).</param>
+/// <param name="QuarantinedBlocks">Real blocks the backend refused, waiting to be retried on their own backoff.</param>
+/// <param name="LastRefusal">The backend's answer to the most recent refused write (status and error code), and when.</param>
+/// <param name="LastWriteAt">When the backend last accepted a write (null: not since start).</param>
 public sealed record UploadCacheSnapshot(
-    int WaitingBlocks, TimeSpan OldestAge, long ReleasedBlocks, long DummyBlocks, long DeletedBlocks, long BackendErrors, DateTimeOffset? BackingOffUntil, bool Alarm);
+    int WaitingBlocks, TimeSpan OldestAge, long ReleasedBlocks, long DummyBlocks, long DeletedBlocks, long BackendErrors, DateTimeOffset? BackingOffUntil, bool Alarm,
+    long RefusedWrites = 0, int QuarantinedBlocks = 0, BackendRefusal? LastRefusal = null, DateTimeOffset? LastWriteAt = null);
+
+/// <summary>A write the backend refused for good, as the backend said it.</summary>
+public sealed record BackendRefusal(int Status, string Code, DateTimeOffset At, string Kind);
 
 /// <summary>
 /// The randomized upload cache (Haas et al.'s pseudonymity cache): blocks of acknowledged records
 /// wait here, durable on local disk and encrypted, and go to the backend when the schedule says,
 /// mixed with dummies; deletions reach the backend at random times too. One loop performs every
 /// backend write, so the cloud sees the schedule's timing and nothing else. A failing backend
-/// puts the loop into randomized exponential backoff; blocks stay cached until it answers.
+/// puts the loop into randomized exponential backoff; blocks stay cached until it answers. A write
+/// the backend refuses for good never stalls the stream: a refused dummy is dropped (the next dummy
+/// slot makes a fresh one), a refused real block goes into quarantine and is retried on its own
+/// backoff while every other block keeps its slots; both are counted and raise the alarm.
 /// </summary>
 internal sealed partial class UploadCacheEngine : IDisposable
 {
@@ -40,7 +51,7 @@ internal sealed partial class UploadCacheEngine : IDisposable
     private readonly ILogger _logger;
     private readonly Lock _gate = new();
     private readonly SemaphoreSlim _backendTurn = new(1, 1);
-    private readonly Queue<CacheBlock> _unwrittenDummies = new();
+    private readonly Queue<CacheBlock> _readyDummies = new();
     private readonly PriorityQueue<CacheBlock, DateTimeOffset> _deferred = new();
     private readonly long[] _recentLengths = new long[256];
     private readonly Meter _meter;
@@ -57,6 +68,10 @@ internal sealed partial class UploadCacheEngine : IDisposable
     private long _dummies;
     private long _deleted;
     private long _backendErrors;
+    private long _refusedWrites;
+    private int _quarantined;
+    private BackendRefusal? _lastRefusal;
+    private DateTimeOffset? _lastWriteAt;
     private bool _alarmRaised;
 
     public UploadCacheEngine(
@@ -89,6 +104,9 @@ internal sealed partial class UploadCacheEngine : IDisposable
 
     public bool Enabled => _options.Enabled;
 
+    /// <summary>How old the oldest waiting block may be before the cache counts as stuck.</summary>
+    public double AlarmAfterSeconds => _options.AlarmAfterSeconds;
+
     public IPaddingScheme Padding => _padding;
 
     /// <summary>
@@ -102,9 +120,10 @@ internal sealed partial class UploadCacheEngine : IDisposable
         {
             foreach (var block in blocks)
             {
-                if (block.AdmittedAt > now)
+                var from = block.RetryAt is { } retry && retry > block.AdmittedAt ? retry : block.AdmittedAt;
+                if (from > now)
                 {
-                    _deferred.Enqueue(block, block.AdmittedAt);
+                    _deferred.Enqueue(block, from);
                     continue;
                 }
 
@@ -145,7 +164,11 @@ internal sealed partial class UploadCacheEngine : IDisposable
         }
     }
 
-    /// <summary>When a dummy, or a block retired by relocation, is to leave the backend (null: never).</summary>
+    /// <summary>
+    /// When a dummy, or a block retired by relocation or deletion, is to leave the backend (null:
+    /// never, the default). Cover kept for good is what makes an object's lifetime say nothing of its
+    /// kind: real blocks never expire, so neither may anything else (docs/privacy.md, "Lifetimes").
+    /// </summary>
     public DateTimeOffset? DrawExpiry(DateTimeOffset now)
     {
         if (_options.MeanDummyLifetimeSeconds <= 0)
@@ -185,7 +208,8 @@ internal sealed partial class UploadCacheEngine : IDisposable
         try
         {
             var now = _time.GetUtcNow();
-            var dropped = await _blocks.DeleteRecordAsync(handle, () => DrawDeleteTime(now)).ConfigureAwait(false);
+            var erase = _options.EraseDeletedObjects || !_options.Enabled;
+            var dropped = await _blocks.DeleteRecordAsync(handle, erase, () => erase ? DrawDeleteTime(now) : DrawExpiry(now) ?? BlockIndex.Never).ConfigureAwait(false);
             if (dropped is null)
             {
                 return false;
@@ -213,7 +237,11 @@ internal sealed partial class UploadCacheEngine : IDisposable
         }
     }
 
-    /// <summary>After a restart: waiting blocks back into the schedule with their deadlines, unwritten dummies queued, finished records marked stored.</summary>
+    /// <summary>
+    /// After a restart: waiting blocks back into the schedule with their deadlines (quarantined ones
+    /// only once their retry time has come, so a poisoned block is never first), unwritten dummies
+    /// queued for the next dummy slots (one per slot, never a burst), finished records marked stored.
+    /// </summary>
     public async Task RecoverAsync(CancellationToken cancellationToken)
     {
         // Objects released before retrieval groups existed (index v3) join groups now, in random order.
@@ -243,14 +271,15 @@ internal sealed partial class UploadCacheEngine : IDisposable
             }
         }
 
+        _quarantined = waiting.Count(b => b.Refusals > 0);
         foreach (var dummy in await _blocks.InStateAsync(BlockState.Cached, BlockKind.Dummy).ConfigureAwait(false))
         {
-            _unwrittenDummies.Enqueue(dummy);
+            _readyDummies.Enqueue(dummy);
         }
 
-        if (waiting.Count > 0 || _unwrittenDummies.Count > 0)
+        if (waiting.Count > 0 || _readyDummies.Count > 0)
         {
-            LogRecovered(_logger, waiting.Count, _unwrittenDummies.Count);
+            LogRecovered(_logger, waiting.Count, _readyDummies.Count);
         }
     }
 
@@ -266,9 +295,12 @@ internal sealed partial class UploadCacheEngine : IDisposable
         }
 
         var age = oldest is { } at && now > at ? now - at : TimeSpan.Zero;
+        var refusal = _lastRefusal;
+        var refusedRecently = refusal is not null && (now - refusal.At).TotalSeconds < _options.RefusalAlarmSeconds;
         return new UploadCacheSnapshot(
             waiting, age, Interlocked.Read(ref _released), Interlocked.Read(ref _dummies), Interlocked.Read(ref _deleted),
-            Interlocked.Read(ref _backendErrors), _backingOffUntil, age.TotalSeconds > _options.AlarmAfterSeconds);
+            Interlocked.Read(ref _backendErrors), _backingOffUntil, age.TotalSeconds > _options.AlarmAfterSeconds || refusedRecently || Volatile.Read(ref _quarantined) > 0,
+            Interlocked.Read(ref _refusedWrites), Volatile.Read(ref _quarantined), refusal, _lastWriteAt);
     }
 
     /// <summary>
@@ -360,12 +392,6 @@ internal sealed partial class UploadCacheEngine : IDisposable
             WatchAlarm();
         }
 
-        while (_unwrittenDummies.TryPeek(out var dummy))
-        {
-            await PutDummyAsync(dummy, now, cancellationToken).ConfigureAwait(false);
-            _unwrittenDummies.Dequeue();
-        }
-
         if (!_options.Enabled)
         {
             return;
@@ -384,6 +410,20 @@ internal sealed partial class UploadCacheEngine : IDisposable
                 await ReleaseAsync(releases[i], now, cancellationToken).ConfigureAwait(false);
                 _failures = 0;
                 _backingOffUntil = null;
+                _lastWriteAt = now;
+            }
+            catch (BackendRefusedException ex)
+            {
+                // Refused for good: never a reason to stop the stream or to back off the others.
+                CountError();
+                await RefusedAsync(releases[i], ex.Status, ex.Code, now).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not BackendUnavailableException and not OperationCanceledException)
+            {
+                // One bad block (its cache file unreadable, say) must not take the other slots with it.
+                CountError();
+                LogLoopError(_logger, ex);
+                await RefusedAsync(releases[i], 0, ex.GetType().Name, now).ConfigureAwait(false);
             }
             catch (BackendUnavailableException ex)
             {
@@ -407,26 +447,16 @@ internal sealed partial class UploadCacheEngine : IDisposable
     {
         if (release.IsDummy)
         {
-            var dummy = new CacheBlock
+            // The dummy was made ready before its slot (PrepareDummyAsync); one that an outage kept
+            // from being written is the next one used, under the same name, so nothing is orphaned.
+            if (!_readyDummies.TryPeek(out _))
             {
-                ObjectName = ObjectName.NewRandom(),
-                Length = _padding.DummyLength(RecentLength()),
-                Kind = BlockKind.Dummy,
-                State = BlockState.Cached,
-                AdmittedAt = now,
-                DueAt = now,
-            };
-            dummy = dummy with { Id = await _blocks.InsertAsync(dummy).ConfigureAwait(false) };
-            try
-            {
-                await PutDummyAsync(dummy, now, cancellationToken).ConfigureAwait(false);
-            }
-            catch (BackendUnavailableException)
-            {
-                _unwrittenDummies.Enqueue(dummy);
-                throw;
+                await PrepareDummyAsync(now).ConfigureAwait(false);
             }
 
+            await PutDummyAsync(_readyDummies.Peek(), now, cancellationToken).ConfigureAwait(false);
+            _readyDummies.Dequeue();
+            await PrepareDummyAsync(now).ConfigureAwait(false);
             return;
         }
 
@@ -440,6 +470,11 @@ internal sealed partial class UploadCacheEngine : IDisposable
             }
 
             await _writer.PutRealAsync(block, now, NextGroup(), cancellationToken).ConfigureAwait(false);
+            if (block.Refusals > 0)
+            {
+                Interlocked.Decrement(ref _quarantined);
+            }
+
             Interlocked.Increment(ref _released);
             _releases.Add(1, new KeyValuePair<string, object?>("kind", "real"));
         }
@@ -447,6 +482,70 @@ internal sealed partial class UploadCacheEngine : IDisposable
         {
             _backendTurn.Release();
         }
+    }
+
+    /// <summary>Makes the next dummy ready ahead of its slot, so a slot's work is the same for either kind: one put of bytes already decided.</summary>
+    private async Task PrepareDummyAsync(DateTimeOffset now)
+    {
+        if (_readyDummies.Count > 0)
+        {
+            return;
+        }
+
+        var dummy = new CacheBlock
+        {
+            ObjectName = ObjectName.NewRandom(),
+            Length = _padding.DummyLength(RecentLength()),
+            Kind = BlockKind.Dummy,
+            State = BlockState.Cached,
+            AdmittedAt = now,
+            DueAt = now,
+        };
+        _readyDummies.Enqueue(dummy with { Id = await _blocks.InsertAsync(dummy).ConfigureAwait(false) });
+    }
+
+    /// <summary>
+    /// A write the backend refused for good: a dummy is dropped (it never existed for the cloud),
+    /// a real block goes into quarantine with its own randomized backoff, persisted so that a
+    /// restart does not put it first. Either raises the alarm with the backend's own words.
+    /// </summary>
+    private async Task RefusedAsync(Release release, int status, string code, DateTimeOffset now)
+    {
+        Interlocked.Increment(ref _refusedWrites);
+        _lastRefusal = new BackendRefusal(status, code, now, release.IsDummy ? "dummy" : "real");
+        if (release.IsDummy)
+        {
+            if (_readyDummies.TryDequeue(out var refused))
+            {
+                await _blocks.RemoveAsync(refused.Id).ConfigureAwait(false);
+            }
+
+            LogRefused(_logger, "dummy", status, code, "dropped");
+            return;
+        }
+
+        if (await _blocks.FindAsync(release.Block!.Value.Id).ConfigureAwait(false) is not { State: BlockState.Cached } block)
+        {
+            return;
+        }
+
+        var refusals = block.Refusals + 1;
+        var ceiling = Math.Min(_options.QuarantineMaxSeconds, _options.RetryBaseSeconds * Math.Pow(2, Math.Min(refusals, 30)));
+        double fraction;
+        lock (_gate)
+        {
+            fraction = _random.NextDouble();
+        }
+
+        var retryAt = now + TimeSpan.FromSeconds(ceiling * (0.5 + fraction / 2));
+        await _blocks.QuarantineAsync(block.Id, refusals, retryAt).ConfigureAwait(false);
+        if (block.Refusals == 0)
+        {
+            Interlocked.Increment(ref _quarantined);
+        }
+
+        Admit([block with { Refusals = refusals, RetryAt = retryAt }]);
+        LogRefused(_logger, "real", status, code, $"quarantined until {retryAt:O}");
     }
 
     private async Task PutDummyAsync(CacheBlock dummy, DateTimeOffset now, CancellationToken cancellationToken)
@@ -504,7 +603,14 @@ internal sealed partial class UploadCacheEngine : IDisposable
         var snapshot = Snapshot();
         if (snapshot.Alarm && !_alarmRaised)
         {
-            LogStuck(_logger, snapshot.OldestAge.TotalSeconds, snapshot.WaitingBlocks);
+            if (snapshot.LastRefusal is { } refusal && snapshot.OldestAge.TotalSeconds <= _options.AlarmAfterSeconds)
+            {
+                LogRefusalAlarm(_logger, refusal.Status, refusal.Code, snapshot.RefusedWrites, snapshot.QuarantinedBlocks);
+            }
+            else
+            {
+                LogStuck(_logger, snapshot.OldestAge.TotalSeconds, snapshot.WaitingBlocks);
+            }
         }
 
         _alarmRaised = snapshot.Alarm;
@@ -533,6 +639,12 @@ internal sealed partial class UploadCacheEngine : IDisposable
     [LoggerMessage(EventId = 4003, Level = LogLevel.Information, Message = "Upload cache recovered {Blocks} waiting block(s) and {Dummies} unwritten dummy object(s)")]
     private static partial void LogRecovered(ILogger logger, int blocks, int dummies);
 
-    [LoggerMessage(EventId = 4004, Level = LogLevel.Error, Message = "Upload cache: unexpected error in the release loop; backing off")]
+    [LoggerMessage(EventId = 4004, Level = LogLevel.Error, Message = "Upload cache: unexpected error in the release loop")]
     private static partial void LogLoopError(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 4005, Level = LogLevel.Warning, Message = "Upload cache: the backend refused a {Kind} write ({Status} {Code}); {Outcome}")]
+    private static partial void LogRefused(ILogger logger, string kind, int status, string code, string outcome);
+
+    [LoggerMessage(EventId = 4006, Level = LogLevel.Error, Message = "Upload cache: the backend refuses writes ({Status} {Code}): {Refused} refused since start, {Quarantined} real block(s) in quarantine; check the store's configuration")]
+    private static partial void LogRefusalAlarm(ILogger logger, int status, string code, long refused, int quarantined);
 }

@@ -61,9 +61,29 @@ public sealed record UploadCacheOptions
     [Range(0, 365 * 86400.0)]
     public double MeanDeleteDelaySeconds { get; init; } = 7200;
 
-    /// <summary>Mean lifetime of a dummy object in the backend before it is deleted like a record (0: dummies are kept).</summary>
+    /// <summary>
+    /// Mean lifetime of a dummy (or retired) object in the backend before it is deleted (0, the
+    /// default: cover is kept for good). Real blocks never expire, so any other value lets a cloud
+    /// that keeps its log tell cover from real by which objects survive (docs/privacy.md, "Lifetimes").
+    /// </summary>
     [Range(0, 10 * 365 * 86400.0)]
-    public double MeanDummyLifetimeSeconds { get; init; } = 30 * 86400;
+    public double MeanDummyLifetimeSeconds { get; init; }
+
+    /// <summary>
+    /// A record deleted by a hospital: false (the default), its row and wrapped data key are
+    /// destroyed and its objects stay in the cloud as decoys, unreadable by anyone (crypto-erasure;
+    /// the cloud sees no delete, which would mark them as once real); true, its objects are also
+    /// deleted from the backend at random times (the cloud then learns they were real).
+    /// </summary>
+    public bool EraseDeletedObjects { get; init; }
+
+    /// <summary>How long after the backend last refused a write (for good) the alarm stays raised.</summary>
+    [Range(1, 30 * 86400.0)]
+    public double RefusalAlarmSeconds { get; init; } = 3600;
+
+    /// <summary>The longest a refused real block waits in quarantine before its next try (randomized exponential backoff up to this).</summary>
+    [Range(0.001, 30 * 86400.0)]
+    public double QuarantineMaxSeconds { get; init; } = 3600;
 
     /// <summary>Alarm (unhealthy on /healthz, a warning in the log) when the oldest waiting block is older than this.</summary>
     [Range(1, 10 * 365 * 86400.0)]

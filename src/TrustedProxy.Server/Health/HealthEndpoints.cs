@@ -60,10 +60,23 @@ internal static class HealthEndpoints
         }
     }
 
-    private sealed class BackendHealthCheck(IObjectStore store) : IHealthCheck
+    /// <summary>
+    /// With the upload cache on, the backend's health is what the release loop last saw: a probe of
+    /// our own would be a request at a time an administrator chose, outside the schedule, of a shape
+    /// nothing else has (a HEAD). Write-through has no schedule to keep, so it probes.
+    /// </summary>
+    private sealed class BackendHealthCheck(IObjectStore store, UploadCacheEngine cache) : IHealthCheck
     {
         public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
         {
+            if (cache.Enabled)
+            {
+                var s = cache.Snapshot();
+                return s.BackingOffUntil is not null ? HealthCheckResult.Unhealthy($"{store.Name} backend does not answer the release loop")
+                    : s.LastRefusal is { } refusal && s.Alarm ? HealthCheckResult.Degraded($"{store.Name} backend refuses writes: {refusal.Status} {refusal.Code}")
+                    : HealthCheckResult.Healthy(s.LastWriteAt is { } at ? $"{store.Name} backend accepted a write at {at:O}" : $"{store.Name} backend: no write since start yet");
+            }
+
             try
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -94,7 +107,13 @@ internal static class HealthEndpoints
                 ["dummyBlocks"] = s.DummyBlocks,
                 ["deletedBlocks"] = s.DeletedBlocks,
                 ["backendErrors"] = s.BackendErrors,
+                ["refusedWrites"] = s.RefusedWrites,
+                ["quarantinedBlocks"] = s.QuarantinedBlocks,
             };
+            if (s.LastRefusal is { } refusal)
+            {
+                data["lastRefusal"] = new Dictionary<string, object> { ["status"] = refusal.Status, ["code"] = refusal.Code, ["kind"] = refusal.Kind, ["at"] = refusal.At.ToString("O") };
+            }
             if (s.BackingOffUntil is { } until)
             {
                 data["backingOffUntil"] = until.ToString("O");
@@ -102,7 +121,9 @@ internal static class HealthEndpoints
 
             var description = $"{s.WaitingBlocks} block(s) waiting, oldest {s.OldestAge.TotalSeconds:F0} s";
             return Task.FromResult(
-                s.Alarm ? HealthCheckResult.Unhealthy($"stuck: {description}, past the alarm threshold", data: data)
+                s.Alarm && s.LastRefusal is { } refused && s.OldestAge.TotalSeconds <= cache.AlarmAfterSeconds
+                    ? HealthCheckResult.Unhealthy($"the backend refuses writes ({refused.Status} {refused.Code}): {s.RefusedWrites} refused, {s.QuarantinedBlocks} block(s) in quarantine; {description}", data: data)
+                : s.Alarm ? HealthCheckResult.Unhealthy($"stuck: {description}, past the alarm threshold", data: data)
                 : s.BackingOffUntil is not null ? HealthCheckResult.Degraded($"backend failing, retrying: {description}", data: data)
                 : HealthCheckResult.Healthy(description, data: data));
         }

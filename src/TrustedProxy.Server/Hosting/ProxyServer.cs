@@ -157,6 +157,7 @@ public static class ProxyServer
         services.AddSingleton(Options.Create(dicom));
         services.AddSingleton(Options.Create(server));
         services.AddSingleton(keyRing);
+        services.AddSingleton(ObjectMask.From(keyRing));
         services.AddSingleton(store);
         services.AddSingleton(new RecordIndex(Path.Combine(dataDirectory, "proxy.db")));
         services.AddSingleton(Options.Create(policy));

@@ -36,7 +36,7 @@ internal static class ObliviousTransferEndpoints
 
     private static async Task<IResult> OfferAsync(
         ObliviousOfferRequest? request, HttpContext context, RecordIndex index, RecordViews views, OtSessions sessions,
-        DecisionLog decisions, RecordWatermarks watermarks, IOptions<ObliviousTransferOptions> options, TimeProvider time)
+        PolicyEnforcer enforcer, RecordWatermarks watermarks, IOptions<ObliviousTransferOptions> options, TimeProvider time)
     {
         var limits = options.Value;
         if (request?.Handles is not { Count: > 0 } handles || handles.Count > limits.MaxSetSize || handles.Distinct(StringComparer.Ordinal).Count() != handles.Count)
@@ -92,11 +92,11 @@ internal static class ObliviousTransferEndpoints
             return Problem.Result(ProblemTypes.TooManyOffers, "too many oblivious transfers are waiting for a choice; try again shortly");
         }
 
-        // The audit trail holds the set and k: which records were offered, never which were taken.
-        // Every record of the set is fingerprinted under the session id, recorded here with its tag.
-        await decisions.AppendAsync(
-            feature.Request with { Resource = $"{DecisionLog.ObliviousOfferResourcePrefix}{sessionId}: {request.Choices} of {records.Count} records [{string.Join(",", records.Select(r => r.Handle))}]", Time = offeredAt },
-            feature.Decision,
+        // The audit log and the decision log hold the set and k: which records were offered, never
+        // which were taken. Every record of the set is fingerprinted under the session id, recorded
+        // here with its tag.
+        await enforcer.RecordAsync(
+            [(feature.Request with { Resource = $"{DecisionLog.ObliviousOfferResourcePrefix}{sessionId}: {request.Choices} of {records.Count} records [{string.Join(",", records.Select(r => r.Handle))}]", Time = offeredAt }, feature.Decision)],
             new RequestMark(sessionId, watermarks.RequestTag(sessionId)));
 
         var described = new List<ObliviousOfferRecord>();

@@ -79,7 +79,11 @@ public sealed class AuditFailClosedTests
         content.Headers.ContentType = new MediaTypeHeaderValue("application/dicom");
         var sending = proxy.Client(ProxyRole.Producer).SendAsync(new HttpRequestMessage(HttpMethod.Post, "api/v1/records") { Content = content });
 
-        await WaitForAsync(() => File.ReadAllLines(Path.Combine(audit, "audit.log")).Any(l => l.Contains("\"action\":\"Upload\"", StringComparison.Ordinal)));
+        await FileEvents.WaitUntilAsync(
+            audit,
+            () => Task.FromResult(File.ReadAllLines(Path.Combine(audit, "audit.log")).Any(l => l.Contains("\"action\":\"Upload\"", StringComparison.Ordinal))),
+            TimeSpan.FromSeconds(30),
+            () => "the upload's permit never reached the audit log");
         Directory.Move(audit, audit + ".aside");
         File.WriteAllText(audit, "not a directory");
         released.SetResult();
@@ -120,16 +124,6 @@ public sealed class AuditFailClosedTests
         {
             var problem = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
             throw new TrustedProxyException((int)response.StatusCode, problem["type"]?.GetValue<string>(), problem["title"]!.GetValue<string>(), problem["detail"]!.GetValue<string>());
-        }
-    }
-
-    private static async Task WaitForAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "timed out");
-            await Task.Delay(20);
         }
     }
 

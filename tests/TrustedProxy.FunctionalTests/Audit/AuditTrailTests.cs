@@ -41,6 +41,24 @@ public sealed class AuditTrailTests : ProxyTest
     }
 
     [Fact]
+    public async Task AnObliviousTransfer_LeavesTheSetAndK_InTheAuditLog_NotTheChoice()
+    {
+        var producer = Proxy.Client(ProxyRole.Producer);
+        var first = await producer.UploadAsync(new MemoryStream(new DicomFileBuilder().Patient("AUDIT-2", "Trail^Bo").Build()));
+        var second = await producer.UploadAsync(new MemoryStream(new DicomFileBuilder().Patient("AUDIT-3", "Trail^Cy").Build()));
+
+        await Proxy.Client(ProxyRole.Consumer).FetchObliviousAsync([first.Handle, second.Handle], [second.Handle]);
+
+        var entries = Entries();
+        var offer = Assert.Single(entries, e => Kind(e) == AuditKinds.Decision && e["data"]!["resource"]!.GetValue<string>().StartsWith(DecisionLog.ObliviousOfferResourcePrefix, StringComparison.Ordinal));
+        Assert.EndsWith($": 1 of 2 records [{first.Handle},{second.Handle}]", offer["data"]!["resource"]!.GetValue<string>());
+        Assert.Equal("permit", offer["data"]!["result"]!.GetValue<string>());
+
+        // Every record of the set is handed out (each under its own key), so the chosen one does not stand out.
+        Assert.All(new[] { first.Handle, second.Handle }, handle => Single(entries, AuditKinds.Retrieve, handle));
+    }
+
+    [Fact]
     public async Task NoPatientNameOrId_FromTheCorpus_AppearsAnywhereInTheAuditFiles()
     {
         var producer = Proxy.Client(ProxyRole.Producer);

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using TrustedProxy.Client;
 using TrustedProxy.Policy;
 
@@ -69,19 +70,30 @@ public sealed class HotReloadTests : OwnPolicyTest
         Assert.EndsWith("# reviewed\n", fixedPolicy.Version.Files.Single(f => f.Name == "10-roles.yaml").Content, StringComparison.Ordinal);
     }
 
-    private static async Task<PolicyInForce> WaitAsync(TrustedProxyClient officer, Func<PolicyInForce, bool> condition)
+    /// <summary>The policy in force once it meets <paramref name="condition"/>: checked again after each reload the store attempts, up to 20 s.</summary>
+    private async Task<PolicyInForce> WaitAsync(TrustedProxyClient officer, Func<PolicyInForce, bool> condition)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(20);
+        var store = Proxy.Services.GetRequiredService<PolicyStore>();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         while (true)
         {
+            // Take the token before looking, so a reload that finishes in between is not missed.
+            var reloaded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using var registration = store.ReloadToken.RegisterChangeCallback(_ => reloaded.TrySetResult(), null);
             var policy = await officer.GetPolicyAsync();
             if (condition(policy))
             {
                 return policy;
             }
 
-            Assert.True(DateTime.UtcNow < deadline, "the policy directory's change was not picked up within 20 s");
-            await Task.Delay(100);
+            try
+            {
+                await reloaded.Task.WaitAsync(timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                Assert.Fail("the policy directory's change was not picked up within 20 s");
+            }
         }
     }
 }

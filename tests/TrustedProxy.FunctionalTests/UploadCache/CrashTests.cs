@@ -55,13 +55,12 @@ public sealed class CrashTests
             using var consumer = Client(directory.Path, port, ProxyRole.Consumer);
             try
             {
-                await WaitUntilNothingWaitsAsync(consumer);
+                await WaitUntilNothingWaitsAsync(consumer, Path.Combine(directory.Path, "data", "cloud"));
             }
             catch (Exception ex)
             {
-                server.KillNine();
-                await Task.Delay(500);
-                throw new InvalidOperationException(ex.Message + "\n" + server.Errors[^Math.Min(4000, server.Errors.Length)..], ex);
+                var errors = await server.KillNineAndReadErrorsAsync();
+                throw new InvalidOperationException(ex.Message + "\n" + errors[^Math.Min(4000, errors.Length)..], ex);
             }
 
             server.KillNine();
@@ -127,21 +126,20 @@ public sealed class CrashTests
         }
     }
 
-    private static async Task WaitUntilNothingWaitsAsync(TrustedProxyClient client)
+    /// <summary>
+    /// Waits until the cache has released every block, looking again each time an object lands in
+    /// the cloud directory: every release slot writes one (a block or a dummy), so no slot's outcome is missed.
+    /// </summary>
+    private static async Task WaitUntilNothingWaitsAsync(TrustedProxyClient client, string cloudDirectory)
     {
-        var deadline = DateTime.UtcNow.AddMinutes(2);
-        while (true)
+        var waiting = -1;
+        await FileEvents.WaitUntilAsync(cloudDirectory, async () =>
         {
             using var response = await client.SendAsync(new HttpRequestMessage(HttpMethod.Get, "healthz"));
             var cache = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("checks").GetProperty("upload-cache").GetProperty("data");
-            if (cache.GetProperty("waitingBlocks").GetInt32() == 0)
-            {
-                return;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"{cache.GetProperty("waitingBlocks").GetInt32()} blocks still waiting");
-            await Task.Delay(200);
-        }
+            waiting = cache.GetProperty("waitingBlocks").GetInt32();
+            return waiting == 0;
+        }, TimeSpan.FromMinutes(2), () => $"{waiting} blocks still waiting after 2 minutes");
     }
 
     private static long CachedBlocks(string root)
@@ -184,9 +182,6 @@ public sealed class CrashTests
         private readonly Process _process;
         private Task<string>? _errors;
 
-        /// <summary>What the server wrote to stderr (its warnings and errors), once it has exited.</summary>
-        public string Errors => _process.HasExited && _errors is { IsCompleted: true } ? _errors.Result : string.Empty;
-
         private ServerProcess(Process process) => _process = process;
 
         public static async Task<ServerProcess> StartAsync(string root, int port)
@@ -224,6 +219,13 @@ public sealed class CrashTests
                 _process.Kill(entireProcessTree: true);
                 _process.WaitForExit();
             }
+        }
+
+        /// <summary>Kills the server and returns what it wrote to stderr (its warnings and errors), read to the end.</summary>
+        public async Task<string> KillNineAndReadErrorsAsync()
+        {
+            KillNine();
+            return _errors is null ? string.Empty : await _errors;
         }
 
         public void Dispose()

@@ -41,19 +41,75 @@ public sealed class BlockIndexTests : IDisposable
     }
 
     [Fact]
-    public async Task DeletingARecord_DropsItsCachedBlocks_AndSchedulesItsReleasedOnes()
+    public async Task ErasingARecord_DropsItsCachedBlocks_AndSchedulesItsReleasedOnes()
     {
         var (records, blocks) = Open();
         var inserted = await InsertAsync(records, "r1", 3);
         await blocks.MarkReleasedAsync(inserted[0], Now, null);
 
-        var dropped = await blocks.DeleteRecordAsync("r1", () => Now.AddMinutes(5));
+        var dropped = await blocks.DeleteRecordAsync("r1", erase: true, () => Now.AddMinutes(5));
 
         Assert.Equal([inserted[1].Id, inserted[2].Id], dropped!.Order());
         Assert.Null(await records.FindAsync("r1"));
         Assert.Empty(await blocks.DueForDeletionAsync(Now.AddMinutes(4), 100));
         Assert.Equal([inserted[0].ObjectName], (await blocks.DueForDeletionAsync(Now.AddMinutes(5), 100)).Select(b => b.ObjectName));
-        Assert.Null(await blocks.DeleteRecordAsync("r1", () => Now));
+        Assert.Null(await blocks.DeleteRecordAsync("r1", erase: true, () => Now));
+    }
+
+    [Fact]
+    public async Task DeletingARecord_WithoutErasing_LeavesItsReleasedBlocksAsDecoysNoLongerLinkedToIt()
+    {
+        var (records, blocks) = Open();
+        var inserted = await InsertAsync(records, "r1", 2);
+        await blocks.MarkReleasedAsync(inserted[0], Now, null);
+
+        var dropped = await blocks.DeleteRecordAsync("r1", erase: false, () => BlockIndex.Never);
+
+        Assert.Equal([inserted[1].Id], dropped!);
+        Assert.Null(await records.FindAsync("r1"));
+        Assert.Empty(await blocks.OfRecordAsync("r1"));
+        var decoy = (await blocks.FindAsync(inserted[0].Id))!;
+        Assert.Equal((BlockKind.Retired, BlockState.Released, null), (decoy.Kind, decoy.State, decoy.Handle));
+        Assert.Empty(await blocks.DueForDeletionAsync(FarFuture, 100));
+    }
+
+    [Fact]
+    public async Task AQuarantinedBlock_KeepsItsRefusalsAndRetryTime()
+    {
+        var (records, blocks) = Open();
+        var inserted = await InsertAsync(records, "r1", 2);
+
+        await blocks.QuarantineAsync(inserted[1].Id, 3, Now.AddMinutes(7));
+
+        var block = (await blocks.FindAsync(inserted[1].Id))!;
+        Assert.Equal((3, Now.AddMinutes(7)), (block.Refusals, block.RetryAt));
+        Assert.Equal(1, await blocks.QuarantinedCountAsync());
+        Assert.Equal((0, null), ((await blocks.FindAsync(inserted[0].Id))!.Refusals, (await blocks.FindAsync(inserted[0].Id))!.RetryAt));
+    }
+
+    [Fact]
+    public async Task NewBlocksAreMasked_BlocksReleasedBeforeVersion7AreNot_AndWaitingOnesWillBe()
+    {
+        var path = _directory.File("proxy.db");
+        var old = new RecordIndex(path, migrateTo: 6);
+        var oldBlocks = new BlockIndex(old);
+        await using (var connection = old.Open())
+        {
+            // What a v6 proxy wrote: no mask column.
+            await Dapper.SqlMapper.ExecuteAsync(connection, """
+                INSERT INTO blocks (object_name, handle, block_index, length, kind, state, admitted_at, due_at)
+                VALUES ('00000000000000000000000000000001', NULL, 0, 4096, 'Dummy', 'Released', '2026-01-01T00:00:00.0000000Z', '9999-12-31T23:59:59.9999999Z'),
+                       ('00000000000000000000000000000002', NULL, 0, 4096, 'Dummy', 'Cached', '2026-01-01T00:00:00.0000000Z', '2026-01-01T00:00:00.0000000Z')
+                """);
+        }
+
+        var migrated = new RecordIndex(path);
+        var blocks = new BlockIndex(migrated);
+        var all = await blocks.InStateAsync(BlockState.Released, BlockKind.Dummy);
+        Assert.False(Assert.Single(all).Masked);
+        Assert.True(Assert.Single(await blocks.InStateAsync(BlockState.Cached, BlockKind.Dummy)).Masked);
+        var fresh = Block(null, 0) with { Kind = BlockKind.Dummy };
+        Assert.True((await blocks.FindAsync(await blocks.InsertAsync(fresh)))!.Masked);
     }
 
     [Fact]
