@@ -9,11 +9,13 @@ namespace TrustedProxy.Storage.S3;
 
 /// <summary>
 /// S3 (or an S3-compatible store) as a backend: one object per record in one bucket.
-/// Put-if-absent sends <c>If-None-Match: *</c>, which S3 honours atomically since 2024; stores that
-/// ignore the header (older emulators) are covered by a HEAD first. Only the proxy writes, and
-/// names are 128-bit random, so the HEAD-then-PUT window can only ever race with the proxy's own retry.
+/// Put-if-absent is one conditional PUT with <c>If-None-Match: *</c>, which S3 honours atomically
+/// since 2024, so every write, real or cover, is the same single request on the wire. Stores that
+/// ignore the header (older emulators) can be given a HEAD first with <c>HeadBeforePut</c>, which
+/// then precedes every write alike. Only the proxy writes, and names are 128-bit random, so the
+/// HEAD-then-PUT window can only ever race with the proxy's own retry.
 /// </summary>
-internal sealed class S3ObjectStore(IAmazonS3 client, string bucket) : IObjectStore
+internal sealed class S3ObjectStore(IAmazonS3 client, string bucket, bool headBeforePut = false) : IObjectStore
 {
     public const string ProviderName = "s3";
 
@@ -23,7 +25,7 @@ internal sealed class S3ObjectStore(IAmazonS3 client, string bucket) : IObjectSt
     {
         try
         {
-            if (await ExistsAsync(name, cancellationToken).ConfigureAwait(false))
+            if (headBeforePut && await ExistsAsync(name, cancellationToken).ConfigureAwait(false))
             {
                 return PutResult.AlreadyExists;
             }
@@ -46,6 +48,10 @@ internal sealed class S3ObjectStore(IAmazonS3 client, string bucket) : IObjectSt
         catch (AmazonS3Exception ex) when (ex.StatusCode is HttpStatusCode.PreconditionFailed or HttpStatusCode.Conflict)
         {
             return PutResult.AlreadyExists;
+        }
+        catch (AmazonServiceException ex) when (IsRefusal(ex))
+        {
+            throw Refused(ex);
         }
         catch (Exception ex) when (IsTransient(ex))
         {
@@ -70,17 +76,26 @@ internal sealed class S3ObjectStore(IAmazonS3 client, string bucket) : IObjectSt
         }
     }
 
+    /// <remarks>
+    /// S3's DeleteObject answers 204 whether or not the object existed, so without <c>HeadBeforePut</c>
+    /// this is one DELETE and reports true; with it, a HEAD precedes every delete alike and a missing
+    /// object reports false. No caller in the proxy depends on the answer.
+    /// </remarks>
     public async Task<bool> DeleteAsync(ObjectName name, CancellationToken cancellationToken)
     {
         try
         {
-            if (!await ExistsAsync(name, cancellationToken).ConfigureAwait(false))
+            if (headBeforePut && !await ExistsAsync(name, cancellationToken).ConfigureAwait(false))
             {
                 return false;
             }
 
             await client.DeleteObjectAsync(bucket, name.ToString(), cancellationToken).ConfigureAwait(false);
             return true;
+        }
+        catch (AmazonServiceException ex) when (IsRefusal(ex))
+        {
+            throw Refused(ex);
         }
         catch (Exception ex) when (IsTransient(ex))
         {
@@ -98,6 +113,10 @@ internal sealed class S3ObjectStore(IAmazonS3 client, string bucket) : IObjectSt
         catch (AmazonS3Exception ex) when (ex.StatusCode == HttpStatusCode.NotFound)
         {
             return false;
+        }
+        catch (AmazonServiceException ex) when (IsRefusal(ex))
+        {
+            throw Refused(ex);
         }
         catch (Exception ex) when (IsTransient(ex))
         {
@@ -133,6 +152,15 @@ internal sealed class S3ObjectStore(IAmazonS3 client, string bucket) : IObjectSt
         while (continuation is not null);
     }
 
+    /// <summary>A permanent refusal: a 4xx other than not-found, conflict, failed precondition, timeout or throttling.</summary>
+    private static bool IsRefusal(AmazonServiceException ex) =>
+        (int)ex.StatusCode is >= 400 and < 500
+        && ex.StatusCode is not (HttpStatusCode.NotFound or HttpStatusCode.Conflict or HttpStatusCode.PreconditionFailed or HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests);
+
+    // A HEAD's error has no body, hence no code: the status stands in for it.
+    private static BackendRefusedException Refused(AmazonServiceException ex) =>
+        new(ProviderName, (int)ex.StatusCode, string.IsNullOrEmpty(ex.ErrorCode) ? ex.StatusCode.ToString() : ex.ErrorCode, ex);
+
     private static bool IsTransient(Exception ex) =>
         ex is AmazonServiceException { StatusCode: HttpStatusCode.InternalServerError or HttpStatusCode.ServiceUnavailable or HttpStatusCode.BadGateway or HttpStatusCode.GatewayTimeout or HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout }
             or AmazonClientException or HttpRequestException or IOException or WebException;
@@ -141,7 +169,8 @@ internal sealed class S3ObjectStore(IAmazonS3 client, string bucket) : IObjectSt
 /// <summary>
 /// Creates the S3 backend from <c>TrustedProxy:Storage:s3</c>: <c>Bucket</c> (created if missing),
 /// and either <c>Region</c> (AWS) or <c>ServiceUrl</c> (an S3-compatible store), with
-/// <c>AccessKey</c>/<c>SecretKey</c> or the SDK's default credential chain.
+/// <c>AccessKey</c>/<c>SecretKey</c> or the SDK's default credential chain; <c>HeadBeforePut</c>
+/// (default false) for stores that ignore <c>If-None-Match</c>.
 /// </summary>
 internal sealed class S3ObjectStoreProvider : IObjectStoreProvider
 {
@@ -163,6 +192,12 @@ internal sealed class S3ObjectStoreProvider : IObjectStoreProvider
             errors.Add("TrustedProxy:Storage:s3 needs Region (AWS) or ServiceUrl (S3-compatible store)");
         }
 
+        var headBeforePut = false;
+        if (section["HeadBeforePut"] is { Length: > 0 } head && !bool.TryParse(head, out headBeforePut))
+        {
+            errors.Add($"TrustedProxy:Storage:s3:HeadBeforePut must be true or false, not '{head}'");
+        }
+
         if (errors.Count > 0)
         {
             throw new InvalidOperationException(string.Join("; ", errors));
@@ -170,6 +205,7 @@ internal sealed class S3ObjectStoreProvider : IObjectStoreProvider
 
         var config = new AmazonS3Config
         {
+            HttpClientFactory = new UntracedHttpClientFactory(),
             ForcePathStyle = bool.TryParse(section["ForcePathStyle"], out var pathStyle) ? pathStyle : !string.IsNullOrWhiteSpace(serviceUrl),
             MaxErrorRetry = int.TryParse(section["MaxRetries"], out var retries) ? retries : 3,
         };
@@ -197,6 +233,28 @@ internal sealed class S3ObjectStoreProvider : IObjectStoreProvider
         {
         }
 
-        return new S3ObjectStore(client, bucket!);
+        return new S3ObjectStore(client, bucket!, headBeforePut);
     }
+}
+
+/// <summary>
+/// The S3 client's HTTP stack with nothing of the proxy's own requests on it: no
+/// <c>traceparent</c>/<c>tracestate</c>/<c>baggage</c>/<c>Request-Id</c>/<c>Correlation-Context</c>,
+/// which .NET's handler otherwise adds from the current <see cref="System.Diagnostics.Activity"/> and
+/// which would let the cloud tie a write to the upload (or the cover schedule) that caused it.
+/// </summary>
+internal sealed class UntracedHttpClientFactory : HttpClientFactory
+{
+    // One handler for every client the SDK asks for, so connections are pooled whatever the SDK's
+    // caching choice; the clients never dispose it.
+    private readonly SocketsHttpHandler _handler = new()
+    {
+        ActivityHeadersPropagator = null,
+        UseCookies = false,
+        AllowAutoRedirect = false,
+        PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+    };
+
+    public override HttpClient CreateHttpClient(IClientConfig clientConfig) =>
+        new(_handler, disposeHandler: false) { Timeout = clientConfig.Timeout ?? TimeSpan.FromSeconds(100) };
 }

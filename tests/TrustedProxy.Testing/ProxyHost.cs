@@ -22,9 +22,13 @@ public sealed record BackendSettings(string Name, IReadOnlyDictionary<string, st
         ["TrustedProxy:Storage:azure-blob:NetworkTimeoutSeconds"] = "10",
     });
 
-    public static BackendSettings S3rver(EmulatorProcess s3rver, string? bucket = null) => new("s3", new Dictionary<string, string?>
+    /// <summary>s3rver directly, with nothing checking the requests: prefer <see cref="Storage.VerifyingS3Front.Settings"/>.</summary>
+    public static BackendSettings S3rver(EmulatorProcess s3rver, string? bucket = null) => S3(s3rver.S3ServiceUrl, bucket);
+
+    /// <summary>An S3-compatible store at <paramref name="serviceUrl"/> (a verifying front or s3rver) with s3rver's credentials.</summary>
+    public static BackendSettings S3(string serviceUrl, string? bucket = null) => new("s3", new Dictionary<string, string?>
     {
-        ["TrustedProxy:Storage:s3:ServiceUrl"] = s3rver.S3ServiceUrl,
+        ["TrustedProxy:Storage:s3:ServiceUrl"] = serviceUrl,
         ["TrustedProxy:Storage:s3:Bucket"] = bucket ?? "b" + Guid.NewGuid().ToString("N")[..20],
         ["TrustedProxy:Storage:s3:AccessKey"] = "S3RVER",
         ["TrustedProxy:Storage:s3:SecretKey"] = "S3RVER",

@@ -5,8 +5,9 @@ namespace TrustedProxy.Storage;
 
 /// <summary>
 /// The embedded default backend: one file per object in a directory. Writes go to a temporary
-/// file that is flushed to disk and then linked into place without overwriting, so a reader
-/// never sees a partial object and a crash never leaves one under a real name.
+/// file that is flushed to disk and then linked into place without overwriting (create-new), so a
+/// reader never sees a partial object, a crash never leaves one under a real name, and a name is
+/// never written twice.
 /// </summary>
 internal sealed class FileSystemObjectStore : IObjectStore
 {
@@ -44,12 +45,10 @@ internal sealed class FileSystemObjectStore : IObjectStore
 
     private async Task<PutResult> PutAsync(ObjectName name, Stream content, long length, CancellationToken cancellationToken)
     {
+        // No existence check first: the link without overwrite below is the create-new condition, so
+        // every write does the same work whether or not the name is taken (as on the cloud backends,
+        // where a check would be an extra request the cloud sees).
         var path = PathOf(name);
-        if (File.Exists(path))
-        {
-            return PutResult.AlreadyExists;
-        }
-
         var temporary = Path.Combine(_root, $"{name}.{Guid.NewGuid():N}{TemporarySuffix}");
         try
         {

@@ -19,7 +19,11 @@ public interface IObjectStore
     /// <summary>Opens an object for reading; throws <see cref="StoredObjectNotFoundException"/> if it does not exist.</summary>
     Task<Stream> OpenReadAsync(ObjectName name, CancellationToken cancellationToken);
 
-    /// <summary>Deletes an object; returns false if it did not exist.</summary>
+    /// <summary>
+    /// Deletes an object; idempotent. Returns false if the backend said it did not exist; a backend
+    /// whose delete answers alike either way (S3, unless configured to HEAD first) returns true, as
+    /// an extra request only to learn this would show on the wire.
+    /// </summary>
     Task<bool> DeleteAsync(ObjectName name, CancellationToken cancellationToken);
 
     /// <summary>Whether an object exists.</summary>

@@ -166,7 +166,17 @@ public sealed class AzureBlobObliviousTransferTests(AzuriteFixture azurite) : Ob
 }
 
 [Collection("s3rver")]
-public sealed class S3ObliviousTransferTests(S3rverFixture s3rver) : ObliviousTransferTests
+public sealed class S3ObliviousTransferTests : ObliviousTransferTests, IDisposable
 {
-    protected override Task<ProxyHost> StartAsync(Dictionary<string, string?>? settings = null) => ProxyHost.StartAsync(BackendSettings.S3rver(s3rver.Emulator), settings: settings);
+    private readonly S3rverFixture _s3rver;
+
+    public S3ObliviousTransferTests(S3rverFixture s3rver)
+    {
+        _s3rver = s3rver;
+        s3rver.BeginCleanTest();
+    }
+
+    protected override Task<ProxyHost> StartAsync(Dictionary<string, string?>? settings = null) => ProxyHost.StartAsync(_s3rver.Backend(), settings: settings);
+
+    public void Dispose() => _s3rver.AssertNothingRefused();
 }

@@ -117,7 +117,17 @@ public sealed class AzureBlobCorpusRoundTripTests(AzuriteFixture azurite) : Corp
 }
 
 [Collection("s3rver")]
-public sealed class S3CorpusRoundTripTests(S3rverFixture s3rver) : CorpusRoundTripTests
+public sealed class S3CorpusRoundTripTests : CorpusRoundTripTests, IDisposable
 {
-    protected override Task<ProxyHost> StartAsync() => ProxyHost.StartAsync(BackendSettings.S3rver(s3rver.Emulator));
+    private readonly S3rverFixture _s3rver;
+
+    public S3CorpusRoundTripTests(S3rverFixture s3rver)
+    {
+        _s3rver = s3rver;
+        s3rver.BeginCleanTest();
+    }
+
+    protected override Task<ProxyHost> StartAsync() => ProxyHost.StartAsync(_s3rver.Backend());
+
+    public void Dispose() => _s3rver.AssertNothingRefused();
 }

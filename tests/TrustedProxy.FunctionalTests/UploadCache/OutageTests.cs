@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using TrustedProxy.Client;
+using TrustedProxy.Testing.Storage;
 using TrustedProxy.Policy;
 using TrustedProxy.UploadCache;
 
@@ -15,8 +16,11 @@ public sealed class OutageTests
     [Fact]
     public async Task ABackendOutageUnderLoad_LosesNothing_TheBacklogIsReported_AndAllIsDeliveredAfter()
     {
-        await using var s3rver = await EmulatorProcess.StartS3rverAsync();
-        await using var proxy = await ProxyHost.StartAsync(BackendSettings.S3rver(s3rver), UploadCacheTests.Fast);
+        // Through the verifying front: while s3rver is down the front drops each connection, as an
+        // unreachable cloud would; before and after, every write is checked as AWS would check it.
+        await using var front = await VerifyingS3Front.StartAsync();
+        var s3rver = front.Upstream;
+        await using var proxy = await ProxyHost.StartAsync(front.Settings(), UploadCacheTests.Fast);
         var producer = proxy.Client(ProxyRole.Producer);
         var files = new Dictionary<string, byte[]>();
         async Task UploadAsync(int count, int seed)
@@ -62,5 +66,7 @@ public sealed class OutageTests
         }
 
         Assert.Equal("Healthy", (await UploadCacheTests.HealthOfCacheAsync(proxy)).GetProperty("status").GetString());
+        Assert.Contains(front.Requests, r => r.Status == 0);
+        Assert.DoesNotContain(front.Requests, r => r.IsRefusal);
     }
 }
