@@ -7,15 +7,15 @@ namespace TrustedProxy.Testing.Privacy.Wire;
 /// One written object as the cloud saw it on the wire: every request on its name, in order, up to
 /// and including the write (the PUT it accepted, or the last one it refused), and what came later.
 /// </summary>
-public sealed record WireObject(string Name, IReadOnlyList<WireRequest> UpToWrite, IReadOnlyList<WireRequest> Later)
+public sealed record WireObject(string Name, IReadOnlyList<TappedRequest> UpToWrite, IReadOnlyList<TappedRequest> Later)
 {
-    public WireRequest Write => UpToWrite[^1];
+    public TappedRequest Write => UpToWrite[^1];
 
     /// <summary>Whether the object is still there at the end of the log (never deleted).</summary>
     public bool Survives => !Later.Any(r => r.Method == "DELETE");
 
     /// <summary>The objects written in a wire log, by name. Built from the requests alone.</summary>
-    public static IReadOnlyList<WireObject> FromRequests(IReadOnlyList<WireRequest> requests)
+    public static IReadOnlyList<WireObject> FromRequests(IReadOnlyList<TappedRequest> requests)
     {
         var objects = new List<WireObject>();
         foreach (var group in requests.Where(r => r.Key is not null).GroupBy(r => r.Key!))

@@ -98,9 +98,9 @@ public sealed record WireRunOptions
 }
 
 /// <summary>What a wire run leaves: every request the cloud received, the truth to score with, and the workload.</summary>
-public sealed class WireRunResult(IReadOnlyList<WireRequest> requests, IReadOnlyDictionary<string, string> kinds, IReadOnlyDictionary<string, ObjectTruth> realObjects, HospitalWorkload workload, IReadOnlyList<UploadedRecord> uploads, int engineErrors, TimeSpan wallTime)
+public sealed class WireRunResult(IReadOnlyList<TappedRequest> requests, IReadOnlyDictionary<string, string> kinds, IReadOnlyDictionary<string, ObjectTruth> realObjects, HospitalWorkload workload, IReadOnlyList<UploadedRecord> uploads, int engineErrors, TimeSpan wallTime)
 {
-    public IReadOnlyList<WireRequest> Requests => requests;
+    public IReadOnlyList<TappedRequest> Requests => requests;
 
     /// <summary>Ground truth: the kind of each object name. For scoring only.</summary>
     public IReadOnlyDictionary<string, string> Kinds => kinds;
@@ -128,8 +128,9 @@ public sealed class WireRunResult(IReadOnlyList<WireRequest> requests, IReadOnly
 /// <summary>
 /// Runs the production upload cache (<see cref="UploadCacheEngine"/>, <see cref="BlockWriter"/>,
 /// the SQLite index, the staging area) on a <see cref="FakeTimeProvider"/> against the real
-/// <see cref="S3ObjectStore"/> (AWS SDK) talking to a <see cref="VerifyingS3Front"/> before a real
-/// s3rver. Records arrive as the seeded workload says; each is encrypted into the staging area with
+/// <see cref="S3ObjectStore"/> (AWS SDK, as the server configures it) talking through the
+/// attacker's <see cref="WireTap"/> to the verifying front (<see cref="Storage.VerifyingS3Front"/>)
+/// before a real s3rver. Records arrive as the seeded workload says; each is encrypted into the staging area with
 /// the real envelope format and admitted the way <see cref="RecordUploader"/> admits it; the loop moves
 /// the clock to the engine's next event (or the next arrival) and steps the engine. Nothing sleeps.
 /// </summary>
@@ -146,8 +147,8 @@ public static class WireRun
         // The index and the cache on tmpfs where there is one: every commit is fsync'd (synchronous=FULL).
         var root = Directory.Exists("/dev/shm") ? Path.Combine("/dev/shm", "tproxy-wire-" + Guid.NewGuid().ToString("N")[..12]) : Path.Combine(Path.GetTempPath(), "tproxy-wire-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(root);
-        await using var s3rver = await EmulatorProcess.StartS3rverAsync();
-        await using var front = await VerifyingS3Front.StartAsync(s3rver.S3ServiceUrl, time);
+        await using var front = await Storage.VerifyingS3Front.StartAsync();
+        await using var tap = await WireTap.StartAsync(front.ServiceUrl, time);
         using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
         try
         {
@@ -155,14 +156,15 @@ public static class WireRun
             var truth = WireTruth.Install(index);
             var blocks = new BlockIndex(index);
             var staging = new StagingArea(Path.Combine(root, "staging"));
-            using var client = Client(front.ServiceUrl, null);
+            using var client = Client(tap.ServiceUrl, null);
             await client.PutBucketAsync(new PutBucketRequest { BucketName = Bucket }, cancellationToken);
-            using var realClient = Client(front.ServiceUrl, ExtraHeaderOnReal.Header);
+            using var realClient = Client(tap.ServiceUrl, ExtraHeaderOnReal.Header);
             var store = Control(options.Control, new S3ObjectStore(client, Bucket), new S3ObjectStore(realClient, Bucket), truth);
             var padding = PaddingSchemes.Create(options.Cache);
             var random = new Random(options.Seed);
+            using var mask = new ObjectMask(RandomNumberGenerator.GetBytes(32));
             using var engine = new UploadCacheEngine(
-                blocks, new BlockWriter(store, staging, blocks), store, staging, padding, Options.Create(options.Cache), Options.Create(new ObliviousRetrievalOptions()),
+                blocks, new BlockWriter(store, staging, blocks, mask), store, staging, padding, Options.Create(options.Cache), Options.Create(new ObliviousRetrievalOptions()),
                 time, random, services.GetRequiredService<IMeterFactory>(), NullLogger<UploadCacheEngine>.Instance);
 
             var end = workload.Start + options.Duration;
@@ -213,7 +215,7 @@ public static class WireRun
                 }
             }
 
-            var requests = front.Requests;
+            var requests = tap.Requests;
             var written = requests.Where(r => r.Method == "PUT" && r.Key is not null && r.Status is >= 200 and < 300).GroupBy(r => r.Key!).ToDictionary(g => g.Key, g => g.First().At);
             var realObjects = names.Where(n => written.ContainsKey(n.Key)).ToDictionary(
                 n => n.Key,

@@ -10,7 +10,7 @@ namespace TrustedProxy.Testing.Privacy.Wire;
 
 /// <summary>
 /// One HTTP request exactly as the cloud received it: every header, and what the body was. This is
-/// what a curious provider has, beyond the summary log (<see cref="Storage.CloudObservation"/>).
+/// what a curious provider has, beyond the summary log (<see cref="TrustedProxy.Storage.CloudObservation"/>).
 /// </summary>
 /// <param name="Sequence">Arrival order at the front.</param>
 /// <param name="At">Virtual time of arrival (the engine's clock).</param>
@@ -23,7 +23,7 @@ namespace TrustedProxy.Testing.Privacy.Wire;
 /// <param name="First64">The first 64 bytes of the body (fewer if shorter).</param>
 /// <param name="ByteCounts">How often each byte value occurs in the body.</param>
 /// <param name="Status">The status the front answered with.</param>
-public sealed record WireRequest(
+public sealed record TappedRequest(
     long Sequence, DateTimeOffset At, long WallTimestamp, string Method, string Path, IReadOnlyList<KeyValuePair<string, string>> Headers,
     long BodyLength, string BodySha256, byte[] First64, long[] ByteCounts, int Status)
 {
@@ -41,24 +41,24 @@ public sealed record WireRequest(
 }
 
 /// <summary>
-/// A front that behaves as S3 does about what it is sent, records every request, and passes what
-/// it accepts to a real s3rver behind it. Like S3 it refuses a body whose SHA-256 differs from the
-/// signed <c>x-amz-content-sha256</c> (400 <c>XAmzContentSHA256Mismatch</c>) — an emulator that
-/// checks nothing would hide a cover object that is re-randomised between the SDK's hashing pass
-/// and its sending pass. Requests are stamped with a <see cref="TimeProvider"/>'s time (virtual time
-/// in the wire test) and with the wall clock.
+/// The curious cloud's tap: an in-process HTTP hop between the SDK and the verifying front
+/// (<see cref="Storage.VerifyingS3Front"/>, which checks payload hashes and digests as S3 does and
+/// passes what it accepts to s3rver). It records every request with all its headers, the body's
+/// SHA-256, its first 64 bytes and its byte counts, stamped with a <see cref="TimeProvider"/>'s time
+/// (virtual time in the wire test) and the wall clock, and the status the front answered.
+/// It forwards everything unchanged, Host included (s3rver checks the signature over it).
 /// </summary>
-public sealed class VerifyingS3Front : IAsyncDisposable
+public sealed class WireTap : IAsyncDisposable
 {
     private static readonly HashSet<string> HopByHop = new(StringComparer.OrdinalIgnoreCase) { "Host", "Content-Length", "Transfer-Encoding", "Connection", "Expect", "Keep-Alive" };
 
     private readonly WebApplication _app;
     private readonly HttpClient _upstream;
     private readonly TimeProvider _time;
-    private readonly List<WireRequest> _requests = [];
+    private readonly List<TappedRequest> _requests = [];
     private long _sequence;
 
-    private VerifyingS3Front(WebApplication app, HttpClient upstream, TimeProvider time, int port)
+    private WireTap(WebApplication app, HttpClient upstream, TimeProvider time, int port)
     {
         _app = app;
         _upstream = upstream;
@@ -71,7 +71,7 @@ public sealed class VerifyingS3Front : IAsyncDisposable
     public string ServiceUrl => $"http://127.0.0.1:{Port}";
 
     /// <summary>Everything received so far, in arrival order.</summary>
-    public IReadOnlyList<WireRequest> Requests
+    public IReadOnlyList<TappedRequest> Requests
     {
         get
         {
@@ -82,7 +82,7 @@ public sealed class VerifyingS3Front : IAsyncDisposable
         }
     }
 
-    public static async Task<VerifyingS3Front> StartAsync(string upstreamUrl, TimeProvider time)
+    public static async Task<WireTap> StartAsync(string upstreamUrl, TimeProvider time)
     {
         var port = FreePort.Next();
         var builder = WebApplication.CreateSlimBuilder();
@@ -95,7 +95,7 @@ public sealed class VerifyingS3Front : IAsyncDisposable
         {
             BaseAddress = new Uri(upstreamUrl),
         };
-        var front = new VerifyingS3Front(app, upstream, time, port);
+        var front = new WireTap(app, upstream, time, port);
         app.Run(front.HandleAsync);
         await app.StartAsync();
         return front;
@@ -117,37 +117,24 @@ public sealed class VerifyingS3Front : IAsyncDisposable
         }
 
         var headers = request.Headers.SelectMany(h => h.Value.Select(v => new KeyValuePair<string, string>(h.Key.ToLowerInvariant(), v ?? ""))).ToList();
-        var claimed = request.Headers["x-amz-content-sha256"].ToString();
         int status;
-        if (claimed.Length == 64 && !string.Equals(claimed, sha, StringComparison.OrdinalIgnoreCase))
+        try
         {
-            // What S3 answers (and keeps nothing) when the body is not the one that was signed.
-            status = 400;
-            context.Response.StatusCode = status;
-            context.Response.ContentType = "application/xml";
-            await context.Response.WriteAsync(
-                $"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>XAmzContentSHA256Mismatch</Code><Message>The provided 'x-amz-content-sha256' header does not match what was computed.</Message><ClientComputedContentSHA256>{claimed}</ClientComputedContentSHA256><S3ComputedContentSHA256>{sha}</S3ComputedContentSHA256></Error>");
+            status = await ForwardAsync(context, body);
         }
-        else
+        catch (Exception ex) when (ex is HttpRequestException or InvalidOperationException or IOException)
         {
-            try
+            // Recorded all the same: the client sees a 502 and the log shows what was asked.
+            status = 502;
+            if (!context.Response.HasStarted)
             {
-                status = await ForwardAsync(context, body);
-            }
-            catch (Exception ex) when (ex is HttpRequestException or InvalidOperationException or IOException)
-            {
-                // Recorded all the same: the client sees a 502 and the log shows what was asked.
-                status = 502;
-                if (!context.Response.HasStarted)
-                {
-                    context.Response.StatusCode = status;
-                }
+                context.Response.StatusCode = status;
             }
         }
 
         lock (_requests)
         {
-            _requests.Add(new WireRequest(_sequence++, at, wall, request.Method, request.Path.Value ?? "/", headers, body.Length, sha, body.AsSpan(0, Math.Min(64, body.Length)).ToArray(), counts, status));
+            _requests.Add(new TappedRequest(_sequence++, at, wall, request.Method, request.Path.Value ?? "/", headers, body.Length, sha, body.AsSpan(0, Math.Min(64, body.Length)).ToArray(), counts, status));
         }
     }
 
