@@ -136,20 +136,26 @@ public sealed class WireTests(WireRuns runs, ITestOutputHelper output) : IClassF
         Report("defaults", result);
 
         // Whatever is deleted at the defaults is deleted regardless of kind, so the survivors are a
-        // fair sample of the log: the study-size count and the upload link do not sharpen on them.
-        Assert.True(result.BestBurst.Correlation - result.FullLogAtBestWindow.Correlation < 0.15, "the survivors count bursts better than the whole log");
-        Assert.True(result.BestBurst.Auc - result.FullLogAtBestWindow.Auc < 0.1, "the survivors count bursts better than the whole log");
+        // fair sample of the log: the study-size count does not sharpen on them, and an upload's
+        // candidate writes are as many (a uniform guess among them no better).
+        Assert.True(result.BestBurst.Correlation - result.FullLogAtBestWindow.Correlation < 0.1, "the survivors count bursts better than the whole log");
         Assert.True(result.Linking.Advantage - result.FullLogLinking.Advantage < 0.01, "the survivors link uploads better than the whole log");
+        Assert.True(result.Linking.Chance < 1.1 * result.FullLogLinking.Chance, "an upload's candidate writes are fewer among the survivors");
     }
 
     [Fact]
-    public async Task LogAttacks_OnTheSurvivors_WhenOnlyCoverExpires_CountBurstsBetterThanOnTheWholeLog()
+    public async Task LogAttacks_OnTheSurvivors_WhenOnlyCoverExpires_CountBurstsAndNarrowEveryUploadsCandidates()
     {
         var result = SurvivorAttacks.Run(await runs.OnlyCoverExpires);
         Report("only cover expires", result);
 
-        // With the cover gone the survivors are the real writes, and their rate follows the studies sent.
-        Assert.True(result.BestBurst.Correlation - result.FullLogAtBestWindow.Correlation >= 0.15, "removing the expired cover did not sharpen the burst count");
+        // With the cover gone the survivors are (nearly) the real writes, whose rate follows the
+        // studies sent (the whole log's does not: its rate is constant), and the writes that could be
+        // an upload's object thin out to the real ones, so a uniform guess among them is right half as
+        // often again. In a half-hour log the studies overlap, so the burst count stays modest even on
+        // real writes alone; what is asserted is the gain over the whole log.
+        Assert.True(result.BestBurst.Correlation - result.FullLogAtBestWindow.Correlation >= 0.2, "removing the expired cover did not sharpen the burst count");
+        Assert.True(result.Linking.Chance >= 1.5 * result.FullLogLinking.Chance, $"the survivors' candidate sets are not narrower ({result.Linking.Chance:P2} vs {result.FullLogLinking.Chance:P2})");
     }
 
     private void Report(string configuration, SurvivorAttackResult result)

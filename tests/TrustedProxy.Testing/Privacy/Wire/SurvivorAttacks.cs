@@ -43,8 +43,9 @@ public static class SurvivorAttacks
     {
         var view = CloudLogView.FromObservations(puts);
         var truth = LogTruth.Align(view, run.RealObjects);
-        var last = run.Uploads.Count == 0 ? run.Workload.Start : run.Uploads[^1].ArrivedAt;
-        var studies = run.Workload.Studies.Where(s => s.StartedAt <= last).ToList();
+        // Only studies whose longest window ends inside the log: a window cut off by the end of the run counts short.
+        var end = view.Origin + TimeSpan.FromSeconds(view.Span);
+        var studies = run.Workload.Studies.Where(s => s.StartedAt + Windows[^1] <= end).ToList();
         var burst = BurstSizeAttack.Run(view, truth, studies, Windows);
 
         // The attacker knows the schedule's delay distribution; the run's own real delays stand in for it (its best case).
