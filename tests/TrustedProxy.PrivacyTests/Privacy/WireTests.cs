@@ -110,6 +110,17 @@ public sealed class WireTests(WireRuns runs, ITestOutputHelper output) : IClassF
     }
 
     [Fact]
+    public async Task HeaderValues_AgainstAProxyThatAddsAHeaderToRealWrites_FindThatHeader()
+    {
+        // The leaky run also lengthens real objects, so the worst header above may be content-length;
+        // this checks that the value classifier finds the added header on its own as well.
+        var run = await runs.Leaky;
+        var result = WireClassifiers.HeaderValues(WireObject.FromRequests(run.Requests), run.Kinds).Single(r => r.Detail == ExtraHeaderOnReal.Header);
+        output.WriteLine("leaky control: " + result);
+        Assert.True(result.Separation >= Separable, result.ToString());
+    }
+
+    [Fact]
     public async Task Survival_AtTheDefaults_CannotTellRealFromCover()
     {
         var run = await runs.Defaults;

@@ -130,21 +130,18 @@ public static class WireClassifiers
     }
 
     /// <summary>(b) Each header's value (absent counts as a value), excluding time, signature, content hash and name; the most separating header is reported.</summary>
-    public static WireClassifierResult WorstHeaderValue(IReadOnlyList<WireObject> objects, IReadOnlyDictionary<string, string> kinds)
+    public static WireClassifierResult WorstHeaderValue(IReadOnlyList<WireObject> objects, IReadOnlyDictionary<string, string> kinds) =>
+        HeaderValues(objects, kinds).MaxBy(r => r.Separation) ?? new WireClassifierResult("header values (worst header)", double.NaN, 0, 0, "no headers");
+
+    /// <summary>(b) One result per header name seen on any write (the header's name is the detail).</summary>
+    public static IReadOnlyList<WireClassifierResult> HeaderValues(IReadOnlyList<WireObject> objects, IReadOnlyDictionary<string, string> kinds)
     {
         var names = objects.SelectMany(o => o.Write.Headers.Select(h => h.Key)).Distinct().Where(n => !ExcludedHeaderValues.Contains(n)).Order(StringComparer.Ordinal).ToList();
-        WireClassifierResult? worst = null;
-        foreach (var name in names)
+        return names.Select(name =>
         {
             var values = objects.Select(o => string.Join("\n", o.Write.Headers.Where(h => h.Key == name).Select(h => h.Value)) is { Length: > 0 } v ? v : "<absent>").ToList();
-            var result = Score("header values (worst header)", objects, kinds, Categorical(values), name);
-            if (worst is null || result.Separation > worst.Separation)
-            {
-                worst = result;
-            }
-        }
-
-        return worst ?? new WireClassifierResult("header values (worst header)", double.NaN, 0, 0, "no headers");
+            return Score("header values (worst header)", objects, kinds, Categorical(values), name);
+        }).ToList();
     }
 
     /// <summary>(c) The object starts with a 4-byte prefix that more than 1 % of the objects share: a magic number or a version field.</summary>
