@@ -29,12 +29,17 @@ public sealed class S3rverFixture : IAsyncLifetime
     /// <summary>For a test that must leave no refused request behind: forget what came before it.</summary>
     public void BeginCleanTest() => Front.Clear();
 
-    /// <summary>The cloud refused nothing the test sent (no payload-hash mismatch, bad digest, denial) and was always reachable.</summary>
+    /// <summary>
+    /// The cloud refused nothing the test sent (no payload-hash mismatch, bad digest, denial), was
+    /// always reachable, and saw no header carrying the proxy's own request context.
+    /// </summary>
     public void AssertNothingRefused()
     {
         var requests = Front.Requests;
         Assert.NotEmpty(requests);
         Assert.DoesNotContain(requests, r => r.IsRefusal || r.Status == 0);
+        string[] context = ["traceparent", "tracestate", "baggage", "Request-Id", "Correlation-Context"];
+        Assert.DoesNotContain(requests, r => context.Any(h => r.Header(h) is not null));
     }
 
     public async Task DisposeAsync() => await Front.DisposeAsync();

@@ -277,6 +277,24 @@ public sealed class AzureCloudWireTests(AzuriteFixture azurite) : CloudWireTests
     }
 
     protected override async Task StopFrontAsync(VerifyingS3Front front) => await front.DisposeAsync();
+
+    [Fact]
+    public async Task WithHeadBeforePut_EveryWriteIsAHeadThenAPut()
+    {
+        var settings = new Dictionary<string, string?>(Section(BackendSettings.Azurite(azurite.Emulator), "TrustedProxy:Storage:azure-blob"))
+        {
+            ["backend:ConnectionString"] = Front.AzuriteConnectionString,
+            ["backend:HeadBeforePut"] = "true",
+        };
+        var store = await CreateAsync(new AzureBlobObjectStoreProvider(), settings);
+        Front.Clear();
+        var name = ObjectName.NewRandom();
+
+        Assert.Equal(PutResult.Created, await store.PutIfAbsentAsync(name, new MemoryStream([1]), 1, CancellationToken.None));
+        Assert.Equal(PutResult.AlreadyExists, await store.PutIfAbsentAsync(name, new MemoryStream([2]), 1, CancellationToken.None));
+
+        Assert.Equal(["HEAD", "PUT", "HEAD"], Front.Requests.Select(r => r.Method));
+    }
 }
 
 /// <summary>The filesystem backend has no wire; what it stores of a dummy is still what the stream gave.</summary>
@@ -351,4 +369,33 @@ internal sealed class FreshBytesEachPassStream(long length) : Stream
     public override void SetLength(long value) => throw new NotSupportedException();
 
     public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+}
+
+/// <summary>The stores' wire options are checked at start-up, every error at once, naming the key.</summary>
+public sealed class StorageWireOptionsTests
+{
+    [Fact]
+    public async Task AnInvalidHeadBeforePut_FailsAtStartUp_NamingIt()
+    {
+        var s3 = await Assert.ThrowsAsync<InvalidOperationException>(() => Create(new S3ObjectStoreProvider(), new()
+        {
+            ["backend:ServiceUrl"] = "http://127.0.0.1:1",
+            ["backend:Bucket"] = "b",
+            ["backend:HeadBeforePut"] = "sometimes",
+        }));
+        Assert.Contains("TrustedProxy:Storage:s3:HeadBeforePut", s3.Message, StringComparison.Ordinal);
+
+        var azure = await Assert.ThrowsAsync<InvalidOperationException>(() => Create(new AzureBlobObjectStoreProvider(), new()
+        {
+            ["backend:ConnectionString"] = "UseDevelopmentStorage=true",
+            ["backend:HeadBeforePut"] = "sometimes",
+            ["backend:TransactionalMd5"] = "maybe",
+        }));
+        Assert.Contains("TrustedProxy:Storage:azure-blob:Container", azure.Message, StringComparison.Ordinal);
+        Assert.Contains("TrustedProxy:Storage:azure-blob:HeadBeforePut", azure.Message, StringComparison.Ordinal);
+        Assert.Contains("TrustedProxy:Storage:azure-blob:TransactionalMd5", azure.Message, StringComparison.Ordinal);
+    }
+
+    private static Task<IObjectStore> Create(IObjectStoreProvider provider, Dictionary<string, string?> settings) =>
+        provider.CreateAsync(new ConfigurationBuilder().AddInMemoryCollection(settings).Build().GetSection("backend"), Path.GetTempPath(), CancellationToken.None);
 }

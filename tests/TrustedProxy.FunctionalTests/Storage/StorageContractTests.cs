@@ -172,16 +172,21 @@ public sealed class S3StoreContractTests(S3rverFixture s3rver) : StorageContract
     protected override bool DeleteReportsMissing => false;
 
     /// <summary>Whatever the contract test did, the cloud refused none of it (no bad digest, no payload-hash mismatch).</summary>
-    protected override void OnStart() => s3rver.Front.Clear();
+    protected override void OnStart() => s3rver.BeginCleanTest();
 
     protected override void OnEnd()
     {
+        s3rver.AssertNothingRefused();
         var requests = s3rver.Front.Requests;
-        Assert.NotEmpty(requests);
-        Assert.DoesNotContain(requests, r => r.IsRefusal || r.Status == 0);
 
-        // Every write was one conditional PUT, with nothing asked before it.
-        Assert.All(requests.Where(r => r.Method == "PUT" && r.Key.Length > 0), r => Assert.Equal("*", r.Header("If-None-Match")));
+        // Every write was one conditional PUT, with no HEAD of its key just before it.
+        var objectRequests = requests.Where(r => r.Key.Length > 0).ToList();
+        Assert.All(objectRequests.Where(r => r.Method == "PUT"), r => Assert.Equal("*", r.Header("If-None-Match")));
+        for (var i = 1; i < objectRequests.Count; i++)
+        {
+            var (before, put) = (objectRequests[i - 1], objectRequests[i]);
+            Assert.False(put.Method == "PUT" && before.Method == "HEAD" && before.Key == put.Key, $"a HEAD preceded {put}");
+        }
     }
 
     protected override IReadOnlyDictionary<string, string?> Settings =>

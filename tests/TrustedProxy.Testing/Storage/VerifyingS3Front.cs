@@ -199,6 +199,12 @@ public sealed class VerifyingS3Front : IAsyncDisposable
 
             await ForwardAsync(context, wire, body);
         }
+        catch (HttpRequestException)
+        {
+            // Upstream unreachable (the emulator stopped): the cloud is gone, so the connection is too.
+            Record(wire with { Status = 0, FrontError = "UpstreamUnreachable" });
+            context.Abort();
+        }
         finally
         {
             keyLock?.Release();
@@ -274,19 +280,7 @@ public sealed class VerifyingS3Front : IAsyncDisposable
             }
         }
 
-        HttpResponseMessage response;
-        try
-        {
-            response = await _upstream.SendAsync(forward, HttpCompletionOption.ResponseHeadersRead, context.RequestAborted);
-        }
-        catch (HttpRequestException)
-        {
-            Record(wire with { Status = 0, FrontError = "UpstreamUnreachable" });
-            context.Abort();
-            return;
-        }
-
-        using (response)
+        using (var response = await _upstream.SendAsync(forward, HttpCompletionOption.ResponseHeadersRead, context.RequestAborted))
         {
             Record(wire with { Status = (int)response.StatusCode });
             context.Response.StatusCode = (int)response.StatusCode;
