@@ -134,3 +134,32 @@ public sealed class StableBodies(IObjectStore inner, WireTruth truth) : KindAwar
     public override async Task<PutResult> PutIfAbsentAsync(ObjectName name, Stream content, long length, CancellationToken cancellationToken) =>
         await Inner.PutIfAbsentAsync(name, new MemoryStream(await ReadAllAsync(content, cancellationToken)), length, cancellationToken);
 }
+
+/// <summary>
+/// Read-side controls: a proxy that reads a group differently when it serves a request — an
+/// existence check (HEAD) before every member of a wanted group, and/or the wanted member itself
+/// through a second client that adds a header. <paramref name="inWantedGroup"/> and
+/// <paramref name="isWanted"/> are the proxy's own knowledge of what it is fetching.
+/// </summary>
+public sealed class WantedReadLeak(IObjectStore inner, IObjectStore realPath, Func<ObjectName, bool> inWantedGroup, Func<ObjectName, bool> isWanted, bool head, bool header) : IObjectStore
+{
+    public string Name => inner.Name;
+
+    public async Task<Stream> OpenReadAsync(ObjectName name, CancellationToken cancellationToken)
+    {
+        if (head && inWantedGroup(name))
+        {
+            await inner.ExistsAsync(name, cancellationToken);
+        }
+
+        return await (header && isWanted(name) ? realPath : inner).OpenReadAsync(name, cancellationToken);
+    }
+
+    public Task<PutResult> PutIfAbsentAsync(ObjectName name, Stream content, long length, CancellationToken cancellationToken) => inner.PutIfAbsentAsync(name, content, length, cancellationToken);
+
+    public Task<bool> DeleteAsync(ObjectName name, CancellationToken cancellationToken) => inner.DeleteAsync(name, cancellationToken);
+
+    public Task<bool> ExistsAsync(ObjectName name, CancellationToken cancellationToken) => inner.ExistsAsync(name, cancellationToken);
+
+    public IAsyncEnumerable<StoredObject> ListAsync(CancellationToken cancellationToken) => inner.ListAsync(cancellationToken);
+}

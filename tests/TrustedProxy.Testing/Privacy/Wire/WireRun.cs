@@ -43,6 +43,21 @@ public enum WireControl
     WireLeaks = PlaintextOnReal | RerandomisedDummies | HeadBeforeRealOnly | LongerReal | ExtraHeaderOnReal,
 }
 
+/// <summary>Read-side controls (see <see cref="WantedReadLeak"/>): the proxy treats the member it wants differently.</summary>
+[Flags]
+public enum WireReadControl
+{
+    None = 0,
+    /// <summary>A HEAD before every member of a group read that serves a request.</summary>
+    HeadBeforeWanted = 1,
+
+    /// <summary>The wanted member read through a client that adds a header.</summary>
+    ExtraHeaderOnWanted = 2,
+}
+
+/// <summary>One slot of the group-read loop: whether it served a request (ground truth, from the reader's own counter) and the tap's requests it made, [<see cref="From"/>, <see cref="To"/>) by arrival.</summary>
+public sealed record ReadSlot(bool Wanted, long From, long To);
+
 /// <summary>How a wire run is sized. The defaults give about 2,500 writes, half of them cover, in about 15 s of wall time.</summary>
 public sealed record WireRunOptions
 {
@@ -58,6 +73,11 @@ public sealed record WireRunOptions
     public int SizeDivisor { get; init; } = 1280;
 
     public WireControl Control { get; init; } = WireControl.None;
+
+    /// <summary>After the writes: this many records fetched through the production <see cref="GroupReader"/> (constant-rate group reads, cover reads in the other slots); 0: no read phase.</summary>
+    public int WantedReads { get; init; }
+
+    public WireReadControl ReadControl { get; init; } = WireReadControl.None;
 
     public int Seed { get; init; } = 1;
 
@@ -98,8 +118,11 @@ public sealed record WireRunOptions
 }
 
 /// <summary>What a wire run leaves: every request the cloud received, the truth to score with, and the workload.</summary>
-public sealed class WireRunResult(IReadOnlyList<TappedRequest> requests, IReadOnlyDictionary<string, string> kinds, IReadOnlyDictionary<string, ObjectTruth> realObjects, HospitalWorkload workload, IReadOnlyList<UploadedRecord> uploads, int engineErrors, TimeSpan wallTime)
+public sealed class WireRunResult(IReadOnlyList<TappedRequest> requests, IReadOnlyDictionary<string, string> kinds, IReadOnlyDictionary<string, ObjectTruth> realObjects, HospitalWorkload workload, IReadOnlyList<UploadedRecord> uploads, int engineErrors, TimeSpan wallTime, IReadOnlyList<ReadSlot> readSlots)
 {
+    /// <summary>The read phase's slots in order (empty without one). Which were wanted is ground truth.</summary>
+    public IReadOnlyList<ReadSlot> ReadSlots => readSlots;
+
     public IReadOnlyList<TappedRequest> Requests => requests;
 
     /// <summary>Ground truth: the kind of each object name. For scoring only.</summary>
@@ -215,17 +238,143 @@ public static class WireRun
                 }
             }
 
+            var slots = options.WantedReads > 0
+                ? await ReadPhaseAsync(options, tap, index, blocks, mask, new S3ObjectStore(client, Bucket), new S3ObjectStore(realClient, Bucket), services.GetRequiredService<IMeterFactory>(), time.GetUtcNow(), cancellationToken)
+                : [];
             var requests = tap.Requests;
             var written = requests.Where(r => r.Method == "PUT" && r.Key is not null && r.Status is >= 200 and < 300).GroupBy(r => r.Key!).ToDictionary(g => g.Key, g => g.First().At);
             var realObjects = names.Where(n => written.ContainsKey(n.Key)).ToDictionary(
                 n => n.Key,
                 n => new ObjectTruth(n.Value.Record.Id, n.Value.Block, n.Value.Record.StudyId, n.Value.Record.PatientId, n.Value.Record.HospitalId, n.Value.Record.ArrivedAt, written[n.Key]));
-            return new WireRunResult(requests, truth.All(), realObjects, workload, uploads, errors, started.Elapsed);
+            return new WireRunResult(requests, truth.All(), realObjects, workload, uploads, errors, started.Elapsed, slots);
         }
         finally
         {
             Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
             Directory.Delete(root, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// Fetches stored records through the production <see cref="GroupReader"/> on its constant-rate
+    /// loop (virtual time that jumps to each slot): a request is enqueued once at least one cover slot
+    /// has passed since the last, so wanted and cover slots alternate irregularly. The reader's own
+    /// counter (kind wanted or cover, added as each slot ends) labels the slots; the tap's arrival
+    /// count at that instant is the boundary, since the loop reads one slot after the other.
+    /// </summary>
+    private static async Task<IReadOnlyList<ReadSlot>> ReadPhaseAsync(
+        WireRunOptions options, WireTap tap, RecordIndex index, BlockIndex blocks, ObjectMask mask, IObjectStore store, IObjectStore realPath, IMeterFactory meters, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var readTime = new JumpingTimeProvider(now);
+        tap.Time = readTime;
+        List<string> handles;
+        using (var connection = index.Open())
+        {
+            handles = (await Dapper.SqlMapper.QueryAsync<string>(connection, "SELECT handle FROM records WHERE state = 'Stored' ORDER BY created_at")).ToList();
+        }
+
+        var wanted = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>();
+        var wantedGroups = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>();
+        var readStore = options.ReadControl == WireReadControl.None
+            ? store
+            : new WantedReadLeak(
+                store, realPath, n => wantedGroups.ContainsKey(n.ToString()), n => wanted.ContainsKey(n.ToString()),
+                options.ReadControl.HasFlag(WireReadControl.HeadBeforeWanted), options.ReadControl.HasFlag(WireReadControl.ExtraHeaderOnWanted));
+        var slots = new List<ReadSlot>();
+        var coverSinceWanted = 0;
+        var slotEnded = new SemaphoreSlim(0);
+        var from = tap.Arrived;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Scope == meters && instrument.Name == "trustedproxy.retrieval.group_reads")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
+        {
+            var isWanted = false;
+            foreach (var tag in tags)
+            {
+                isWanted |= tag.Key == "kind" && Equals(tag.Value, "wanted");
+            }
+
+            lock (slots)
+            {
+                var to = tap.Arrived;
+                slots.Add(new ReadSlot(isWanted, from, to));
+                from = to;
+                coverSinceWanted = isWanted ? 0 : coverSinceWanted + 1;
+            }
+
+            slotEnded.Release();
+        });
+        listener.Start();
+
+        var random = new Random(options.Seed + 1);
+        using var reader = new GroupReader(readStore, blocks, mask, Options.Create(new ObliviousRetrievalOptions()), readTime, new Random(options.Seed + 2), meters, NullLogger<GroupReader>.Instance);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var loop = reader.RunAsync(stop.Token);
+        for (var i = 0; i < options.WantedReads && handles.Count > 0; i++)
+        {
+            // Wait for a cover slot or more (1 to 3, drawn) since the last request was served.
+            var gap = random.Next(1, 4);
+            while (true)
+            {
+                lock (slots)
+                {
+                    if (coverSinceWanted >= gap)
+                    {
+                        break;
+                    }
+                }
+
+                await slotEnded.WaitAsync(cancellationToken);
+            }
+
+            var handle = handles[random.Next(handles.Count)];
+            var own = await blocks.OfRecordAsync(handle);
+            foreach (var block in own)
+            {
+                wanted[block.ObjectName.ToString()] = true;
+            }
+
+            foreach (var member in await blocks.GroupMembersAsync(own.Where(b => b.GroupId is not null).Select(b => b.GroupId!.Value).ToList()))
+            {
+                wantedGroups[member.ObjectName.ToString()] = true;
+            }
+
+            try
+            {
+                await reader.ReadAsync(new RecordEntry
+            {
+                Handle = handle,
+                ObjectName = ObjectName.NewRandom(),
+                WrappedKey = [],
+                TransferSyntaxUid = "",
+                PlaintextLength = 0,
+                StoredLength = 0,
+                ContentSha256 = [],
+                OriginOrganisation = "",
+                State = RecordState.Stored,
+                CreatedAt = now,
+                }, Stream.Null, cancellationToken);
+            }
+            catch (EnvelopeIntegrityException)
+            {
+                // A write-side control changed the stored size of real objects; the slot was read all the same.
+            }
+
+            wanted.Clear();
+            wantedGroups.Clear();
+        }
+
+        await stop.CancelAsync();
+        await loop;
+        lock (slots)
+        {
+            return slots.ToList();
         }
     }
 

@@ -54,7 +54,6 @@ public sealed class WireTap : IAsyncDisposable
 
     private readonly WebApplication _app;
     private readonly HttpClient _upstream;
-    private readonly TimeProvider _time;
     private readonly List<TappedRequest> _requests = [];
     private long _sequence;
 
@@ -62,11 +61,17 @@ public sealed class WireTap : IAsyncDisposable
     {
         _app = app;
         _upstream = upstream;
-        _time = time;
+        Time = time;
         Port = port;
     }
 
     public int Port { get; }
+
+    /// <summary>The clock requests are stamped with (the write phase's, then the read phase's).</summary>
+    public TimeProvider Time { get; set; }
+
+    /// <summary>Requests that have arrived so far (recorded or not yet): a boundary between requests made one after another.</summary>
+    public long Arrived => Interlocked.Read(ref _sequence);
 
     public string ServiceUrl => $"http://127.0.0.1:{Port}";
 
@@ -77,7 +82,7 @@ public sealed class WireTap : IAsyncDisposable
         {
             lock (_requests)
             {
-                return _requests.ToList();
+                return _requests.OrderBy(r => r.Sequence).ToList();
             }
         }
     }
@@ -104,7 +109,8 @@ public sealed class WireTap : IAsyncDisposable
     private async Task HandleAsync(HttpContext context)
     {
         var request = context.Request;
-        var at = _time.GetUtcNow();
+        var sequence = Interlocked.Increment(ref _sequence) - 1;
+        var at = Time.GetUtcNow();
         var wall = Stopwatch.GetTimestamp();
         using var buffer = new MemoryStream();
         await request.Body.CopyToAsync(buffer, context.RequestAborted);
@@ -134,7 +140,7 @@ public sealed class WireTap : IAsyncDisposable
 
         lock (_requests)
         {
-            _requests.Add(new TappedRequest(_sequence++, at, wall, request.Method, request.Path.Value ?? "/", headers, body.Length, sha, body.AsSpan(0, Math.Min(64, body.Length)).ToArray(), counts, status));
+            _requests.Add(new TappedRequest(sequence, at, wall, request.Method, request.Path.Value ?? "/", headers, body.Length, sha, body.AsSpan(0, Math.Min(64, body.Length)).ToArray(), counts, status));
         }
     }
 
