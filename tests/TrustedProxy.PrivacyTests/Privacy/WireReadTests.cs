@@ -35,6 +35,7 @@ public sealed class WireReadRuns
 /// proxy each observable must separate (max(AUC, 1 − AUC) ≥ 0.9). The age of what is read is
 /// reported without a control. Figures: docs/privacy-wire.md.
 /// </summary>
+[Collection(WireCollection.Name)]
 public sealed class WireReadTests(WireReadRuns runs, ITestOutputHelper output) : IClassFixture<WireReadRuns>
 {
     public static readonly string[] ClassifierNames =

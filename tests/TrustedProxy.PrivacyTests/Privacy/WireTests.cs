@@ -6,6 +6,16 @@ using Xunit.Abstractions;
 namespace TrustedProxy.PrivacyTests.Privacy;
 
 /// <summary>
+/// The wire classes run one after the other, not side by side: some observables are wall-clock
+/// gaps and durations, and five runs on two cores at once blur them.
+/// </summary>
+[CollectionDefinition(Name)]
+public sealed class WireCollection
+{
+    public const string Name = "Wire";
+}
+
+/// <summary>
 /// The three wire runs the tests share (about 15 s each): the production defaults (scaled to
 /// virtual minutes), a proxy broken on every wire observable at once, and a proxy whose real
 /// blocks never expire while cover does.
@@ -41,6 +51,7 @@ public sealed class WireRuns
 /// against a proxy that leaks that observable on purpose, so that no check passes vacuously.
 /// Figures and the command: docs/privacy-wire.md.
 /// </summary>
+[Collection(WireCollection.Name)]
 public sealed class WireTests(WireRuns runs, ITestOutputHelper output) : IClassFixture<WireRuns>
 {
     private const double ChanceLow = 0.45;
