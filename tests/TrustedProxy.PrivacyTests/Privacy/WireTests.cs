@@ -16,7 +16,7 @@ public sealed class WireCollection
 }
 
 /// <summary>
-/// The three wire runs the tests share (about 15 s each): the production defaults (scaled to
+/// The three wire runs the tests share (25–40 s each, overlapping): the production defaults (scaled to
 /// virtual minutes), a proxy broken on every wire observable at once, and a proxy whose real
 /// blocks never expire while cover does.
 /// </summary>
