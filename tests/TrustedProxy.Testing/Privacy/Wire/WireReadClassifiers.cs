@@ -29,8 +29,21 @@ public static class WireReadClassifiers
             Score("group read: verb sequence", wanted, WireClassifiers.Categorical(reads.Select(r => string.Join(",", r.Requests.Select(q => q.Method))).ToList())),
             Score("group read: header name set", wanted, WireClassifiers.Categorical(reads.Select(r => string.Join(",", r.Requests.SelectMany(q => q.Headers.Select(h => h.Key)).Distinct().Order(StringComparer.Ordinal))).ToList())),
             headerValues.MaxBy(r => r.Separation)!,
-            Score("group read: duration (wall clock)", wanted, reads.Select(r => Stopwatch.GetElapsedTime(r.Requests[0].WallTimestamp, r.Requests[^1].WallTimestamp).TotalMilliseconds).ToArray()),
+            Score("group read: duration (wall clock)", wanted, Durations(reads.Select(r => r.Requests).ToList())),
         ];
+    }
+
+    /// <summary>
+    /// Wall-clock time from a group read's first request to its last, as the sum of the gaps between
+    /// its requests with each gap clipped at the 90th percentile of all gaps: a stall of the machine
+    /// (a collection, another process) then cannot swamp what the proxy itself does between requests.
+    /// </summary>
+    public static double[] Durations(IReadOnlyList<IReadOnlyList<TappedRequest>> reads)
+    {
+        var gaps = reads.Select(r => r.Zip(r.Skip(1), (a, b) => Stopwatch.GetElapsedTime(a.WallTimestamp, b.WallTimestamp).TotalMilliseconds).ToList()).ToList();
+        var all = gaps.SelectMany(g => g).ToList();
+        var cap = all.Count == 0 ? 0 : Estimators.Percentile(all, 90);
+        return gaps.Select(g => g.Sum(x => Math.Min(x, cap))).ToArray();
     }
 
     /// <summary>Age of what a group read reads: the mean number of writes since each object read was written (an attacker's view of "how far back").</summary>
