@@ -1,3 +1,5 @@
+using Microsoft.Extensions.DependencyInjection;
+using TrustedProxy.Crypto;
 using Microsoft.Data.Sqlite;
 using TrustedProxy.Policy;
 using TrustedProxy.Records;
@@ -42,6 +44,9 @@ public sealed class LifecycleTests
         var upload = await proxy.Client(ProxyRole.Producer).UploadAsync(new MemoryStream(file));
         var name = Assert.Single(await proxy.CloudObjectsAsync()).Name;
         var ciphertext = await proxy.ReadCloudObjectAsync(name);
+
+        // The cache file holds the ciphertext as it was before the object mask went on at the put.
+        proxy.Services.GetRequiredService<ObjectMask>().Apply(name, ciphertext);
         await proxy.StopAsync();
 
         // The state a crash between staging and the backend put leaves: a staged row, its ciphertext on local disk, nothing in the cloud.
