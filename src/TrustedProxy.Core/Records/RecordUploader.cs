@@ -227,7 +227,7 @@ internal sealed partial class RecordUploader(
         {
             if (block.State == BlockState.Cached)
             {
-                await writer.PutRealAsync(block, time.GetUtcNow(), cache.NextGroup(), cancellationToken).ConfigureAwait(false);
+                await writer.PutRealAsync(block, time.GetUtcNow(), cache.NextGroup, cancellationToken).ConfigureAwait(false);
             }
         }
 

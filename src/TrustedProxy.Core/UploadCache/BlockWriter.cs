@@ -15,7 +15,11 @@ namespace TrustedProxy.UploadCache;
 internal sealed class BlockWriter(IObjectStore store, StagingArea staging, BlockIndex blocks, ObjectMask mask)
 {
     /// <summary>Puts a real block; returns true when its record is now wholly stored (its cache file has been removed).</summary>
-    public async Task<bool> PutRealAsync(CacheBlock block, DateTimeOffset now, long? groupId, CancellationToken cancellationToken)
+    /// <remarks>
+    /// The retrieval group is drawn only once the put is accepted: groups are consecutive writes as
+    /// the cloud counts them, so a refused or failed put must not use up a member's place.
+    /// </remarks>
+    public async Task<bool> PutRealAsync(CacheBlock block, DateTimeOffset now, Func<long> nextGroup, CancellationToken cancellationToken)
     {
         var handle = block.Handle ?? throw new ArgumentException("a dummy has no record", nameof(block));
         await using (var file = staging.OpenRead(handle) ?? throw new InvalidOperationException($"the cached ciphertext of record {handle} is missing"))
@@ -25,7 +29,7 @@ internal sealed class BlockWriter(IObjectStore store, StagingArea staging, Block
             await store.PutIfAbsentAsync(block.ObjectName, masked, block.Length, cancellationToken).ConfigureAwait(false);
         }
 
-        var stored = await blocks.MarkReleasedAsync(block, now, expiresAt: null, groupId).ConfigureAwait(false);
+        var stored = await blocks.MarkReleasedAsync(block, now, expiresAt: null, nextGroup()).ConfigureAwait(false);
         if (stored)
         {
             staging.Delete(handle);
@@ -35,13 +39,13 @@ internal sealed class BlockWriter(IObjectStore store, StagingArea staging, Block
     }
 
     /// <summary>Puts a dummy (already in the index as cached) and marks it released, to expire at <paramref name="expiresAt"/>.</summary>
-    public async Task PutDummyAsync(CacheBlock dummy, DateTimeOffset now, DateTimeOffset? expiresAt, long? groupId, CancellationToken cancellationToken)
+    public async Task PutDummyAsync(CacheBlock dummy, DateTimeOffset now, DateTimeOffset? expiresAt, Func<long> nextGroup, CancellationToken cancellationToken)
     {
         await using (var content = mask.Dummy(dummy.ObjectName, dummy.Length))
         {
             await store.PutIfAbsentAsync(dummy.ObjectName, content, dummy.Length, cancellationToken).ConfigureAwait(false);
         }
 
-        await blocks.MarkReleasedAsync(dummy, now, expiresAt, groupId).ConfigureAwait(false);
+        await blocks.MarkReleasedAsync(dummy, now, expiresAt, nextGroup()).ConfigureAwait(false);
     }
 }

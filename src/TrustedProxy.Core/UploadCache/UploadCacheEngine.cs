@@ -267,7 +267,7 @@ internal sealed partial class UploadCacheEngine : IDisposable
             // The cache was switched off with blocks still waiting: write them through now.
             foreach (var block in waiting)
             {
-                await _writer.PutRealAsync(block, _time.GetUtcNow(), NextGroup(), cancellationToken).ConfigureAwait(false);
+                await _writer.PutRealAsync(block, _time.GetUtcNow(), NextGroup, cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -464,7 +464,7 @@ internal sealed partial class UploadCacheEngine : IDisposable
                 return;
             }
 
-            await _writer.PutRealAsync(block, now, NextGroup(), cancellationToken).ConfigureAwait(false);
+            await _writer.PutRealAsync(block, now, NextGroup, cancellationToken).ConfigureAwait(false);
             if (block.Refusals > 0)
             {
                 Interlocked.Decrement(ref _quarantined);
@@ -547,7 +547,7 @@ internal sealed partial class UploadCacheEngine : IDisposable
 
     private async Task PutDummyAsync(CacheBlock dummy, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        await _writer.PutDummyAsync(dummy, now, DrawExpiry(now), NextGroup(), cancellationToken).ConfigureAwait(false);
+        await _writer.PutDummyAsync(dummy, now, DrawExpiry(now), NextGroup, cancellationToken).ConfigureAwait(false);
         Interlocked.Increment(ref _dummies);
         _releases.Add(1, new KeyValuePair<string, object?>("kind", "dummy"));
     }
