@@ -147,9 +147,39 @@ public sealed class UploadCacheTests
     }
 
     [Fact]
-    public async Task ADeletedRecord_LeavesTheCloudLater_NotAtTheMomentOfDeletion()
+    public async Task ADeletedRecord_IsCryptoErased_AndItsObjectsStayInTheCloudAsDecoys_ForADeleteWouldMarkThemReal()
     {
-        await using var proxy = await ProxyHost.StartAsync(settings: new Dictionary<string, string?>(Fast) { ["TrustedProxy:UploadCache:MeanDeleteDelaySeconds"] = "2" });
+        await using var proxy = await ProxyHost.StartAsync(settings: new Dictionary<string, string?>(Fast) { ["TrustedProxy:UploadCache:MeanDeleteDelaySeconds"] = "0.1" });
+        var handle = (await proxy.Client(ProxyRole.Producer).UploadAsync(new MemoryStream(new DicomFileBuilder().PixelData(300_000).Build()))).Handle;
+        await WaitUntilReleasedAsync(proxy);
+        var blocks = proxy.Services.GetRequiredService<BlockIndex>();
+        var ids = (await blocks.OfRecordAsync(handle)).Select(b => b.Id).ToList();
+        Assert.Equal(5, ids.Count);
+
+        await proxy.Client(ProxyRole.Admin).DeleteAsync(handle);
+
+        Assert.Equal(404, (await Assert.ThrowsAsync<TrustedProxyException>(() => proxy.Client(ProxyRole.Consumer).GetAsync(handle))).Status);
+        Assert.Null(await proxy.Services.GetRequiredService<RecordIndex>().FindAsync(handle));
+        var decoys = new List<CacheBlock>();
+        foreach (var id in ids)
+        {
+            decoys.Add((await blocks.FindAsync(id))!);
+        }
+
+        Assert.All(decoys, b => Assert.Equal((BlockKind.Retired, BlockState.Released, (string?)null), (b.Kind, b.State, b.Handle)));
+
+        // Still in the cloud, and never due for deletion: no sweep, however late, will remove them.
+        var cloud = (await proxy.CloudObjectsAsync()).Select(o => o.Name).ToHashSet();
+        Assert.All(decoys, b => Assert.Contains(b.ObjectName, cloud));
+        var due = (await blocks.DueForDeletionAsync(DateTimeOffset.MaxValue.AddDays(-1), 100_000)).Select(b => b.Id).ToHashSet();
+        Assert.DoesNotContain(ids, due.Contains);
+        Assert.Equal(0, (await HealthOfCacheAsync(proxy)).GetProperty("data").GetProperty("deletedBlocks").GetInt64());
+    }
+
+    [Fact]
+    public async Task WithErasure_ADeletedRecord_LeavesTheCloudLater_NotAtTheMomentOfDeletion()
+    {
+        await using var proxy = await ProxyHost.StartAsync(settings: new Dictionary<string, string?>(Fast) { ["TrustedProxy:UploadCache:MeanDeleteDelaySeconds"] = "2", ["TrustedProxy:UploadCache:EraseDeletedObjects"] = "true" });
         var handle = (await proxy.Client(ProxyRole.Producer).UploadAsync(new MemoryStream(new DicomFileBuilder().PixelData(300_000).Build()))).Handle;
         await WaitUntilReleasedAsync(proxy);
         var names = (await proxy.Services.GetRequiredService<BlockIndex>().OfRecordAsync(handle)).Select(b => b.ObjectName).ToList();
