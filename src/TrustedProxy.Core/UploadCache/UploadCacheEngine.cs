@@ -303,27 +303,6 @@ internal sealed partial class UploadCacheEngine : IDisposable
             Interlocked.Read(ref _refusedWrites), Volatile.Read(ref _quarantined), refusal, _lastWriteAt);
     }
 
-    /// <summary>
-    /// When <see cref="StepAsync"/> next has something to do (the instant it would wait for): for a
-    /// driver on virtual time, which moves the clock there before stepping. Read-only.
-    /// </summary>
-    internal DateTimeOffset NextEventAt()
-    {
-        var now = _time.GetUtcNow();
-        DateTimeOffset next;
-        lock (_gate)
-        {
-            next = _options.Enabled ? _schedule.NextEventAt(now) : DateTimeOffset.MaxValue;
-            if (_deferred.TryPeek(out _, out var held) && held < next)
-            {
-                next = held;
-            }
-        }
-
-        next = next < _nextSweep ? next : _nextSweep;
-        return _backingOffUntil is { } until && until > next ? until : next;
-    }
-
     /// <summary>The release loop; runs until cancelled.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
