@@ -7,6 +7,7 @@ using TrustedProxy.Policy;
 using TrustedProxy.Storage;
 using TrustedProxy.Testing.Storage;
 using TrustedProxy.UploadCache;
+using Xunit.Abstractions;
 
 namespace TrustedProxy.FunctionalTests.UploadCache;
 
@@ -34,10 +35,12 @@ public sealed class CoverOnTheWireTests : IDisposable
     private static readonly string[] PerRequestHeaders = ["x-amz-date", "authorization", "x-amz-content-sha256", "content-md5", "amz-sdk-invocation-id", "amz-sdk-request"];
 
     private readonly S3rverFixture _s3rver;
+    private readonly ITestOutputHelper _output;
 
-    public CoverOnTheWireTests(S3rverFixture s3rver)
+    public CoverOnTheWireTests(S3rverFixture s3rver, ITestOutputHelper output)
     {
         _s3rver = s3rver;
+        _output = output;
         s3rver.BeginCleanTest();
         s3rver.Front.Refuse = null;
     }
@@ -97,6 +100,7 @@ public sealed class CoverOnTheWireTests : IDisposable
         // Cover at about the schedule's rate once nothing real is left (Poisson: 120 ± 11 expected).
         var inWindow = puts.Count(p => p.Time >= releasedAt && p.Time < releasedAt + window);
         var expected = SlotsPerSecond * window.TotalSeconds;
+        _output.WriteLine($"{files.Count} files, {real.Count} real blocks, {puts.Count} PUTs, {inWindow} in {window.TotalSeconds} s of cover (schedule: {expected})");
         Assert.True(inWindow >= 0.5 * expected && inWindow <= 1.5 * expected, $"{inWindow} writes in {window.TotalSeconds} s of cover; the schedule says about {expected}");
 
         // Every object is one fixed-size block of uniform bytes: no 4-byte prefix recurs beyond chance.
@@ -162,6 +166,7 @@ public sealed class CoverOnTheWireTests : IDisposable
         var cache = checks.GetProperty("upload-cache");
         var data = cache.GetProperty("data");
         var counted = data.GetProperty("refusedWrites").GetInt64();
+        _output.WriteLine($"{real.Count} real blocks out in {DateTimeOffset.UtcNow - started}; refused at the front {before}..{after}, counted {counted}");
         Assert.True(counted > 0 && counted >= before - 1 && counted <= after, $"the proxy counts {counted} refused writes; the front refused {before}..{after}");
         Assert.Equal(0, data.GetProperty("quarantinedBlocks").GetInt32());
         Assert.Equal(0, data.GetProperty("waitingBlocks").GetInt32());
@@ -254,6 +259,7 @@ public sealed class CoverOnTheWireTests : IDisposable
             Assert.Contains(requests, r => r.Method == "GET" && r.Key.Length > 0);
             AssertNoRequestContext(requests, mode);
             shapes.Add((mode, Shapes(requests, "PUT"), Shapes(requests, "GET")));
+            _output.WriteLine($"{mode}: {requests.Count} requests; PUT {string.Join(" | ", shapes[^1].Puts)}; GET {string.Join(" | ", shapes[^1].Gets)}");
         }
 
         var (defaultMode, defaultPuts, defaultGets) = shapes[0];
