@@ -58,9 +58,11 @@ public sealed class CoverOnTheWireTests : IDisposable
     [Fact]
     public async Task BehindAVerifyingS3Front_EveryWriteIsOneSignedConditionalPutOfOneShape_CoverFlowsAtTheScheduledRate_AndRecordsComeBackBitExact()
     {
+        var clock = Stopwatch.StartNew();
+        var files = TestFiles();
         var backend = _s3rver.Backend();
         await using var proxy = await ProxyHost.StartAsync(backend, Fast);
-        var files = TestFiles();
+        _output.WriteLine($"files read, proxy up at {clock.Elapsed.TotalSeconds:F1} s");
 
         var handles = new List<string>();
         foreach (var file in files)
@@ -68,8 +70,10 @@ public sealed class CoverOnTheWireTests : IDisposable
             handles.Add((await proxy.Client(ProxyRole.Producer).UploadAsync(new MemoryStream(file))).Handle);
         }
 
+        _output.WriteLine($"uploaded at {clock.Elapsed.TotalSeconds:F1} s");
         var real = await WaitUntilAllReleasedAsync(proxy, handles, TimeSpan.FromSeconds(20));
         var releasedAt = DateTimeOffset.UtcNow;
+        _output.WriteLine($"all out at {clock.Elapsed.TotalSeconds:F1} s");
 
         // Cover goes on with nothing to release: a window of pure schedule.
         var window = TimeSpan.FromSeconds(3);
@@ -126,6 +130,8 @@ public sealed class CoverOnTheWireTests : IDisposable
             await proxy.Client(ProxyRole.Consumer).FetchAsync(handles[i], back);
             Assert.True(files[i].AsSpan().SequenceEqual(back.ToArray()), $"record {i} came back different");
         }
+
+        _output.WriteLine($"read back at {clock.Elapsed.TotalSeconds:F1} s");
     }
 
     [Fact]
