@@ -68,6 +68,13 @@ public sealed class VerifyingS3Front : IAsyncDisposable
     /// </summary>
     public Func<WireRequest, (int Status, string Code)?>? Refuse { get; set; }
 
+    /// <summary>
+    /// While true the cloud is unreachable: every request is recorded and its connection dropped,
+    /// nothing reaches the store. An outage as S3 has one: a PUT either landed whole or not at all
+    /// (killing the emulator mid-write instead can leave a half-written object, which S3 never does).
+    /// </summary>
+    public bool Unreachable { get; set; }
+
     /// <summary>Every request so far, in arrival order (a snapshot).</summary>
     public IReadOnlyList<WireRequest> Requests
     {
@@ -170,6 +177,13 @@ public sealed class VerifyingS3Front : IAsyncDisposable
             body.Length,
             Convert.ToHexStringLower(SHA256.HashData(body)),
             body.AsSpan(0, Math.Min(PrefixLength, body.Length)).ToArray());
+
+        if (Unreachable)
+        {
+            Record(wire with { Status = 0, FrontError = "Unreachable" });
+            context.Abort();
+            return;
+        }
 
         var verdict = Refuse?.Invoke(wire) ?? Verify(wire, body);
         if (verdict is { } error)
