@@ -160,13 +160,18 @@ public sealed class CrashTests
     private static void WriteConfiguration(string root, int port)
     {
         var settings = new Dictionary<string, string?>(UploadCacheTests.Fast) { ["TrustedProxy:UploadCache:SlotsPerSecond"] = "200" };
-        var cache = settings.ToDictionary(p => p.Key.Split(':')[^1], p => (object?)(double.TryParse(p.Value, CultureInfo.InvariantCulture, out var d) ? d : bool.Parse(p.Value!)));
+        var cache = settings.Where(p => p.Key.StartsWith("TrustedProxy:UploadCache:", StringComparison.Ordinal))
+            .ToDictionary(p => p.Key.Split(':')[^1], p => (object?)(double.TryParse(p.Value, CultureInfo.InvariantCulture, out var d) ? d : bool.Parse(p.Value!)));
         var configuration = new
         {
             TrustedProxy = new
             {
                 Server = new { Urls = new[] { $"https://127.0.0.1:{port}" }, HostNames = new[] { "127.0.0.1", "localhost" }, AutoInitializeCertificates = true, LocalOrganisation = "Local Hospital" },
                 UploadCache = cache,
+
+                // The test is about uploads: its closing check reads every record back (thousands on
+                // a quiet machine), which the constant-rate read schedule would take half an hour to do.
+                ObliviousRetrieval = new { Schedule = "immediate", RelocationHoldSeconds = 1 },
                 Storage = new { Backend = "filesystem", filesystem = new { Root = "data/cloud" } },
                 Policy = new { Directory = Repository.Path("config", "policies") },
             },
