@@ -1,4 +1,6 @@
 using System.Diagnostics.Metrics;
+using System.Globalization;
+using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TrustedProxy.Crypto;
@@ -12,16 +14,20 @@ namespace TrustedProxy.ObliviousRetrieval;
 internal sealed class RecordRelocatedException(string handle) : Exception($"record {handle} was relocated while it was being read");
 
 /// <summary>
-/// Reads a record's blocks from the cloud the oblivious way: each block by reading every member
-/// of its retrieval group, whole, in random order, so that the cloud sees N indistinguishable reads
-/// and cannot tell which was wanted. Under the constant-rate schedule the group reads happen in
-/// the slots of <see cref="RunAsync"/> (wanted groups first, cover reads otherwise), so the stream
-/// of reads the cloud sees does not depend on requests at all; under <c>immediate</c> a request
-/// reads its groups at once. Objects without a group (released before groups existed, until the
-/// upload cache's recovery assigns them one) are read alone, at once.
+/// Reads records' blocks from the cloud the oblivious way. Under the <c>epochs</c> schedule a
+/// request's groups become one stream of the <see cref="ReadSchedule"/>, read at the ticks of
+/// <see cref="RunAsync"/> among cover streams drawn from the <see cref="CoverModel"/>; a retrieval
+/// of many records (a study over WADO-RS) is announced first with <see cref="PrefetchAsync"/>, so that
+/// all of it is one stream read at full pace rather than one stream per record. Every member of a
+/// group is read whole, in random order. Under <c>immediate</c> a request reads its groups at once.
+/// Objects without a group (released before groups existed, until the upload cache's recovery
+/// assigns them one) are read alone, at once.
 /// </summary>
 internal sealed partial class GroupReader : IDisposable
 {
+    /// <summary>The learned model is written at most this often (and at each snapshot, and on stopping): a crash loses at most this much learning.</summary>
+    private static readonly TimeSpan SaveInterval = TimeSpan.FromHours(1);
+
     private readonly IObjectStore _store;
     private readonly ObjectMask _mask;
     private readonly BlockIndex _blocks;
@@ -30,12 +36,25 @@ internal sealed partial class GroupReader : IDisposable
     private readonly Random _random;
     private readonly ILogger _logger;
     private readonly Lock _gate = new();
-    private readonly GroupReadQueue _queue;
+    private readonly CoverModel _cover;
+    private readonly ReadSchedule _schedule;
     private readonly Dictionary<long, PendingGroup> _pending = [];
     private readonly Meter _meter;
     private readonly Counter<long> _reads;
+    private readonly int _blockSize;
+    private DateTimeOffset _savedAt;
+    private DateTimeOffset _savedSnapshotAt;
 
-    public GroupReader(IObjectStore store, BlockIndex blocks, ObjectMask mask, IOptions<ObliviousRetrievalOptions> options, TimeProvider time, Random random, IMeterFactory meters, ILogger<GroupReader> logger)
+    public GroupReader(
+        IObjectStore store, BlockIndex blocks, ObjectMask mask, IOptions<ObliviousRetrievalOptions> options, IOptions<UploadCacheOptions> uploads,
+        TimeProvider time, Random random, IMeterFactory meters, ILogger<GroupReader> logger)
+        : this(store, blocks, mask, options, uploads, time, random, meters, logger, ReadScheduleControl.None, null)
+    {
+    }
+
+    internal GroupReader(
+        IObjectStore store, BlockIndex blocks, ObjectMask mask, IOptions<ObliviousRetrievalOptions> options, IOptions<UploadCacheOptions> uploads,
+        TimeProvider time, Random random, IMeterFactory meters, ILogger<GroupReader> logger, ReadScheduleControl control, CoverModel? cover)
     {
         _store = store;
         _mask = mask;
@@ -44,13 +63,85 @@ internal sealed partial class GroupReader : IDisposable
         _time = time;
         _random = random;
         _logger = logger;
-        _queue = new GroupReadQueue(_options.ReadsPerSecond, random, time.GetUtcNow());
+        _blockSize = uploads.Value.BlockSizeBytes;
+        var now = time.GetUtcNow();
+        _cover = cover ?? new CoverModel(CoverModelSettings.From(_options, _blockSize), now, LoadState());
+        _schedule = new ReadSchedule(_options, _cover, random, now, control);
+        _savedAt = now;
+        _savedSnapshotAt = _cover.SnapshotAt;
         _meter = meters.Create("TrustedProxy.ObliviousRetrieval");
-        _meter.CreateObservableGauge("trustedproxy.retrieval.waiting_groups", () => { lock (_gate) { return _queue.Count; } }, "{group}", "Retrieval groups waiting for a read slot");
+        _meter.CreateObservableGauge("trustedproxy.retrieval.streams", () => { lock (_gate) { return _schedule.Active + _schedule.Waiting; } }, "{stream}", "Read streams being read or waiting");
         _reads = _meter.CreateCounter<long>("trustedproxy.retrieval.group_reads", "{group}", "Retrieval groups read from the backend (tag kind: wanted or cover)");
     }
 
-    private bool ConstantRate => _options.Schedule == GroupReadQueue.ConstantRate;
+    private bool Epochs => _options.Schedule == ObliviousRetrievalOptions.Epochs;
+
+    /// <summary>When the next epoch is due (for drivers of virtual time).</summary>
+    internal DateTimeOffset NextEpochAt
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _schedule.NextEpochAt;
+            }
+        }
+    }
+
+    /// <summary>Streams being read or waiting (for drivers of virtual time).</summary>
+    internal int Streams
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _schedule.Active + _schedule.Waiting;
+            }
+        }
+    }
+
+    /// <summary>What the read schedule costs now, for the start-up line and the docs: cover streams a day, their mean size, bytes a day at idle.</summary>
+    public (double CoverStreamsPerDay, double MeanStreamBytes, double IdleBytesPerDay) DailyCost()
+    {
+        lock (_gate)
+        {
+            var perDay = _cover.CoverStreamsPerSecond(_time.GetUtcNow()) * 86_400;
+            var bytes = _cover.MeanStreamGroups * _options.GroupSize * _blockSize;
+            return (perDay, bytes, perDay * bytes);
+        }
+    }
+
+    /// <summary>
+    /// Announces a retrieval of many records: their cloud blocks become one stream now, so that the
+    /// record-by-record reads that follow find their blocks read or on the way. Dispose when the
+    /// retrieval ends: blocks read for it and never taken are dropped (the stream itself is read to
+    /// its end whatever happens, see <see cref="ReadSchedule"/>).
+    /// </summary>
+    public async Task<IDisposable> PrefetchAsync(IReadOnlyList<RecordEntry> entries, CancellationToken cancellationToken)
+    {
+        if (!Epochs)
+        {
+            return NoPrefetch.Instance;
+        }
+
+        var groups = new List<(long Group, long Block)>();
+        foreach (var entry in entries)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var blocks = await _blocks.OfRecordAsync(entry.Handle).ConfigureAwait(false);
+            if (blocks.Count > 0 && blocks.All(b => b.State == BlockState.Released && b.GroupId is not null))
+            {
+                groups.AddRange(blocks.Select(b => (b.GroupId!.Value, b.Id)));
+            }
+        }
+
+        if (groups.Count == 0)
+        {
+            return NoPrefetch.Instance;
+        }
+
+        return new Prefetched(this, await EnqueueAsync(groups).ConfigureAwait(false));
+    }
 
     /// <summary>Writes the record's blocks, in order, to <paramref name="destination"/> (positioned at 0).</summary>
     public async Task ReadAsync(RecordEntry entry, Stream destination, CancellationToken cancellationToken)
@@ -68,24 +159,27 @@ internal sealed partial class GroupReader : IDisposable
             Merge(received, await ReadMembersAsync(ungrouped, ungrouped.Select(b => b.Id).ToHashSet(), cancellationToken).ConfigureAwait(false));
         }
 
-        var groups = wanted.Where(b => b.GroupId is not null).GroupBy(b => b.GroupId!.Value).ToArray();
-        lock (_random)
+        var grouped = wanted.Where(b => b.GroupId is not null).Select(b => (b.GroupId!.Value, b.Id)).ToList();
+        if (Epochs && grouped.Count > 0)
         {
-            _random.Shuffle(groups);
-        }
-
-        if (ConstantRate)
-        {
-            var reads = groups.Select(g => Enqueue(g.Key, g.Select(b => b.Id))).ToList();
-            foreach (var read in reads)
+            var held = await EnqueueAsync(grouped).ConfigureAwait(false);
+            try
             {
-                Merge(received, await read.WaitAsync(cancellationToken).ConfigureAwait(false));
+                foreach (var (_, pending) in held)
+                {
+                    Merge(received, await pending.Done.Task.WaitAsync(cancellationToken).ConfigureAwait(false));
+                }
+            }
+            finally
+            {
+                // Taken: a prefetch that still holds these groups has nothing left to keep.
+                Release(held, take: true);
             }
         }
-        else if (groups.Length > 0)
+        else if (grouped.Count > 0)
         {
             // One shuffled plan across all the groups: the cloud cannot tell where one group ends.
-            var members = await _blocks.GroupMembersAsync(groups.Select(g => g.Key).ToList()).ConfigureAwait(false);
+            var members = await _blocks.GroupMembersAsync(grouped.Select(g => g.Item1).Distinct().ToList()).ConfigureAwait(false);
             Merge(received, await ReadMembersAsync(members, wanted.Select(b => b.Id).ToHashSet(), cancellationToken).ConfigureAwait(false));
         }
 
@@ -107,14 +201,17 @@ internal sealed partial class GroupReader : IDisposable
         }
     }
 
-    /// <summary>The constant-rate read loop; returns at once under the immediate schedule.</summary>
+    /// <summary>The epoch loop; returns at once under the immediate schedule.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        if (!ConstantRate)
+        if (!Epochs)
         {
             return;
         }
 
+        var (streams, bytes, idle) = DailyCost();
+        LogCost(_logger, _options.EpochSeconds, _options.GroupsPerEpoch * _options.GroupSize * (double)_blockSize / 1e6 / _options.EpochSeconds, _options.MaxStreams,
+            streams.ToString("0.#", CultureInfo.InvariantCulture), (bytes / 1e6).ToString("0", CultureInfo.InvariantCulture), (idle / 1e9).ToString("0.#", CultureInfo.InvariantCulture), _options.IdleFloorGigabytesPerDay);
         try
         {
             while (!cancellationToken.IsCancellationRequested)
@@ -122,7 +219,7 @@ internal sealed partial class GroupReader : IDisposable
                 DateTimeOffset due;
                 lock (_gate)
                 {
-                    due = _queue.NextSlotAt;
+                    due = _schedule.NextEpochAt;
                 }
 
                 var now = _time.GetUtcNow();
@@ -131,18 +228,8 @@ internal sealed partial class GroupReader : IDisposable
                     await Task.Delay(due - now, _time, cancellationToken).ConfigureAwait(false);
                 }
 
-                long? group;
-                PendingGroup? pending = null;
-                lock (_gate)
-                {
-                    group = _queue.TakeSlot(_time.GetUtcNow());
-                    if (group is { } g && _pending.Remove(g, out var p))
-                    {
-                        pending = p;
-                    }
-                }
-
-                await ReadSlotAsync(group, pending, cancellationToken).ConfigureAwait(false);
+                await ReadEpochAsync(cancellationToken).ConfigureAwait(false);
+                SaveState(force: false);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -159,59 +246,178 @@ internal sealed partial class GroupReader : IDisposable
 
                 _pending.Clear();
             }
+
+            SaveState(force: true);
         }
     }
 
     public void Dispose() => _meter.Dispose();
 
-    private Task<Dictionary<long, byte[]>> Enqueue(long group, IEnumerable<long> blockIds)
+    /// <summary>
+    /// Queues the groups not already waiting as one stream, and holds every one of them for the
+    /// caller until <see cref="Release"/>: a group's bytes stay until whoever holds it takes them or
+    /// lets go.
+    /// </summary>
+    private async Task<IReadOnlyList<(long Group, PendingGroup Pending)>> EnqueueAsync(IReadOnlyList<(long Group, long Block)> blocks)
     {
+        var (last, _) = await _blocks.LastGroupAsync().ConfigureAwait(false);
         lock (_gate)
         {
-            if (!_pending.TryGetValue(group, out var pending))
+            var held = new Dictionary<long, PendingGroup>();
+            var created = new List<long>();
+            foreach (var (group, block) in blocks)
             {
-                pending = new PendingGroup();
-                _pending.Add(group, pending);
-                _queue.Want(group);
+                if (!_pending.TryGetValue(group, out var pending))
+                {
+                    pending = new PendingGroup();
+                    _pending.Add(group, pending);
+                    created.Add(group);
+                }
+
+                pending.Wanted.Add(block);
+                if (held.TryAdd(group, pending))
+                {
+                    pending.Holders++;
+                }
             }
 
-            pending.Wanted.UnionWith(blockIds);
-            return pending.Done.Task;
+            if (created.Count > 0)
+            {
+                _schedule.Want(created, Math.Max(last, created.Max()));
+            }
+
+            return held.Select(p => (p.Key, p.Value)).ToList();
         }
     }
 
-    private async Task ReadSlotAsync(long? group, PendingGroup? pending, CancellationToken cancellationToken)
+    /// <summary>Lets go of held groups; a taker also removes them (their bytes are consumed), else the last holder of a read group does.</summary>
+    private void Release(IEnumerable<(long Group, PendingGroup Pending)> held, bool take)
     {
-        try
+        lock (_gate)
         {
-            var (last, filled) = await _blocks.LastGroupAsync().ConfigureAwait(false);
-            long? read = group;
-            lock (_gate)
+            foreach (var (group, pending) in held)
             {
-                if (group is { } wanted)
+                pending.Holders--;
+                if ((take || pending.Holders <= 0) && pending.Done.Task.IsCompleted && _pending.GetValueOrDefault(group) == pending)
                 {
-                    _queue.RecordWanted(wanted, last);
-                }
-                else if (filled > 0)
-                {
-                    read = _queue.CoverGroup(last);
+                    _pending.Remove(group);
                 }
             }
+        }
+    }
 
-            var members = read is { } g ? await _blocks.GroupMembersAsync([g]).ConfigureAwait(false) : [];
-            var kept = await ReadMembersAsync(members, pending?.Wanted ?? [], cancellationToken).ConfigureAwait(false);
-            _reads.Add(1, new KeyValuePair<string, object?>("kind", pending is null ? "cover" : "wanted"));
-            pending?.Done.TrySetResult(kept);
-        }
-        catch (Exception ex) when (pending is not null && !cancellationToken.IsCancellationRequested)
+    private async Task ReadEpochAsync(CancellationToken cancellationToken)
+    {
+        var (last, filled) = await _blocks.LastGroupAsync().ConfigureAwait(false);
+        IReadOnlyList<EpochRead> plan;
+        lock (_gate)
         {
-            pending.Done.TrySetException(ex);
+            plan = _schedule.TakeEpoch(_time.GetUtcNow(), filled > 0 ? last : -1);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+
+        if (plan.Count == 0)
         {
-            // A failed cover read harms nobody; the next slot comes as usual.
-            LogCoverReadFailed(_logger, ex.GetType().Name);
+            return;
         }
+
+        var members = (await _blocks.GroupMembersAsync(plan.Select(r => r.Group).Distinct().ToList()).ConfigureAwait(false)).ToLookup(m => m.GroupId!.Value);
+        var reads = new List<(CacheBlock Member, PendingGroup? Pending)>();
+        lock (_gate)
+        {
+            foreach (var read in plan)
+            {
+                var pending = _pending.GetValueOrDefault(read.Group) is { Done.Task.IsCompleted: false } p ? p : null;
+                var group = members[read.Group].ToArray();
+                _random.Shuffle(group);
+                reads.AddRange(group.Select(m => (m, pending)));
+                if (group.Length == 0)
+                {
+                    // Nothing left of it (deleted, or the store is young): the reader finds its blocks missing.
+                    pending?.Done.TrySetResult([]);
+                }
+            }
+        }
+
+        var results = reads.Where(r => r.Pending is not null).Select(r => r.Pending!).Distinct().ToDictionary(p => p, _ => new Dictionary<long, byte[]>());
+        var failures = new Dictionary<PendingGroup, Exception>();
+        await Parallel.ForEachAsync(reads, new ParallelOptions { MaxDegreeOfParallelism = _options.ReadConcurrency, CancellationToken = cancellationToken }, async (read, token) =>
+        {
+            try
+            {
+                var wanted = read.Pending is { } p && p.Wanted.Contains(read.Member.Id);
+                var bytes = await ReadWholeAsync(read.Member, keep: wanted, token).ConfigureAwait(false);
+                if (read.Pending is { } pending)
+                {
+                    if (bytes is not null)
+                    {
+                        lock (results)
+                        {
+                            results[pending][read.Member.Id] = bytes;
+                        }
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !token.IsCancellationRequested)
+            {
+                if (read.Pending is { } pending && (pending.Wanted.Contains(read.Member.Id) || ex is not StoredObjectNotFoundException))
+                {
+                    lock (results)
+                    {
+                        failures.TryAdd(pending, ex);
+                    }
+                }
+                else if (read.Pending is null)
+                {
+                    // A failed cover read harms nobody; the next epoch comes as usual.
+                    LogCoverReadFailed(_logger, ex.GetType().Name);
+                }
+            }
+        }).ConfigureAwait(false);
+
+        foreach (var (pending, error) in failures)
+        {
+            pending.Done.TrySetException(error);
+        }
+
+        foreach (var (pending, kept) in results)
+        {
+            pending.Done.TrySetResult(kept);
+        }
+
+        lock (_gate)
+        {
+            // Nobody holds them any more (a cancelled request, a prefetch let go): drop the bytes.
+            foreach (var group in plan.Select(r => r.Group).Distinct())
+            {
+                if (_pending.TryGetValue(group, out var pending) && pending.Holders <= 0 && pending.Done.Task.IsCompleted)
+                {
+                    _pending.Remove(group);
+                }
+            }
+        }
+
+        _reads.Add(reads.Count(r => r.Pending is not null), new KeyValuePair<string, object?>("kind", "wanted"));
+        _reads.Add(reads.Count(r => r.Pending is null), new KeyValuePair<string, object?>("kind", "cover"));
+    }
+
+    /// <summary>Reads an object whole (a read cut short would mark it as a decoy); returns its unmasked bytes when kept.</summary>
+    private async Task<byte[]?> ReadWholeAsync(CacheBlock member, bool keep, CancellationToken cancellationToken)
+    {
+        await using var source = await _store.OpenReadAsync(member.ObjectName, cancellationToken).ConfigureAwait(false);
+        using var copy = new MemoryStream();
+        await source.CopyToAsync(copy, cancellationToken).ConfigureAwait(false);
+        if (!keep)
+        {
+            return null;
+        }
+
+        var bytes = copy.ToArray();
+        if (member.Masked)
+        {
+            _mask.Apply(member.ObjectName, bytes);
+        }
+
+        return bytes;
     }
 
     /// <summary>Reads every member whole, in random order, and keeps the bytes of the wanted ones.</summary>
@@ -228,18 +434,8 @@ internal sealed partial class GroupReader : IDisposable
         {
             try
             {
-                // Every member is read whole: a read cut short would mark it as a decoy.
-                await using var source = await _store.OpenReadAsync(member.ObjectName, cancellationToken).ConfigureAwait(false);
-                using var copy = new MemoryStream();
-                await source.CopyToAsync(copy, cancellationToken).ConfigureAwait(false);
-                if (wanted.Contains(member.Id))
+                if (await ReadWholeAsync(member, wanted.Contains(member.Id), cancellationToken).ConfigureAwait(false) is { } bytes)
                 {
-                    var bytes = copy.ToArray();
-                    if (member.Masked)
-                    {
-                        _mask.Apply(member.ObjectName, bytes);
-                    }
-
                     kept[member.Id] = bytes;
                 }
             }
@@ -260,13 +456,100 @@ internal sealed partial class GroupReader : IDisposable
         }
     }
 
+    private CoverModelState? LoadState()
+    {
+        if (_options.CoverModelFile is not { } path || !File.Exists(path))
+        {
+            return null;
+        }
+
+        try
+        {
+            return JsonSerializer.Deserialize<CoverModelState>(SecretFile.ReadText(path));
+        }
+        catch (Exception ex) when (ex is JsonException or IOException or UnauthorizedAccessException or InvalidOperationException or FormatException)
+        {
+            // Starting again from the declared load is safe; refusing to start is not needed.
+            LogCoverModelUnreadable(_logger, ex.GetType().Name);
+            return null;
+        }
+    }
+
+    /// <summary>Keeps the learned model: at each new snapshot, at most once per <see cref="SaveInterval"/> otherwise, and when the loop stops.</summary>
+    private void SaveState(bool force)
+    {
+        if (_options.CoverModelFile is not { } path)
+        {
+            return;
+        }
+
+        CoverModelState state;
+        var now = _time.GetUtcNow();
+        lock (_gate)
+        {
+            if (!force && _cover.SnapshotAt == _savedSnapshotAt && now - _savedAt < SaveInterval)
+            {
+                return;
+            }
+
+            state = _cover.State();
+            _savedAt = now;
+            _savedSnapshotAt = state.SnapshotAt;
+        }
+
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            SecretFile.WriteText(path, JsonSerializer.Serialize(state));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            LogCoverModelNotSaved(_logger, ex.GetType().Name);
+        }
+    }
+
     [LoggerMessage(EventId = 4201, Level = LogLevel.Warning, Message = "A cover read failed ({Error}); the schedule goes on")]
     private static partial void LogCoverReadFailed(ILogger logger, string error);
+
+    [LoggerMessage(EventId = 4202, Level = LogLevel.Warning, Message = "The learned read model could not be read ({Error}); starting again from the declared load")]
+    private static partial void LogCoverModelUnreadable(ILogger logger, string error);
+
+    [LoggerMessage(EventId = 4203, Level = LogLevel.Warning, Message = "The learned read model could not be saved ({Error}); it is kept in memory")]
+    private static partial void LogCoverModelNotSaved(ILogger logger, string error);
+
+    [LoggerMessage(EventId = 4204, Level = LogLevel.Information, Message = "Oblivious reads: an epoch every {EpochSeconds} s, {MegabytesPerSecond:0.#} MB/s per stream, up to {MaxStreams} streams; cover now {CoverStreamsPerDay} streams a day of about {StreamMegabytes} MB, {IdleGigabytesPerDay} GB a day read when nobody asks (floor {FloorGigabytesPerDay} GB); wanted reads add their own bytes, padded to a size class")]
+    private static partial void LogCost(ILogger logger, double epochSeconds, double megabytesPerSecond, int maxStreams, string coverStreamsPerDay, string streamMegabytes, string idleGigabytesPerDay, double floorGigabytesPerDay);
 
     private sealed class PendingGroup
     {
         public HashSet<long> Wanted { get; } = [];
 
+        /// <summary>Readers and prefetches that hold the group (under the reader's gate).</summary>
+        public int Holders { get; set; }
+
         public TaskCompletionSource<Dictionary<long, byte[]>> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private sealed class Prefetched(GroupReader reader, IReadOnlyList<(long Group, PendingGroup Pending)> held) : IDisposable
+    {
+        private int _disposed;
+
+        // Read and never taken (the client went away, or a record was served from the cache): dropped.
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                reader.Release(held, take: false);
+            }
+        }
+    }
+
+    private sealed class NoPrefetch : IDisposable
+    {
+        public static readonly NoPrefetch Instance = new();
+
+        public void Dispose()
+        {
+        }
     }
 }

@@ -5,13 +5,19 @@ namespace TrustedProxy.ObliviousRetrieval;
 /// <summary>Cloud-side oblivious retrieval. Section TrustedProxy:ObliviousRetrieval.</summary>
 public sealed record ObliviousRetrievalOptions
 {
+    public const string Epochs = "epochs";
+    public const string Immediate = "immediate";
+
     /// <summary>
     /// N: objects per retrieval group. Every object released to the cloud joins a group of N
     /// consecutive releases (real blocks of different records and dummies, in the schedule's random
-    /// order); reading any member reads the whole group, in random order.
+    /// order); reading any member reads the whole group, in random order. The read schedule counts
+    /// in groups, so with N = 1 (the default) a group number is an object's place in the write order.
+    /// N above 1 hides each wanted object among N at N times the cost; the epoch schedule's cover
+    /// streams already hide which objects were wanted, so it is off by default.
     /// </summary>
     [Range(1, 4096)]
-    public int GroupSize { get; init; } = 8;
+    public int GroupSize { get; init; } = 1;
 
     /// <summary>
     /// After a record is read from the cloud it is re-encrypted under a fresh envelope index and
@@ -31,18 +37,64 @@ public sealed record ObliviousRetrievalOptions
     public double RelocationHoldSeconds { get; init; } = 86_400;
 
     /// <summary>
-    /// When groups are read. <c>constant-rate</c>: one group per slot of a Poisson process at
-    /// <see cref="ReadsPerSecond"/>, the oldest wanted group first, a random group (a cover read)
-    /// when nobody waits; the cloud sees the same stream of reads whether consumers ask or not, so
-    /// neither when a request came nor how many blocks it wanted shows. <c>immediate</c>: a
-    /// request reads its groups at once; fast, but the burst gives its time and size away.
+    /// When groups are read. <c>epochs</c>: reads happen at the ticks of a fixed clock
+    /// (<see cref="EpochSeconds"/>, random phase); in each epoch every active read stream (a
+    /// request's groups, padded to a size class, or a cover stream drawn from the learned shape of
+    /// past requests) reads its next <see cref="GroupsPerEpoch"/> groups; docs/oblivious-retrieval.md.
+    /// <c>immediate</c>: a request reads its groups at once; fast, but its time, size and objects show.
     /// </summary>
-    [AllowedValues(GroupReadQueue.ConstantRate, GroupReadQueue.Immediate)]
-    public string Schedule { get; init; } = GroupReadQueue.ConstantRate;
+    [AllowedValues(Epochs, Immediate)]
+    public string Schedule { get; init; } = Epochs;
 
-    /// <summary>Group reads per second of the constant-rate schedule (each reads N objects).</summary>
-    [Range(0.01, 10_000)]
-    public double ReadsPerSecond { get; init; } = 2;
+    /// <summary>The read clock's period: every read happens at one of its ticks.</summary>
+    [Range(0.05, 3600)]
+    public double EpochSeconds { get; init; } = 1;
+
+    /// <summary>Groups each active stream reads per epoch (48 objects of 128 KiB a second: a 1.25 GB CT study in under 4 minutes).</summary>
+    [Range(1, 100_000)]
+    public int GroupsPerEpoch { get; init; } = 48;
+
+    /// <summary>Streams read at once, requests and cover alike; a request beyond it waits for a stream to end.</summary>
+    [Range(1, 1024)]
+    public int MaxStreams { get; init; } = 4;
+
+    /// <summary>The smallest size class: a stream reads this many groups, or this times a power of two.</summary>
+    [Range(1, 1_000_000)]
+    public int MinStreamGroups { get; init; } = 8;
+
+    /// <summary>Read objects in flight at once within an epoch.</summary>
+    [Range(1, 256)]
+    public int ReadConcurrency { get; init; } = 8;
+
+    /// <summary>
+    /// The declared load, which the cover model starts from before it has learned the site's own:
+    /// retrievals (studies or series asked for) a day. 200 studies of 500 MB is the documented load (docs/privacy.md).
+    /// </summary>
+    [Range(0, 1_000_000)]
+    public double DeclaredRetrievalsPerDay { get; init; } = 200;
+
+    /// <summary>The declared size of a retrieval, in megabytes (10^6 bytes).</summary>
+    [Range(0.01, 1_000_000)]
+    public double DeclaredRetrievalMegabytes { get; init; } = 500;
+
+    /// <summary>Cover streams per wanted stream, in the long run (cover reads cost about this times the wanted reads, on top of them).</summary>
+    [Range(0.1, 100)]
+    public double CoverPerWanted { get; init; } = 1;
+
+    /// <summary>The least cover read a day when nobody asks, in gigabytes (10^9 bytes): the idle floor of the read bill.</summary>
+    [Range(0, 100_000)]
+    public double IdleFloorGigabytesPerDay { get; init; } = 5;
+
+    /// <summary>The learned shape and rate of requests forget with this half-life, in days.</summary>
+    [Range(0.01, 365)]
+    public double CoverModelHalfLifeDays { get; init; } = 7;
+
+    /// <summary>Cover draws from a snapshot of what was learned, renewed this often, in hours: no request, nor a day's, changes today's cover.</summary>
+    [Range(0.001, 30 * 24)]
+    public double CoverModelSnapshotHours { get; init; } = 24;
+
+    /// <summary>Where the learned model is kept (the server sets it under the data directory); null: not kept.</summary>
+    internal string? CoverModelFile { get; init; }
 }
 
 /// <summary>

@@ -37,6 +37,14 @@ internal sealed class RecordReader(RecordIndex index, GroupReader groups, Record
     public Task<RecordContent> OpenAsync(RecordEntry entry, CancellationToken cancellationToken) =>
         OpenAsync(entry, relocator.Enabled, cancellationToken);
 
+    /// <summary>
+    /// Announces that these records are about to be read one after the other (a study over
+    /// WADO-RS): their cloud blocks are read as one stream, not one stream per record. Dispose when
+    /// the retrieval ends.
+    /// </summary>
+    public Task<IDisposable> PrefetchAsync(IReadOnlyList<RecordEntry> entries, CancellationToken cancellationToken) =>
+        groups.PrefetchAsync(entries.Where(e => e.State != RecordState.Cached).ToList(), cancellationToken);
+
     /// <param name="entry">The record.</param>
     /// <param name="relocate">
     /// Whether a record read from the cloud moves to fresh objects afterwards: as configured

@@ -60,6 +60,9 @@ internal sealed class RecordViews(
             : throw new UnknownDeidentificationProfileException(name, deidentification.Value.ByName.Keys);
     }
 
+    /// <summary>Announces a retrieval of these records, so that their cloud blocks come as one read stream (see <see cref="RecordReader.PrefetchAsync"/>).</summary>
+    public Task<IDisposable> PrefetchAsync(IReadOnlyList<RecordEntry> entries, CancellationToken cancellationToken) => reader.PrefetchAsync(entries, cancellationToken);
+
     /// <summary>
     /// Opens a record in the view the obligations require. The de-identified view is checked for
     /// eligibility before anything is sent. A sealed record is verified and restored to its original

@@ -40,6 +40,7 @@ internal static class WadoRs
         // Every instance is opened (and, in the de-identified view, checked) before the response starts,
         // so that a refusal is still a clean problem answer.
         var feature = context.Proxy();
+        using var prefetch = await views.PrefetchAsync(entries.Select(e => e.Entry).ToList(), context.RequestAborted);
         var records = new List<ViewedRecord>();
         foreach (var found in entries)
         {

@@ -2,7 +2,7 @@ using TrustedProxy.ObliviousRetrieval;
 
 namespace TrustedProxy.Server.ObliviousRetrieval;
 
-/// <summary>Runs the constant-rate group read loop for the life of the server.</summary>
+/// <summary>Runs the epoch read loop for the life of the server.</summary>
 internal sealed class GroupReadService(GroupReader reader) : BackgroundService
 {
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => reader.RunAsync(stoppingToken);

@@ -148,6 +148,7 @@ internal static class ObliviousTransferEndpoints
         // clean problem response rather than a truncated transfer. The proxy does not know which
         // records the consumer takes, so every one is fingerprinted (as the policy says) before it
         // goes under its message key, for the consumer and the session.
+        using var prefetch = await views.PrefetchAsync(session.Records, context.RequestAborted);
         var plaintexts = new List<byte[]>();
         for (var i = 0; i < session.Records.Count; i++)
         {

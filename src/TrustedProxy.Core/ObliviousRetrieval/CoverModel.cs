@@ -1,0 +1,246 @@
+namespace TrustedProxy.ObliviousRetrieval;
+
+/// <summary>
+/// The shape of one read stream as the cloud can measure it, binned: how far back its newest group
+/// is (age, in groups), its size class (groups = MinStreamGroups × 2^class) and how spread out it is
+/// (the span from its oldest to its newest group over its size). Age and spread are binned at a
+/// quarter of a power of two.
+/// </summary>
+public readonly record struct StreamShape(int AgeBin, int SizeClass, int SpreadBin)
+{
+    public const int AgeBins = 4 * 48;
+    public const int SizeClasses = 24;
+    public const int SpreadBins = 4 * 24;
+
+    /// <summary>The bin of a count that starts at 0 (age: groups written since): floor(4 log2(x + 1)).</summary>
+    public static int AgeBinOf(long age) => Math.Clamp((int)Math.Floor(4 * Math.Log2(Math.Max(0, age) + 1.0)), 0, AgeBins - 1);
+
+    /// <summary>The bin of a ratio of at least 1: floor(4 log2(x)).</summary>
+    public static int SpreadBinOf(double spread) => Math.Clamp((int)Math.Floor(4 * Math.Log2(Math.Max(1, spread))), 0, SpreadBins - 1);
+
+    /// <summary>The smallest class whose size holds <paramref name="groups"/>.</summary>
+    public static int SizeClassOf(long groups, int minStreamGroups)
+    {
+        var size = (long)minStreamGroups;
+        var sizeClass = 0;
+        while (size < groups && sizeClass < SizeClasses - 1)
+        {
+            size *= 2;
+            sizeClass++;
+        }
+
+        return sizeClass;
+    }
+
+    public static long SizeOf(int sizeClass, int minStreamGroups) => (long)minStreamGroups << sizeClass;
+
+    /// <summary>An age in this bin, log-uniform within it.</summary>
+    public long DrawAge(Random random) => Math.Max(0, (long)Math.Floor(Math.Pow(2, (AgeBin + random.NextDouble()) / 4)) - 1);
+
+    /// <summary>A spread in this bin, log-uniform within it.</summary>
+    public double DrawSpread(Random random) => Math.Pow(2, (SpreadBin + random.NextDouble()) / 4);
+
+    public string Key => $"{AgeBin},{SizeClass},{SpreadBin}";
+
+    public static StreamShape Parse(string key)
+    {
+        var parts = key.Split(',');
+        return new StreamShape(int.Parse(parts[0], System.Globalization.CultureInfo.InvariantCulture), int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture), int.Parse(parts[2], System.Globalization.CultureInfo.InvariantCulture));
+    }
+}
+
+/// <summary>What the cover model has learned, as kept on disk (owner-only, under the data directory).</summary>
+public sealed record CoverModelState
+{
+    /// <summary>Decayed counts of wanted streams by shape, as of <see cref="LearningAt"/>.</summary>
+    public Dictionary<string, double> Learning { get; init; } = [];
+
+    public DateTimeOffset LearningAt { get; init; }
+
+    /// <summary>The counts cover draws from until the next snapshot.</summary>
+    public Dictionary<string, double> Snapshot { get; init; } = [];
+
+    public DateTimeOffset SnapshotAt { get; init; }
+}
+
+/// <summary>The cover model's parameters, from <see cref="ObliviousRetrievalOptions"/>.</summary>
+/// <param name="HalfLife">Learned counts halve over this much time (of the clock, not of requests).</param>
+/// <param name="SnapshotPeriod">Cover draws from a snapshot renewed this often.</param>
+/// <param name="CoverPerWanted">Cover streams per wanted stream.</param>
+/// <param name="FloorGroupsPerSecond">The least cover, in groups read a second, when nobody asks.</param>
+/// <param name="MinStreamGroups">The smallest size class.</param>
+/// <param name="Prior">The declared load's shape: what the model knows on its first day.</param>
+/// <param name="PriorStreamsPerSecond">The declared load's rate, in streams a second.</param>
+/// <param name="Learn">Whether wanted streams teach the model (off only in the privacy harness's broken control).</param>
+public sealed record CoverModelSettings(
+    TimeSpan HalfLife, TimeSpan SnapshotPeriod, double CoverPerWanted, double FloorGroupsPerSecond, int MinStreamGroups,
+    IReadOnlyDictionary<StreamShape, double> Prior, double PriorStreamsPerSecond, bool Learn = true)
+{
+    /// <summary>
+    /// The settings the options give. The declared load becomes the prior: streams of the declared
+    /// size, their ages spread evenly over the bins up to about a million groups, a spread of 8 to
+    /// 16 (about what the upload pool's mixing leaves of a study written at once).
+    /// </summary>
+    public static CoverModelSettings From(ObliviousRetrievalOptions options, int blockSizeBytes)
+    {
+        var groupBytes = (double)options.GroupSize * blockSizeBytes;
+        var declaredGroups = (long)Math.Ceiling(options.DeclaredRetrievalMegabytes * 1e6 / groupBytes);
+        var sizeClass = StreamShape.SizeClassOf(declaredGroups, options.MinStreamGroups);
+        var ageBins = StreamShape.AgeBinOf(1 << 20);
+        var prior = Enumerable.Range(0, ageBins + 1).ToDictionary(a => new StreamShape(a, sizeClass, StreamShape.SpreadBinOf(8)), _ => 1.0);
+        return new CoverModelSettings(
+            TimeSpan.FromDays(options.CoverModelHalfLifeDays),
+            TimeSpan.FromHours(options.CoverModelSnapshotHours),
+            options.CoverPerWanted,
+            options.IdleFloorGigabytesPerDay * 1e9 / groupBytes / 86_400,
+            options.MinStreamGroups,
+            prior,
+            options.DeclaredRetrievalsPerDay / 86_400);
+    }
+}
+
+/// <summary>
+/// What cover read streams look like and how often they start, learned slowly from the wanted ones.
+/// Wanted streams are counted by <see cref="StreamShape"/> with weights that halve every
+/// <see cref="CoverModelSettings.HalfLife"/>; cover draws only from a snapshot of those counts taken
+/// once per <see cref="CoverModelSettings.SnapshotPeriod"/>. So no request changes the cover of the
+/// day it was made, and in the long run cover streams have the wanted streams' ages, sizes and
+/// spreads. The rate of cover streams is the learned rate of wanted ones (counts over the decay's
+/// mean life) times <see cref="CoverModelSettings.CoverPerWanted"/>, and never below the idle floor.
+/// Pure and clock-free: the server and the privacy harness drive it alike. Not thread-safe.
+/// </summary>
+public sealed class CoverModel
+{
+    private readonly CoverModelSettings _settings;
+    private Dictionary<StreamShape, double> _learning;
+    private DateTimeOffset _learningAt;
+    private Dictionary<StreamShape, double> _snapshot;
+    private StreamShape[] _shapes = [];
+    private double[] _cumulative = [];
+    private double _snapshotWeight;
+
+    public CoverModel(CoverModelSettings settings, DateTimeOffset now, CoverModelState? state = null)
+    {
+        _settings = settings;
+        if (state is { Learning.Count: > 0 })
+        {
+            _learning = state.Learning.ToDictionary(p => StreamShape.Parse(p.Key), p => p.Value);
+            _learningAt = state.LearningAt;
+            _snapshot = state.Snapshot.ToDictionary(p => StreamShape.Parse(p.Key), p => p.Value);
+            SnapshotAt = state.SnapshotAt;
+        }
+        else
+        {
+            // The declared load, weighted as if it had been seen at its rate for ever: it fades as
+            // the site's own requests are learned.
+            var total = settings.PriorStreamsPerSecond * MeanLifeSeconds;
+            var sum = settings.Prior.Values.Sum();
+            _learning = settings.Prior.ToDictionary(p => p.Key, p => sum > 0 ? p.Value / sum * total : 0);
+            _learningAt = now;
+            _snapshot = new(_learning);
+            SnapshotAt = now;
+        }
+
+        Rebuild();
+    }
+
+    /// <summary>When the snapshot cover draws from was taken.</summary>
+    public DateTimeOffset SnapshotAt { get; private set; }
+
+    private double MeanLifeSeconds => _settings.HalfLife.TotalSeconds / Math.Log(2);
+
+    /// <summary>A wanted stream of this shape started.</summary>
+    public void Observe(StreamShape shape, DateTimeOffset at)
+    {
+        if (!_settings.Learn)
+        {
+            return;
+        }
+
+        Decay(at);
+        _learning[shape] = _learning.GetValueOrDefault(shape) + 1;
+    }
+
+    /// <summary>Cover streams a second from now until the next snapshot.</summary>
+    public double CoverStreamsPerSecond(DateTimeOffset at)
+    {
+        Refresh(at);
+        var learned = _snapshotWeight / MeanLifeSeconds * _settings.CoverPerWanted;
+        var meanGroups = MeanStreamGroups;
+        var floor = meanGroups > 0 ? _settings.FloorGroupsPerSecond / meanGroups : 0;
+        return Math.Max(learned, floor);
+    }
+
+    /// <summary>The mean size of a cover stream, in groups.</summary>
+    public double MeanStreamGroups => _snapshotWeight <= 0
+        ? _settings.MinStreamGroups
+        : _snapshot.Sum(p => p.Value * StreamShape.SizeOf(p.Key.SizeClass, _settings.MinStreamGroups)) / _snapshotWeight;
+
+    /// <summary>A cover stream's shape, drawn from the snapshot.</summary>
+    public StreamShape Draw(Random random, DateTimeOffset at)
+    {
+        Refresh(at);
+        if (_shapes.Length == 0)
+        {
+            return new StreamShape(StreamShape.AgeBinOf(random.NextInt64(1 << 20)), 0, 0);
+        }
+
+        var i = Array.BinarySearch(_cumulative, random.NextDouble() * _cumulative[^1]);
+        i = i < 0 ? ~i : i;
+        return _shapes[Math.Min(i, _shapes.Length - 1)];
+    }
+
+    public CoverModelState State() => new()
+    {
+        Learning = _learning.ToDictionary(p => p.Key.Key, p => p.Value),
+        LearningAt = _learningAt,
+        Snapshot = _snapshot.ToDictionary(p => p.Key.Key, p => p.Value),
+        SnapshotAt = SnapshotAt,
+    };
+
+    private void Decay(DateTimeOffset at)
+    {
+        if (at <= _learningAt)
+        {
+            return;
+        }
+
+        var factor = Math.Pow(0.5, (at - _learningAt) / _settings.HalfLife);
+        foreach (var key in _learning.Keys.ToList())
+        {
+            var weight = _learning[key] * factor;
+            if (weight < 1e-6)
+            {
+                _learning.Remove(key);
+            }
+            else
+            {
+                _learning[key] = weight;
+            }
+        }
+
+        _learningAt = at;
+    }
+
+    private void Refresh(DateTimeOffset at)
+    {
+        if (at - SnapshotAt < _settings.SnapshotPeriod)
+        {
+            return;
+        }
+
+        Decay(at);
+        _snapshot = new Dictionary<StreamShape, double>(_learning);
+        SnapshotAt = at;
+        Rebuild();
+    }
+
+    private void Rebuild()
+    {
+        var cumulative = 0.0;
+        var table = _snapshot.Where(p => p.Value > 0).OrderBy(p => p.Key.Key, StringComparer.Ordinal).ToArray();
+        _shapes = table.Select(p => p.Key).ToArray();
+        _cumulative = table.Select(p => cumulative += p.Value).ToArray();
+        _snapshotWeight = cumulative;
+    }
+}
