@@ -35,6 +35,9 @@ internal sealed partial class GroupReader : IDisposable
     private readonly TimeProvider _time;
     private readonly Random _random;
     private readonly ILogger _logger;
+    /// <summary>The retrieval (prefetch) the current request belongs to, if any.</summary>
+    private static readonly AsyncLocal<object?> CurrentRetrieval = new();
+
     private readonly Lock _gate = new();
     private readonly CoverModel _cover;
     private readonly ReadSchedule _schedule;
@@ -117,13 +120,22 @@ internal sealed partial class GroupReader : IDisposable
     /// retrieval ends: blocks read for it and never taken are dropped (the stream itself is read to
     /// its end whatever happens, see <see cref="ReadSchedule"/>).
     /// </summary>
-    public async Task<IDisposable> PrefetchAsync(IReadOnlyList<RecordEntry> entries, CancellationToken cancellationToken)
+    public Task<IDisposable> PrefetchAsync(IReadOnlyList<RecordEntry> entries, CancellationToken cancellationToken)
     {
         if (!Epochs)
         {
-            return NoPrefetch.Instance;
+            return Task.FromResult<IDisposable>(NoPrefetch.Instance);
         }
 
+        // Set here, synchronously, so that it flows on in the caller's context: the record reads of
+        // this retrieval that follow meet this retrieval's claim, not another's.
+        var claim = new object();
+        CurrentRetrieval.Value = claim;
+        return PrefetchCoreAsync(entries, claim, cancellationToken);
+    }
+
+    private async Task<IDisposable> PrefetchCoreAsync(IReadOnlyList<RecordEntry> entries, object claim, CancellationToken cancellationToken)
+    {
         var groups = new List<(long Group, long Block)>();
         foreach (var entry in entries)
         {
@@ -140,7 +152,7 @@ internal sealed partial class GroupReader : IDisposable
             return NoPrefetch.Instance;
         }
 
-        return new Prefetched(this, await EnqueueAsync(groups).ConfigureAwait(false));
+        return new Prefetched(this, await EnqueueAsync(groups, claim).ConfigureAwait(false), claim);
     }
 
     /// <summary>Writes the record's blocks, in order, to <paramref name="destination"/> (positioned at 0).</summary>
@@ -162,7 +174,7 @@ internal sealed partial class GroupReader : IDisposable
         var grouped = wanted.Where(b => b.GroupId is not null).Select(b => (b.GroupId!.Value, b.Id)).ToList();
         if (Epochs && grouped.Count > 0)
         {
-            var held = await EnqueueAsync(grouped).ConfigureAwait(false);
+            var held = await EnqueueAsync(grouped, claim: null).ConfigureAwait(false);
             try
             {
                 foreach (var (_, pending) in held)
@@ -172,8 +184,8 @@ internal sealed partial class GroupReader : IDisposable
             }
             finally
             {
-                // Taken: a prefetch that still holds these groups has nothing left to keep.
-                Release(held, take: true);
+                // Taken: one retrieval's claim on these bytes is met.
+                Release(held, claim: null);
             }
         }
         else if (grouped.Count > 0)
@@ -254,11 +266,11 @@ internal sealed partial class GroupReader : IDisposable
     public void Dispose() => _meter.Dispose();
 
     /// <summary>
-    /// Queues the groups not already waiting as one stream, and holds every one of them for the
-    /// caller until <see cref="Release"/>: a group's bytes stay until whoever holds it takes them or
-    /// lets go.
+    /// Queues the groups not already waiting as one stream, and holds every one of them until
+    /// <see cref="Release"/>: a reader while it waits, a prefetch (<paramref name="claim"/>) until one
+    /// reader takes the bytes or the prefetch ends. A group's bytes stay while anybody holds it.
     /// </summary>
-    private async Task<IReadOnlyList<(long Group, PendingGroup Pending)>> EnqueueAsync(IReadOnlyList<(long Group, long Block)> blocks)
+    private async Task<IReadOnlyList<(long Group, PendingGroup Pending)>> EnqueueAsync(IReadOnlyList<(long Group, long Block)> blocks, object? claim)
     {
         var (last, _) = await _blocks.LastGroupAsync().ConfigureAwait(false);
         lock (_gate)
@@ -277,7 +289,14 @@ internal sealed partial class GroupReader : IDisposable
                 pending.Wanted.Add(block);
                 if (held.TryAdd(group, pending))
                 {
-                    pending.Holders++;
+                    if (claim is null)
+                    {
+                        pending.Readers++;
+                    }
+                    else
+                    {
+                        pending.Claims.Add(claim);
+                    }
                 }
             }
 
@@ -290,15 +309,30 @@ internal sealed partial class GroupReader : IDisposable
         }
     }
 
-    /// <summary>Lets go of held groups; a taker also removes them (their bytes are consumed), else the last holder of a read group does.</summary>
-    private void Release(IEnumerable<(long Group, PendingGroup Pending)> held, bool take)
+    /// <summary>
+    /// Lets go of held groups: a reader (<paramref name="claim"/> null) that took the bytes also meets
+    /// the claim of the retrieval it belongs to; a prefetch withdraws its own claim if it is still there.
+    /// </summary>
+    private void Release(IEnumerable<(long Group, PendingGroup Pending)> held, object? claim)
     {
         lock (_gate)
         {
             foreach (var (group, pending) in held)
             {
-                pending.Holders--;
-                if ((take || pending.Holders <= 0) && pending.Done.Task.IsCompleted && _pending.GetValueOrDefault(group) == pending)
+                if (claim is null)
+                {
+                    pending.Readers--;
+                    if (pending.Done.Task.IsCompletedSuccessfully && CurrentRetrieval.Value is { } own)
+                    {
+                        pending.Claims.Remove(own);
+                    }
+                }
+                else
+                {
+                    pending.Claims.Remove(claim);
+                }
+
+                if (pending.Unheld && pending.Done.Task.IsCompleted && _pending.GetValueOrDefault(group) == pending)
                 {
                     _pending.Remove(group);
                 }
@@ -306,7 +340,11 @@ internal sealed partial class GroupReader : IDisposable
         }
     }
 
-    private async Task ReadEpochAsync(CancellationToken cancellationToken)
+    /// <summary>Ground truth for the privacy harness: each epoch's reads as planned (object, whether a request waits for it, stream; negative streams are cover).</summary>
+    internal Action<DateTimeOffset, IReadOnlyList<(ObjectName Name, bool Wanted, long Stream)>>? EpochPlanned { get; set; }
+
+    /// <summary>One epoch: the loop's step, which a driver of virtual time calls itself at <see cref="NextEpochAt"/>.</summary>
+    internal async Task ReadEpochAsync(CancellationToken cancellationToken)
     {
         var (last, filled) = await _blocks.LastGroupAsync().ConfigureAwait(false);
         IReadOnlyList<EpochRead> plan;
@@ -321,7 +359,7 @@ internal sealed partial class GroupReader : IDisposable
         }
 
         var members = (await _blocks.GroupMembersAsync(plan.Select(r => r.Group).Distinct().ToList()).ConfigureAwait(false)).ToLookup(m => m.GroupId!.Value);
-        var reads = new List<(CacheBlock Member, PendingGroup? Pending)>();
+        var reads = new List<(CacheBlock Member, PendingGroup? Pending, long Stream)>();
         lock (_gate)
         {
             foreach (var read in plan)
@@ -329,7 +367,7 @@ internal sealed partial class GroupReader : IDisposable
                 var pending = _pending.GetValueOrDefault(read.Group) is { Done.Task.IsCompleted: false } p ? p : null;
                 var group = members[read.Group].ToArray();
                 _random.Shuffle(group);
-                reads.AddRange(group.Select(m => (m, pending)));
+                reads.AddRange(group.Select(m => (m, pending, read.Stream)));
                 if (group.Length == 0)
                 {
                     // Nothing left of it (deleted, or the store is young): the reader finds its blocks missing.
@@ -338,6 +376,7 @@ internal sealed partial class GroupReader : IDisposable
             }
         }
 
+        EpochPlanned?.Invoke(_time.GetUtcNow(), reads.Select(r => (r.Member.ObjectName, r.Pending is { } p && p.Wanted.Contains(r.Member.Id), r.Stream)).ToList());
         var results = reads.Where(r => r.Pending is not null).Select(r => r.Pending!).Distinct().ToDictionary(p => p, _ => new Dictionary<long, byte[]>());
         var failures = new Dictionary<PendingGroup, Exception>();
         await Parallel.ForEachAsync(reads, new ParallelOptions { MaxDegreeOfParallelism = _options.ReadConcurrency, CancellationToken = cancellationToken }, async (read, token) =>
@@ -389,7 +428,7 @@ internal sealed partial class GroupReader : IDisposable
             // Nobody holds them any more (a cancelled request, a prefetch let go): drop the bytes.
             foreach (var group in plan.Select(r => r.Group).Distinct())
             {
-                if (_pending.TryGetValue(group, out var pending) && pending.Holders <= 0 && pending.Done.Task.IsCompleted)
+                if (_pending.TryGetValue(group, out var pending) && pending.Unheld && pending.Done.Task.IsCompleted)
                 {
                     _pending.Remove(group);
                 }
@@ -524,13 +563,18 @@ internal sealed partial class GroupReader : IDisposable
     {
         public HashSet<long> Wanted { get; } = [];
 
-        /// <summary>Readers and prefetches that hold the group (under the reader's gate).</summary>
-        public int Holders { get; set; }
+        /// <summary>Readers waiting for the group (under the reader's gate).</summary>
+        public int Readers { get; set; }
+
+        /// <summary>Prefetches whose claim on the bytes no reader has met yet (under the reader's gate).</summary>
+        public HashSet<object> Claims { get; } = [];
+
+        public bool Unheld => Readers <= 0 && Claims.Count == 0;
 
         public TaskCompletionSource<Dictionary<long, byte[]>> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    private sealed class Prefetched(GroupReader reader, IReadOnlyList<(long Group, PendingGroup Pending)> held) : IDisposable
+    private sealed class Prefetched(GroupReader reader, IReadOnlyList<(long Group, PendingGroup Pending)> held, object claim) : IDisposable
     {
         private int _disposed;
 
@@ -539,7 +583,11 @@ internal sealed partial class GroupReader : IDisposable
         {
             if (Interlocked.Exchange(ref _disposed, 1) == 0)
             {
-                reader.Release(held, take: false);
+                reader.Release(held, claim);
+                if (CurrentRetrieval.Value == claim)
+                {
+                    CurrentRetrieval.Value = null;
+                }
             }
         }
     }

@@ -82,13 +82,17 @@ public sealed class ReadSchedule
         var taken = wanted.ToHashSet();
         var padding = size - wanted.Length;
 
-        // Widen the window (older first, then newer) until it has room for the padding.
+        // Widen the window until it has room for the padding, by a random share on each side, so
+        // that where the wanted groups sit in it is uniform, as a cover stream's are in its own.
         var room = hi - lo + 1 - wanted.Length;
         if (room < padding)
         {
-            var down = Math.Min(lo, padding - room);
+            var extra = padding - room;
+            var down = Math.Min(lo, _random.NextInt64(extra + 1));
+            var up = Math.Min(lastGroup - hi, extra - down);
+            down = Math.Min(lo, extra - up);
             lo -= down;
-            hi = Math.Max(hi, Math.Min(lastGroup, hi + (padding - room - down)));
+            hi += up;
         }
 
         var pad = Sample(lo, hi, padding, taken);

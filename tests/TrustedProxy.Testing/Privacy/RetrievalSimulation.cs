@@ -12,30 +12,41 @@ public enum ReadMode
     /// <summary>Every member of the wanted objects' retrieval groups, at once (schedule <c>immediate</c>).</summary>
     GroupsImmediate,
 
-    /// <summary>Wanted groups in the slots of the constant-rate read schedule, cover reads otherwise (the default).</summary>
-    GroupsConstantRate,
+    /// <summary>The epoch schedule: requests as padded streams among cover streams (the default).</summary>
+    Epochs,
 }
 
 /// <summary>A cloud-side retrieval configuration under test.</summary>
 /// <param name="Mode">How reads are made.</param>
 /// <param name="GroupSize">N.</param>
-/// <param name="ReadsPerSecond">Group reads per second of the constant-rate schedule.</param>
+/// <param name="GroupsPerEpoch">Groups each stream reads per epoch.</param>
+/// <param name="CoverPerWanted">Cover streams per wanted stream.</param>
 /// <param name="Relocate">A record read from the cloud moves to fresh objects (only with the upload cache on).</param>
 /// <param name="ObliviousTransfer">Consumers fetch single instances by OT over their study: the proxy reads the whole study.</param>
 /// <param name="RelocationHoldHours">A relocated block enters the upload schedule after a further uniform delay of up to this many hours.</param>
-public sealed record RetrievalConfiguration(ReadMode Mode, int GroupSize = 8, double ReadsPerSecond = 2, bool Relocate = true, bool ObliviousTransfer = false, double RelocationHoldHours = 0)
+public sealed record RetrievalConfiguration(ReadMode Mode, int GroupSize = 1, int GroupsPerEpoch = 48, double CoverPerWanted = 1, bool Relocate = true, bool ObliviousTransfer = false, double RelocationHoldHours = 0)
 {
     public static readonly RetrievalConfiguration Defaults = FromOptions(new ObliviousRetrievalOptions());
 
     public static RetrievalConfiguration FromOptions(ObliviousRetrievalOptions o) => new(
-        o.Schedule == GroupReadQueue.Immediate ? ReadMode.GroupsImmediate : ReadMode.GroupsConstantRate, o.GroupSize, o.ReadsPerSecond, o.RelocateAfterRead, RelocationHoldHours: o.RelocationHoldSeconds / 3600);
+        o.Schedule == ObliviousRetrievalOptions.Immediate ? ReadMode.GroupsImmediate : ReadMode.Epochs, o.GroupSize, o.GroupsPerEpoch, o.CoverPerWanted, o.RelocateAfterRead, RelocationHoldHours: o.RelocationHoldSeconds / 3600);
+
+    /// <summary>The options the server would run with (the declared load is the simulation's own, as a site would declare it).</summary>
+    public ObliviousRetrievalOptions Options(double retrievalsPerDay, double retrievalMegabytes) => new ObliviousRetrievalOptions() with
+    {
+        GroupSize = GroupSize,
+        GroupsPerEpoch = GroupsPerEpoch,
+        CoverPerWanted = CoverPerWanted,
+        DeclaredRetrievalsPerDay = retrievalsPerDay,
+        DeclaredRetrievalMegabytes = Math.Max(0.01, retrievalMegabytes),
+    };
 
     public string Label =>
         (Mode switch
         {
             ReadMode.Direct => "direct reads (oblivious off)",
             ReadMode.GroupsImmediate => $"groups N={GroupSize}, immediate",
-            _ => $"groups N={GroupSize}, constant-rate {ReadsPerSecond:0.##}/s",
+            _ => $"epochs, N={GroupSize}, {GroupsPerEpoch} groups/epoch, cover ×{CoverPerWanted:0.##}",
         })
         + (Mode != ReadMode.Direct && !Relocate ? ", no relocation" : "")
         + (ObliviousTransfer ? ", OT mode" : "")
@@ -103,8 +114,8 @@ public sealed class RetrievalLog(
 /// <summary>
 /// Replays consultations against a simulated upload log, the way the server reads: groups are
 /// the write log cut into runs of N consecutive writes (<see cref="RetrievalGroups"/>, as the
-/// release loop assigns them), the constant-rate schedule is the server's
-/// <see cref="GroupReadQueue"/>, a record whose blocks are not all in the cloud yet is served from
+/// release loop assigns them), the epoch schedule is the server's
+/// <see cref="ReadSchedule"/> (a request's records one stream, as WADO-RS prefetches them), a record whose blocks are not all in the cloud yet is served from
 /// the cache without a read, and a record read from the cloud is relocated: its new blocks take
 /// the place of dummy writes after a delay drawn from the upload schedule's delays (under the
 /// constant-rate upload schedule a waiting block takes a slot that would otherwise carry a dummy,
@@ -151,7 +162,28 @@ public static class RetrievalSimulation
         return requests.OrderBy(r => r.At).Select((r, i) => r with { Id = i }).ToList();
     }
 
+    /// <summary>
+    /// Replays the requests. Under the epoch schedule the cover model is the one a site has after
+    /// weeks at this load: the run is made once with a model that learns fast (half-life of a day),
+    /// and again, for the record, with cover drawn from what that first run learned.
+    /// </summary>
     public static RetrievalLog Run(SimulatedLog log, IReadOnlyList<RetrievalRequest> requests, RetrievalConfiguration configuration, int seed)
+    {
+        if (configuration.Mode != ReadMode.Epochs)
+        {
+            return RunOnce(log, requests, configuration, seed, _ => null!).Log;
+        }
+
+        var (_, learned) = RunOnce(log, requests, configuration, seed + 100, options => new CoverModel(
+            CoverModelSettings.From(options with { CoverModelHalfLifeDays = 1, CoverModelSnapshotHours = 24 }, log.Options.BlockSizeBytes), log.Start));
+        var state = learned!.State();
+        return RunOnce(log, requests, configuration, seed, options => new CoverModel(
+            CoverModelSettings.From(options with { CoverModelHalfLifeDays = 1, CoverModelSnapshotHours = 1e5 }, log.Options.BlockSizeBytes),
+            log.Start,
+            state with { Snapshot = state.Learning, SnapshotAt = log.Start, LearningAt = log.Start })).Log;
+    }
+
+    private static (RetrievalLog Log, CoverModel? Cover) RunOnce(SimulatedLog log, IReadOnlyList<RetrievalRequest> requests, RetrievalConfiguration configuration, int seed, Func<ObliviousRetrievalOptions, CoverModel> model)
     {
         var random = new Random(seed);
         var view = CloudLogView.FromObservations(log.Observations);
@@ -197,7 +229,11 @@ public static class RetrievalSimulation
         var reads = new List<CloudObservation>();
         var fromCloud = new bool[requests.Count];
         var served = new double[requests.Count];
-        var queue = new GroupReadQueue(configuration.ReadsPerSecond, new Random(seed + 1), view.Origin);
+        var days = Math.Max(1e-3, (log.End - log.Start).TotalDays);
+        var meanObjects = requests.Count == 0 ? 1 : requests.Average(r => r.Records.Sum(id => current.TryGetValue(id, out var b) ? b.Length : 0));
+        var options = configuration.Options(requests.Count / days, meanObjects * log.Options.BlockSizeBytes / 1e6);
+        var cover = configuration.Mode == ReadMode.Epochs ? model(options) : null;
+        var schedule = cover is null ? null : new ReadSchedule(options, cover, new Random(seed + 1), view.Origin);
         var waitingFor = new Dictionary<long, List<(int Request, long Record)>>();
         var outstanding = new Dictionary<(int Request, long Record), int>();
         var pendingOfRequest = new int[requests.Count];
@@ -276,60 +312,58 @@ public static class RetrievalSimulation
 
                     break;
                 default:
+                    // One stream for the request (a study comes as one, as WADO-RS prefetches it).
+                    var stream = new List<long>();
                     foreach (var id in cloud)
                     {
                         var groups = current[id].Select(i => groupOf[i]).Distinct().ToArray();
-                        random.Shuffle(groups);
                         outstanding[(r, id)] = groups.Length;
                         pendingOfRequest[r]++;
                         foreach (var g in groups)
                         {
-                            queue.Want(g);
                             if (!waitingFor.TryGetValue(g, out var list))
                             {
                                 waitingFor[g] = list = [];
+                                stream.Add(g);
                             }
 
                             list.Add((r, id));
                         }
                     }
 
+                    if (stream.Count > 0)
+                    {
+                        var written = view.FirstAfter(t);
+                        schedule!.Want(stream, groupOf[Math.Max(0, written - 1)]);
+                    }
+
                     break;
             }
         }
 
-        void Slot(DateTimeOffset at)
+        void Epoch(DateTimeOffset at)
         {
             var t = view.Seconds(at);
-            var group = queue.TakeSlot(at);
             var written = view.FirstAfter(t);
-            if (group is not { } g)
+            foreach (var read in schedule!.TakeEpoch(at, written > 0 ? groupOf[written - 1] : -1))
             {
-                if (written > 0)
+                var g = read.Group;
+                Read(WrittenMembers(g, t), t);
+                if (!waitingFor.Remove(g, out var waiters))
                 {
-                    Read(WrittenMembers(queue.CoverGroup(groupOf[written - 1]), t), t);
+                    continue;
                 }
 
-                return;
-            }
-
-            queue.RecordWanted(g, groupOf[Math.Max(0, written - 1)]);
-
-            Read(WrittenMembers(g, t), t);
-            if (!waitingFor.Remove(g, out var waiters))
-            {
-                return;
-            }
-
-            foreach (var key in waiters)
-            {
-                if (--outstanding[key] == 0)
+                foreach (var key in waiters)
                 {
-                    outstanding.Remove(key);
-                    Relocate(key.Record, t);
-                    if (--pendingOfRequest[key.Request] == 0)
+                    if (--outstanding[key] == 0)
                     {
-                        Done(key.Request, t);
+                        outstanding.Remove(key);
+                        Relocate(key.Record, t);
+                        if (--pendingOfRequest[key.Request] == 0)
+                        {
+                            Done(key.Request, t);
+                        }
                     }
                 }
             }
@@ -337,24 +371,24 @@ public static class RetrievalSimulation
 
         var end = view.Origin.AddSeconds(view.Times.Length == 0 ? 0 : view.Times[^1]);
         var next = 0;
-        while (next < requests.Count || (configuration.Mode == ReadMode.GroupsConstantRate && queue.NextSlotAt <= end))
+        while (next < requests.Count || (schedule is not null && schedule.NextEpochAt <= end))
         {
-            if (configuration.Mode == ReadMode.GroupsConstantRate && queue.NextSlotAt <= end && (next == requests.Count || queue.NextSlotAt < requests[next].At))
+            if (schedule is not null && schedule.NextEpochAt <= end && (next == requests.Count || schedule.NextEpochAt < requests[next].At))
             {
-                Slot(queue.NextSlotAt);
+                Epoch(schedule.NextEpochAt);
                 continue;
             }
 
             Request(next++);
         }
 
-        var times = Enumerable.Range(0, requests.Count).Where(r => fromCloud[r] && served[r] > 0 || (fromCloud[r] && configuration.Mode != ReadMode.GroupsConstantRate)).Select(r => served[r]).ToList();
-        return new RetrievalLog(
+        var times = Enumerable.Range(0, requests.Count).Where(r => fromCloud[r] && served[r] > 0 || (fromCloud[r] && configuration.Mode != ReadMode.Epochs)).Select(r => served[r]).ToList();
+        return (new RetrievalLog(
             log, configuration, requests, reads,
             ever.ToDictionary(p => p.Key, p => (IReadOnlySet<string>)p.Value),
             fromCloud,
             times.Count == 0 ? 0 : times.Average(),
-            times.Count == 0 ? 0 : Estimators.Percentile(times, 99));
+            times.Count == 0 ? 0 : Estimators.Percentile(times, 99)), cover);
     }
 
     private static int Poisson(Random random, double mean)

@@ -43,21 +43,30 @@ public enum WireControl
     WireLeaks = PlaintextOnReal | RerandomisedDummies | HeadBeforeRealOnly | LongerReal | ExtraHeaderOnReal,
 }
 
-/// <summary>Read-side controls (see <see cref="WantedReadLeak"/>): the proxy reads a group differently when it serves a request.</summary>
+/// <summary>Read-side controls: each breaks the production reader on one observable, so that its classifier is shown to work.</summary>
 [Flags]
 public enum WireReadControl
 {
     None = 0,
 
-    /// <summary>A HEAD before every member of a group read that serves a request.</summary>
+    /// <summary>A HEAD before every member of a wanted group (<see cref="WantedReadLeak"/>).</summary>
     HeadBeforeWanted = 1,
 
-    /// <summary>The wanted member read through a client that adds a header.</summary>
+    /// <summary>The wanted object read through a client that adds a header, as forwarded trace context would (<see cref="WantedReadLeak"/>).</summary>
     ExtraHeaderOnWanted = 2,
+
+    /// <summary>Epochs at Poisson times, a request served at the first after it: the epoch that starts a request's stream follows a longer gap.</summary>
+    PoissonEpochs = 4,
+
+    /// <summary>Cover streams re-read the groups of the last wanted stream.</summary>
+    ReplayRecentWanted = 8,
+
+    /// <summary>A cover model that never learns: ages uniform over the store, every cover stream of the smallest size, against recency-biased requests of all sizes.</summary>
+    UniformCover = 16,
 }
 
-/// <summary>One slot of the group-read loop: whether it served a request (ground truth, from the reader's own counter) and the tap's requests it made, [<see cref="From"/>, <see cref="To"/>) by arrival.</summary>
-public sealed record ReadSlot(bool Wanted, long From, long To);
+/// <summary>One object read of the read phase, as the reader planned it (ground truth): the epoch's time, the object, whether a request waited for it, its stream (negative: cover).</summary>
+public sealed record ReadTruth(DateTimeOffset At, string Key, bool Wanted, long Stream);
 
 /// <summary>How a wire run is sized. The defaults give about 2,700 writes, 40 % real and 60 % cover, in 25–40 s of wall time.</summary>
 public sealed record WireRunOptions
@@ -75,8 +84,19 @@ public sealed record WireRunOptions
 
     public WireControl Control { get; init; } = WireControl.None;
 
-    /// <summary>After the writes: this many records fetched through the production <see cref="GroupReader"/> (constant-rate group reads, cover reads in the other slots); 0: no read phase.</summary>
+    /// <summary>After the writes: this many requests (a record, or a whole study) served through the production <see cref="GroupReader"/> on its epoch schedule; 0: no read phase.</summary>
     public int WantedReads { get; init; }
+
+    /// <summary>Mean virtual time between requests (Poisson arrivals).</summary>
+    public TimeSpan MeanRequestGap { get; init; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>
+    /// The read options: the production defaults at the write side's scale (4 KiB blocks): four
+    /// groups an epoch, so that streams last several epochs, and no idle floor (at this block size
+    /// the production floor would be hundreds of streams a day). The cover model is the one the
+    /// site would have learned at this load (learned first, on another draw of the same requests).
+    /// </summary>
+    public ObliviousRetrievalOptions Read { get; init; } = new ObliviousRetrievalOptions() with { GroupsPerEpoch = 4, IdleFloorGigabytesPerDay = 0 };
 
     public WireReadControl ReadControl { get; init; } = WireReadControl.None;
 
@@ -119,10 +139,10 @@ public sealed record WireRunOptions
 }
 
 /// <summary>What a wire run leaves: every request the cloud received, the truth to score with, and the workload.</summary>
-public sealed class WireRunResult(IReadOnlyList<TappedRequest> requests, IReadOnlyDictionary<string, string> kinds, IReadOnlyDictionary<string, ObjectTruth> realObjects, HospitalWorkload workload, IReadOnlyList<UploadedRecord> uploads, int engineErrors, TimeSpan wallTime, IReadOnlyList<ReadSlot> readSlots)
+public sealed class WireRunResult(IReadOnlyList<TappedRequest> requests, IReadOnlyDictionary<string, string> kinds, IReadOnlyDictionary<string, ObjectTruth> realObjects, HospitalWorkload workload, IReadOnlyList<UploadedRecord> uploads, int engineErrors, TimeSpan wallTime, IReadOnlyList<ReadTruth> readTruth)
 {
-    /// <summary>The read phase's slots in order (empty without one). Which were wanted is ground truth.</summary>
-    public IReadOnlyList<ReadSlot> ReadSlots => readSlots;
+    /// <summary>The read phase's object reads as planned, in order (empty without one). Ground truth, for scoring only.</summary>
+    public IReadOnlyList<ReadTruth> ReadTruth => readTruth;
 
     public IReadOnlyList<TappedRequest> Requests => requests;
 
@@ -240,7 +260,7 @@ public static class WireRun
             }
 
             var slots = options.WantedReads > 0
-                ? await ReadPhaseAsync(options, tap, index, blocks, mask, new S3ObjectStore(client, Bucket), new S3ObjectStore(realClient, Bucket), services.GetRequiredService<IMeterFactory>(), time.GetUtcNow(), cancellationToken)
+                ? await ReadPhaseAsync(options, tap, time, index, blocks, mask, names, new S3ObjectStore(client, Bucket), new S3ObjectStore(realClient, Bucket), services.GetRequiredService<IMeterFactory>(), cancellationToken)
                 : [];
             var requests = tap.Requests;
             var written = requests.Where(r => r.Method == "PUT" && r.Key is not null && r.Status is >= 200 and < 300).GroupBy(r => r.Key!).ToDictionary(g => g.Key, g => g.First().At);
@@ -257,127 +277,187 @@ public static class WireRun
     }
 
     /// <summary>
-    /// Fetches stored records through the production <see cref="GroupReader"/> on its constant-rate
-    /// loop (virtual time that jumps to each slot): a request is enqueued once at least one cover slot
-    /// has passed since the last, so wanted and cover slots alternate irregularly. The reader's own
-    /// counter (kind wanted or cover, added as each slot ends) labels the slots; the tap's arrival
-    /// count at that instant is the boundary, since the loop reads one slot after the other.
+    /// Serves requests through the production <see cref="GroupReader"/>, driving its epochs on the
+    /// fake clock: requests arrive as a Poisson process; each wants one record or a whole study
+    /// (announced with <see cref="GroupReader.PrefetchAsync"/> as WADO-RS does), a third of them
+    /// again something asked before, the rest half among the newest fifth of the records and half
+    /// among all. The clock moves to the next arrival or the next epoch, whichever is first, until
+    /// every request is served and every stream read. The reader's plan is the ground truth.
     /// </summary>
-    private static async Task<IReadOnlyList<ReadSlot>> ReadPhaseAsync(
-        WireRunOptions options, WireTap tap, RecordIndex index, BlockIndex blocks, ObjectMask mask, IObjectStore store, IObjectStore realPath, IMeterFactory meters, DateTimeOffset now, CancellationToken cancellationToken)
+    private static async Task<IReadOnlyList<ReadTruth>> ReadPhaseAsync(
+        WireRunOptions options, WireTap tap, FakeTimeProvider time, RecordIndex index, BlockIndex blocks, ObjectMask mask,
+        IReadOnlyDictionary<string, (UploadedRecord Record, int Block)> names, IObjectStore store, IObjectStore realPath, IMeterFactory meters, CancellationToken cancellationToken)
     {
-        var readTime = new JumpingTimeProvider(now);
-        tap.Time = readTime;
-        List<string> handles;
+        // Every record in the cloud, oldest first, with its study and its groups.
+        var targets = new List<(RecordEntry Entry, int Study, long[] Groups)>();
         using (var connection = index.Open())
         {
-            handles = (await Dapper.SqlMapper.QueryAsync<string>(connection, "SELECT handle FROM records WHERE state = 'Stored' ORDER BY created_at")).ToList();
+            foreach (var handle in await Dapper.SqlMapper.QueryAsync<string>(connection, "SELECT handle FROM records WHERE state = 'Stored' ORDER BY created_at"))
+            {
+                var own = await blocks.OfRecordAsync(handle);
+                if (own.Count > 0 && own.All(b => b.State == BlockState.Released && b.GroupId is not null) && names.TryGetValue(own[0].ObjectName.ToString(), out var truth))
+                {
+                    targets.Add((Entry(handle, time.GetUtcNow()), truth.Record.StudyId, own.Select(b => b.GroupId!.Value).ToArray()));
+                }
+            }
         }
 
+        var (last, _) = await blocks.LastGroupAsync();
+        var cover = LearnedCover(options, targets, last, time.GetUtcNow());
+
+        // The objects read for a request in the epoch under way (the leaky controls mark these).
         var wanted = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>();
-        var wantedGroups = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>();
-        var readStore = options.ReadControl == WireReadControl.None
-            ? store
-            : new WantedReadLeak(
-                store, realPath, n => wantedGroups.ContainsKey(n.ToString()), n => wanted.ContainsKey(n.ToString()),
-                options.ReadControl.HasFlag(WireReadControl.HeadBeforeWanted), options.ReadControl.HasFlag(WireReadControl.ExtraHeaderOnWanted));
-        var slots = new List<ReadSlot>();
-        var coverSinceWanted = 0;
-        var slotEnded = new SemaphoreSlim(0);
-        var from = tap.Arrived;
-        using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
+        var readStore = options.ReadControl.HasFlag(WireReadControl.HeadBeforeWanted) || options.ReadControl.HasFlag(WireReadControl.ExtraHeaderOnWanted)
+            ? new WantedReadLeak(
+                store, realPath, n => wanted.ContainsKey(n.ToString()), n => wanted.ContainsKey(n.ToString()),
+                options.ReadControl.HasFlag(WireReadControl.HeadBeforeWanted), options.ReadControl.HasFlag(WireReadControl.ExtraHeaderOnWanted))
+            : store;
+        tap.Time = time;
+        using var reader = new GroupReader(
+            readStore, blocks, mask, Options.Create(options.Read), Options.Create(options.Cache), time, new Random(options.Seed + 2), meters, NullLogger<GroupReader>.Instance,
+            Control(options.ReadControl), cover);
+        var truthLog = new List<ReadTruth>();
+        reader.EpochPlanned = (at, plan) =>
         {
-            if (instrument.Meter.Scope == meters && instrument.Name == "trustedproxy.retrieval.group_reads")
+            wanted.Clear();
+            foreach (var p in plan.Where(p => p.Wanted))
             {
-                l.EnableMeasurementEvents(instrument);
+                wanted[p.Name.ToString()] = true;
+            }
+
+            lock (truthLog)
+            {
+                truthLog.AddRange(plan.Select(p => new ReadTruth(at, p.Name.ToString(), p.Wanted, p.Stream)));
             }
         };
-        listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
+
+        var requests = Requests(options, targets, time.GetUtcNow(), options.Seed + 1);
+        var serving = new List<Task>();
+        var next = 0;
+        while (next < requests.Count || reader.Streams > 0 || serving.Any(t => !t.IsCompleted))
         {
-            var isWanted = false;
-            foreach (var tag in tags)
+            cancellationToken.ThrowIfCancellationRequested();
+            if (next < requests.Count && requests[next].At <= reader.NextEpochAt)
             {
-                isWanted |= tag.Key == "kind" && Equals(tag.Value, "wanted");
+                MoveTo(time, requests[next].At);
+                var entries = requests[next++].Entries;
+                var prefetch = await reader.PrefetchAsync(entries, cancellationToken);
+                serving.Add(ServeAsync(reader, entries, prefetch, cancellationToken));
+                continue;
             }
 
-            lock (slots)
-            {
-                var to = tap.Arrived;
-                slots.Add(new ReadSlot(isWanted, from, to));
-                from = to;
-                coverSinceWanted = isWanted ? 0 : coverSinceWanted + 1;
-            }
-
-            slotEnded.Release();
-        });
-        listener.Start();
-
-        var random = new Random(options.Seed + 1);
-        using var reader = new GroupReader(readStore, blocks, mask, Options.Create(new ObliviousRetrievalOptions()), readTime, new Random(options.Seed + 2), meters, NullLogger<GroupReader>.Instance);
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var loop = reader.RunAsync(stop.Token);
-        for (var i = 0; i < options.WantedReads && handles.Count > 0; i++)
-        {
-            // Wait for a cover slot or more (1 to 3, drawn) since the last request was served.
-            var gap = random.Next(1, 4);
-            while (true)
-            {
-                lock (slots)
-                {
-                    if (coverSinceWanted >= gap)
-                    {
-                        break;
-                    }
-                }
-
-                await slotEnded.WaitAsync(cancellationToken);
-            }
-
-            var handle = handles[random.Next(handles.Count)];
-            var own = await blocks.OfRecordAsync(handle);
-            foreach (var block in own)
-            {
-                wanted[block.ObjectName.ToString()] = true;
-            }
-
-            foreach (var member in await blocks.GroupMembersAsync(own.Where(b => b.GroupId is not null).Select(b => b.GroupId!.Value).ToList()))
-            {
-                wantedGroups[member.ObjectName.ToString()] = true;
-            }
-
-            try
-            {
-                await reader.ReadAsync(new RecordEntry
-            {
-                Handle = handle,
-                ObjectName = ObjectName.NewRandom(),
-                WrappedKey = [],
-                TransferSyntaxUid = "",
-                PlaintextLength = 0,
-                StoredLength = 0,
-                ContentSha256 = [],
-                OriginOrganisation = "",
-                State = RecordState.Stored,
-                CreatedAt = now,
-                }, Stream.Null, cancellationToken);
-            }
-            catch (EnvelopeIntegrityException)
-            {
-                // A write-side control changed the stored size of real objects; the slot was read all the same.
-            }
-
-            wanted.Clear();
-            wantedGroups.Clear();
+            MoveTo(time, reader.NextEpochAt);
+            await reader.ReadEpochAsync(cancellationToken);
+            serving.RemoveAll(t => t.IsCompleted && !t.IsFaulted);
         }
 
-        await stop.CancelAsync();
-        await loop;
-        lock (slots)
+        await Task.WhenAll(serving);
+        lock (truthLog)
         {
-            return slots.ToList();
+            return truthLog.ToList();
         }
     }
+
+    private static async Task ServeAsync(GroupReader reader, IReadOnlyList<RecordEntry> entries, IDisposable prefetch, CancellationToken cancellationToken)
+    {
+        using (prefetch)
+        {
+            foreach (var entry in entries)
+            {
+                try
+                {
+                    await reader.ReadAsync(entry, Stream.Null, cancellationToken);
+                }
+                catch (EnvelopeIntegrityException)
+                {
+                    // A write-side control changed the stored size of real objects; the blocks were read all the same.
+                }
+            }
+        }
+    }
+
+    private static ReadScheduleControl Control(WireReadControl control) =>
+        control.HasFlag(WireReadControl.PoissonEpochs) ? ReadScheduleControl.PoissonEpochs
+        : control.HasFlag(WireReadControl.ReplayRecentWanted) ? ReadScheduleControl.ReplayRecentWanted
+        : ReadScheduleControl.None;
+
+    /// <summary>The requests of a read phase: arrival, and the records wanted (one, or a study's).</summary>
+    private static List<(DateTimeOffset At, IReadOnlyList<RecordEntry> Entries)> Requests(WireRunOptions options, IReadOnlyList<(RecordEntry Entry, int Study, long[] Groups)> targets, DateTimeOffset start, int seed)
+    {
+        var random = new Random(seed);
+        var asked = new List<IReadOnlyList<RecordEntry>>();
+        var requests = new List<(DateTimeOffset, IReadOnlyList<RecordEntry>)>();
+        var at = start;
+        for (var i = 0; i < options.WantedReads && targets.Count > 0; i++)
+        {
+            at += TimeSpan.FromTicks((long)(-Math.Log(1 - random.NextDouble()) * options.MeanRequestGap.Ticks));
+            IReadOnlyList<RecordEntry> entries;
+            if (asked.Count > 0 && random.NextDouble() < 1.0 / 3)
+            {
+                entries = asked[random.Next(asked.Count)];
+            }
+            else
+            {
+                var pick = random.NextDouble() < 0.5 ? targets[targets.Count - 1 - random.Next(Math.Max(1, targets.Count / 5))] : targets[random.Next(targets.Count)];
+                entries = random.NextDouble() < 0.5 ? [pick.Entry] : targets.Where(t => t.Study == pick.Study).Select(t => t.Entry).ToList();
+                asked.Add(entries);
+            }
+
+            requests.Add((at, entries));
+        }
+
+        return requests;
+    }
+
+    /// <summary>
+    /// The cover model a site has after weeks of these requests: the same kind of requests (another
+    /// draw) run through a schedule whose model forgets within the hour, then its counts as the
+    /// snapshot cover draws from, never renewed during the run. The control that never learns
+    /// gets uniform ages over the store and streams of the smallest size instead.
+    /// </summary>
+    private static CoverModel LearnedCover(WireRunOptions options, IReadOnlyList<(RecordEntry Entry, int Study, long[] Groups)> targets, long lastGroup, DateTimeOffset now)
+    {
+        var settings = CoverModelSettings.From(options.Read with { CoverModelHalfLifeDays = 1.0 / 24, CoverModelSnapshotHours = 1e5 }, options.Cache.BlockSizeBytes);
+        if (options.ReadControl.HasFlag(WireReadControl.UniformCover))
+        {
+            var bins = StreamShape.AgeBinOf(lastGroup);
+            var uniform = Enumerable.Range(0, bins + 1).ToDictionary(b => new StreamShape(b, 0, StreamShape.SpreadBinOf(1)), b => Math.Pow(2, b / 4.0));
+            var rate = options.WantedReads > 0 ? 1 / options.MeanRequestGap.TotalSeconds : 0;
+            return new CoverModel(settings with { Prior = uniform, PriorStreamsPerSecond = rate, Learn = false }, now);
+        }
+
+        var learning = new CoverModel(settings, now);
+        var schedule = new ReadSchedule(options.Read, learning, new Random(options.Seed + 3), now);
+        var byHandle = targets.ToDictionary(t => t.Entry.Handle, t => t.Groups);
+        var clock = now;
+        foreach (var (at, entries) in Requests(options with { WantedReads = Math.Max(options.WantedReads, 1000) }, targets, now, options.Seed + 4))
+        {
+            while (schedule.NextEpochAt < at)
+            {
+                clock = schedule.NextEpochAt;
+                schedule.TakeEpoch(clock, lastGroup);
+            }
+
+            schedule.Want(entries.SelectMany(e => byHandle[e.Handle]).ToList(), lastGroup);
+        }
+
+        var state = learning.State();
+        return new CoverModel(settings, now, state with { Snapshot = state.Learning, SnapshotAt = now, LearningAt = now });
+    }
+
+    private static RecordEntry Entry(string handle, DateTimeOffset now) => new()
+    {
+        Handle = handle,
+        ObjectName = ObjectName.NewRandom(),
+        WrappedKey = [],
+        TransferSyntaxUid = "",
+        PlaintextLength = 0,
+        StoredLength = 0,
+        ContentSha256 = [],
+        OriginOrganisation = "",
+        State = RecordState.Stored,
+        CreatedAt = now,
+    };
 
     private static void MoveTo(FakeTimeProvider time, DateTimeOffset at)
     {
