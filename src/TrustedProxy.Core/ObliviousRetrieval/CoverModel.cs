@@ -61,6 +61,14 @@ public sealed record CoverModelState
     public Dictionary<string, double> Snapshot { get; init; } = [];
 
     public DateTimeOffset SnapshotAt { get; init; }
+
+    /// <summary>Decayed weights, by size class, of where in their window wanted streams' groups lie (<see cref="CoverModel.ProfileBins"/> bins, oldest first).</summary>
+    public Dictionary<string, double[]> Profiles { get; init; } = [];
+
+    public Dictionary<string, double[]> ProfileSnapshot { get; init; } = [];
+
+    /// <summary>This state with what it learned as the snapshot cover draws from, taken at <paramref name="at"/> (the privacy harness's "after weeks at this load").</summary>
+    public CoverModelState Settled(DateTimeOffset at) => this with { Snapshot = Learning, ProfileSnapshot = Profiles, SnapshotAt = at, LearningAt = at };
 }
 
 /// <summary>The cover model's parameters, from <see cref="ObliviousRetrievalOptions"/>.</summary>
@@ -111,7 +119,12 @@ public sealed record CoverModelSettings(
 /// </summary>
 public sealed class CoverModel
 {
+    /// <summary>Bins of the within-window profile.</summary>
+    public const int ProfileBins = 16;
+
     private readonly CoverModelSettings _settings;
+    private Dictionary<int, double[]> _profiles = [];
+    private Dictionary<int, double[]> _profileSnapshot = [];
     private Dictionary<StreamShape, double> _learning;
     private DateTimeOffset _learningAt;
     private Dictionary<StreamShape, double> _snapshot;
@@ -128,6 +141,8 @@ public sealed class CoverModel
             _learningAt = state.LearningAt;
             _snapshot = state.Snapshot.ToDictionary(p => StreamShape.Parse(p.Key), p => p.Value);
             SnapshotAt = state.SnapshotAt;
+            _profiles = state.Profiles.Where(p => p.Value.Length == ProfileBins).ToDictionary(p => int.Parse(p.Key, System.Globalization.CultureInfo.InvariantCulture), p => p.Value.ToArray());
+            _profileSnapshot = state.ProfileSnapshot.Where(p => p.Value.Length == ProfileBins).ToDictionary(p => int.Parse(p.Key, System.Globalization.CultureInfo.InvariantCulture), p => p.Value.ToArray());
         }
         else
         {
@@ -149,8 +164,12 @@ public sealed class CoverModel
 
     private double MeanLifeSeconds => _settings.HalfLife.TotalSeconds / Math.Log(2);
 
-    /// <summary>A wanted stream of this shape started.</summary>
-    public void Observe(StreamShape shape, DateTimeOffset at)
+    /// <summary>
+    /// A wanted stream of this shape started; <paramref name="positions"/> are where its groups lie
+    /// in its window, from 0 (oldest) to 1 (newest). A study written at once is dense where most of
+    /// it was released and thin towards its last stragglers; cover streams copy that profile.
+    /// </summary>
+    public void Observe(StreamShape shape, IReadOnlyCollection<double> positions, DateTimeOffset at)
     {
         if (!_settings.Learn)
         {
@@ -159,7 +178,23 @@ public sealed class CoverModel
 
         Decay(at);
         _learning[shape] = _learning.GetValueOrDefault(shape) + 1;
+        if (positions.Count > 0)
+        {
+            if (!_profiles.TryGetValue(shape.SizeClass, out var profile))
+            {
+                _profiles[shape.SizeClass] = profile = new double[ProfileBins];
+            }
+
+            foreach (var x in positions)
+            {
+                profile[Math.Clamp((int)(x * ProfileBins), 0, ProfileBins - 1)] += 1.0 / positions.Count;
+            }
+        }
     }
+
+    /// <summary>Where in its window a cover stream of this class puts its groups: weights by bin, oldest first (uniform until learned).</summary>
+    public double[] Profile(int sizeClass) =>
+        _profileSnapshot.TryGetValue(sizeClass, out var profile) && profile.Sum() > 0 ? profile : Enumerable.Repeat(1.0, ProfileBins).ToArray();
 
     /// <summary>Cover streams a second from now until the next snapshot.</summary>
     public double CoverStreamsPerSecond(DateTimeOffset at)
@@ -196,6 +231,8 @@ public sealed class CoverModel
         LearningAt = _learningAt,
         Snapshot = _snapshot.ToDictionary(p => p.Key.Key, p => p.Value),
         SnapshotAt = SnapshotAt,
+        Profiles = _profiles.ToDictionary(p => p.Key.ToString(System.Globalization.CultureInfo.InvariantCulture), p => p.Value.ToArray()),
+        ProfileSnapshot = _profileSnapshot.ToDictionary(p => p.Key.ToString(System.Globalization.CultureInfo.InvariantCulture), p => p.Value.ToArray()),
     };
 
     private void Decay(DateTimeOffset at)
@@ -219,6 +256,14 @@ public sealed class CoverModel
             }
         }
 
+        foreach (var profile in _profiles.Values)
+        {
+            for (var i = 0; i < profile.Length; i++)
+            {
+                profile[i] *= factor;
+            }
+        }
+
         _learningAt = at;
     }
 
@@ -231,6 +276,7 @@ public sealed class CoverModel
 
         Decay(at);
         _snapshot = new Dictionary<StreamShape, double>(_learning);
+        _profileSnapshot = _profiles.ToDictionary(p => p.Key, p => p.Value.ToArray());
         SnapshotAt = at;
         Rebuild();
     }

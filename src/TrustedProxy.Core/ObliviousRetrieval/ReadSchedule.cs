@@ -82,28 +82,18 @@ public sealed class ReadSchedule
         var taken = wanted.ToHashSet();
         var padding = size - wanted.Length;
 
-        // Widen the window until it has room for the padding, by a random share on each side, so
-        // that where the wanted groups sit in it is uniform, as a cover stream's are in its own.
-        var room = hi - lo + 1 - wanted.Length;
-        if (room < padding)
-        {
-            var extra = padding - room;
-            var down = Math.Min(lo, _random.NextInt64(extra + 1));
-            var up = Math.Min(lastGroup - hi, extra - down);
-            down = Math.Min(lo, extra - up);
-            lo -= down;
-            hi += up;
-        }
-
-        var pad = Sample(lo, hi, padding, taken);
-        var order = new Slot[wanted.Length + pad.Length];
-        var padAt = Sample(0, order.Length - 1, pad.Length, []).ToHashSet();
+        // Padding lies near the wanted groups (each next to one drawn at random, further out where
+        // they are crowded), so that the stream is as dense where they are as they are, and its
+        // padding reads are like its wanted ones.
+        var pad = Near(wanted, padding, taken, Math.Max(4L, (hi - lo + 1) / wanted.Length), lastGroup);
+        var order = new Slot[wanted.Length + pad.Count];
+        var padAt = Sample(0, order.Length - 1, pad.Count, []).ToHashSet();
         for (int i = 0, w = 0, p = 0; i < order.Length; i++)
         {
             order[i] = padAt.Contains(i) ? new Slot(pad[p++], false) : new Slot(wanted[w++], true);
         }
 
-        var stream = new Stream(_nextStream++, order, Cover: false);
+        var stream = new Stream(_nextStream++, order, Cover: false) { WantedMin = lo, WantedMax = hi };
         _waiting.Enqueue(stream);
         return stream.Id;
     }
@@ -131,13 +121,17 @@ public sealed class ReadSchedule
 
         while (_waiting.Count > 0 && _active.Count < _options.MaxStreams)
         {
+            // What cover copies is the wanted groups' shape: how far back, how spread, how dense
+            // where (the padding, drawn near them, follows them).
             var stream = _waiting.Dequeue();
-            var max = stream.Groups.Max(s => s.Group);
-            var min = stream.Groups.Min(s => s.Group);
-            _cover.Observe(new StreamShape(
-                StreamShape.AgeBinOf(lastGroup - max),
-                StreamShape.SizeClassOf(stream.Groups.Length, _options.MinStreamGroups),
-                StreamShape.SpreadBinOf((double)(max - min + 1) / stream.Groups.Length)), now);
+            var (min, max) = (stream.WantedMin, stream.WantedMax);
+            _cover.Observe(
+                new StreamShape(
+                    StreamShape.AgeBinOf(lastGroup - max),
+                    StreamShape.SizeClassOf(stream.Groups.Length, _options.MinStreamGroups),
+                    StreamShape.SpreadBinOf((double)(max - min + 1) / stream.Groups.Length)),
+                stream.Groups.Where(s => s.Wanted).Select(s => max == min ? 0.5 : (double)(s.Group - min) / (max - min)).ToList(),
+                now);
             _lastWanted = stream.Groups.Select(s => s.Group).ToArray();
             _active.Add(stream);
         }
@@ -178,7 +172,62 @@ public sealed class ReadSchedule
             hi = span - 1;
         }
 
-        return new Stream(-_nextStream++, Sample(lo, hi, size, []).Select(g => new Slot(g, false)).ToArray(), Cover: true);
+        return new Stream(-_nextStream++, FromProfile(lo, hi, size, _cover.Profile(shape.SizeClass), lastGroup).Select(g => new Slot(g, false)).ToArray(), Cover: true);
+    }
+
+    /// <summary><paramref name="count"/> distinct groups of [lo, hi], placed by the profile's weights, in random order.</summary>
+    private long[] FromProfile(long lo, long hi, long count, double[] profile, long lastGroup)
+    {
+        var cumulative = new double[profile.Length];
+        var sum = 0.0;
+        for (var i = 0; i < profile.Length; i++)
+        {
+            cumulative[i] = sum += profile[i];
+        }
+
+        var width = (hi - lo + 1) / (double)profile.Length;
+        var chosen = new HashSet<long>();
+        for (var attempts = 0; chosen.Count < count && attempts < 64 * count; attempts++)
+        {
+            var bin = Array.BinarySearch(cumulative, _random.NextDouble() * sum);
+            bin = Math.Min(bin < 0 ? ~bin : bin, profile.Length - 1);
+            var x = lo + (long)Math.Floor((bin + _random.NextDouble()) * width);
+            chosen.Add(Math.Clamp(x, lo, hi));
+        }
+
+        // A window too narrow for the count (a dense one): the rest near what was chosen, as a request's padding is.
+        var first = chosen.ToArray();
+        var result = first.Concat(first.Length == 0 ? Sample(lo, hi, count, chosen) : Near(first, count - chosen.Count, chosen, 4, lastGroup)).ToArray();
+        _random.Shuffle(result);
+        return result;
+    }
+
+    /// <summary>
+    /// Up to <paramref name="count"/> groups of [0, lastGroup] not yet <paramref name="taken"/>, each
+    /// within <paramref name="reach"/> of one of <paramref name="around"/> drawn at random, the reach
+    /// doubling where they are crowded; adds them to <paramref name="taken"/>.
+    /// </summary>
+    private List<long> Near(long[] around, long count, HashSet<long> taken, long reach, long lastGroup)
+    {
+        var found = new List<long>();
+        for (var misses = 0; found.Count < count && reach <= 4 * (lastGroup + 1);)
+        {
+            var near = around[_random.Next(around.Length)] + _random.NextInt64(-reach, reach + 1);
+            if (near >= 0 && near <= lastGroup && taken.Add(near))
+            {
+                found.Add(near);
+                continue;
+            }
+
+            if (++misses > 16)
+            {
+                reach *= 2;
+                misses = 0;
+            }
+        }
+
+        found.AddRange(Sample(0, lastGroup, count - found.Count, taken));
+        return found;
     }
 
     /// <summary>Up to <paramref name="count"/> distinct numbers from [lo, hi] outside <paramref name="exclude"/>, uniformly, in random order.</summary>
@@ -227,5 +276,10 @@ public sealed class ReadSchedule
     private sealed record Stream(long Id, Slot[] Groups, bool Cover)
     {
         public int Next { get; set; }
+
+        /// <summary>The oldest and newest wanted group (a request's stream).</summary>
+        public long WantedMin { get; init; }
+
+        public long WantedMax { get; init; }
     }
 }

@@ -4,6 +4,48 @@ namespace TrustedProxy.Testing.Privacy;
 public static class Estimators
 {
     /// <summary>
+    /// AUC with weights: the probability that a positive drawn by weight outscores a negative drawn
+    /// by weight (ties count half). With each unit's observations weighted 1/count, every unit (a
+    /// read stream) counts once, however many observations it has.
+    /// </summary>
+    public static double WeightedAuc(IReadOnlyList<(double Score, double Weight)> positives, IReadOnlyList<(double Score, double Weight)> negatives)
+    {
+        var positiveTotal = positives.Sum(p => p.Weight);
+        var negativeTotal = negatives.Sum(n => n.Weight);
+        if (positiveTotal <= 0 || negativeTotal <= 0)
+        {
+            return double.NaN;
+        }
+
+        var all = positives.Select(p => (p.Score, p.Weight, Positive: true)).Concat(negatives.Select(n => (n.Score, n.Weight, Positive: false))).OrderBy(x => x.Score).ToArray();
+        double wins = 0, negativesBelow = 0;
+        for (var start = 0; start < all.Length;)
+        {
+            var end = start;
+            double groupPositives = 0, groupNegatives = 0;
+            while (end < all.Length && all[end].Score.Equals(all[start].Score))
+            {
+                if (all[end].Positive)
+                {
+                    groupPositives += all[end].Weight;
+                }
+                else
+                {
+                    groupNegatives += all[end].Weight;
+                }
+
+                end++;
+            }
+
+            wins += groupPositives * (negativesBelow + groupNegatives / 2);
+            negativesBelow += groupNegatives;
+            start = end;
+        }
+
+        return wins / (positiveTotal * negativeTotal);
+    }
+
+    /// <summary>
     /// Area under the ROC curve as the Mann–Whitney statistic: the probability that a random
     /// positive scores above a random negative, ties counted half. NaN when a class is empty.
     /// </summary>

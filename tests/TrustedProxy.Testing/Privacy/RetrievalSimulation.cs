@@ -180,7 +180,7 @@ public static class RetrievalSimulation
         return RunOnce(log, requests, configuration, seed, options => new CoverModel(
             CoverModelSettings.From(options with { CoverModelHalfLifeDays = 1, CoverModelSnapshotHours = 1e5 }, log.Options.BlockSizeBytes),
             log.Start,
-            state with { Snapshot = state.Learning, SnapshotAt = log.Start, LearningAt = log.Start })).Log;
+            state.Settled(log.Start))).Log;
     }
 
     private static (RetrievalLog Log, CoverModel? Cover) RunOnce(SimulatedLog log, IReadOnlyList<RetrievalRequest> requests, RetrievalConfiguration configuration, int seed, Func<ObliviousRetrievalOptions, CoverModel> model)

@@ -4,7 +4,8 @@ namespace TrustedProxy.Testing.Privacy.Wire;
 /// The attacker on the read side. Every object GET of the read phase is scored by one observable
 /// formed from what the cloud received (the tap's requests: times, keys, verbs, headers; the write
 /// order from the PUTs before), and the score's AUC is taken with wanted reads (a request waited for
-/// the object) as positives and the reads of cover streams as negatives. (A request's padding comes
+/// the object) as positives and the reads of cover streams as negatives, each read weighted so that
+/// every stream counts once (a few large studies would otherwise be the whole sample). (A request's padding comes
 /// from the request's own window, so it is like the wanted reads by construction; leaving it out
 /// makes the test one of the cover model alone.)
 /// Ground truth is read only to label. Epochs are what the cloud sees: the reads that share a time.
@@ -19,6 +20,8 @@ public static class WireReadClassifiers
         var all = ReadView.Of(requests, truth, epoch);
         var view = all with { Reads = all.Reads.Where(r => r.Wanted || r.Cover).ToList() };
         var wanted = view.Reads.Select(r => r.Wanted).ToList();
+        var weights = view.Reads.Select(r => r.Weight).ToList();
+        WireClassifierResult Score(string name, IReadOnlyList<bool> positive, double[] scores, string detail = "") => Weighted(name, positive, scores, weights, detail);
         var names = view.Reads.SelectMany(r => r.Requests.SelectMany(q => q.Headers.Select(h => h.Key))).Distinct().Where(n => !WireClassifiers.ExcludedHeaderValues.Contains(n)).Order(StringComparer.Ordinal).ToList();
         var headerValues = names.Select(name => Score(
             "read: header values (worst header)",
@@ -35,19 +38,24 @@ public static class WireReadClassifiers
             Score("read: distance to recent reads", wanted, view.Reads.Select(r => (double)r.Distance).ToArray()),
             Score("read: epoch volume", wanted, view.Reads.Select(r => (double)r.EpochVolume).ToArray()),
             Score("read: burst length", wanted, view.Reads.Select(r => (double)r.BurstLength).ToArray()),
-            Score("stream start: gap before its epoch", view.Starts.Select(s => s.Wanted).ToList(), view.Starts.Select(s => s.Gap.TotalSeconds).ToArray()),
+            Weighted("stream start: gap before its epoch", view.Starts.Select(s => s.Wanted).ToList(), view.Starts.Select(s => s.Gap.TotalSeconds).ToArray(), view.Starts.Select(_ => 1.0).ToList()),
         ];
     }
 
-    public static WireClassifierResult Score(string name, IReadOnlyList<bool> wanted, double[] scores, string detail = "")
+    /// <summary>The weighted AUC of a score; Real and Cover in the result count the streams on each side.</summary>
+    public static WireClassifierResult Weighted(string name, IReadOnlyList<bool> positive, double[] scores, IReadOnlyList<double> weights, string detail = "")
     {
-        var positives = scores.Where((_, i) => wanted[i]).ToList();
-        var negatives = scores.Where((_, i) => !wanted[i]).ToList();
-        return new WireClassifierResult(name, positives.Count == 0 || negatives.Count == 0 ? double.NaN : Estimators.Auc(positives, negatives), positives.Count, negatives.Count, detail);
+        var positives = scores.Select((s, i) => (s, weights[i])).Where((_, i) => positive[i]).ToList();
+        var negatives = scores.Select((s, i) => (s, weights[i])).Where((_, i) => !positive[i]).ToList();
+        return new WireClassifierResult(name, Estimators.WeightedAuc(positives, negatives), (int)Math.Round(positives.Sum(p => p.Item2)), (int)Math.Round(negatives.Sum(n => n.Item2)), detail);
     }
 
     /// <summary>One object read as the cloud saw it, with the observables formed from it and the label.</summary>
-    public sealed record Read(bool Wanted, bool Cover, IReadOnlyList<TappedRequest> Requests, long Age, long Distance, int EpochVolume, int BurstLength);
+    public sealed record Read(bool Wanted, bool Cover, IReadOnlyList<TappedRequest> Requests, long Age, long Distance, int EpochVolume, int BurstLength)
+    {
+        /// <summary>1 / the reads of its kind in its stream: every stream weighs one.</summary>
+        public double Weight { get; init; } = 1;
+    }
 
     /// <summary>The first epoch of a stream (wanted: a request's), and the gap before it to the last epoch with any read.</summary>
     public sealed record StreamStart(bool Wanted, TimeSpan Gap);
@@ -63,7 +71,8 @@ public static class WireReadClassifiers
                 writeOrder.TryAdd(put.Key!, writeOrder.Count);
             }
 
-            var label = truth.GroupBy(t => (t.At, t.Key)).ToDictionary(g => g.Key, g => (Wanted: g.Any(t => t.Wanted), Cover: g.All(t => t.Stream < 0)));
+            var label = truth.GroupBy(t => (t.At, t.Key)).ToDictionary(g => g.Key, g => (Wanted: g.Any(t => t.Wanted), Cover: g.All(t => t.Stream < 0), Stream: g.First().Stream));
+            var perStream = truth.GroupBy(t => (t.Stream, t.Wanted)).ToDictionary(g => g.Key, g => g.Count());
             var firstRead = truth.Min(t => (DateTimeOffset?)t.At) ?? DateTimeOffset.MaxValue;
 
             // Requests of the read phase by epoch (their time) and object, in arrival order.
@@ -105,8 +114,11 @@ public static class WireReadClassifiers
                     var below = recent.GetViewBetween((long.MinValue, long.MinValue), (position, long.MaxValue));
                     var above = recent.GetViewBetween((position, long.MinValue), (long.MaxValue, long.MaxValue));
                     var distance = Math.Min(below.Count > 0 ? position - below.Max.Position : long.MaxValue, above.Count > 0 ? above.Min.Position - position : long.MaxValue);
-                    var (isWanted, isCover) = label.GetValueOrDefault((epochs[i].Key, obj.Key));
-                    reads.Add(new Read(isWanted, isCover, obj.ToList(), writeOrder.Count - position, distance, volume, burstLengths[burstOf[i]]));
+                    var (isWanted, isCover, stream) = label.GetValueOrDefault((epochs[i].Key, obj.Key));
+                    reads.Add(new Read(isWanted, isCover, obj.ToList(), writeOrder.Count - position, distance, volume, burstLengths[burstOf[i]])
+                    {
+                        Weight = 1.0 / Math.Max(1, perStream.GetValueOrDefault((stream, isWanted))),
+                    });
                 }
 
                 // An epoch's own reads count from the next epoch on: within one, they come in one shuffled plan.

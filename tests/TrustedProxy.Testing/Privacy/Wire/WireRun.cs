@@ -381,11 +381,16 @@ public static class WireRun
         : control.HasFlag(WireReadControl.ReplayRecentWanted) ? ReadScheduleControl.ReplayRecentWanted
         : ReadScheduleControl.None;
 
-    /// <summary>The requests of a read phase: arrival, and the records wanted (one, or a study's).</summary>
+    /// <summary>
+    /// The requests of a read phase: arrival, and the records wanted (one, or up to 64 of a study,
+    /// as a series would be). A request for records read earlier in the run is served from the
+    /// proxy's cache (relocation put them there, for a day) and makes no cloud read, so it is left out.
+    /// </summary>
     private static List<(DateTimeOffset At, IReadOnlyList<RecordEntry> Entries)> Requests(WireRunOptions options, IReadOnlyList<(RecordEntry Entry, int Study, long[] Groups)> targets, DateTimeOffset start, int seed)
     {
         var random = new Random(seed);
         var asked = new List<IReadOnlyList<RecordEntry>>();
+        var read = new HashSet<string>();
         var requests = new List<(DateTimeOffset, IReadOnlyList<RecordEntry>)>();
         var at = start;
         for (var i = 0; i < options.WantedReads && targets.Count > 0; i++)
@@ -399,11 +404,15 @@ public static class WireRun
             else
             {
                 var pick = random.NextDouble() < 0.5 ? targets[targets.Count - 1 - random.Next(Math.Max(1, targets.Count / 5))] : targets[random.Next(targets.Count)];
-                entries = random.NextDouble() < 0.5 ? [pick.Entry] : targets.Where(t => t.Study == pick.Study).Select(t => t.Entry).ToList();
+                entries = random.NextDouble() < 0.5 ? [pick.Entry] : targets.Where(t => t.Study == pick.Study).Take(64).Select(t => t.Entry).ToList();
                 asked.Add(entries);
             }
 
-            requests.Add((at, entries));
+            var fromCloud = entries.Where(e => read.Add(e.Handle)).ToList();
+            if (fromCloud.Count > 0)
+            {
+                requests.Add((at, fromCloud));
+            }
         }
 
         return requests;
@@ -442,7 +451,7 @@ public static class WireRun
         }
 
         var state = learning.State();
-        return new CoverModel(settings, now, state with { Snapshot = state.Learning, SnapshotAt = now, LearningAt = now });
+        return new CoverModel(settings, now, state.Settled(now));
     }
 
     private static RecordEntry Entry(string handle, DateTimeOffset now) => new()
