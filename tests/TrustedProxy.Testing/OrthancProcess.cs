@@ -26,6 +26,9 @@ public sealed class OrthancProcess : IAsyncDisposable
 
     public int Port { get; }
 
+    /// <summary>The Orthanc process's id, for sampling its memory from outside.</summary>
+    public int ProcessId => _process?.Id ?? throw new InvalidOperationException("not started");
+
     public HttpClient Http { get; } = new();
 
     public string Log
