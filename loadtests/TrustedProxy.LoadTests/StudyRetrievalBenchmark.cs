@@ -82,7 +82,8 @@ internal static class StudyRetrievalBenchmark
         Console.WriteLine($"| parts bit-exact (SHA-256) | {proxy.Retrieval.Verdict} | {orthanc.Retrieval.Verdict} |");
         Console.WriteLine($"| working set before → peak | {Size(proxy.Retrieval.Memory.BaselineWorkingSet)} → {Size(proxy.Retrieval.Memory.PeakWorkingSet)} (this process: proxy, client, verifying front) | {Size(orthanc.Retrieval.Memory.BaselineWorkingSet)} → {Size(orthanc.Retrieval.Memory.PeakWorkingSet)} (Orthanc) |");
         Console.WriteLine($"| managed heap before → peak | {Size(proxy.Retrieval.Memory.BaselineManaged)} → {Size(proxy.Retrieval.Memory.PeakManaged)} | — |");
-        Console.WriteLine($"| cloud requests during the retrieve | {proxy.CloudGets} GET, {proxy.CloudPuts} PUT (the study is {proxy.RealBlocks} blocks) | — |");
+        Console.WriteLine($"| cloud requests during the retrieve | {proxy.CloudGets} GET, {proxy.CloudPuts} PUT (the study is {proxy.RealBlocks} blocks in {proxy.Groups} retrieval groups) | — |");
+        Console.WriteLine($"| records relocated by the read (back in the upload cache) | {proxy.Relocated} of {instances} | — |");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| ingest (not timed for the comparison) | STOW-RS {proxy.UploadSeconds:F0} s, release to the cloud {proxy.ReleaseSeconds:F0} s | REST /instances {orthanc.IngestSeconds:F0} s |"));
         Console.WriteLine();
         Console.WriteLine($"Read settings in force (TrustedProxy:ObliviousRetrieval, none set): `{proxy.ReadSettings}`");
@@ -117,17 +118,19 @@ internal static class StudyRetrievalBenchmark
         await proxy.StopAsync();
         await proxy.StartAgainAsync(FastRelease.ToDictionary(s => s.Key, _ => (string?)null));
         var readSettings = CheckDefaults(proxy);
-        var realBlocks = await CheckAllInTheCloudAsync(proxy, study.Instances.Count);
+        var (realBlocks, groups) = await CheckAllInTheCloudAsync(proxy, study.Instances.Count);
 
         front.Clear();
         using var consumer = ClientFor(proxy, ProxyRole.Consumer);
         Progress($"proxy: retrieving the study ({realBlocks} blocks in the cloud) at the default read settings");
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
         using var self = Process.GetCurrentProcess();
         using var memory = MemorySampler.Start(self, sampleManagedHeap: true);
         var retrieval = await RetrieveAsync(request => consumer.SendAsync(request), $"dicomweb/studies/{study.StudyUid}", study, memory);
         Progress(string.Create(CultureInfo.InvariantCulture, $"proxy: {retrieval.Seconds:F1} s, {retrieval.Verdict}"));
         var requests = front.Requests;
-        return new ProxyRun(retrieval, uploadSeconds, releaseSeconds, realBlocks, requests.Count(r => r.Method == "GET"), requests.Count(r => r.Method == "PUT"), readSettings);
+        var relocated = (await proxy.Services.GetRequiredService<RecordIndex>().InStateAsync(RecordState.Cached)).Count;
+        return new ProxyRun(retrieval, uploadSeconds, releaseSeconds, realBlocks, groups, requests.Count(r => r.Method == "GET"), requests.Count(r => r.Method == "PUT"), relocated, readSettings);
     }
 
     private static async Task<OrthancRun> RunOrthancAsync(GeneratedStudy study)
@@ -242,7 +245,7 @@ internal static class StudyRetrievalBenchmark
     }
 
     // Nothing of the study may be readable locally: every record Stored, every real block released, no staged ciphertext.
-    private static async Task<int> CheckAllInTheCloudAsync(ProxyHost proxy, int instances)
+    private static async Task<(int Blocks, int Groups)> CheckAllInTheCloudAsync(ProxyHost proxy, int instances)
     {
         var records = proxy.Services.GetRequiredService<RecordIndex>();
         var blocks = proxy.Services.GetRequiredService<BlockIndex>();
@@ -256,7 +259,8 @@ internal static class StudyRetrievalBenchmark
             throw new InvalidOperationException($"not everything is in the cloud before the read: {stored} of {instances} records stored, {cached} cached, {waiting} real blocks waiting, {staged} files staged");
         }
 
-        return (await blocks.InStateAsync(BlockState.Released, BlockKind.Real)).Count;
+        var released = await blocks.InStateAsync(BlockState.Released, BlockKind.Real);
+        return (released.Count, released.Select(b => b.GroupId).Distinct().Count());
     }
 
     /// <summary>
@@ -330,7 +334,7 @@ internal static class StudyRetrievalBenchmark
         public double MebibytesPerSecond => Bytes / (double)(1 << 20) / Seconds;
     }
 
-    private sealed record ProxyRun(Retrieval Retrieval, double UploadSeconds, double ReleaseSeconds, int RealBlocks, int CloudGets, int CloudPuts, string ReadSettings);
+    private sealed record ProxyRun(Retrieval Retrieval, double UploadSeconds, double ReleaseSeconds, int RealBlocks, int Groups, int CloudGets, int CloudPuts, int Relocated, string ReadSettings);
 
     private sealed record OrthancRun(Retrieval Retrieval, double IngestSeconds);
 
