@@ -17,6 +17,8 @@ using TrustedProxy.Testing;
 //   ... padding                                    (padding overhead on pydicom's corpus)
 //   ... ot --sizes 524288                          (oblivious-transfer cost per transfer)
 //   ... policy --rules 1000 --iterations 1000000   (PDP decision latency p50/p99 with that many rules)
+//   ... study --instances 2000 --rows 512 --cols 512   (a whole CT study by WADO-RS from the S3 cloud at the
+//                                                      default read settings, against Orthanc's DICOMweb on the same files)
 
 var options = Options.Parse(args);
 if (options.Scenario == "dicom")
@@ -70,9 +72,14 @@ if (options.Scenario == "retrieval")
     return await PrivacyScenario.RunRetrievalAsync(args);
 }
 
+if (options.Scenario == "study")
+{
+    return await TrustedProxy.LoadTests.StudyRetrievalBenchmark.RunAsync(args);
+}
+
 if (options.Scenario != "roundtrip")
 {
-    Console.Error.WriteLine("usage: roundtrip [--sizes bytes,bytes] [--iterations n] [--server url --producer p12 --consumer p12 --ca pem]\n       dicom [--iterations rounds]\n       privacy [--hours simulated-hours] [--seed n]\n       watermark [--iterations uploads]\n       retrieval [--hours simulated-hours] [--seed n] [--pairs per-class]\n       ingest [--sizes bytes] [--iterations uploads]\n       backlog [--iterations records]\n       padding\n       ot [--sizes record-bytes]\n       policy [--rules n] [--iterations decisions]");
+    Console.Error.WriteLine("usage: roundtrip [--sizes bytes,bytes] [--iterations n] [--server url --producer p12 --consumer p12 --ca pem]\n       dicom [--iterations rounds]\n       privacy [--hours simulated-hours] [--seed n]\n       watermark [--iterations uploads]\n       retrieval [--hours simulated-hours] [--seed n] [--pairs per-class]\n       ingest [--sizes bytes] [--iterations uploads]\n       backlog [--iterations records]\n       padding\n       ot [--sizes record-bytes]\n       policy [--rules n] [--iterations decisions]\n       study [--instances n] [--rows pixels] [--cols pixels]");
     return 2;
 }
 

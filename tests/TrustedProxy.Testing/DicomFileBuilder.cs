@@ -11,7 +11,9 @@ namespace TrustedProxy.Testing;
 public sealed class DicomFileBuilder
 {
     public const string SecondaryCaptureSopClass = "1.2.840.10008.5.1.4.1.1.7";
+    public const string CtImageStorageSopClass = "1.2.840.10008.5.1.4.1.1.2";
     private readonly SortedDictionary<uint, (string VR, byte[] Value)> _elements = [];
+    private string _sopClassUid = SecondaryCaptureSopClass;
 
     public DicomFileBuilder(string? sopInstanceUid = null)
     {
@@ -21,6 +23,13 @@ public sealed class DicomFileBuilder
     }
 
     public string SopInstanceUid { get; }
+
+    /// <summary>The SOP class, in the dataset and in the file meta information alike (secondary capture unless set).</summary>
+    public DicomFileBuilder SopClass(string sopClassUid)
+    {
+        _sopClassUid = sopClassUid;
+        return Text(0x0008, 0x0016, "UI", sopClassUid);
+    }
 
     public DicomFileBuilder Text(ushort group, ushort element, string vr, string value)
     {
@@ -89,7 +98,7 @@ public sealed class DicomFileBuilder
 
         using var meta = new MemoryStream();
         WriteElement(meta, 0x00020001, "OB", [0, 1]);
-        WriteElement(meta, 0x00020002, "UI", Pad(SecondaryCaptureSopClass));
+        WriteElement(meta, 0x00020002, "UI", Pad(_sopClassUid));
         WriteElement(meta, 0x00020003, "UI", Pad(SopInstanceUid));
         WriteElement(meta, 0x00020010, "UI", Pad("1.2.840.10008.1.2.1"));
         WriteElement(meta, 0x00020012, "UI", Pad("2.25.1"));

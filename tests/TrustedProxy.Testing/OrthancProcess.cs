@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using TrustedProxy.CertificateAuthority;
 using TrustedProxy.Policy;
 
@@ -12,7 +13,8 @@ namespace TrustedProxy.Testing;
 /// A real Orthanc (Debian's orthanc with orthanc-dicomweb) as a DICOMweb client of a proxy: it
 /// holds the proxy's producer and consumer credentials and trusts the proxy's CA. Orthanc cannot
 /// bind to loopback only; it is started with remote access refused, DICOM networking off, and
-/// its HTTP API on a free port.
+/// its HTTP API on a free port. Started standalone, it is the DICOMweb server the proxy is
+/// compared with.
 /// </summary>
 public sealed class OrthancProcess : IAsyncDisposable
 {
@@ -25,6 +27,9 @@ public sealed class OrthancProcess : IAsyncDisposable
     private OrthancProcess() => Port = FreePort.Next();
 
     public int Port { get; }
+
+    /// <summary>The Orthanc process's id, for sampling its memory from outside.</summary>
+    public int ProcessId => _process?.Id ?? throw new InvalidOperationException("not started");
 
     public HttpClient Http { get; } = new();
 
@@ -39,7 +44,21 @@ public sealed class OrthancProcess : IAsyncDisposable
         }
     }
 
-    public static async Task<OrthancProcess> StartAsync(Uri proxy, CertificateAuthorityPaths certificates)
+    public static Task<OrthancProcess> StartAsync(Uri proxy, CertificateAuthorityPaths certificates)
+    {
+        object Server(ProxyRole role)
+        {
+            var stem = Path.Combine(certificates.ClientsDirectory, LocalFederation.ClientFileStem("Local Hospital", role));
+            return new { Url = new Uri(proxy, "dicomweb/").ToString(), CertificateFile = stem + ".crt.pem", CertificateKeyFile = stem + ".key.pem", CertificateKeyPassword = "" };
+        }
+
+        return StartAsync(new Dictionary<string, object> { ["producer"] = Server(ProxyRole.Producer), ["consumer"] = Server(ProxyRole.Consumer) }, certificates.CaCertificate);
+    }
+
+    /// <summary>An Orthanc on its own, serving its DICOMweb API with no proxy as a peer (a baseline to compare the proxy with).</summary>
+    public static Task<OrthancProcess> StartStandaloneAsync() => StartAsync(new Dictionary<string, object>(), caCertificates: null);
+
+    private static async Task<OrthancProcess> StartAsync(Dictionary<string, object> servers, string? caCertificates)
     {
         if (!File.Exists(Executable) || !File.Exists(DicomWebPlugin))
         {
@@ -47,12 +66,6 @@ public sealed class OrthancProcess : IAsyncDisposable
         }
 
         var orthanc = new OrthancProcess();
-        object Server(ProxyRole role)
-        {
-            var stem = Path.Combine(certificates.ClientsDirectory, LocalFederation.ClientFileStem("Local Hospital", role));
-            return new { Url = new Uri(proxy, "dicomweb/").ToString(), CertificateFile = stem + ".crt.pem", CertificateKeyFile = stem + ".key.pem", CertificateKeyPassword = "" };
-        }
-
         var config = new
         {
             Name = "tproxy-interop",
@@ -63,12 +76,12 @@ public sealed class OrthancProcess : IAsyncDisposable
             RemoteAccessAllowed = false,
             AuthenticationEnabled = false,
             Plugins = new[] { DicomWebPlugin },
-            HttpsCACertificates = certificates.CaCertificate,
+            HttpsCACertificates = caCertificates,
             HttpsVerifyPeers = true,
-            DicomWeb = new { Enable = true, Root = "/dicom-web/", Servers = new Dictionary<string, object> { ["producer"] = Server(ProxyRole.Producer), ["consumer"] = Server(ProxyRole.Consumer) } },
+            DicomWeb = new { Enable = true, Root = "/dicom-web/", Servers = servers },
         };
         var path = orthanc._directory.File("orthanc.json");
-        await File.WriteAllTextAsync(path, JsonSerializer.Serialize(config));
+        await File.WriteAllTextAsync(path, JsonSerializer.Serialize(config, new JsonSerializerOptions { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull }));
 
         var start = new ProcessStartInfo(Executable) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         start.ArgumentList.Add(path);

@@ -69,6 +69,12 @@ public sealed class ProxyHost : IAsyncDisposable
 
     public X509Certificate2 CaCertificate => X509Certificate2.CreateFromPem(File.ReadAllText(Certificates.CaCertificate));
 
+    /// <summary>
+    /// Starts a proxy. <paramref name="settings"/> win over the test defaults below; a null value
+    /// removes the key instead, so that the product's own default applies (for example
+    /// <c>["TrustedProxy:ObliviousRetrieval:Schedule"] = null</c> for the constant-rate read schedule
+    /// rather than the tests' immediate reads).
+    /// </summary>
     public static async Task<ProxyHost> StartAsync(BackendSettings? backend = null, IReadOnlyDictionary<string, string?>? settings = null, string? root = null)
     {
         backend ??= BackendSettings.FileSystem;
@@ -99,17 +105,16 @@ public sealed class ProxyHost : IAsyncDisposable
             all[key] = value;
         }
 
-        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
-        {
-            all[key] = value;
-        }
-
+        Apply(all, settings);
         var host = new ProxyHost(root ?? owned!.Path, all, owned);
         await host.StartAgainAsync();
         return host;
     }
 
-    /// <summary>Starts (again) on the same directory, as after a restart, optionally with changed settings; the port may change.</summary>
+    /// <summary>
+    /// Starts (again) on the same directory, as after a restart, optionally with changed settings
+    /// (a null value removes the key: the product's default applies); the port may change.
+    /// </summary>
     public async Task StartAgainAsync(IReadOnlyDictionary<string, string?>? changes = null)
     {
         if (_app is not null)
@@ -117,11 +122,7 @@ public sealed class ProxyHost : IAsyncDisposable
             throw new InvalidOperationException("already running");
         }
 
-        foreach (var (key, value) in changes ?? new Dictionary<string, string?>())
-        {
-            _settings[key] = value;
-        }
-
+        Apply(_settings, changes);
         _app = await ProxyServer.BuildAsync(new ProxyServerSettings { ContentRoot = Root, Overrides = _settings });
         await _app.StartAsync();
         BaseAddress = ProxyServer.ListeningAddresses(_app).First();
@@ -186,6 +187,23 @@ public sealed class ProxyHost : IAsyncDisposable
     {
         await StopAsync();
         _ownedDirectory?.Dispose();
+    }
+
+    // Removed rather than stored as null: a null in the in-memory source still shadows the key in
+    // every source below it, and "the default" should mean exactly what a deployment without the key gets.
+    private static void Apply(Dictionary<string, string?> target, IReadOnlyDictionary<string, string?>? changes)
+    {
+        foreach (var (key, value) in changes ?? new Dictionary<string, string?>())
+        {
+            if (value is null)
+            {
+                target.Remove(key);
+            }
+            else
+            {
+                target[key] = value;
+            }
+        }
     }
 
     private TrustedProxyClient Track(TrustedProxyClient client)
