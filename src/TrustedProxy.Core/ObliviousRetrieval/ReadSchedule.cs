@@ -13,6 +13,9 @@ internal enum ReadScheduleControl
 
     /// <summary>A cover stream re-reads the groups of the last wanted stream instead of drawing its own.</summary>
     ReplayRecentWanted,
+
+    /// <summary>A request's stream is its groups alone, not padded to a size class.</summary>
+    NoPadding,
 }
 
 /// <summary>
@@ -80,7 +83,7 @@ public sealed class ReadSchedule
         var lo = wanted.Min();
         var hi = wanted.Max();
         var taken = wanted.ToHashSet();
-        var padding = size - wanted.Length;
+        var padding = _control == ReadScheduleControl.NoPadding ? 0 : size - wanted.Length;
 
         // Padding lies near the wanted groups (each next to one drawn at random, further out where
         // they are crowded), so that the stream is as dense where they are as they are, and its
@@ -112,18 +115,25 @@ public sealed class ReadSchedule
             return [];
         }
 
-        // Cover first, on its own coin: whether a request waits changes nothing about it.
+        // Cover on its own coin, whatever requests do; it queues for room as they do, so that
+        // neither kind is read more when the other is busy.
         var rate = _cover.CoverStreamsPerSecond(now);
-        if (_random.NextDouble() < 1 - Math.Exp(-rate * _epoch.TotalSeconds) && _active.Count < _options.MaxStreams)
+        if (_random.NextDouble() < 1 - Math.Exp(-rate * _epoch.TotalSeconds))
         {
-            _active.Add(CoverStream(lastGroup, now));
+            _waiting.Enqueue(CoverStream(lastGroup, now));
         }
 
         while (_waiting.Count > 0 && _active.Count < _options.MaxStreams)
         {
+            var stream = _waiting.Dequeue();
+            _active.Add(stream);
+            if (stream.Cover)
+            {
+                continue;
+            }
+
             // What cover copies is the wanted groups' shape: how far back, how spread, how dense
             // where (the padding, drawn near them, follows them).
-            var stream = _waiting.Dequeue();
             var (min, max) = (stream.WantedMin, stream.WantedMax);
             _cover.Observe(
                 new StreamShape(
@@ -133,7 +143,6 @@ public sealed class ReadSchedule
                 stream.Groups.Where(s => s.Wanted).Select(s => max == min ? 0.5 : (double)(s.Group - min) / (max - min)).ToList(),
                 now);
             _lastWanted = stream.Groups.Select(s => s.Group).ToArray();
-            _active.Add(stream);
         }
 
         var reads = new List<EpochRead>();

@@ -38,6 +38,7 @@ public static class WireReadClassifiers
             Score("read: distance to recent reads", wanted, view.Reads.Select(r => (double)r.Distance).ToArray()),
             Score("read: epoch volume", wanted, view.Reads.Select(r => (double)r.EpochVolume).ToArray()),
             Score("read: burst length", wanted, view.Reads.Select(r => (double)r.BurstLength).ToArray()),
+            Score("read: burst size", wanted, view.Reads.Select(r => (double)r.BurstSize).ToArray()),
             Weighted("stream start: gap before its epoch", view.Starts.Select(s => s.Wanted).ToList(), view.Starts.Select(s => s.Gap.TotalSeconds).ToArray(), view.Starts.Select(_ => 1.0).ToList()),
         ];
     }
@@ -51,7 +52,7 @@ public static class WireReadClassifiers
     }
 
     /// <summary>One object read as the cloud saw it, with the observables formed from it and the label.</summary>
-    public sealed record Read(bool Wanted, bool Cover, IReadOnlyList<TappedRequest> Requests, long Age, long Distance, int EpochVolume, int BurstLength)
+    public sealed record Read(bool Wanted, bool Cover, IReadOnlyList<TappedRequest> Requests, long Age, long Distance, int EpochVolume, int BurstLength, int BurstSize)
     {
         /// <summary>1 / the reads of its kind in its stream: every stream weighs one.</summary>
         public double Weight { get; init; } = 1;
@@ -83,15 +84,18 @@ public static class WireReadClassifiers
             // Bursts: runs of epochs no more than one and a half periods apart.
             var burstOf = new int[epochTimes.Count];
             var burstLengths = new List<int>();
+            var burstSizes = new List<int>();
             for (var i = 0; i < epochTimes.Count; i++)
             {
                 if (i == 0 || epochTimes[i] - epochTimes[i - 1] > epoch * 1.5)
                 {
                     burstLengths.Add(0);
+                    burstSizes.Add(0);
                 }
 
                 burstOf[i] = burstLengths.Count - 1;
                 burstLengths[^1]++;
+                burstSizes[^1] += epochs[i].Select(r => r.Key).Distinct().Count();
             }
 
             var reads = new List<Read>();
@@ -115,7 +119,7 @@ public static class WireReadClassifiers
                     var above = recent.GetViewBetween((position, long.MinValue), (long.MaxValue, long.MaxValue));
                     var distance = Math.Min(below.Count > 0 ? position - below.Max.Position : long.MaxValue, above.Count > 0 ? above.Min.Position - position : long.MaxValue);
                     var (isWanted, isCover, stream) = label.GetValueOrDefault((epochs[i].Key, obj.Key));
-                    reads.Add(new Read(isWanted, isCover, obj.ToList(), writeOrder.Count - position, distance, volume, burstLengths[burstOf[i]])
+                    reads.Add(new Read(isWanted, isCover, obj.ToList(), writeOrder.Count - position, distance, volume, burstLengths[burstOf[i]], burstSizes[burstOf[i]])
                     {
                         Weight = 1.0 / Math.Max(1, perStream.GetValueOrDefault((stream, isWanted))),
                     });

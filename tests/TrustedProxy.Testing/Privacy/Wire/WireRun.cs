@@ -63,6 +63,9 @@ public enum WireReadControl
 
     /// <summary>A cover model that never learns: ages uniform over the store, every cover stream of the smallest size, against recency-biased requests of all sizes.</summary>
     UniformCover = 16,
+
+    /// <summary>Requests read as they are, not padded to a size class: a one-record request is one group in one epoch.</summary>
+    NoPadding = 32,
 }
 
 /// <summary>One object read of the read phase, as the reader planned it (ground truth): the epoch's time, the object, whether a request waited for it, its stream (negative: cover).</summary>
@@ -84,19 +87,34 @@ public sealed record WireRunOptions
 
     public WireControl Control { get; init; } = WireControl.None;
 
-    /// <summary>After the writes: this many requests (a record, or a whole study) served through the production <see cref="GroupReader"/> on its epoch schedule; 0: no read phase.</summary>
+    /// <summary>Requests (a record, or a series of a study) served through the production <see cref="GroupReader"/> on its epoch schedule while the writes go on; 0: no reads.</summary>
     public int WantedReads { get; init; }
 
+    /// <summary>When the first request may come, after the first upload (the store needs something in it).</summary>
+    public TimeSpan ReadsFrom { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Share of requests for a series (up to 16 records of one study) rather than one record.</summary>
+    public double SeriesShare { get; init; } = 0.5;
+
     /// <summary>Mean virtual time between requests (Poisson arrivals).</summary>
-    public TimeSpan MeanRequestGap { get; init; } = TimeSpan.FromSeconds(20);
+    public TimeSpan MeanRequestGap { get; init; } = TimeSpan.FromSeconds(4);
 
     /// <summary>
-    /// The read options: the production defaults at the write side's scale (4 KiB blocks): four
-    /// groups an epoch, so that streams last several epochs, and no idle floor (at this block size
-    /// the production floor would be hundreds of streams a day). The cover model is the one the
-    /// site would have learned at this load (learned first, on another draw of the same requests).
+    /// The read options: the production defaults at the run's scale. Blocks of 4 KiB and minutes
+    /// instead of days: four groups an epoch (streams last several epochs), the cover model's
+    /// half-life ten minutes and its snapshot every two (the production day and week become minutes,
+    /// so that it learns within the run), the declared load the run's own, and no idle floor (at this
+    /// block size the production floor would be hundreds of streams a day).
     /// </summary>
-    public ObliviousRetrievalOptions Read { get; init; } = new ObliviousRetrievalOptions() with { GroupsPerEpoch = 4, IdleFloorGigabytesPerDay = 0 };
+    public ObliviousRetrievalOptions Read { get; init; } = new ObliviousRetrievalOptions() with
+    {
+        GroupsPerEpoch = 4,
+        IdleFloorGigabytesPerDay = 0,
+        CoverModelHalfLifeDays = 10.0 / 1440,
+        CoverModelSnapshotHours = 2.0 / 60,
+        DeclaredRetrievalsPerDay = 86_400 / 4.0,
+        DeclaredRetrievalMegabytes = 16 * 4096 / 1e6,
+    };
 
     public WireReadControl ReadControl { get; init; } = WireReadControl.None;
 
@@ -214,6 +232,9 @@ public static class WireRun
             var end = workload.Start + options.Duration;
             var uploads = workload.Records.Where(r => r.ArrivedAt < end).OrderBy(r => r.ArrivedAt).ThenBy(r => r.Id).ToList();
             var names = new Dictionary<string, (UploadedRecord Record, int Block)>();
+            var reads = options.WantedReads > 0
+                ? new ReadPhase(options, time, index, blocks, mask, names, new S3ObjectStore(client, Bucket), new S3ObjectStore(realClient, Bucket), services.GetRequiredService<IMeterFactory>(), workload.Start)
+                : null;
             var next = 0;
             var errors = 0;
             var stepsAtThisInstant = 0;
@@ -223,6 +244,14 @@ public static class WireRun
                 cancellationToken.ThrowIfCancellationRequested();
                 var arrival = next < uploads.Count ? uploads[next].ArrivedAt : DateTimeOffset.MaxValue;
                 var due = engine.NextEventAt();
+                var readDue = reads?.NextEventAt ?? DateTimeOffset.MaxValue;
+                if (readDue < arrival && readDue < due && readDue < end)
+                {
+                    MoveTo(time, readDue);
+                    await reads!.StepAsync(cancellationToken);
+                    continue;
+                }
+
                 if (arrival <= due && arrival < end)
                 {
                     MoveTo(time, arrival);
@@ -259,9 +288,7 @@ public static class WireRun
                 }
             }
 
-            var slots = options.WantedReads > 0
-                ? await ReadPhaseAsync(options, tap, time, index, blocks, mask, names, new S3ObjectStore(client, Bucket), new S3ObjectStore(realClient, Bucket), services.GetRequiredService<IMeterFactory>(), cancellationToken)
-                : [];
+            var slots = reads is null ? [] : await reads.StopAsync();
             var requests = tap.Requests;
             var written = requests.Where(r => r.Method == "PUT" && r.Key is not null && r.Status is >= 200 and < 300).GroupBy(r => r.Key!).ToDictionary(g => g.Key, g => g.First().At);
             var realObjects = names.Where(n => written.ContainsKey(n.Key)).ToDictionary(
@@ -275,198 +302,6 @@ public static class WireRun
             Directory.Delete(root, recursive: true);
         }
     }
-
-    /// <summary>
-    /// Serves requests through the production <see cref="GroupReader"/>, driving its epochs on the
-    /// fake clock: requests arrive as a Poisson process; each wants one record or a whole study
-    /// (announced with <see cref="GroupReader.PrefetchAsync"/> as WADO-RS does), a third of them
-    /// again something asked before, the rest half among the newest fifth of the records and half
-    /// among all. The clock moves to the next arrival or the next epoch, whichever is first, until
-    /// every request is served and every stream read. The reader's plan is the ground truth.
-    /// </summary>
-    private static async Task<IReadOnlyList<ReadTruth>> ReadPhaseAsync(
-        WireRunOptions options, WireTap tap, FakeTimeProvider time, RecordIndex index, BlockIndex blocks, ObjectMask mask,
-        IReadOnlyDictionary<string, (UploadedRecord Record, int Block)> names, IObjectStore store, IObjectStore realPath, IMeterFactory meters, CancellationToken cancellationToken)
-    {
-        // Every record in the cloud, oldest first, with its study and its groups.
-        var targets = new List<(RecordEntry Entry, int Study, long[] Groups)>();
-        using (var connection = index.Open())
-        {
-            foreach (var handle in await Dapper.SqlMapper.QueryAsync<string>(connection, "SELECT handle FROM records WHERE state = 'Stored' ORDER BY created_at"))
-            {
-                var own = await blocks.OfRecordAsync(handle);
-                if (own.Count > 0 && own.All(b => b.State == BlockState.Released && b.GroupId is not null) && names.TryGetValue(own[0].ObjectName.ToString(), out var truth))
-                {
-                    targets.Add((Entry(handle, time.GetUtcNow()), truth.Record.StudyId, own.Select(b => b.GroupId!.Value).ToArray()));
-                }
-            }
-        }
-
-        var (last, _) = await blocks.LastGroupAsync();
-        var cover = LearnedCover(options, targets, last, time.GetUtcNow());
-
-        // The objects read for a request in the epoch under way (the leaky controls mark these).
-        var wanted = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>();
-        var readStore = options.ReadControl.HasFlag(WireReadControl.HeadBeforeWanted) || options.ReadControl.HasFlag(WireReadControl.ExtraHeaderOnWanted)
-            ? new WantedReadLeak(
-                store, realPath, n => wanted.ContainsKey(n.ToString()), n => wanted.ContainsKey(n.ToString()),
-                options.ReadControl.HasFlag(WireReadControl.HeadBeforeWanted), options.ReadControl.HasFlag(WireReadControl.ExtraHeaderOnWanted))
-            : store;
-        tap.Time = time;
-        using var reader = new GroupReader(
-            readStore, blocks, mask, Options.Create(options.Read), Options.Create(options.Cache), time, new Random(options.Seed + 2), meters, NullLogger<GroupReader>.Instance,
-            Control(options.ReadControl), cover);
-        var truthLog = new List<ReadTruth>();
-        reader.EpochPlanned = (at, plan) =>
-        {
-            wanted.Clear();
-            foreach (var p in plan.Where(p => p.Wanted))
-            {
-                wanted[p.Name.ToString()] = true;
-            }
-
-            lock (truthLog)
-            {
-                truthLog.AddRange(plan.Select(p => new ReadTruth(at, p.Name.ToString(), p.Wanted, p.Stream)));
-            }
-        };
-
-        var requests = Requests(options, targets, time.GetUtcNow(), options.Seed + 1);
-        var serving = new List<Task>();
-        var next = 0;
-        while (next < requests.Count || reader.Streams > 0 || serving.Any(t => !t.IsCompleted))
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            if (next < requests.Count && requests[next].At <= reader.NextEpochAt)
-            {
-                MoveTo(time, requests[next].At);
-                var entries = requests[next++].Entries;
-                var prefetch = await reader.PrefetchAsync(entries, cancellationToken);
-                serving.Add(ServeAsync(reader, entries, prefetch, cancellationToken));
-                continue;
-            }
-
-            MoveTo(time, reader.NextEpochAt);
-            await reader.ReadEpochAsync(cancellationToken);
-            serving.RemoveAll(t => t.IsCompleted && !t.IsFaulted);
-        }
-
-        await Task.WhenAll(serving);
-        lock (truthLog)
-        {
-            return truthLog.ToList();
-        }
-    }
-
-    private static async Task ServeAsync(GroupReader reader, IReadOnlyList<RecordEntry> entries, IDisposable prefetch, CancellationToken cancellationToken)
-    {
-        using (prefetch)
-        {
-            foreach (var entry in entries)
-            {
-                try
-                {
-                    await reader.ReadAsync(entry, Stream.Null, cancellationToken);
-                }
-                catch (EnvelopeIntegrityException)
-                {
-                    // A write-side control changed the stored size of real objects; the blocks were read all the same.
-                }
-            }
-        }
-    }
-
-    private static ReadScheduleControl Control(WireReadControl control) =>
-        control.HasFlag(WireReadControl.PoissonEpochs) ? ReadScheduleControl.PoissonEpochs
-        : control.HasFlag(WireReadControl.ReplayRecentWanted) ? ReadScheduleControl.ReplayRecentWanted
-        : ReadScheduleControl.None;
-
-    /// <summary>
-    /// The requests of a read phase: arrival, and the records wanted (one, or up to 64 of a study,
-    /// as a series would be). A request for records read earlier in the run is served from the
-    /// proxy's cache (relocation put them there, for a day) and makes no cloud read, so it is left out.
-    /// </summary>
-    private static List<(DateTimeOffset At, IReadOnlyList<RecordEntry> Entries)> Requests(WireRunOptions options, IReadOnlyList<(RecordEntry Entry, int Study, long[] Groups)> targets, DateTimeOffset start, int seed)
-    {
-        var random = new Random(seed);
-        var asked = new List<IReadOnlyList<RecordEntry>>();
-        var read = new HashSet<string>();
-        var requests = new List<(DateTimeOffset, IReadOnlyList<RecordEntry>)>();
-        var at = start;
-        for (var i = 0; i < options.WantedReads && targets.Count > 0; i++)
-        {
-            at += TimeSpan.FromTicks((long)(-Math.Log(1 - random.NextDouble()) * options.MeanRequestGap.Ticks));
-            IReadOnlyList<RecordEntry> entries;
-            if (asked.Count > 0 && random.NextDouble() < 1.0 / 3)
-            {
-                entries = asked[random.Next(asked.Count)];
-            }
-            else
-            {
-                var pick = random.NextDouble() < 0.5 ? targets[targets.Count - 1 - random.Next(Math.Max(1, targets.Count / 5))] : targets[random.Next(targets.Count)];
-                entries = random.NextDouble() < 0.5 ? [pick.Entry] : targets.Where(t => t.Study == pick.Study).Take(64).Select(t => t.Entry).ToList();
-                asked.Add(entries);
-            }
-
-            var fromCloud = entries.Where(e => read.Add(e.Handle)).ToList();
-            if (fromCloud.Count > 0)
-            {
-                requests.Add((at, fromCloud));
-            }
-        }
-
-        return requests;
-    }
-
-    /// <summary>
-    /// The cover model a site has after weeks of these requests: the same kind of requests (another
-    /// draw) run through a schedule whose model forgets within the hour, then its counts as the
-    /// snapshot cover draws from, never renewed during the run. The control that never learns
-    /// gets uniform ages over the store and streams of the smallest size instead.
-    /// </summary>
-    private static CoverModel LearnedCover(WireRunOptions options, IReadOnlyList<(RecordEntry Entry, int Study, long[] Groups)> targets, long lastGroup, DateTimeOffset now)
-    {
-        var settings = CoverModelSettings.From(options.Read with { CoverModelHalfLifeDays = 1.0 / 24, CoverModelSnapshotHours = 1e5 }, options.Cache.BlockSizeBytes);
-        if (options.ReadControl.HasFlag(WireReadControl.UniformCover))
-        {
-            var bins = StreamShape.AgeBinOf(lastGroup);
-            var uniform = Enumerable.Range(0, bins + 1).ToDictionary(b => new StreamShape(b, 0, StreamShape.SpreadBinOf(1)), b => Math.Pow(2, b / 4.0));
-            var rate = options.WantedReads > 0 ? 1 / options.MeanRequestGap.TotalSeconds : 0;
-            return new CoverModel(settings with { Prior = uniform, PriorStreamsPerSecond = rate, Learn = false }, now);
-        }
-
-        var learning = new CoverModel(settings, now);
-        var schedule = new ReadSchedule(options.Read, learning, new Random(options.Seed + 3), now);
-        var byHandle = targets.ToDictionary(t => t.Entry.Handle, t => t.Groups);
-        var clock = now;
-        foreach (var (at, entries) in Requests(options with { WantedReads = Math.Max(options.WantedReads, 1000) }, targets, now, options.Seed + 4))
-        {
-            while (schedule.NextEpochAt < at)
-            {
-                clock = schedule.NextEpochAt;
-                schedule.TakeEpoch(clock, lastGroup);
-            }
-
-            schedule.Want(entries.SelectMany(e => byHandle[e.Handle]).ToList(), lastGroup);
-        }
-
-        var state = learning.State();
-        return new CoverModel(settings, now, state.Settled(now));
-    }
-
-    private static RecordEntry Entry(string handle, DateTimeOffset now) => new()
-    {
-        Handle = handle,
-        ObjectName = ObjectName.NewRandom(),
-        WrappedKey = [],
-        TransferSyntaxUid = "",
-        PlaintextLength = 0,
-        StoredLength = 0,
-        ContentSha256 = [],
-        OriginOrganisation = "",
-        State = RecordState.Stored,
-        CreatedAt = now,
-    };
 
     private static void MoveTo(FakeTimeProvider time, DateTimeOffset at)
     {
@@ -603,4 +438,193 @@ public static class WireRun
             return base.SendAsync(request, cancellationToken);
         }
     }
+}
+
+/// <summary>
+/// The read side of a wire run: requests served through the production <see cref="GroupReader"/>,
+/// whose epochs the run's loop drives on the fake clock while the writes go on. Requests arrive as a
+/// Poisson process from <see cref="WireRunOptions.ReadsFrom"/>; each wants one record or a series
+/// (up to 16 records of one study, announced with <see cref="GroupReader.PrefetchAsync"/> as WADO-RS
+/// does), half among the newest fifth of the records in the cloud and half among all of them. A
+/// record read once is served from the proxy's cache afterwards (relocation put it there, for a
+/// day), so it is not asked of the cloud again. The reader's plan is the ground truth.
+/// </summary>
+internal sealed class ReadPhase
+{
+    private readonly WireRunOptions _options;
+    private readonly FakeTimeProvider _time;
+    private readonly BlockIndex _blocks;
+    private readonly RecordIndex _index;
+    private readonly IReadOnlyDictionary<string, (UploadedRecord Record, int Block)> _names;
+    private readonly GroupReader _reader;
+    private readonly Random _random;
+    private readonly List<ReadTruth> _truth = [];
+    private readonly List<Task> _serving = [];
+    private readonly HashSet<string> _read = [];
+    private readonly CancellationTokenSource _stop = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _wanted = new();
+    private DateTimeOffset _nextRequest;
+
+    public ReadPhase(
+        WireRunOptions options, FakeTimeProvider time, RecordIndex index, BlockIndex blocks, ObjectMask mask,
+        IReadOnlyDictionary<string, (UploadedRecord Record, int Block)> names, IObjectStore store, IObjectStore realPath, IMeterFactory meters, DateTimeOffset start)
+    {
+        _options = options;
+        _index = index;
+        _time = time;
+        _blocks = blocks;
+        _names = names;
+        _random = new Random(options.Seed + 1);
+        _nextRequest = start + options.ReadsFrom;
+        _requestsLeft = options.WantedReads;
+
+        // The objects read for a request in the epoch under way (the leaky controls mark these).
+        var readStore = options.ReadControl.HasFlag(WireReadControl.HeadBeforeWanted) || options.ReadControl.HasFlag(WireReadControl.ExtraHeaderOnWanted)
+            ? new WantedReadLeak(
+                store, realPath, n => _wanted.ContainsKey(n.ToString()), n => _wanted.ContainsKey(n.ToString()),
+                options.ReadControl.HasFlag(WireReadControl.HeadBeforeWanted), options.ReadControl.HasFlag(WireReadControl.ExtraHeaderOnWanted))
+            : store;
+        var cover = options.ReadControl.HasFlag(WireReadControl.UniformCover) ? UniformCover(options, time.GetUtcNow()) : null;
+        _reader = new GroupReader(
+            readStore, blocks, mask, Options.Create(options.Read), Options.Create(options.Cache), time, new Random(options.Seed + 2), meters, NullLogger<GroupReader>.Instance,
+            options.ReadControl.HasFlag(WireReadControl.PoissonEpochs) ? ReadScheduleControl.PoissonEpochs
+            : options.ReadControl.HasFlag(WireReadControl.ReplayRecentWanted) ? ReadScheduleControl.ReplayRecentWanted
+            : options.ReadControl.HasFlag(WireReadControl.NoPadding) ? ReadScheduleControl.NoPadding
+            : ReadScheduleControl.None,
+            cover);
+        _reader.EpochPlanned = (at, plan) =>
+        {
+            _wanted.Clear();
+            foreach (var p in plan.Where(p => p.Wanted))
+            {
+                _wanted[p.Name.ToString()] = true;
+            }
+
+            lock (_truth)
+            {
+                _truth.AddRange(plan.Select(p => new ReadTruth(at, p.Name.ToString(), p.Wanted, p.Stream)));
+            }
+        };
+        NextRequest();
+    }
+
+    /// <summary>The next request's arrival or the reader's next epoch, whichever is first.</summary>
+    public DateTimeOffset NextEventAt => _requestsLeft > 0 && _nextRequest < _reader.NextEpochAt ? _nextRequest : _reader.NextEpochAt;
+
+    private int _requestsLeft;
+
+    public async Task StepAsync(CancellationToken cancellationToken)
+    {
+        if (_requestsLeft > 0 && _nextRequest < _reader.NextEpochAt)
+        {
+            await RequestAsync();
+            NextRequest();
+            return;
+        }
+
+        await _reader.ReadEpochAsync(cancellationToken);
+        _serving.RemoveAll(t => t.IsCompleted);
+    }
+
+    public async Task<IReadOnlyList<ReadTruth>> StopAsync()
+    {
+        await _stop.CancelAsync();
+        try
+        {
+            await Task.WhenAll(_serving);
+        }
+        catch (OperationCanceledException)
+        {
+            // Requests still waiting when the run ends.
+        }
+
+        _reader.Dispose();
+        lock (_truth)
+        {
+            return _truth.ToList();
+        }
+    }
+
+    private void NextRequest()
+    {
+        _nextRequest += TimeSpan.FromTicks((long)(-Math.Log(1 - _random.NextDouble()) * _options.MeanRequestGap.Ticks));
+    }
+
+    private async Task RequestAsync()
+    {
+        _requestsLeft--;
+        var inCloud = await InCloudAsync();
+        var candidates = inCloud.Where(h => !_read.Contains(h.Handle)).ToList();
+        if (candidates.Count == 0)
+        {
+            return;
+        }
+
+        var pick = _random.NextDouble() < 0.5 ? candidates[candidates.Count - 1 - _random.Next(Math.Max(1, candidates.Count / 5))] : candidates[_random.Next(candidates.Count)];
+        var study = StudyOf(pick.FirstObject);
+        var chosen = _random.NextDouble() >= _options.SeriesShare || study is null
+            ? [pick]
+            : candidates.Where(c => StudyOf(c.FirstObject) == study).Take(16).ToList();
+        var entries = chosen.Select(c => Entry(c.Handle, _time.GetUtcNow())).ToList();
+        foreach (var c in chosen)
+        {
+            _read.Add(c.Handle);
+        }
+
+        var prefetch = await _reader.PrefetchAsync(entries, _stop.Token);
+        _serving.Add(ServeAsync(entries, prefetch));
+    }
+
+    /// <summary>Records whose blocks are all in the cloud, oldest written first.</summary>
+    private async Task<List<(string Handle, string FirstObject)>> InCloudAsync()
+    {
+        await using var connection = _index.Open();
+        var rows = await Dapper.SqlMapper.QueryAsync<(string Handle, string FirstObject)>(
+            connection,
+            "SELECT handle, MIN(object_name) FROM blocks WHERE kind = 'Real' AND handle IS NOT NULL GROUP BY handle HAVING SUM(CASE WHEN state = 'Released' AND group_id IS NOT NULL THEN 0 ELSE 1 END) = 0 ORDER BY MAX(group_id)");
+        return rows.ToList();
+    }
+
+    private int? StudyOf(string objectName) => _names.TryGetValue(objectName, out var truth) ? truth.Record.StudyId : null;
+
+    private async Task ServeAsync(IReadOnlyList<RecordEntry> entries, IDisposable prefetch)
+    {
+        using (prefetch)
+        {
+            foreach (var entry in entries)
+            {
+                try
+                {
+                    await _reader.ReadAsync(entry, Stream.Null, _stop.Token);
+                }
+                catch (EnvelopeIntegrityException)
+                {
+                    // A write-side control changed the stored size of real objects; the blocks were read all the same.
+                }
+            }
+        }
+    }
+
+    /// <summary>The control's cover model: it never learns; ages uniform over a store of the run's size, every stream of the smallest size, at the requests' rate.</summary>
+    private static CoverModel UniformCover(WireRunOptions options, DateTimeOffset now)
+    {
+        var settings = CoverModelSettings.From(options.Read, options.Cache.BlockSizeBytes);
+        var writes = (long)(options.Duration.TotalSeconds * options.Cache.SlotsPerSecond);
+        var uniform = Enumerable.Range(0, StreamShape.AgeBinOf(writes) + 1).ToDictionary(b => new StreamShape(b, 0, StreamShape.SpreadBinOf(1)), b => Math.Pow(2, b / 4.0));
+        return new CoverModel(settings with { Prior = uniform, PriorStreamsPerSecond = 1 / options.MeanRequestGap.TotalSeconds, Learn = false }, now);
+    }
+
+    private static RecordEntry Entry(string handle, DateTimeOffset now) => new()
+    {
+        Handle = handle,
+        ObjectName = ObjectName.NewRandom(),
+        WrappedKey = [],
+        TransferSyntaxUid = "",
+        PlaintextLength = 0,
+        StoredLength = 0,
+        ContentSha256 = [],
+        OriginOrganisation = "",
+        State = RecordState.Stored,
+        CreatedAt = now,
+    };
 }
