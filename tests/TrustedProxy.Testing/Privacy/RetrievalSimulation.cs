@@ -264,7 +264,10 @@ public static class RetrievalSimulation
                 // (A view's Count walks it; Max and Min do not.)
                 if (due >= view.Count || freeDummies.Count == 0 || freeDummies.Max < due)
                 {
-                    return; // The log ends before the copy would be out: it stays where it is.
+                    // The log ends before the new copy is out: the record waits in the cache (and is
+                    // served from it) for the rest of the log, as the server would have it.
+                    cachedUntil[record] = double.MaxValue;
+                    return;
                 }
 
                 var s = freeDummies.GetViewBetween(due, int.MaxValue).Min;
