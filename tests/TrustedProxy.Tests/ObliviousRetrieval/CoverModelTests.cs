@@ -177,6 +177,22 @@ public sealed class CoverModelTests
     }
 
     [Fact]
+    public void DrawAge_FallsInItsOwnBin()
+    {
+        // Bins 1, 2, 3, 5 and 7 hold no whole age: 2^(bin/4) - 1 and 2^((bin+1)/4) - 1 have none between them.
+        var holding = Enumerable.Range(0, 1 << 16).Select(a => StreamShape.AgeBinOf(a)).Concat(Enumerable.Range(StreamShape.AgeBinOf(1 << 16), StreamShape.AgeBins - StreamShape.AgeBinOf(1 << 16))).ToHashSet();
+        Assert.Equal([1, 2, 3, 5, 7], Enumerable.Range(0, StreamShape.AgeBins).Except(holding));
+        var random = new Random(4);
+
+        Assert.All(holding.Order(), bin =>
+        {
+            var shape = new StreamShape(bin, 0, 0);
+            var misplaced = Enumerable.Range(0, 2_000).Select(_ => shape.DrawAge(random)).Where(age => StreamShape.AgeBinOf(age) != bin).ToList();
+            Assert.True(misplaced.Count == 0, $"bin {bin}: {misplaced.Count} of 2000 ages outside it, e.g. {misplaced.FirstOrDefault()} (bin {StreamShape.AgeBinOf(misplaced.FirstOrDefault())})");
+        });
+    }
+
+    [Fact]
     public void DrawSpread_FallsInItsOwnBin()
     {
         var random = new Random(5);
