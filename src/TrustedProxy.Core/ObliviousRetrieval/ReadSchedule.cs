@@ -112,9 +112,12 @@ public sealed class ReadSchedule
             return [];
         }
 
-        // Cover first, on its own coin: whether a request waits changes nothing about it.
+        // Cover first, on its own coin: whether a request waits changes nothing about it. The coin
+        // is the epoch's count of a Poisson process at the model's rate: at most one a epoch would
+        // fall short of the rate where rate × epoch is not small, and would never start two cover
+        // streams together, as two requests may start.
         var rate = _cover.CoverStreamsPerSecond(now);
-        if (_random.NextDouble() < 1 - Math.Exp(-rate * _epoch.TotalSeconds) && _active.Count < _options.MaxStreams)
+        for (var arrivals = Arrivals(rate * _epoch.TotalSeconds, _random.NextDouble(), _options.MaxStreams - _active.Count); arrivals > 0; arrivals--)
         {
             _active.Add(CoverStream(lastGroup, now));
         }
@@ -151,6 +154,27 @@ public sealed class ReadSchedule
         var plan = reads.ToArray();
         _random.Shuffle(plan);
         return plan;
+    }
+
+    /// <summary>
+    /// The count of a Poisson variable of this mean at the uniform <paramref name="u"/> (the inverse
+    /// of its distribution), up to <paramref name="most"/>. One draw, and at least one exactly when the
+    /// coin u &lt; 1 - exp(-mean) would have started one.
+    /// </summary>
+    private static int Arrivals(double mean, double u, int most)
+    {
+        var above = 1 - u;
+        var logTerm = -mean;
+        var cumulative = Math.Exp(logTerm);
+        var count = 0;
+        while (count < most && above > cumulative)
+        {
+            count++;
+            logTerm += Math.Log(mean) - Math.Log(count);
+            cumulative += Math.Exp(logTerm);
+        }
+
+        return count;
     }
 
     private Stream CoverStream(long lastGroup, DateTimeOffset now)

@@ -233,7 +233,7 @@ public sealed class ReadScheduleTests
     [Fact]
     public void NothingIsRead_WhileNoGroupIsWritten()
     {
-        var schedule = new ReadSchedule(Options(), Model(5, Prior()), new Random(61), Start);
+        var schedule = new ReadSchedule(Options(maxStreams: 16), Model(5, Prior()), new Random(61), Start);
         schedule.Want([0, 1, 2], 2);
 
         var before = Run(schedule, 200, -1);
@@ -261,6 +261,8 @@ public sealed class ReadScheduleTests
     [Theory]
     [InlineData(0.1, 1.0, 10_000)]
     [InlineData(0.02, 2.5, 20_000)]
+    [InlineData(1.0, 1.0, 1_000)]
+    [InlineData(0.5, 4.0, 500)]
     public void CoverStreams_StartAtTheModelsRate(double streamsPerSecond, double epochSeconds, int epochs)
     {
         var model = Settled(streamsPerSecond);
