@@ -200,7 +200,8 @@ public sealed class CoverModelTests
         Assert.All(Enumerable.Range(0, StreamShape.SpreadBins), bin =>
         {
             var shape = new StreamShape(0, 0, bin);
-            Assert.All(Enumerable.Range(0, 2_000), _ => Assert.Equal(bin, StreamShape.SpreadBinOf(shape.DrawSpread(random))));
+            var misplaced = Enumerable.Range(0, 2_000).Select(_ => shape.DrawSpread(random)).Where(spread => StreamShape.SpreadBinOf(spread) != bin).ToList();
+            Assert.True(misplaced.Count == 0, $"bin {bin}: {misplaced.Count} of 2000 spreads outside it, e.g. {misplaced.FirstOrDefault():R}");
         });
     }
 
