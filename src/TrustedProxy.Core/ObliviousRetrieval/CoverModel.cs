@@ -35,7 +35,14 @@ public readonly record struct StreamShape(int AgeBin, int SizeClass, int SpreadB
     public static long SizeOf(int sizeClass, int minStreamGroups) => (long)minStreamGroups << sizeClass;
 
     /// <summary>An age in this bin, log-uniform within it.</summary>
-    public long DrawAge(Random random) => Math.Max(0, (long)Math.Floor(Math.Pow(2, (AgeBin + random.NextDouble()) / 4)) - 1);
+    public long DrawAge(Random random)
+    {
+        var age = Math.Max(0, (long)Math.Floor(Math.Pow(2, (AgeBin + random.NextDouble()) / 4)) - 1);
+
+        // Flooring puts the draws below the bin's first whole age in the bin below (a third of them
+        // at small ages); they are that first age. A bin with no whole age (1, 2, 3, 5, 7) keeps the age below.
+        return AgeBinOf(age) < AgeBin && AgeBinOf(age + 1) == AgeBin ? age + 1 : age;
+    }
 
     /// <summary>A spread in this bin, log-uniform within it.</summary>
     public double DrawSpread(Random random) => Math.Pow(2, (SpreadBin + random.NextDouble()) / 4);

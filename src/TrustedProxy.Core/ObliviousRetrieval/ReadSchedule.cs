@@ -115,10 +115,11 @@ public sealed class ReadSchedule
             return [];
         }
 
-        // Cover on its own coin, whatever requests do; it queues for room as they do, so that
-        // neither kind is read more when the other is busy.
+        // Cover on its own coin, whatever requests do: the epoch's count of a Poisson process at
+        // the model's rate (two may start together, as two requests may). It queues for room as
+        // requests do, so that neither kind is read more when the other is busy.
         var rate = _cover.CoverStreamsPerSecond(now);
-        if (_random.NextDouble() < 1 - Math.Exp(-rate * _epoch.TotalSeconds))
+        for (var arrivals = Arrivals(rate * _epoch.TotalSeconds, _random.NextDouble(), 64); arrivals > 0; arrivals--)
         {
             _waiting.Enqueue(CoverStream(lastGroup, now));
         }
@@ -160,6 +161,27 @@ public sealed class ReadSchedule
         var plan = reads.ToArray();
         _random.Shuffle(plan);
         return plan;
+    }
+
+    /// <summary>
+    /// The count of a Poisson variable of this mean at the uniform <paramref name="u"/> (the inverse
+    /// of its distribution), up to <paramref name="most"/>. One draw, and at least one exactly when the
+    /// coin u &lt; 1 - exp(-mean) would have started one.
+    /// </summary>
+    private static int Arrivals(double mean, double u, int most)
+    {
+        var above = 1 - u;
+        var logTerm = -mean;
+        var cumulative = Math.Exp(logTerm);
+        var count = 0;
+        while (count < most && above > cumulative)
+        {
+            count++;
+            logTerm += Math.Log(mean) - Math.Log(count);
+            cumulative += Math.Exp(logTerm);
+        }
+
+        return count;
     }
 
     private Stream CoverStream(long lastGroup, DateTimeOffset now)
