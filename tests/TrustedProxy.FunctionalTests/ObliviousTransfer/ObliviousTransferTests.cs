@@ -10,11 +10,11 @@ namespace TrustedProxy.FunctionalTests.ObliviousTransfer;
 /// <summary>Oblivious transfer to consumers over the real API: k of a set of N, bit-exact, on every backend, with the set and k (never the choice) in the audit trail.</summary>
 public abstract class ObliviousTransferTests
 {
-    /// <summary>Cloud reads in constant-rate slots, as in production (the test default reads at once).</summary>
+    /// <summary>Cloud reads in the epochs of the read schedule, as in production, at a tenth of a second an epoch (the test default reads at once).</summary>
     internal static readonly Dictionary<string, string?> ConstantRateReads = new()
     {
-        ["TrustedProxy:ObliviousRetrieval:Schedule"] = "constant-rate",
-        ["TrustedProxy:ObliviousRetrieval:ReadsPerSecond"] = "20",
+        ["TrustedProxy:ObliviousRetrieval:Schedule"] = "epochs",
+        ["TrustedProxy:ObliviousRetrieval:EpochSeconds"] = "0.1",
         ["TrustedProxy:ObliviousRetrieval:GroupSize"] = "4",
     };
 

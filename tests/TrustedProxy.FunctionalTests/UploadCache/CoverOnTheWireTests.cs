@@ -236,12 +236,12 @@ public sealed class CoverOnTheWireTests : IDisposable
 
         var fastReads = new Dictionary<string, string?>
         {
-            ["TrustedProxy:ObliviousRetrieval:Schedule"] = "constant-rate",
-            ["TrustedProxy:ObliviousRetrieval:ReadsPerSecond"] = "20",
+            ["TrustedProxy:ObliviousRetrieval:Schedule"] = "epochs",
+            ["TrustedProxy:ObliviousRetrieval:EpochSeconds"] = "0.1",
         };
         var modes = new (string Name, Dictionary<string, string?> Settings)[]
         {
-            ("default (cache, constant-rate reads)", Merge(Fast, fastReads)),
+            ("default (cache, epoch reads)", Merge(Fast, fastReads)),
             ("write-through", Merge(fastReads, new() { ["TrustedProxy:UploadCache:Enabled"] = "false" })),
             ("immediate reads", Merge(Fast, new() { ["TrustedProxy:ObliviousRetrieval:Schedule"] = "immediate" })),
             ("write-through, immediate reads", Merge(Fast, new() { ["TrustedProxy:UploadCache:Enabled"] = "false", ["TrustedProxy:ObliviousRetrieval:Schedule"] = "immediate" })),
