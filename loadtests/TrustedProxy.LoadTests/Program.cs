@@ -12,6 +12,7 @@ using TrustedProxy.Testing;
 //   ... roundtrip --server https://proxy:8443 --producer p.p12 --consumer c.p12 --ca ca.crt.pem
 //   ... privacy --hours 168 --seed 1     (the curious-cloud harness's report, no proxy needed)
 //   ... retrieval --hours 96 --seed 1    (its request-side attacks on reads)
+//   ... read-cost --days 28               (the epoch read schedule's daily cost at the documented load, and idle)
 //   ... ingest --sizes 524288 --iterations 400     (upload cache on vs off, and the fsync cost)
 //   ... backlog --iterations 100000                (memory with that many records waiting)
 //   ... padding                                    (padding overhead on pydicom's corpus)
@@ -67,6 +68,11 @@ if (options.Scenario == "watermark")
     return await TrustedProxy.LoadTests.UploadCacheBenchmark.RunWatermarkIngestAsync(options.Iterations, concurrency: 4);
 }
 
+if (options.Scenario == "read-cost")
+{
+    return TrustedProxy.LoadTests.ReadCostScenario.Run(args);
+}
+
 if (options.Scenario == "retrieval")
 {
     return await PrivacyScenario.RunRetrievalAsync(args);
@@ -79,7 +85,7 @@ if (options.Scenario == "study")
 
 if (options.Scenario != "roundtrip")
 {
-    Console.Error.WriteLine("usage: roundtrip [--sizes bytes,bytes] [--iterations n] [--server url --producer p12 --consumer p12 --ca pem]\n       dicom [--iterations rounds]\n       privacy [--hours simulated-hours] [--seed n]\n       watermark [--iterations uploads]\n       retrieval [--hours simulated-hours] [--seed n] [--pairs per-class]\n       ingest [--sizes bytes] [--iterations uploads]\n       backlog [--iterations records]\n       padding\n       ot [--sizes record-bytes]\n       policy [--rules n] [--iterations decisions]\n       study [--instances n] [--rows pixels] [--cols pixels]");
+    Console.Error.WriteLine("usage: roundtrip [--sizes bytes,bytes] [--iterations n] [--server url --producer p12 --consumer p12 --ca pem]\n       dicom [--iterations rounds]\n       privacy [--hours simulated-hours] [--seed n]\n       watermark [--iterations uploads]\n       retrieval [--hours simulated-hours] [--seed n] [--pairs per-class]\n       ingest [--sizes bytes] [--iterations uploads]\n       backlog [--iterations records]\n       padding\n       ot [--sizes record-bytes]\n       policy [--rules n] [--iterations decisions]\n       study [--instances n] [--rows pixels] [--cols pixels]\n       read-cost [--days n] [--idle-days n] [--seed n]");
     return 2;
 }
 

@@ -71,6 +71,8 @@ public static class ProxyServer
             builder.Configuration.AddJsonFile(Path.GetFullPath(file), optional: false, reloadOnChange: false);
         }
 
+        // What the site declared at `tproxy init` (its read load), over the file, under the environment.
+        builder.Configuration.AddJsonFile(Path.Combine(Path.GetFullPath(settings.ContentRoot), DeclaredLoad.FileName), optional: true, reloadOnChange: false);
         builder.Configuration.AddEnvironmentVariables();
         builder.Configuration.AddInMemoryCollection(settings.Overrides);
 

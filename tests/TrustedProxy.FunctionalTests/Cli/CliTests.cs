@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Text.Json;
 using TrustedProxy.Policy;
 
@@ -27,6 +28,28 @@ public sealed class CliTests : ProxyTest
         var again = await CliProcess.RunAsync(directory.Path, "init", "--org", "St Olav");
         Assert.Equal(0, again.ExitCode);
         Assert.Contains("kept existing CA", again.Output);
+    }
+
+    [Fact]
+    public async Task Init_DeclaresTheReadLoad_StatesItsDailyCost_AndTheServerReadsIt_WhileABadDeclarationChangesNothing()
+    {
+        using var directory = new TemporaryDirectory();
+
+        var bad = await CliProcess.RunAsync(directory.Path, "init", "--retrievals-per-day", "-3");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("--retrievals-per-day must be between", bad.Error);
+        Assert.Single(bad.Error.Trim().Split('\n'));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(directory.Path));
+
+        var (exitCode, output, error) = await CliProcess.RunAsync(directory.Path, "init", "--retrievals-per-day", "40", "--retrieval-megabytes", "250");
+        Assert.True(exitCode == 0, error);
+        Assert.Contains("declared 40 retrievals of 250 MB a day: about 10 GB wanted and 22 GB read from the cloud a day", output);
+        var declared = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(directory.Path, "config", "declared-load.json"))).RootElement.GetProperty("TrustedProxy").GetProperty("ObliviousRetrieval");
+        Assert.Equal(40, declared.GetProperty("DeclaredRetrievalsPerDay").GetDouble());
+        Assert.Equal(250, declared.GetProperty("DeclaredRetrievalMegabytes").GetDouble());
+
+        await using var proxy = await ProxyHost.StartAsync(root: directory.Path);
+        Assert.Equal(40, proxy.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<TrustedProxy.ObliviousRetrieval.ObliviousRetrievalOptions>>().Value.DeclaredRetrievalsPerDay);
     }
 
     [Fact]
