@@ -113,6 +113,10 @@ internal static class StudyRetrievalBenchmark
         await WaitUntilReleasedAsync(proxy, study.Instances.Count);
         var releaseSeconds = watch.Elapsed.TotalSeconds;
 
+        // A store much larger than the study, as a deployment's is: otherwise the request's size
+        // class is capped by the objects there are, and the read is shorter than it would be.
+        await WaitForStoreAsync(proxy, 4L * (await proxy.Services.GetRequiredService<BlockIndex>().InStateAsync(BlockState.Released, BlockKind.Real)).Count);
+
         // Restarted with the upload cache at its defaults as well, so that what runs beside the read
         // (dummy writes, a relocated record's hold) is what a deployment runs.
         await proxy.StopAsync();
@@ -195,6 +199,24 @@ internal static class StudyRetrievalBenchmark
         {
             throw new InvalidOperationException($"STOW-RS answered {(int)response.StatusCode} with {stored} of {batch.Count} instances stored: {text[..Math.Min(text.Length, 2000)]}");
         }
+    }
+
+    // The cloud holds at least this many objects (the fast schedule writes cover once the pool is empty).
+    private static async Task WaitForStoreAsync(ProxyHost proxy, long objects)
+    {
+        var blocks = proxy.Services.GetRequiredService<BlockIndex>();
+        var watch = Stopwatch.StartNew();
+        while ((await blocks.LastGroupAsync()).Group + 1 < objects)
+        {
+            if (watch.Elapsed > TimeSpan.FromMinutes(10))
+            {
+                throw new InvalidOperationException($"the cloud holds {(await blocks.LastGroupAsync()).Group + 1} objects after ten minutes, not {objects}");
+            }
+
+            await Task.Delay(TimeSpan.FromSeconds(1));
+        }
+
+        Progress($"proxy: the cloud holds {(await blocks.LastGroupAsync()).Group + 1} objects ({watch.Elapsed.TotalSeconds:F0} s of cover writes)");
     }
 
     // Every real block released and every record Stored; polled through the engine and the index.

@@ -50,9 +50,12 @@ public sealed record ObliviousRetrievalOptions
     [Range(0.05, 3600)]
     public double EpochSeconds { get; init; } = 1;
 
-    /// <summary>Groups each active stream reads per epoch (48 objects of 128 KiB a second: a 1.25 GB CT study in under 4 minutes).</summary>
+    /// <summary>
+    /// Groups each active stream reads per epoch: 64 objects of 128 KiB a second, 8.4 MB/s, so that
+    /// a 2,000-instance CT study (10,000 blocks, padded to 16,384) comes in about four minutes.
+    /// </summary>
     [Range(1, 100_000)]
-    public int GroupsPerEpoch { get; init; } = 48;
+    public int GroupsPerEpoch { get; init; } = 64;
 
     /// <summary>Streams read at once, requests and cover alike; a request beyond it waits for a stream to end.</summary>
     [Range(1, 1024)]

@@ -143,6 +143,32 @@ public sealed class GroupReadTests
         Assert.True(read >= 8 && read >= wanted.Count && (read & (read - 1)) == 0, $"{read} objects read for {wanted.Count} blocks");
     }
 
+    [Fact]
+    public async Task UnderTheEpochSchedule_AStudyOverWadoRs_IsOneStream_NotOnePerInstance_BitExact()
+    {
+        await using var proxy = await ProxyHost.StartAsync(settings: new Dictionary<string, string?>(Epochs) { ["TrustedProxy:ObliviousRetrieval:DeclaredRetrievalsPerDay"] = "0", ["TrustedProxy:ObliviousRetrieval:IdleFloorGigabytesPerDay"] = "0" });
+        var files = Enumerable.Range(0, 12).Select(i => new DicomFileBuilder().Patient("STREAM1", "Stream^Study").Study("1.2.826.0.1.77.1", "1.2.826.0.1.77.1.1", "20261206", "CT").PixelData(30_000 + (1_000 * i), seed: 60 + i).Build()).ToList();
+        var (status, _) = await TrustedProxy.FunctionalTests.DicomWeb.DicomWebClient.StoreAsync(proxy.Client(ProxyRole.Producer), "dicomweb/studies", files);
+        Assert.Equal(200, status);
+        await UploadCacheTests.WaitUntilReleasedAsync(proxy);
+        var blocks = proxy.Services.GetRequiredService<BlockIndex>();
+        var wanted = 0;
+        foreach (var handle in (await proxy.Services.GetRequiredService<RecordIndex>().SearchInstancesAsync(new RecordQuery { Limit = 100 })).Select(e => e.Handle))
+        {
+            wanted += (await blocks.OfRecordAsync(handle)).Count;
+        }
+
+        var start = Gets(proxy).Count;
+        var (retrieved, parts) = await TrustedProxy.FunctionalTests.DicomWeb.DicomWebClient.RetrieveAsync(proxy.Client(ProxyRole.Consumer), "dicomweb/studies/1.2.826.0.1.77.1");
+
+        // One stream padded to a size class: fewer than twice the blocks (a stream per instance
+        // would read at least 8 objects for each of the 12).
+        Assert.Equal(200, retrieved);
+        Assert.Equal(files.Select(Convert.ToHexString).Order(), parts.Select(Convert.ToHexString).Order());
+        var read = Gets(proxy).Skip(start).Select(g => g.Name).Distinct().Count();
+        Assert.True(read >= wanted && read < 2 * wanted && read < 8 * files.Count, $"{read} objects read for {wanted} blocks of {files.Count} instances");
+    }
+
     private static async Task<Dictionary<string, long>> GroupsByNameAsync(ProxyHost proxy)
     {
         var blocks = proxy.Services.GetRequiredService<BlockIndex>();

@@ -24,7 +24,7 @@ public enum ReadMode
 /// <param name="Relocate">A record read from the cloud moves to fresh objects (only with the upload cache on).</param>
 /// <param name="ObliviousTransfer">Consumers fetch single instances by OT over their study: the proxy reads the whole study.</param>
 /// <param name="RelocationHoldHours">A relocated block enters the upload schedule after a further uniform delay of up to this many hours.</param>
-public sealed record RetrievalConfiguration(ReadMode Mode, int GroupSize = 1, int GroupsPerEpoch = 48, double CoverPerWanted = 1, bool Relocate = true, bool ObliviousTransfer = false, double RelocationHoldHours = 0)
+public sealed record RetrievalConfiguration(ReadMode Mode, int GroupSize = 1, int GroupsPerEpoch = 64, double CoverPerWanted = 1, bool Relocate = true, bool ObliviousTransfer = false, double RelocationHoldHours = 0)
 {
     public static readonly RetrievalConfiguration Defaults = FromOptions(new ObliviousRetrievalOptions());
 
