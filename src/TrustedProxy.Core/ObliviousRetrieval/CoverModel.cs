@@ -129,6 +129,11 @@ public sealed class CoverModel
     /// <summary>Bins of the within-window profile.</summary>
     public const int ProfileBins = 16;
 
+    private static readonly double[] UniformProfile = Enumerable.Repeat(1.0, ProfileBins).ToArray();
+
+    // Everything here is bounded by the bins, never by requests: at most AgeBins × SizeClasses ×
+    // SpreadBins shape counts (in practice a few hundred), and SizeClasses profiles of ProfileBins
+    // weights. Copying them (a snapshot, the saved state) costs kilobytes.
     private readonly CoverModelSettings _settings;
     private Dictionary<int, double[]> _profiles = [];
     private Dictionary<int, double[]> _profileSnapshot = [];
@@ -200,8 +205,8 @@ public sealed class CoverModel
     }
 
     /// <summary>Where in its window a cover stream of this class puts its groups: weights by bin, oldest first (uniform until learned).</summary>
-    public double[] Profile(int sizeClass) =>
-        _profileSnapshot.TryGetValue(sizeClass, out var profile) && profile.Sum() > 0 ? profile : Enumerable.Repeat(1.0, ProfileBins).ToArray();
+    public IReadOnlyList<double> Profile(int sizeClass) =>
+        _profileSnapshot.TryGetValue(sizeClass, out var profile) && profile.Sum() > 0 ? profile : UniformProfile;
 
     /// <summary>Cover streams a second from now until the next snapshot.</summary>
     public double CoverStreamsPerSecond(DateTimeOffset at)

@@ -207,21 +207,21 @@ public sealed class ReadSchedule
     }
 
     /// <summary><paramref name="count"/> distinct groups of [lo, hi], placed by the profile's weights, in random order.</summary>
-    private long[] FromProfile(long lo, long hi, long count, double[] profile, long lastGroup)
+    private long[] FromProfile(long lo, long hi, long count, IReadOnlyList<double> profile, long lastGroup)
     {
-        var cumulative = new double[profile.Length];
+        var cumulative = new double[profile.Count];
         var sum = 0.0;
-        for (var i = 0; i < profile.Length; i++)
+        for (var i = 0; i < profile.Count; i++)
         {
             cumulative[i] = sum += profile[i];
         }
 
-        var width = (hi - lo + 1) / (double)profile.Length;
+        var width = (hi - lo + 1) / (double)profile.Count;
         var chosen = new HashSet<long>();
         for (var attempts = 0; chosen.Count < count && attempts < 64 * count; attempts++)
         {
             var bin = Array.BinarySearch(cumulative, _random.NextDouble() * sum);
-            bin = Math.Min(bin < 0 ? ~bin : bin, profile.Length - 1);
+            bin = Math.Min(bin < 0 ? ~bin : bin, profile.Count - 1);
             var x = lo + (long)Math.Floor((bin + _random.NextDouble()) * width);
             chosen.Add(Math.Clamp(x, lo, hi));
         }

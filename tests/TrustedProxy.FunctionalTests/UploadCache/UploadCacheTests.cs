@@ -220,7 +220,14 @@ public sealed class UploadCacheTests
         await proxy.Client(ProxyRole.Producer).UploadAsync(new MemoryStream(new DicomFileBuilder().PixelData(100_000).Build()));
         listener.RecordObservableInstruments();
         await WaitUntilReleasedAsync(proxy);
-        await Task.Delay(500);
+
+        // The fast schedule writes a dummy within a slot or two of the pool running dry.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < deadline && !HasDummyRelease())
+        {
+            await Task.Delay(50);
+        }
+
         listener.RecordObservableInstruments();
 
         lock (measurements)
@@ -229,6 +236,14 @@ public sealed class UploadCacheTests
             Assert.Contains(measurements, m => m.Instrument == "trustedproxy.upload_cache.oldest_age");
             Assert.Contains(measurements, m => m.Instrument == "trustedproxy.upload_cache.releases" && m.Kind == "real");
             Assert.Contains(measurements, m => m.Instrument == "trustedproxy.upload_cache.releases" && m.Kind == "dummy");
+        }
+
+        bool HasDummyRelease()
+        {
+            lock (measurements)
+            {
+                return measurements.Any(m => m.Instrument == "trustedproxy.upload_cache.releases" && m.Kind == "dummy");
+            }
         }
 
         void Record(string name, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
@@ -249,15 +264,16 @@ public sealed class UploadCacheTests
     internal static async Task WaitUntilReleasedAsync(ProxyHost proxy, TimeSpan? timeout = null)
     {
         var engine = proxy.Services.GetRequiredService<UploadCacheEngine>();
+        var blocks = proxy.Services.GetRequiredService<BlockIndex>();
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
-        while (engine.Snapshot().WaitingBlocks > 0)
+
+        // Nothing waits in the schedule, and the last release's index update has landed: no real
+        // block is still marked cached (the pool is emptied before the put it takes a block for).
+        while (engine.Snapshot().WaitingBlocks > 0 || (await blocks.InStateAsync(BlockState.Cached, BlockKind.Real)).Count > 0)
         {
             Assert.True(DateTime.UtcNow < deadline, $"{engine.Snapshot().WaitingBlocks} blocks still waiting");
-            await Task.Delay(100);
+            await Task.Delay(50);
         }
-
-        // The last release's index update may still be in flight.
-        await Task.Delay(300);
     }
 
     internal static async Task<JsonElement> HealthOfCacheAsync(ProxyHost proxy)

@@ -453,7 +453,6 @@ internal sealed class ReadPhase
 {
     private readonly WireRunOptions _options;
     private readonly FakeTimeProvider _time;
-    private readonly BlockIndex _blocks;
     private readonly RecordIndex _index;
     private readonly IReadOnlyDictionary<string, (UploadedRecord Record, int Block)> _names;
     private readonly GroupReader _reader;
@@ -472,7 +471,6 @@ internal sealed class ReadPhase
         _options = options;
         _index = index;
         _time = time;
-        _blocks = blocks;
         _names = names;
         _random = new Random(options.Seed + 1);
         _nextRequest = start + options.ReadsFrom;
