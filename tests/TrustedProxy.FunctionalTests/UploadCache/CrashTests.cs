@@ -87,11 +87,12 @@ public sealed class CrashTests
             Assert.All(ofRecord, b => Assert.Single(cloud, o => o.Name == b.ObjectName));
         }
 
-        Assert.Empty(Directory.GetFiles(Path.Combine(directory.Path, "data", "staging"), "*.tpx"));
-
         // Then every acknowledged upload comes back bit-exact (read obliviously from the cloud).
         using (var server = await ServerProcess.StartAsync(directory.Path, port))
         {
+            // The last kill may land between a record's last block being marked released and its cache
+            // file's removal; recovery, which runs before the server answers, removes what is left.
+            Assert.Empty(Directory.GetFiles(Path.Combine(directory.Path, "data", "staging"), "*.tpx"));
             using var consumer = Client(directory.Path, port, ProxyRole.Consumer);
             foreach (var (handle, content) in acknowledged)
             {
