@@ -79,15 +79,26 @@ internal sealed class RecordViews(
         return viewed;
     }
 
+    /// <summary>
+    /// What can refuse a record before anything is read: the profile the obligations name, and in the
+    /// de-identified view the header's eligibility (a burned-in annotation, for example). A retrieval of
+    /// many records checks them all first, so that a refusal is still a clean problem answer, and then
+    /// opens and sends them one at a time (<see cref="OpenAsync"/>), holding one in memory at most.
+    /// </summary>
+    public async Task CheckAsync(RecordEntry entry, PolicyObligations obligations, CancellationToken cancellationToken)
+    {
+        if (obligations.View == RecordView.Deidentified)
+        {
+            deidentifier.CheckEligible(await MetadataAsync(entry, PolicyObligations.None, cancellationToken).ConfigureAwait(false), Profile(obligations));
+        }
+    }
+
     private async Task<ViewedRecord> PrepareAsync(RecordEntry entry, PolicyObligations obligations, EgressMark? egress, CancellationToken cancellationToken)
     {
         var fingerprint = obligations.Fingerprint && egress is not null;
         var fitsInMemory = entry.PlaintextLength <= watermarks.Options.MaxInMemoryBytes;
         var profile = obligations.View == RecordView.Deidentified ? Profile(obligations) : null;
-        if (profile is not null)
-        {
-            deidentifier.CheckEligible(await MetadataAsync(entry, PolicyObligations.None, cancellationToken).ConfigureAwait(false), profile);
-        }
+        await CheckAsync(entry, obligations, cancellationToken).ConfigureAwait(false);
 
         if (entry.Seal is RecordSealKind.None or RecordSealKind.WholeFile && (!fingerprint || !fitsInMemory))
         {

@@ -37,20 +37,23 @@ internal static class WadoRs
             return Problem.Result(ProblemTypes.NotAcceptable, $"the instances are stored as {string.Join(", ", entries.Select(e => e.Entry.TransferSyntaxUid).Distinct())}; this proxy does not transcode (ask for transfer-syntax=*)");
         }
 
-        // Every instance is opened (and, in the de-identified view, checked) before the response starts,
-        // so that a refusal is still a clean problem answer.
+        // Every instance is checked (profile, eligibility) before the response starts, so that a
+        // refusal is still a clean problem answer; then each is opened, verified, written and let go
+        // before the next, so a study of thousands of instances holds one of them in memory at a
+        // time (its cloud blocks come as one read stream, announced here). A failure past the first
+        // byte (a broken seal, a lost object) aborts the response: the multipart body stays unterminated.
         var feature = context.Proxy();
-        using var prefetch = await views.PrefetchAsync(entries.Select(e => e.Entry).ToList(), context.RequestAborted);
-        var records = new List<ViewedRecord>();
         foreach (var found in entries)
         {
-            records.Add(await views.OpenAsync(found.Entry, found.Decision.Obligations, feature.Egress, context.RequestAborted));
+            await views.CheckAsync(found.Entry, found.Decision.Obligations, context.RequestAborted);
         }
 
+        using var prefetch = await views.PrefetchAsync(entries.Select(e => e.Entry).ToList(), context.RequestAborted);
         var writer = new MultipartRelatedWriter(context.Response.Body);
         context.Response.ContentType = writer.ContentType(MediaTypes.Dicom);
-        foreach (var record in records)
+        foreach (var found in entries)
         {
+            var record = await views.OpenAsync(found.Entry, found.Decision.Obligations, feature.Egress, context.RequestAborted);
             await writer.WritePartAsync($"{MediaTypes.Dicom}; transfer-syntax={record.Entry.TransferSyntaxUid}", body => record.CopyToAsync(body, context.RequestAborted), context.RequestAborted);
         }
 

@@ -1,0 +1,140 @@
+using System.Globalization;
+using System.Net;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Xunit.Abstractions;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Net.Http.Headers;
+using TrustedProxy.CertificateAuthority;
+using TrustedProxy.Client;
+using TrustedProxy.Policy;
+
+namespace TrustedProxy.FunctionalTests.DicomWeb;
+
+/// <summary>
+/// A whole CT study through WADO-RS from the real server process (<c>tproxy serve</c>): its peak
+/// resident memory (the kernel's high-water mark) stays under the issue's bound of 400 MB although
+/// the study is larger than that, in the original view (every pixel-sealed instance restored) and
+/// as a consumer of another organisation (every instance fingerprinted). Opening every instance
+/// before sending the first, as the proxy used to, holds the whole study and fails this.
+/// </summary>
+public sealed class StudyMemoryTests(ITestOutputHelper output)
+{
+    private const long Bound = 400L << 20;
+
+    // 512 × 512 × 16 bit: 525 kB an instance, 550 MB in all, more than the bound.
+    private const int Instances = 1_050;
+
+    [Fact]
+    public async Task AStudyLargerThanTheBound_ComesBackWhole_InBoundedMemory_OriginalAndFingerprinted()
+    {
+        using var directory = new TemporaryDirectory();
+        var port = FreePort.Next();
+        WriteConfiguration(directory.Path, port);
+        using var server = await ServerProcess.StartAsync(directory.Path, port);
+        var issued = await CliProcess.RunAsync(directory.Path, "ca", "issue", "--org", "Haukeland", "--role", "consumer");
+        Assert.True(issued.ExitCode == 0, issued.Error);
+
+        var studyUid = "2.25." + new System.Numerics.BigInteger(Guid.NewGuid().ToByteArray(), isUnsigned: true);
+        var digests = new string[Instances];
+        long studyBytes = 0;
+        using (var producer = Client(directory.Path, port, LocalFederation.ClientFileStem("Local Hospital", ProxyRole.Producer)))
+        {
+            await Parallel.ForAsync(0, Instances, new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (i, token) =>
+            {
+                var file = new DicomFileBuilder($"{studyUid}.1.{i + 1}")
+                    .SopClass(DicomFileBuilder.CtImageStorageSopClass)
+                    .Patient("MEMORY1", "Memory^Bound")
+                    .Study(studyUid, studyUid + ".1", "20240102", "CT")
+                    .Text(0x0020, 0x0013, "IS", (i + 1).ToString(CultureInfo.InvariantCulture))
+                    .Image(512, 512, seed: i + 1)
+                    .Build();
+                digests[i] = Convert.ToHexStringLower(SHA256.HashData(file));
+                Interlocked.Add(ref studyBytes, file.Length);
+                await producer.UploadAsync(new MemoryStream(file), cancellationToken: token);
+            });
+        }
+
+        Assert.True(studyBytes > Bound, $"the study ({studyBytes:N0} bytes) must be larger than the bound to test it");
+
+        using (var consumer = Client(directory.Path, port, LocalFederation.ClientFileStem("Local Hospital", ProxyRole.Consumer)))
+        {
+            var (parts, _, received) = await RetrieveAsync(consumer, studyUid);
+            Assert.Equal(Instances, parts);
+            Assert.Equal(digests.Order(StringComparer.Ordinal), received.Order(StringComparer.Ordinal));
+        }
+
+        var afterOriginal = server.PeakResidentBytes;
+        Assert.True(afterOriginal < Bound, $"peak resident memory {afterOriginal >> 20} MiB after the original study");
+
+        using (var other = Client(directory.Path, port, "haukeland-consumer"))
+        {
+            var (parts, marks, received) = await RetrieveAsync(other, studyUid);
+            Assert.Equal(Instances, parts);
+            Assert.Empty(received.Intersect(digests));
+            Assert.All(marks, m => Assert.Equal("fingerprinted", m));
+        }
+
+        var afterFingerprinted = server.PeakResidentBytes;
+        output.WriteLine($"study {studyBytes >> 20} MiB in {Instances} instances; peak resident {afterOriginal >> 20} MiB after the original view, {afterFingerprinted >> 20} MiB after the fingerprinted one");
+        Assert.True(afterFingerprinted < Bound, $"peak resident memory {afterFingerprinted >> 20} MiB after the fingerprinted study");
+    }
+
+    /// <summary>Streams the study, hashing each part as it arrives; returns the part count, their marks (when the parts say) and digests.</summary>
+    private static async Task<(int Parts, List<string> Marks, List<string> Digests)> RetrieveAsync(TrustedProxyClient client, string studyUid)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"dicomweb/studies/{studyUid}");
+        request.Headers.Accept.ParseAdd("multipart/related; type=\"application/dicom\"; transfer-syntax=*");
+        using var response = await client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var boundary = HeaderUtilities.RemoveQuotes(MediaTypeHeaderValue.Parse(response.Content.Headers.ContentType!.ToString()).Boundary).Value!;
+        await using var body = await response.Content.ReadAsStreamAsync();
+        var reader = new MultipartReader(boundary, body) { BodyLengthLimit = null };
+        var digests = new List<string>();
+        var marks = new List<string>();
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[1 << 16];
+        while (await reader.ReadNextSectionAsync() is { } section)
+        {
+            if (section.Headers?.TryGetValue("Watermark", out var mark) == true)
+            {
+                marks.Add(mark.ToString());
+            }
+
+            int read;
+            while ((read = await section.Body.ReadAsync(buffer)) > 0)
+            {
+                hash.AppendData(buffer, 0, read);
+            }
+
+            digests.Add(Convert.ToHexStringLower(hash.GetHashAndReset()));
+        }
+
+        return (digests.Count, marks, digests);
+    }
+
+    private static TrustedProxyClient Client(string root, int port, string stem) => TrustedProxyClient.FromFiles(
+        new Uri($"https://127.0.0.1:{port}/"),
+        Path.Combine(root, "certs", "clients", stem + ".p12"),
+        string.Empty,
+        new CertificateAuthorityPaths(Path.Combine(root, "certs")).CaCertificate,
+        Timeout.InfiniteTimeSpan);
+
+    private static void WriteConfiguration(string root, int port)
+    {
+        // The upload cache at its defaults keeps the study on the proxy's disk (hours before its
+        // release), so the retrieval reads the cache files: the memory measured is the egress path's.
+        var configuration = new
+        {
+            TrustedProxy = new
+            {
+                Server = new { Urls = new[] { $"https://127.0.0.1:{port}" }, HostNames = new[] { "127.0.0.1", "localhost" }, AutoInitializeCertificates = true, LocalOrganisation = "Local Hospital" },
+                Storage = new { Backend = "filesystem", filesystem = new { Root = "data/cloud" } },
+                Policy = new { Directory = Repository.Path("config", "policies") },
+            },
+            Logging = new { LogLevel = new { Default = "Warning" } },
+        };
+        Directory.CreateDirectory(Path.Combine(root, "config"));
+        File.WriteAllText(Path.Combine(root, "config", "appsettings.json"), JsonSerializer.Serialize(configuration));
+    }
+}
