@@ -42,6 +42,7 @@ internal sealed partial class GroupReader : IDisposable
     private readonly CoverModel _cover;
     private readonly ReadSchedule _schedule;
     private readonly Dictionary<long, PendingGroup> _pending = [];
+    private readonly ReadAhead _readAhead;
     private readonly Meter _meter;
     private readonly Counter<long> _reads;
     private readonly int _blockSize;
@@ -70,6 +71,7 @@ internal sealed partial class GroupReader : IDisposable
         var now = time.GetUtcNow();
         _cover = cover ?? new CoverModel(CoverModelSettings.From(_options, _blockSize), now, LoadState());
         _schedule = new ReadSchedule(_options, _cover, random, now, control);
+        _readAhead = new ReadAhead(_options.ReadAheadMemoryBytes, _options.ReadAheadDirectory);
         _savedAt = now;
         _savedSnapshotAt = _cover.SnapshotAt;
         _meter = meters.Create("TrustedProxy.ObliviousRetrieval");
@@ -78,6 +80,12 @@ internal sealed partial class GroupReader : IDisposable
     }
 
     private bool Epochs => _options.Schedule == ObliviousRetrievalOptions.Epochs;
+
+    /// <summary>Bytes read for retrievals and held in memory until taken (for tests of the bound).</summary>
+    internal long ReadAheadInMemoryBytes => _readAhead.InMemoryBytes;
+
+    /// <summary>Read-ahead files open (for tests).</summary>
+    internal int ReadAheadFiles => _readAhead.Files;
 
     /// <summary>When the next epoch is due (for drivers of virtual time).</summary>
     internal DateTimeOffset NextEpochAt
@@ -179,7 +187,10 @@ internal sealed partial class GroupReader : IDisposable
             {
                 foreach (var (_, pending) in held)
                 {
-                    Merge(received, await pending.Done.Task.WaitAsync(cancellationToken).ConfigureAwait(false));
+                    foreach (var (id, block) in await pending.Done.Task.WaitAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        received[id] = await block.GetAsync(cancellationToken).ConfigureAwait(false);
+                    }
                 }
             }
             finally
@@ -254,6 +265,7 @@ internal sealed partial class GroupReader : IDisposable
                 foreach (var pending in _pending.Values)
                 {
                     pending.Done.TrySetCanceled(cancellationToken);
+                    Forget(pending);
                 }
 
                 _pending.Clear();
@@ -263,7 +275,23 @@ internal sealed partial class GroupReader : IDisposable
         }
     }
 
-    public void Dispose() => _meter.Dispose();
+    public void Dispose()
+    {
+        _meter.Dispose();
+        _readAhead.Dispose();
+    }
+
+    /// <summary>A group leaves the pending set: whatever it still holds is let go (under the gate).</summary>
+    private void Forget(PendingGroup pending)
+    {
+        if (pending.Done.Task.IsCompletedSuccessfully)
+        {
+            foreach (var block in pending.Done.Task.Result.Values)
+            {
+                _readAhead.Forget(block);
+            }
+        }
+    }
 
     /// <summary>
     /// Queues the groups not already waiting as one stream, and holds every one of them until
@@ -335,6 +363,7 @@ internal sealed partial class GroupReader : IDisposable
                 if (pending.Unheld && pending.Done.Task.IsCompleted && _pending.GetValueOrDefault(group) == pending)
                 {
                     _pending.Remove(group);
+                    Forget(pending);
                 }
             }
         }
@@ -420,7 +449,43 @@ internal sealed partial class GroupReader : IDisposable
 
         foreach (var (pending, kept) in results)
         {
-            pending.Done.TrySetResult(kept);
+            if (failures.ContainsKey(pending))
+            {
+                continue;
+            }
+
+            // Bytes a reader waits for now are taken at once; read-ahead for a retrieval beyond the
+            // memory budget waits on disk.
+            bool awaited, unheld;
+            lock (_gate)
+            {
+                awaited = pending.Readers > 0;
+                unheld = pending.Unheld;
+            }
+
+            var held = new Dictionary<long, HeldBlock>(kept.Count);
+            try
+            {
+                foreach (var (id, bytes) in kept)
+                {
+                    if (!unheld)
+                    {
+                        held[id] = await _readAhead.HoldAsync(bytes, awaited, cancellationToken).ConfigureAwait(false);
+                    }
+                }
+            }
+            catch (Exception ex)
+            {
+                foreach (var block in held.Values)
+                {
+                    _readAhead.Forget(block);
+                }
+
+                pending.Done.TrySetException(ex);
+                continue;
+            }
+
+            pending.Done.TrySetResult(held);
         }
 
         lock (_gate)
@@ -431,6 +496,7 @@ internal sealed partial class GroupReader : IDisposable
                 if (_pending.TryGetValue(group, out var pending) && pending.Unheld && pending.Done.Task.IsCompleted)
                 {
                     _pending.Remove(group);
+                    Forget(pending);
                 }
             }
         }
@@ -571,7 +637,7 @@ internal sealed partial class GroupReader : IDisposable
 
         public bool Unheld => Readers <= 0 && Claims.Count == 0;
 
-        public TaskCompletionSource<Dictionary<long, byte[]>> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource<Dictionary<long, HeldBlock>> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     private sealed class Prefetched(GroupReader reader, IReadOnlyList<(long Group, PendingGroup Pending)> held, object claim) : IDisposable

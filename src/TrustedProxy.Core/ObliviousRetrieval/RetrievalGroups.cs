@@ -98,6 +98,17 @@ public sealed record ObliviousRetrievalOptions
 
     /// <summary>Where the learned model is kept (the server sets it under the data directory); null: not kept.</summary>
     internal string? CoverModelFile { get; init; }
+
+    /// <summary>
+    /// Bytes read ahead for retrievals (a study's stream runs at its own pace, whatever the client's)
+    /// kept in memory, across all of them; beyond it they wait in a scratch file on disk, still
+    /// encrypted. A slow client of a large study therefore costs disk, not memory.
+    /// </summary>
+    [Range(0, 1L << 40)]
+    public long ReadAheadMemoryBytes { get; init; } = 64L << 20;
+
+    /// <summary>Where read-ahead beyond <see cref="ReadAheadMemoryBytes"/> is kept (the server sets the staging area's scratch directory); null: kept in memory.</summary>
+    internal string? ReadAheadDirectory { get; init; }
 }
 
 /// <summary>

@@ -195,7 +195,7 @@ public static class ProxyServer
         services.AddHostedService<UploadCacheService>();
         services.AddSingleton<RecordUploader>();
         services.AddSingleton(Options.Create(obliviousTransfer));
-        services.AddSingleton(Options.Create(obliviousRetrieval with { CoverModelFile = Path.Combine(dataDirectory, "retrieval", "cover-model.json") }));
+        services.AddSingleton(Options.Create(obliviousRetrieval with { CoverModelFile = Path.Combine(dataDirectory, "retrieval", "cover-model.json"), ReadAheadDirectory = Path.Combine(dataDirectory, "staging", "scratch") }));
         services.AddSingleton(sp => ActivatorUtilities.CreateInstance<GroupReader>(sp, new CryptoRandom()));
         services.AddHostedService<GroupReadService>();
         services.AddSingleton<RecordRelocator>();

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using TrustedProxy.ObliviousRetrieval;
+using TrustedProxy.Records;
 using TrustedProxy.Testing;
 using TrustedProxy.Testing.UploadCache;
 using TrustedProxy.UploadCache;
@@ -43,6 +44,70 @@ public sealed class GroupReaderTests : IDisposable
         var again = new FakeLogger<GroupReader>();
         using var restarted = new GroupReader(rig.Store, rig.Blocks, rig.Mask, Options.Create(options with { DeclaredRetrievalsPerDay = 1 }), Options.Create(rig.Options), _time, new Random(2), _metrics.GetRequiredService<IMeterFactory>(), again);
         Assert.Equal(reader.DailyCost(), restarted.DailyCost());
+    }
+
+    [Fact]
+    public async Task ReadAheadForASlowRetrieval_StaysWithinItsMemoryBudget_WaitsOnDiskEncrypted_AndComesBackWhole()
+    {
+        var uploads = new UploadCacheOptions { BlockSizeBytes = 4096, SlotsPerSecond = 10, PoolThreshold = 4, MinHoldSeconds = 0, MeanHoldSeconds = 1, MaxHoldSeconds = 2, AlarmAfterSeconds = 3600 };
+        using var rig = await EngineRig.OpenAsync(_directory.Path, uploads, _time);
+        var contents = new Dictionary<string, byte[]>();
+        for (var i = 0; i < 6; i++)
+        {
+            var blocks = await rig.AdmitRecordAsync(8);
+            contents[blocks[0].Handle!] = await File.ReadAllBytesAsync(rig.Staging.PathOf(blocks[0].Handle!));
+        }
+
+        await rig.RunForAsync(TimeSpan.FromSeconds(20));
+        var entries = new List<RecordEntry>();
+        foreach (var handle in contents.Keys)
+        {
+            entries.Add((await rig.Records.FindAsync(handle))!);
+        }
+
+        Assert.All(entries, e => Assert.Equal(RecordState.Stored, e.State));
+        var spill = Path.Combine(_directory.Path, "scratch");
+        var budget = 5 * 4096;
+        var options = new ObliviousRetrievalOptions
+        {
+            GroupsPerEpoch = 4, MinStreamGroups = 1, ReadAheadMemoryBytes = budget, ReadAheadDirectory = spill,
+
+            // No cover: the loop below runs until the retrieval's own stream has been read.
+            DeclaredRetrievalsPerDay = 1e-9, IdleFloorGigabytesPerDay = 0,
+        };
+        using var reader = new GroupReader(rig.Store, rig.Blocks, rig.Mask, Options.Create(options), Options.Create(rig.Options), _time, new Random(3), _metrics.GetRequiredService<IMeterFactory>(), new FakeLogger<GroupReader>());
+
+        // The retrieval announces 48 blocks and takes none while the stream runs (a client that does not read).
+        using (await reader.PrefetchAsync(entries, CancellationToken.None))
+        {
+            var peak = 0L;
+            while (reader.Streams > 0)
+            {
+                _time.SetUtcNow(reader.NextEpochAt);
+                await reader.ReadEpochAsync(CancellationToken.None);
+                peak = Math.Max(peak, reader.ReadAheadInMemoryBytes);
+            }
+
+            Assert.InRange(peak, 1, budget);
+            var files = Directory.GetFiles(spill);
+            Assert.NotEmpty(files);
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(files[0]));
+
+            Assert.True(new FileInfo(files[0]).Length >= 40 * 4096, $"{new FileInfo(files[0]).Length} bytes on disk");
+
+            foreach (var entry in entries)
+            {
+                using var copy = new MemoryStream();
+                await reader.ReadAsync(entry, copy, CancellationToken.None);
+                Assert.Equal(contents[entry.Handle], copy.ToArray());
+            }
+
+            Assert.Equal(0, reader.ReadAheadInMemoryBytes);
+        }
+
+        // Every block taken: the read-ahead file is closed, and so deleted.
+        Assert.Equal(0, reader.ReadAheadFiles);
+        Assert.Empty(Directory.GetFiles(spill));
     }
 
     public void Dispose()
