@@ -1,0 +1,62 @@
+using System.Diagnostics;
+
+namespace TrustedProxy.FunctionalTests;
+
+/// <summary><c>dotnet tproxy.dll serve</c> in a directory, killed with SIGKILL when done.</summary>
+internal sealed class ServerProcess : IDisposable
+{
+    private readonly Process _process;
+    private Task<string>? _errors;
+
+    private ServerProcess(Process process) => _process = process;
+
+    public static async Task<ServerProcess> StartAsync(string root, int port)
+    {
+        var start = new ProcessStartInfo("dotnet") { WorkingDirectory = root, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "tproxy.dll"));
+        start.ArgumentList.Add("serve");
+        start.Environment["NO_COLOR"] = "1";
+        var process = Process.Start(start)!;
+        var server = new ServerProcess(process);
+        var errors = process.StandardError.ReadToEndAsync();
+        server._errors = errors;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (true)
+        {
+            var line = await process.StandardOutput.ReadLineAsync(timeout.Token);
+            if (line is null)
+            {
+                throw new InvalidOperationException($"tproxy serve exited: {await errors}");
+            }
+
+            if (line.Contains("listening on", StringComparison.Ordinal))
+            {
+                _ = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
+                return server;
+            }
+        }
+    }
+
+    public void KillNine()
+    {
+        if (!_process.HasExited)
+        {
+            // Process.Kill sends SIGKILL on Unix: no shutdown handler runs.
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit();
+        }
+    }
+
+    /// <summary>Kills the server and returns what it wrote to stderr (its warnings and errors), read to the end.</summary>
+    public async Task<string> KillNineAndReadErrorsAsync()
+    {
+        KillNine();
+        return _errors is null ? string.Empty : await _errors;
+    }
+
+    public void Dispose()
+    {
+        KillNine();
+        _process.Dispose();
+    }
+}
