@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using System.Security.Cryptography.X509Certificates;
 using TrustedProxy.CertificateAuthority;
 using TrustedProxy.Client;
@@ -49,6 +50,7 @@ public sealed class ProxyHost : IAsyncDisposable
     private readonly TemporaryDirectory? _ownedDirectory;
     private readonly List<TrustedProxyClient> _clients = [];
     private WebApplication? _app;
+    private ILoggerProvider? _logs;
 
     private ProxyHost(string root, Dictionary<string, string?> settings, TemporaryDirectory? owned)
     {
@@ -75,7 +77,7 @@ public sealed class ProxyHost : IAsyncDisposable
     /// <c>["TrustedProxy:ObliviousRetrieval:Schedule"] = null</c> for the constant-rate read schedule
     /// rather than the tests' immediate reads).
     /// </summary>
-    public static async Task<ProxyHost> StartAsync(BackendSettings? backend = null, IReadOnlyDictionary<string, string?>? settings = null, string? root = null)
+    public static async Task<ProxyHost> StartAsync(BackendSettings? backend = null, IReadOnlyDictionary<string, string?>? settings = null, string? root = null, ILoggerProvider? logs = null)
     {
         backend ??= BackendSettings.FileSystem;
         var owned = root is null ? new TemporaryDirectory() : null;
@@ -106,7 +108,7 @@ public sealed class ProxyHost : IAsyncDisposable
         }
 
         Apply(all, settings);
-        var host = new ProxyHost(root ?? owned!.Path, all, owned);
+        var host = new ProxyHost(root ?? owned!.Path, all, owned) { _logs = logs };
         await host.StartAgainAsync();
         return host;
     }
@@ -123,7 +125,7 @@ public sealed class ProxyHost : IAsyncDisposable
         }
 
         Apply(_settings, changes);
-        _app = await ProxyServer.BuildAsync(new ProxyServerSettings { ContentRoot = Root, Overrides = _settings });
+        _app = await ProxyServer.BuildAsync(new ProxyServerSettings { ContentRoot = Root, Overrides = _settings, LoggerProviders = _logs is null ? [] : [_logs] });
         await _app.StartAsync();
         BaseAddress = ProxyServer.ListeningAddresses(_app).First();
     }

@@ -40,6 +40,13 @@ internal sealed class ClientCertificateValidator(X509Certificate2 caCertificate,
             return ClientCertificateCheck.Refused(Describe(problems));
         }
 
+        // The chain's application policy passes a certificate with no EKU extension at all (RFC 5280:
+        // no extension means any use); the proxy's CA always writes one, so its absence is refused too.
+        if (!HasClientAuthentication(certificate))
+        {
+            return ClientCertificateCheck.Refused("the certificate is not valid for client authentication (extended key usage)");
+        }
+
         var root = chain.ChainElements[^1].Certificate;
         if (!root.RawData.AsSpan().SequenceEqual(caCertificate.RawData) || chain.ChainElements.Count != 2)
         {
@@ -61,6 +68,12 @@ internal sealed class ClientCertificateValidator(X509Certificate2 caCertificate,
         }
 
         return new ClientCertificateCheck(true, "accepted", identity);
+    }
+
+    private static bool HasClientAuthentication(X509Certificate2 certificate)
+    {
+        var usages = certificate.Extensions.OfType<X509EnhancedKeyUsageExtension>().ToList();
+        return usages.Count == 1 && usages[0].EnhancedKeyUsages.Cast<Oid>().Any(oid => oid.Value == CertificateTemplate.ClientAuthOid);
     }
 
     private static string Describe(IReadOnlyList<X509ChainStatusFlags> problems)

@@ -254,7 +254,12 @@ internal sealed class ProxyCertificateAuthority
         generator.SetPublicKey(publicKey);
         generator.AddExtension(X509Extensions.BasicConstraints, true, new BasicConstraints(false));
         generator.AddExtension(X509Extensions.KeyUsage, true, new KeyUsage(KeyUsage.DigitalSignature));
-        generator.AddExtension(X509Extensions.ExtendedKeyUsage, false, new ExtendedKeyUsage(template.ExtendedKeyUsages.Select(oid => KeyPurposeID.GetInstance(new DerObjectIdentifier(oid))).ToArray()));
+        if (template.ExtendedKeyUsages.Count > 0)
+        {
+            // RFC 5280 allows no empty EKU extension; a template without usages gets none.
+            generator.AddExtension(X509Extensions.ExtendedKeyUsage, false, new ExtendedKeyUsage(template.ExtendedKeyUsages.Select(oid => KeyPurposeID.GetInstance(new DerObjectIdentifier(oid))).ToArray()));
+        }
+
         generator.AddExtension(X509Extensions.SubjectKeyIdentifier, false, KeyIdentifier(publicKey));
         generator.AddExtension(X509Extensions.AuthorityKeyIdentifier, false, new AuthorityKeyIdentifier(KeyIdentifier(_root.GetPublicKey()).GetKeyIdentifier()));
         if (template.HostNames.Count > 0)

@@ -230,6 +230,15 @@ internal static class PngDecoder
     /// <summary>Refuses images beyond this many samples before allocating for them.</summary>
     public const long MaxSamples = 1L << 28;
 
+    /// <summary>
+    /// The most filtered image data read (the decompressed IDAT stream). With <see cref="MaxSamples"/>
+    /// it bounds what a PNG can make the decoder hold, however its data is compressed.
+    /// </summary>
+    public const long MaxInflatedBytes = 1L << 30;
+
+    /// <summary>The first buffer for decompressed data; it doubles while the data keeps coming.</summary>
+    private const int InitialInflateBytes = 64 * 1024;
+
     public static PngImage Decode(ReadOnlySpan<byte> png)
     {
         if (png.Length < 8 || !png[..8].SequenceEqual(PngChunks.Signature))
@@ -328,8 +337,10 @@ internal static class PngDecoder
             throw new FormatException("a palette PNG without a valid PLTE chunk");
         }
 
+        // Inflated first: the samples are allocated only once the data has shown it holds them.
+        var inflated = Inflate(idat, width, height, channels, depth, interlace);
         var samples = new ushort[width * height * channels];
-        Unfilter(Inflate(idat, width, height, channels, depth, interlace), width, height, channels, depth, interlace, samples);
+        Unfilter(inflated, width, height, channels, depth, interlace, samples);
         return Convert(width, height, channels, depth, colourType, palette, samples, text);
     }
 
@@ -344,16 +355,38 @@ internal static class PngDecoder
             }
         }
 
-        var inflated = new byte[expected];
+        if (expected > MaxInflatedBytes)
+        {
+            throw new FormatException($"a {width}×{height} PNG would inflate past {MaxInflatedBytes} bytes, the most read here");
+        }
+
+        // The header only claims a size: the buffer grows as the compressed data actually yields
+        // bytes, so a few bytes claiming a huge image cost a few kilobytes, not what they claim.
+        var inflated = new byte[(int)Math.Min(expected, InitialInflateBytes)];
+        var filled = 0;
         idat.Position = 0;
         using var zlib = new ZLibStream(idat, CompressionMode.Decompress);
         try
         {
-            zlib.ReadExactly(inflated);
+            while (filled < expected)
+            {
+                if (filled == inflated.Length)
+                {
+                    Array.Resize(ref inflated, (int)Math.Min(expected, 2L * inflated.Length));
+                }
+
+                var read = zlib.Read(inflated, filled, inflated.Length - filled);
+                if (read == 0)
+                {
+                    throw new FormatException($"the PNG image data is truncated: {filled} of the {expected} bytes its header claims");
+                }
+
+                filled += read;
+            }
         }
-        catch (Exception e) when (e is EndOfStreamException or InvalidDataException)
+        catch (InvalidDataException e)
         {
-            throw new FormatException("the PNG image data is truncated or not valid zlib", e);
+            throw new FormatException("the PNG image data is not valid zlib", e);
         }
 
         return inflated;

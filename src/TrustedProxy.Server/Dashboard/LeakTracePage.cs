@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http.Features;
 using TrustedProxy.Client;
 using TrustedProxy.Server.Problems;
 using TrustedProxy.Server.Watermarking;
+using TrustedProxy.Server.Hosting;
 
 namespace TrustedProxy.Server.Dashboard;
 
@@ -49,7 +50,7 @@ internal static class LeakTracePage
 
         if (!await antiforgery.IsRequestValidAsync(context))
         {
-            DashboardLog.AntiforgeryRefused(loggers.CreateLogger("TrustedProxy.Dashboard"), context.Request.Path);
+            DashboardLog.AntiforgeryRefused(loggers.CreateLogger("TrustedProxy.Dashboard"), LogText.Route(context));
             return Problem.Result(ProblemTypes.AntiforgeryFailed, "the form's antiforgery token is missing, expired or not yours; open the tracing page again and submit from there");
         }
 

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Options;
 using TrustedProxy.CertificateAuthority;
 using TrustedProxy.Policy;
 using TrustedProxy.Server.Policy;
+using TrustedProxy.Server.Hosting;
 
 namespace TrustedProxy.Server.Dashboard;
 
@@ -124,7 +125,7 @@ internal static partial class ReportsPage
             return problem;
         }
 
-        LogReport(loggers.CreateLogger("TrustedProxy.Dashboard"), extension, report!.InstitutionLabel, DayRange.Text(report.Period.From), DayRange.Text(report.Period.To), context.Proxy().Identity.CertificateSerial);
+        LogReport(loggers.CreateLogger("TrustedProxy.Dashboard"), extension, LogText.Escape(report!.InstitutionLabel), DayRange.Text(report.Period.From), DayRange.Text(report.Period.To), context.Proxy().Identity.CertificateSerial);
         return TypedResults.File(write(report), mediaType, report.FileName(extension));
     }
 

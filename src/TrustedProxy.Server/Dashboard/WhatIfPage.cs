@@ -7,6 +7,7 @@ using TrustedProxy.Policy;
 using TrustedProxy.Records;
 using TrustedProxy.Server.Policy;
 using TrustedProxy.Server.Problems;
+using TrustedProxy.Server.Hosting;
 
 namespace TrustedProxy.Server.Dashboard;
 
@@ -52,7 +53,7 @@ internal static class WhatIfPage
 
         if (!await antiforgery.IsRequestValidAsync(context))
         {
-            DashboardLog.AntiforgeryRefused(loggers.CreateLogger("TrustedProxy.Dashboard"), context.Request.Path);
+            DashboardLog.AntiforgeryRefused(loggers.CreateLogger("TrustedProxy.Dashboard"), LogText.Route(context));
             return Problem.Result(ProblemTypes.AntiforgeryFailed, "the form's antiforgery token is missing, expired or not yours; open the what-if page again and submit from there");
         }
 

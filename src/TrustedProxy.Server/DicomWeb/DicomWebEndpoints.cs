@@ -3,6 +3,7 @@ using TrustedProxy.Dicom;
 using TrustedProxy.Policy;
 using TrustedProxy.Pseudonymization;
 using TrustedProxy.Records;
+using TrustedProxy.Server.Hosting;
 using TrustedProxy.Server.Policy;
 
 namespace TrustedProxy.Server.DicomWeb;
@@ -12,7 +13,8 @@ internal static class DicomWebEndpoints
 {
     public const string Prefix = "/dicomweb";
 
-    public static string BaseUrl(HttpContext context) => $"{context.Request.Scheme}://{context.Request.Host}{context.Request.PathBase}{Prefix}";
+    /// <summary>The base of Retrieve URLs: the configured public address, never the request's Host header.</summary>
+    public static string BaseUrl(HttpContext context) => context.RequestServices.GetRequiredService<PublicAddress>().Base + Prefix;
 
     public static IEndpointRouteBuilder MapDicomWeb(this IEndpointRouteBuilder app)
     {

@@ -7,6 +7,7 @@ using TrustedProxy.Records;
 using TrustedProxy.Server.Policy;
 using TrustedProxy.Server.Problems;
 using TrustedProxy.Storage;
+using TrustedProxy.Server.Hosting;
 
 namespace TrustedProxy.Server.DicomWeb;
 
@@ -46,7 +47,7 @@ internal static partial class StowRs
     {
         if (!MediaTypes.TryGetDicomBoundary(context.Request.ContentType, out var boundary, out var error))
         {
-            LogRefusedContentType(logger, error!);
+            LogRefusedContentType(logger, LogText.Escape(error));
             return Problem.Result(Problems.ProblemTypes.UnsupportedMediaType, error!);
         }
 

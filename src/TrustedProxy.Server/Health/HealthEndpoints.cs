@@ -12,8 +12,11 @@ namespace TrustedProxy.Server.Health;
 
 /// <summary>
 /// <c>/healthz/live</c>: the process answers. <c>/healthz</c>: ready, meaning the index answers,
-/// the backend answers, the upload cache is not stuck and a valid CRL is in force; the upload
-/// cache's backlog is reported in figures.
+/// the backend answers, the upload cache is not stuck and a valid CRL is in force. Members see
+/// only the overall status; the checks, with the upload cache's figures, go to administrators
+/// alone: waiting blocks, releases and dummies read in real time would let a member colluding
+/// with the cloud tell its own blocks from the cover and undo the cache's mixing (docs/privacy.md).
+/// Monitoring reads the same figures from the process's meters, not over the members' API.
 /// </summary>
 internal static class HealthEndpoints
 {
@@ -39,6 +42,11 @@ internal static class HealthEndpoints
     private static Task WriteAsync(HttpContext context, HealthReport report)
     {
         context.Response.ContentType = "application/json";
+        if (context.Features.Get<ProxyRequestFeature>()?.Identity.Role != ProxyRole.Admin)
+        {
+            return JsonSerializer.SerializeAsync(context.Response.Body, new { status = report.Status.ToString() });
+        }
+
         return JsonSerializer.SerializeAsync(context.Response.Body, new
         {
             status = report.Status.ToString(),

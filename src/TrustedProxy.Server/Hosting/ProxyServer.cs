@@ -45,6 +45,9 @@ public sealed record ProxyServerSettings
     public IReadOnlyDictionary<string, string?> Overrides { get; init; } = new Dictionary<string, string?>();
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>Log sinks besides the configured ones (tests read what the server logged); the caller disposes them.</summary>
+    public IReadOnlyList<ILoggerProvider> LoggerProviders { get; init; } = [];
 }
 
 /// <summary>
@@ -75,6 +78,10 @@ public static class ProxyServer
         builder.Configuration.AddJsonFile(Path.Combine(Path.GetFullPath(settings.ContentRoot), DeclaredLoad.FileName), optional: true, reloadOnChange: false);
         builder.Configuration.AddEnvironmentVariables();
         builder.Configuration.AddInMemoryCollection(settings.Overrides);
+        foreach (var provider in settings.LoggerProviders)
+        {
+            builder.Logging.AddProvider(provider);
+        }
 
         var binder = new OptionsBinder(builder.Configuration);
         var paths = binder.Bind<ProxyPathsOptions>("TrustedProxy");
@@ -119,6 +126,11 @@ public static class ProxyServer
         var time = settings.Time;
 
         SecretFile.EnsurePrivateDirectory(dataDirectory);
+
+        // Before anything in the directory is read or repaired (key, audit log, index, recovery):
+        // a second proxy on it is refused here, at once. Held until the application is disposed.
+        var dataLock = DataDirectoryLock.Acquire(dataDirectory);
+        using var releaseOnFailure = new ReleasedOnFailure(dataLock);
         var keyRing = Environment.GetEnvironmentVariable(MasterKeyVariable) is { Length: > 0 } masterKey
             ? ProxyKeyRing.FromBase64(masterKey)
             : ProxyKeyRing.LoadOrCreate(Path.Combine(dataDirectory, "keys", "master.key"));
@@ -155,10 +167,12 @@ public static class ProxyServer
         }
 
         var services = builder.Services;
+        services.AddSingleton(_ => dataLock); // a factory, so that the container disposes (releases) it with the application
         services.AddSingleton(time);
         services.AddSingleton(Options.Create(records));
         services.AddSingleton(Options.Create(dicom));
         services.AddSingleton(Options.Create(server));
+        services.AddSingleton<PublicAddress>();
         services.AddSingleton(keyRing);
         services.AddSingleton(ObjectMask.From(keyRing));
         services.AddSingleton(store);
@@ -207,6 +221,7 @@ public static class ProxyServer
         services.AddHostedService<ObjectFormatMigrationService>();
         services.AddSingleton<RecordRecovery>();
         services.AddDashboard(dashboard, reportFont);
+        services.AddFrameworkLogLimits();
         services.AddExceptionHandler<ProblemExceptionHandler>();
         services.AddProblemDetails();
         services.AddProxyHealthChecks();
@@ -226,6 +241,9 @@ public static class ProxyServer
         });
 
         var app = builder.Build();
+
+        // Resolved first so that it is disposed last: the lock is released after everything else is closed.
+        app.Services.GetRequiredService<DataDirectoryLock>();
         app.UseExceptionHandler();
         app.UseStatusCodePages(context => context.HttpContext.Response.StatusCode switch
         {
@@ -251,6 +269,7 @@ public static class ProxyServer
 
         await app.Services.GetRequiredService<PolicyStore>().InitializeAsync();
         await app.Services.GetRequiredService<RecordRecovery>().RunAsync(cancellationToken);
+        releaseOnFailure.Keep();
         return app;
     }
 

@@ -38,6 +38,15 @@ public sealed record ProxyServerOptions
     [Range(1024, 1L << 30)]
     public long MaxRequestBodyBytes { get; init; } = 1024 * 1024;
 
+    /// <summary>
+    /// The address members reach the proxy at (<c>https://proxy.hospital.example</c>, optionally
+    /// with a path), the base of every URL the proxy writes into an answer (DICOMweb Retrieve URLs).
+    /// A request's Host header is never used: it is the caller's to forge. Unset: the first of
+    /// <see cref="Urls"/>, its host replaced by the first of <see cref="HostNames"/> when it is a
+    /// wildcard address, and its port the one actually bound when it is 0.
+    /// </summary>
+    public string? PublicBaseAddress { get; init; }
+
     internal static readonly string[] DefaultUrls = ["https://localhost:8443"];
     internal static readonly string[] DefaultHostNames = ["localhost", "127.0.0.1", "::1"];
 
@@ -53,6 +62,11 @@ public sealed record ProxyServerOptions
             {
                 yield return $"TrustedProxy:Server:Urls: '{url}' is not an https:// address; the proxy serves HTTPS only";
             }
+        }
+
+        if (!string.IsNullOrEmpty(PublicBaseAddress) && !PublicAddress.TryParse(PublicBaseAddress, out _))
+        {
+            yield return $"TrustedProxy:Server:PublicBaseAddress: '{PublicBaseAddress}' is not an https:// address without query, fragment or user information";
         }
     }
 }

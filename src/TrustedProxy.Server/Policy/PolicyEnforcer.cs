@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using TrustedProxy.Audit;
 using TrustedProxy.Policy;
+using TrustedProxy.Server.Hosting;
 
 namespace TrustedProxy.Server.Policy;
 
@@ -54,7 +55,7 @@ internal sealed partial class PolicyEnforcer
             }
             else
             {
-                LogDecision(_logger, decision.Permitted ? "permit" : "deny", request.Subject.Organisation, role, request.Action, request.Resource, decision.Rule, decision.Reason);
+                LogDecision(_logger, decision.Permitted ? "permit" : "deny", request.Subject.Organisation, role, request.Action, request.Resource, decision.Rule, LogText.Escape(decision.Reason));
             }
 
             if (decision is { Permitted: true, BreakGlass: true })

@@ -6,6 +6,7 @@ using TrustedProxy.Crypto;
 using TrustedProxy.Deidentification;
 using TrustedProxy.Records;
 using TrustedProxy.Dicom;
+using TrustedProxy.Server.Hosting;
 using TrustedProxy.Server.Watermarking;
 using TrustedProxy.Storage;
 using TrustedProxy.Watermarking;
@@ -29,13 +30,13 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
         }
         else
         {
-            LogProblem(logger, type.Slug, context.Request.Method, context.Request.Path, detail);
+            LogProblem(logger, type.Slug, LogText.Route(context), LogText.Escape(detail));
         }
 
         if (exception is AuditUnavailableException audit)
         {
             // The caller learns only that the log is unavailable; the operator needs the cause (a path, an OS error).
-            LogAuditUnavailable(logger, audit.Message);
+            LogAuditUnavailable(logger, LogText.Escape(audit.Message));
         }
 
         if (context.Response.HasStarted)
@@ -104,8 +105,8 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
         _ => (ProblemTypes.Internal, "an unexpected error occurred; it has been logged", null),
     };
 
-    [LoggerMessage(EventId = 1301, Level = LogLevel.Warning, Message = "Request failed with {Problem}: {Method} {Path}: {Detail}")]
-    private static partial void LogProblem(ILogger logger, string problem, string method, string path, string detail);
+    [LoggerMessage(EventId = 1301, Level = LogLevel.Warning, Message = "Request failed with {Problem}: {Route}: {Detail}")]
+    private static partial void LogProblem(ILogger logger, string problem, string route, string detail);
 
     [LoggerMessage(EventId = 1303, Level = LogLevel.Error, Message = "Request refused because the audit log cannot be written: {Reason}")]
     private static partial void LogAuditUnavailable(ILogger logger, string reason);

@@ -35,7 +35,7 @@ internal static partial class MutualTlsListener
                 var check = validator.Validate(certificate);
                 if (!check.Accepted)
                 {
-                    LogRefused(logger, CertificateSerial.Of(certificate), check.Reason);
+                    LogRefused(logger, CertificateSerial.Of(certificate), LogText.Escape(check.Reason));
                 }
 
                 return check.Accepted;

@@ -14,6 +14,14 @@ internal static class DicomWebClient
 {
     public static async Task<(int Status, JsonElement Body)> StoreAsync(TrustedProxyClient client, string path, IEnumerable<byte[]> instances)
     {
+        using var response = await client.SendAsync(new HttpRequestMessage(HttpMethod.Post, path) { Content = StowContent(instances) });
+        var text = await response.Content.ReadAsStringAsync();
+        return ((int)response.StatusCode, text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone());
+    }
+
+    /// <summary>A STOW-RS body: each instance an <c>application/dicom</c> part.</summary>
+    public static HttpContent StowContent(IEnumerable<byte[]> instances)
+    {
         const string boundary = "test-boundary-7f3a";
         using var body = new MemoryStream();
         foreach (var instance in instances)
@@ -26,9 +34,7 @@ internal static class DicomWebClient
         body.Write(Encoding.ASCII.GetBytes($"--{boundary}--\r\n"));
         var content = new ByteArrayContent(body.ToArray());
         content.Headers.ContentType = MediaTypeHeaderValue.Parse($"multipart/related; type=\"application/dicom\"; boundary={boundary}");
-        using var response = await client.SendAsync(new HttpRequestMessage(HttpMethod.Post, path) { Content = content });
-        var text = await response.Content.ReadAsStringAsync();
-        return ((int)response.StatusCode, text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone());
+        return content;
     }
 
     public static async Task<(int Status, JsonElement Body, HttpResponseMessage Response)> GetJsonAsync(TrustedProxyClient client, string path, string? purpose = null)

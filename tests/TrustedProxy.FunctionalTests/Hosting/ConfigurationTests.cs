@@ -79,4 +79,28 @@ public sealed class ConfigurationTests
 
         Assert.Contains("tape", error.Message);
     }
+
+    [Theory]
+    [InlineData("http://proxy.hospital.example")]
+    [InlineData("https://proxy.hospital.example/?next=elsewhere")]
+    [InlineData("https://user@proxy.hospital.example")]
+    [InlineData("proxy.hospital.example")]
+    public async Task APublicBaseAddressThatIsNotAPlainHttpsAddress_StopsTheStart(string address)
+    {
+        using var directory = new TemporaryDirectory();
+
+        var error = await Assert.ThrowsAsync<InvalidConfigurationException>(() => ProxyServer.BuildAsync(new ProxyServerSettings
+        {
+            ContentRoot = directory.Path,
+            Overrides = new Dictionary<string, string?>
+            {
+                ["TrustedProxy:Storage:Backend"] = "filesystem",
+                ["TrustedProxy:Server:Urls:0"] = "https://127.0.0.1:0",
+                ["TrustedProxy:Server:PublicBaseAddress"] = address,
+                ["TrustedProxy:Policy:Directory"] = Repository.Path("config", "policies"),
+            },
+        }));
+
+        Assert.Contains(error.Errors, e => e.StartsWith("TrustedProxy:Server:PublicBaseAddress", StringComparison.Ordinal));
+    }
 }

@@ -18,13 +18,35 @@ public sealed class EndpointTests : ProxyTest
     }
 
     [Fact]
-    public async Task Health_ReportsTheIndexTheBackendTheUploadCacheAndTheCrl()
+    public async Task Health_ReportsTheIndexTheBackendTheUploadCacheAndTheCrl_ToAnAdministrator()
     {
-        using var response = await Proxy.Client(ProxyRole.Consumer).SendAsync(new HttpRequestMessage(HttpMethod.Get, "healthz"));
+        using var response = await Proxy.Client(ProxyRole.Admin).SendAsync(new HttpRequestMessage(HttpMethod.Get, "healthz"));
         var report = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
 
         Assert.Equal("Healthy", report.GetProperty("status").GetString());
         Assert.Equal(["backend", "crl", "index", "upload-cache"], report.GetProperty("checks").EnumerateObject().Select(p => p.Name).Order());
+        var cache = report.GetProperty("checks").GetProperty("upload-cache").GetProperty("data");
+        Assert.Equal(0, cache.GetProperty("waitingBlocks").GetInt32());
+        Assert.True(cache.TryGetProperty("dummyBlocks", out _));
+    }
+
+    [Theory]
+    [InlineData(ProxyRole.Consumer)]
+    [InlineData(ProxyRole.Producer)]
+    [InlineData(ProxyRole.Compliance)]
+    public async Task Health_TellsAMemberOnlyThatTheProxyIsAlive_WithNoCounts(ProxyRole role)
+    {
+        await Proxy.Client(ProxyRole.Producer).UploadAsync(new MemoryStream(new DicomFileBuilder().Patient("HEALTH-1", "Health^Check").PixelData(2048, seed: 3).Build()));
+
+        using var response = await Proxy.Client(role).SendAsync(new HttpRequestMessage(HttpMethod.Get, "healthz"));
+        var text = await response.Content.ReadAsStringAsync();
+        var report = JsonDocument.Parse(text).RootElement;
+
+        Assert.Equal(200, (int)response.StatusCode);
+        Assert.Equal(["status"], report.EnumerateObject().Select(p => p.Name));
+        Assert.Equal("Healthy", report.GetProperty("status").GetString());
+        Assert.DoesNotContain("record(s)", text);
+        Assert.DoesNotContain("Blocks", text);
     }
 
     [Fact]

@@ -195,6 +195,27 @@ public sealed class ClientCertificateValidatorTests : IDisposable
         Assert.Contains("client authentication", check.Reason);
     }
 
+    [Theory]
+    [InlineData("")]
+    [InlineData("2.5.29.37.0")]
+    [InlineData("1.3.6.1.5.5.7.3.4 1.3.6.1.5.5.7.3.1")]
+    public void ACertificateWithoutTheClientAuthUsage_IsRefused_EvenWithNoExtendedKeyUsageAtAll(string oids)
+    {
+        var usages = oids.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        // Signed by this CA with a valid identity: only the extended key usage is wrong (none at all,
+        // anyExtendedKeyUsage alone, or e-mail protection and server authentication).
+        using var credential = _ca.Issue(CertificateTemplate.Client("Haukeland", ProxyRole.Consumer, TimeSpan.FromDays(1)) with
+        {
+            ExtendedKeyUsages = usages,
+        });
+        Assert.Equal(usages.Length == 0, !credential.Certificate.Extensions.OfType<X509EnhancedKeyUsageExtension>().Any());
+
+        var check = _validator.Validate(credential.Certificate);
+
+        Assert.False(check.Accepted);
+        Assert.Contains("client authentication", check.Reason);
+    }
+
     [Fact]
     public void ACertificateOfAnotherCa_IsRefused()
     {

@@ -157,6 +157,62 @@ public sealed class PngCodecTests : IDisposable
         Assert.Contains("outside the sizes", error.Message);
     }
 
+    [Theory]
+    [InlineData(16384, 16384, 0, 8)]
+    [InlineData(8192, 8192, 2, 16)]
+    [InlineData(16384, 16384, 0, 8, 1)]
+    public void ATinyPngClaimingAHugeImage_IsRefusedQuickly_WithoutAllocatingWhatItClaims(int width, int height, int colourType, int depth, int interlace = 0)
+    {
+        // About 70 bytes whose header claims up to 2^28 samples (the most read here) and whose
+        // image data inflates to a few hundred zeros: the decoder must find out from the data.
+        var png = ClaimingPng(width, height, colourType, depth, interlace, new byte[300]);
+        Assert.True(png.Length < 100, $"{png.Length} bytes");
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var error = Assert.Throws<FormatException>(() => PngDecoder.Decode(png));
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Contains("truncated", error.Message);
+        Assert.True(allocated < 16L << 20, $"decoding allocated {allocated:N0} bytes");
+    }
+
+    [Fact]
+    public void APngWhoseDataStopsShort_IsRefused_HavingHeldOnlyAboutWhatTheDataGave()
+    {
+        // 3 MiB of real (zero) rows under a header claiming 16384 × 16384: the buffer follows the data.
+        var png = ClaimingPng(16384, 16384, 0, 8, 0, new byte[3 << 20]);
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var error = Assert.Throws<FormatException>(() => PngDecoder.Decode(png));
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Contains($"{3 << 20} of the", error.Message);
+        Assert.True(allocated < 16L << 20, $"decoding allocated {allocated:N0} bytes");
+    }
+
+    /// <summary>A well-formed PNG (valid CRCs, valid zlib) whose header claims more than <paramref name="rows"/> holds.</summary>
+    private static byte[] ClaimingPng(int width, int height, int colourType, int depth, int interlace, byte[] rows)
+    {
+        using var output = new MemoryStream();
+        output.Write(PngChunks.Signature);
+        var header = new byte[13];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(header, width);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(4), height);
+        header[8] = (byte)depth;
+        header[9] = (byte)colourType;
+        header[12] = (byte)interlace;
+        PngChunks.Write(output, "IHDR", header);
+        using var compressed = new MemoryStream();
+        using (var zlib = new System.IO.Compression.ZLibStream(compressed, System.IO.Compression.CompressionLevel.SmallestSize, leaveOpen: true))
+        {
+            zlib.Write(rows);
+        }
+
+        PngChunks.Write(output, "IDAT", compressed.ToArray());
+        PngChunks.Write(output, "IEND", []);
+        return output.ToArray();
+    }
+
     private static PngImage Generated(int width, int height, int channels, int depth)
     {
         var random = new Random(width * height + channels + depth);
