@@ -151,7 +151,7 @@ internal sealed partial class ObjectFormatMigration(
             {
                 // The proxy decrypts a record in nobody's request: in the audit log first, like any read.
                 await audit.AppendAsync(AuditEvents.ObjectFormatMigrationRecord(entry)).ConfigureAwait(false);
-                await using var content = await reader.OpenAsync(entry, relocate: true, cancellationToken).ConfigureAwait(false);
+                await using var content = await reader.OpenAndRelocateAsync(entry, cancellationToken).ConfigureAwait(false);
             }
 
             // A relocation declined (the record changed under it) must not make the loop spin on it.

@@ -32,10 +32,15 @@ internal sealed class RecordContent(Stream plaintext, long length, byte[] sha256
 /// only then hand out a stream of plaintext. A tampered, truncated, swapped or reordered object
 /// therefore fails before the response starts, with a clear error, and never yields a wrong byte.
 /// </summary>
-internal sealed class RecordReader(RecordIndex index, GroupReader groups, RecordRelocator relocator, ProxyKeyRing keys, StagingArea staging, IOptions<RecordStoreOptions> options)
+internal sealed class RecordReader(RecordIndex index, GroupReader groups, RecordRelocator relocator, RelocationQueue relocations, ProxyKeyRing keys, StagingArea staging, IOptions<RecordStoreOptions> options)
 {
+    /// <summary>Opens a record for an ordinary read: one read from the cloud is relocated afterwards, off the request path (<see cref="RelocationQueue"/>), as configured.</summary>
     public Task<RecordContent> OpenAsync(RecordEntry entry, CancellationToken cancellationToken) =>
-        OpenAsync(entry, relocator.Enabled, cancellationToken);
+        OpenAsync(entry, relocator.Enabled ? Relocation.Queued : Relocation.None, cancellationToken);
+
+    /// <summary>Opens a record and, if it came from the cloud, relocates it before returning (the object-format migration, whose whole point is the move).</summary>
+    public Task<RecordContent> OpenAndRelocateAsync(RecordEntry entry, CancellationToken cancellationToken) =>
+        OpenAsync(entry, Relocation.Now, cancellationToken);
 
     /// <summary>
     /// Announces that these records are about to be read one after the other (a study over
@@ -45,14 +50,7 @@ internal sealed class RecordReader(RecordIndex index, GroupReader groups, Record
     public Task<IDisposable> PrefetchAsync(IReadOnlyList<RecordEntry> entries, CancellationToken cancellationToken) =>
         groups.PrefetchAsync(entries.Where(e => e.State != RecordState.Cached).ToList(), cancellationToken);
 
-    /// <param name="entry">The record.</param>
-    /// <param name="relocate">
-    /// Whether a record read from the cloud moves to fresh objects afterwards: as configured
-    /// (<see cref="RecordRelocator.Enabled"/>) for ordinary reads; always for the object-format
-    /// migration, whose whole point is the move (it needs the upload cache, see <see cref="RecordRelocator.CanRelocate"/>).
-    /// </param>
-    /// <param name="cancellationToken">Cancels the read.</param>
-    public async Task<RecordContent> OpenAsync(RecordEntry entry, bool relocate, CancellationToken cancellationToken)
+    private async Task<RecordContent> OpenAsync(RecordEntry entry, Relocation relocate, CancellationToken cancellationToken)
     {
         try
         {
@@ -66,7 +64,7 @@ internal sealed class RecordReader(RecordIndex index, GroupReader groups, Record
         }
     }
 
-    private async Task<RecordContent> OpenOnceAsync(RecordEntry entry, bool relocate, CancellationToken cancellationToken)
+    private async Task<RecordContent> OpenOnceAsync(RecordEntry entry, Relocation relocate, CancellationToken cancellationToken)
     {
         var dataKey = keys.KeyEncryptionKey.Unwrap(entry.WrappedKey, entry.Handle);
         Stream? ciphertext = null;
@@ -74,7 +72,8 @@ internal sealed class RecordReader(RecordIndex index, GroupReader groups, Record
         {
             // A cached record's file may go the moment its last block is released; an open handle
             // keeps reading it, and a file already gone means the blocks are all in the backend.
-            ciphertext = entry.State == RecordState.Cached ? staging.OpenRead(entry.Handle) : null;
+            // A record whose relocation is queued is served from the queue's copy, never the cloud's old objects.
+            ciphertext = entry.State == RecordState.Cached ? staging.OpenRead(entry.Handle) : relocations.OpenQueued(entry);
             var fromCloud = ciphertext is null;
             ciphertext ??= await CopyFromBackendAsync(entry, cancellationToken).ConfigureAwait(false);
 
@@ -95,7 +94,11 @@ internal sealed class RecordReader(RecordIndex index, GroupReader groups, Record
                 }
             }
 
-            if (fromCloud && relocate)
+            if (fromCloud && relocate == Relocation.Queued)
+            {
+                await relocations.EnqueueAsync(entry, ciphertext, cancellationToken).ConfigureAwait(false);
+            }
+            else if (fromCloud && relocate == Relocation.Now)
             {
                 await relocator.RelocateAsync(entry, ciphertext, dataKey, cancellationToken).ConfigureAwait(false);
             }
@@ -133,4 +136,16 @@ internal sealed class RecordReader(RecordIndex index, GroupReader groups, Record
             throw;
         }
     }
+}
+
+/// <summary>What follows a read from the cloud.</summary>
+internal enum Relocation
+{
+    None,
+
+    /// <summary>Relocated in the background (<see cref="RelocationQueue"/>).</summary>
+    Queued,
+
+    /// <summary>Relocated before the read returns.</summary>
+    Now,
 }

@@ -213,6 +213,8 @@ public static class ProxyServer
         services.AddSingleton(sp => ActivatorUtilities.CreateInstance<GroupReader>(sp, new CryptoRandom()));
         services.AddHostedService<GroupReadService>();
         services.AddSingleton<RecordRelocator>();
+        services.AddSingleton<RelocationQueue>();
+        services.AddHostedService<RelocationService>();
         services.AddSingleton<OtSessions>();
         services.AddSingleton<RecordReader>();
         services.AddSingleton<RecordDeleter>();
