@@ -18,6 +18,7 @@ public static class FileEvents
         void Changed(object sender, FileSystemEventArgs e) => changed.Release();
         watcher.Created += Changed;
         watcher.Changed += Changed;
+        watcher.Deleted += Changed;
         watcher.Renamed += (sender, e) => changed.Release();
         watcher.EnableRaisingEvents = true;
         using var deadline = new CancellationTokenSource(timeout);

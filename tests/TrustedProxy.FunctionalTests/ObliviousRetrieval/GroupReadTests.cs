@@ -57,8 +57,9 @@ public sealed class GroupReadTests
         await consumer.FetchAsync(handles[1], Stream.Null);
         var firstRead = Gets(proxy).Skip(start).Select(g => g.Name).ToHashSet();
 
-        // Relocated: it waits in the upload cache again, and a read meanwhile touches the cloud not at all.
-        Assert.Equal(RecordState.Cached, (await index.FindAsync(handles[1]))!.State);
+        // Relocated (off the request path, soon after): it waits in the upload cache again, and a
+        // read meanwhile touches the cloud not at all.
+        await WaitUntilRelocatedAsync(proxy, handles[1]);
         var beforeHot = Gets(proxy).Count;
         using (var hot = new MemoryStream())
         {
@@ -87,6 +88,7 @@ public sealed class GroupReadTests
         await UploadCacheTests.WaitUntilReleasedAsync(proxy);
         var consumer = proxy.Client(ProxyRole.Consumer);
         await consumer.FetchAsync(handles[0], Stream.Null);
+        await WaitUntilRelocatedAsync(proxy, handles[0]);
         var blocks = proxy.Services.GetRequiredService<BlockIndex>();
 
         // The fast schedule would release a waiting block within a second or two.
@@ -175,6 +177,53 @@ public sealed class GroupReadTests
         var (last, _) = await blocks.LastGroupAsync();
         var members = await blocks.GroupMembersAsync(Enumerable.Range(0, (int)last + 1).Select(g => (long)g).ToList());
         return members.ToDictionary(m => m.ObjectName.ToString(), m => m.GroupId!.Value);
+    }
+
+    [Fact]
+    public async Task ARelocationQueuedWhenTheProxyStopped_IsDoneAtTheNextStart_AndTheRecordIsServedFromItMeanwhile()
+    {
+        await using var proxy = await ProxyHost.StartAsync(settings: new Dictionary<string, string?>(Settings) { ["TrustedProxy:UploadCache:MinHoldSeconds"] = "2", ["TrustedProxy:UploadCache:MeanHoldSeconds"] = "3" });
+        var (handles, files) = await UploadAsync(proxy, 3);
+        var index = proxy.Services.GetRequiredService<RecordIndex>();
+
+        // The record's stored form, as a read from the cloud hands it to the queue: its cache file before release.
+        var stored = await File.ReadAllBytesAsync(Path.Combine(proxy.Root, "data", "staging", handles[1] + ".tpx"));
+        await UploadCacheTests.WaitUntilReleasedAsync(proxy);
+        var old = (await index.FindAsync(handles[1]))!;
+        Assert.Equal(RecordState.Stored, old.State);
+        var oldObjects = (await proxy.Services.GetRequiredService<BlockIndex>().OfRecordAsync(handles[1])).Select(b => b.ObjectName.ToString()).ToHashSet();
+
+        // Stopped right after a read queued the relocation (the read was answered; the loop had not run).
+        await proxy.StopAsync();
+        var queued = Path.Combine(proxy.Root, "data", "staging", "relocations", $"{handles[1]}.{old.ObjectName}.tpx");
+        await File.WriteAllBytesAsync(queued, stored);
+        File.SetUnixFileMode(queued, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        await proxy.StartAgainAsync();
+
+        await WaitUntilRelocatedAsync(proxy, handles[1]);
+        var moved = (await index.FindAsync(handles[1]))!;
+        Assert.NotEqual(old.ObjectName, moved.ObjectName);
+        Assert.False(File.Exists(queued));
+        var before = Gets(proxy).Count;
+        using var back = new MemoryStream();
+        await proxy.Client(ProxyRole.Consumer).FetchAsync(handles[1], back);
+        Assert.Equal(files[1], back.ToArray());
+
+        // From the cache or (the fast schedule may have released the new copy already) its new objects: never the old ones.
+        Assert.DoesNotContain(Gets(proxy).Skip(before), g => oldObjects.Contains(g.Name));
+    }
+
+    /// <summary>Until the relocation queue has moved the record to fresh ciphertext waiting in the upload cache.</summary>
+    private static Task WaitUntilRelocatedAsync(ProxyHost proxy, string handle)
+    {
+        var index = proxy.Services.GetRequiredService<RecordIndex>();
+        var queue = proxy.Services.GetRequiredService<TrustedProxy.ObliviousRetrieval.RelocationQueue>();
+        RecordState? state = null;
+        return FileEvents.WaitUntilAsync(
+            Path.Combine(proxy.Root, "data", "staging"),
+            async () => (state = (await index.FindAsync(handle))!.State) == RecordState.Cached && queue.Waiting == 0,
+            TimeSpan.FromSeconds(30),
+            () => $"record {handle} is {state} with {queue.Waiting} relocation(s) queued after 30 s");
     }
 
     private static async Task<(List<string> Handles, List<byte[]> Files)> UploadAsync(ProxyHost proxy, int count)
