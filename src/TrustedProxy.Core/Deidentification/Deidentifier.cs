@@ -25,7 +25,14 @@ internal sealed class Deidentifier(DeidentificationKeys keys)
 
     public const string ImplementationVersionName = "TPROXY_1";
 
-    public async Task<DeidentificationReport> DeidentifyAsync(Stream input, Stream output, DeidentificationProfile profile, DicomReaderLimits limits, CancellationToken cancellationToken)
+    /// <summary>
+    /// De-identifies one file from <paramref name="input"/> to <paramref name="output"/>. The
+    /// research pseudonym and date shift are those of the patient in the scope of the header's Issuer
+    /// of Patient ID, else of <paramref name="originOrganisation"/>, the organisation that uploaded it;
+    /// <paramref name="researchPseudonym"/>, when given, is the one the index holds for the record, so
+    /// that the view always shows what a de-identified search matches.
+    /// </summary>
+    public async Task<DeidentificationReport> DeidentifyAsync(Stream input, Stream output, DeidentificationProfile profile, string originOrganisation, DicomReaderLimits limits, CancellationToken cancellationToken, string? researchPseudonym = null)
     {
         await using var reader = new DicomFileReader(input, limits, deferAbove: InlineLimit);
         var meta = await reader.ReadFileMetaAsync(cancellationToken).ConfigureAwait(false);
@@ -36,7 +43,7 @@ internal sealed class Deidentifier(DeidentificationKeys keys)
             header.Append(next);
         }
 
-        var session = new Session(keys, profile, header);
+        var session = new Session(keys, profile, header, originOrganisation, researchPseudonym: researchPseudonym);
         session.DeidentifyTopLevel(header);
         var newMeta = BuildMeta(meta, header);
 
@@ -90,15 +97,15 @@ internal sealed class Deidentifier(DeidentificationKeys keys)
     /// De-identifies a data set held in memory (stored metadata for QIDO and /metadata), in place.
     /// Metadata carries no pixels, so the burned-in annotation check applies only when asked.
     /// </summary>
-    public DeidentificationReport DeidentifyDataset(DicomDataset dataset, DeidentificationProfile profile, bool refuseBurnedIn = false)
+    public DeidentificationReport DeidentifyDataset(DicomDataset dataset, DeidentificationProfile profile, string originOrganisation, string? researchPseudonym = null, bool refuseBurnedIn = false)
     {
-        var session = new Session(keys, profile, dataset, refuseBurnedIn);
+        var session = new Session(keys, profile, dataset, originOrganisation, refuseBurnedIn, researchPseudonym);
         session.DeidentifyTopLevel(dataset);
         return session.Report;
     }
 
     /// <summary>Throws <see cref="DeidentificationRefusedException"/> if the object's de-identified view would be refused.</summary>
-    public void CheckEligible(DicomDataset header, DeidentificationProfile profile) => _ = new Session(keys, profile, header, refuseBurnedIn: true);
+    public void CheckEligible(DicomDataset header, DeidentificationProfile profile) => _ = new Session(keys, profile, header, originOrganisation: string.Empty, refuseBurnedIn: true);
 
     private static DicomDataset BuildMeta(FileMetaInformation original, DicomDataset dataset)
     {
@@ -143,7 +150,7 @@ internal sealed class Deidentifier(DeidentificationKeys keys)
         private int _insideDummy;
         private int _insideClean;
 
-        public Session(DeidentificationKeys keys, DeidentificationProfile profile, DicomDataset header, bool refuseBurnedIn = true)
+        public Session(DeidentificationKeys keys, DeidentificationProfile profile, DicomDataset header, string originOrganisation, bool refuseBurnedIn = true, string? researchPseudonym = null)
         {
             _keys = keys;
             _profile = profile;
@@ -154,8 +161,8 @@ internal sealed class Deidentifier(DeidentificationKeys keys)
                 RefuseBurnedInAnnotation(header);
             }
 
-            var patientKey = DeidentificationKeys.PatientKey(header);
-            _pseudonym = keys.ResearchPseudonym(patientKey);
+            var patientKey = keys.PatientKey(header, originOrganisation);
+            _pseudonym = researchPseudonym ?? keys.ResearchPseudonym(patientKey);
             _dateShift = _options.Contains(DeidentificationOption.RetainLongitudinalModifiedDates) ? keys.DateShiftDays(patientKey, profile.MaxDateShiftDays) : null;
             _identifiers = CollectIdentifiers(header);
         }

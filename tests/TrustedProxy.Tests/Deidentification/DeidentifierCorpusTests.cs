@@ -57,7 +57,7 @@ public sealed class DeidentifierCorpusTests
     {
         await using var input = File.OpenRead(path);
         using var output = new MemoryStream();
-        await _deidentifier.DeidentifyAsync(input, output, profile, DicomReaderLimits.Default, CancellationToken.None);
+        await _deidentifier.DeidentifyAsync(input, output, profile, "Haukeland", DicomReaderLimits.Default, CancellationToken.None);
         return output.ToArray();
     }
 
