@@ -46,7 +46,7 @@ internal static class DicomThroughput
         {
             foreach (var (_, bytes) in files)
             {
-                await deidentifier.DeidentifyAsync(new MemoryStream(bytes), Stream.Null, profile, DicomReaderLimits.Default, CancellationToken.None);
+                await deidentifier.DeidentifyAsync(new MemoryStream(bytes), Stream.Null, profile, "load", DicomReaderLimits.Default, CancellationToken.None);
             }
         });
         var write = await Time(async () =>

@@ -17,7 +17,11 @@ public sealed record RecordSearch
     /// <summary>Ask for the de-identified view (as a research purpose does).</summary>
     public bool Deidentified { get; init; }
 
+    /// <summary>Every record with this Patient ID, whoever issued it; each names its own patient (pseudonym).</summary>
     public string? PatientId { get; init; }
+
+    /// <summary>With <see cref="PatientId"/>: only the patient of this Issuer of Patient ID (0010,0021).</summary>
+    public string? IssuerOfPatientId { get; init; }
 
     public string? StudyInstanceUid { get; init; }
 

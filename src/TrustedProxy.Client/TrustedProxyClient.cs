@@ -133,6 +133,7 @@ public sealed class TrustedProxyClient : IDisposable
         }
 
         Add("patientId", search.PatientId);
+        Add("issuerOfPatientId", search.IssuerOfPatientId);
         Add("view", search.Deidentified ? "deidentified" : null);
         Add("studyInstanceUid", search.StudyInstanceUid);
         Add("modality", search.Modality);

@@ -21,6 +21,7 @@ public static class AuditKinds
     public const string Checkpoint = "checkpoint";
     public const string Repair = "audit-repair";
     public const string ObjectFormatMigration = "object-format-migration";
+    public const string PatientLinkage = "patient-linkage";
 }
 
 /// <summary>
@@ -146,5 +147,13 @@ internal static class AuditEvents
         ["bytes"] = bytes,
         ["sha256"] = sha256,
         ["savedAs"] = savedAs,
+    });
+
+    /// <summary>At start-up with TrustedProxy:Pseudonymization:LinkPatientsAcrossOrganisations on: the same Patient ID is one patient whoever sent it.</summary>
+    public static AuditEvent PatientLinkage() => new(AuditKinds.PatientLinkage, new JsonObject
+    {
+        ["setting"] = "TrustedProxy:Pseudonymization:LinkPatientsAcrossOrganisations",
+        ["linked"] = true,
+        ["effect"] = "one Patient ID is one patient pseudonym, consent subject and research pseudonym across issuers and organisations",
     });
 }

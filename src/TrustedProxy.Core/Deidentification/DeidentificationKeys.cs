@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Security.Cryptography;
 using System.Text;
 using TrustedProxy.Crypto;
+using TrustedProxy.Pseudonymization;
 
 namespace TrustedProxy.Deidentification;
 
@@ -11,19 +12,25 @@ namespace TrustedProxy.Deidentification;
 /// the same output inside this proxy, so relationships survive across uploads; without the key
 /// nothing links back.
 /// </summary>
-internal sealed class DeidentificationKeys(byte[] uidKey, byte[] dateShiftKey, byte[] pseudonymKey)
+internal sealed class DeidentificationKeys(byte[] uidKey, byte[] dateShiftKey, byte[] pseudonymKey, bool linkPatientsAcrossOrganisations = false)
 {
-    public static DeidentificationKeys From(ProxyKeyRing ring) => new(
+    public static DeidentificationKeys From(ProxyKeyRing ring, bool linkPatientsAcrossOrganisations) => new(
         ring.Derive(ProxyKeyRing.DeidentifiedUidInfo),
         ring.Derive(ProxyKeyRing.DateShiftInfo),
-        ring.Derive(ProxyKeyRing.ResearchPseudonymInfo));
+        ring.Derive(ProxyKeyRing.ResearchPseudonymInfo),
+        linkPatientsAcrossOrganisations);
 
     /// <summary>
     /// What identifies the patient for pseudonyms and date shifts: the Patient ID, else the
-    /// name, else the study (so that at least one study stays consistent).
+    /// name, else the study (so that at least one study stays consistent), in the patient's scope
+    /// (issuer, else origin organisation; <see cref="PatientScope"/>) unless patients are linked
+    /// across organisations.
     /// </summary>
-    public static string PatientKey(TrustedProxy.Dicom.DicomDataset header) =>
-        header.GetString(TrustedProxy.Dicom.DicomTag.PatientId)?.Trim() ?? header.GetString(TrustedProxy.Dicom.DicomTag.PatientName) ?? header.GetString(TrustedProxy.Dicom.DicomTag.StudyInstanceUid) ?? string.Empty;
+    public string PatientKey(TrustedProxy.Dicom.DicomDataset header, string originOrganisation)
+    {
+        var key = header.GetString(TrustedProxy.Dicom.DicomTag.PatientId)?.Trim() ?? header.GetString(TrustedProxy.Dicom.DicomTag.PatientName) ?? header.GetString(TrustedProxy.Dicom.DicomTag.StudyInstanceUid) ?? string.Empty;
+        return linkPatientsAcrossOrganisations ? key : PatientScope.Of(header, originOrganisation).Value + "\0" + key;
+    }
 
     /// <summary>"2.25." followed by the decimal form of 128 bits of HMAC-SHA256 over the original UID (PS3.5 B.2).</summary>
     public string ReplacementUid(string uid)

@@ -25,7 +25,14 @@ internal sealed class Deidentifier(DeidentificationKeys keys)
 
     public const string ImplementationVersionName = "TPROXY_1";
 
-    public async Task<DeidentificationReport> DeidentifyAsync(Stream input, Stream output, DeidentificationProfile profile, DicomReaderLimits limits, CancellationToken cancellationToken)
+    /// <summary>
+    /// De-identifies one file from <paramref name="input"/> to <paramref name="output"/>. The
+    /// research pseudonym and date shift are those of the patient in the scope of the header's Issuer
+    /// of Patient ID, else of <paramref name="originOrganisation"/>, the organisation that uploaded it;
+    /// <paramref name="researchPseudonym"/>, when given, is the one the index holds for the record, so
+    /// that the view always shows what a de-identified search matches.
+    /// </summary>
+    public async Task<DeidentificationReport> DeidentifyAsync(Stream input, Stream output, DeidentificationProfile profile, string originOrganisation, DicomReaderLimits limits, CancellationToken cancellationToken, string? researchPseudonym = null)
     {
         await using var reader = new DicomFileReader(input, limits, deferAbove: InlineLimit);
         var meta = await reader.ReadFileMetaAsync(cancellationToken).ConfigureAwait(false);
@@ -36,7 +43,7 @@ internal sealed class Deidentifier(DeidentificationKeys keys)
             header.Append(next);
         }
 
-        var session = new Session(keys, profile, header);
+        var session = new Session(keys, profile, header, originOrganisation, researchPseudonym: researchPseudonym);
         session.DeidentifyTopLevel(header);
         var newMeta = BuildMeta(meta, header);
 
@@ -90,15 +97,15 @@ internal sealed class Deidentifier(DeidentificationKeys keys)
     /// De-identifies a data set held in memory (stored metadata for QIDO and /metadata), in place.
     /// Metadata carries no pixels, so the burned-in annotation check applies only when asked.
     /// </summary>
-    public DeidentificationReport DeidentifyDataset(DicomDataset dataset, DeidentificationProfile profile, bool refuseBurnedIn = false)
+    public DeidentificationReport DeidentifyDataset(DicomDataset dataset, DeidentificationProfile profile, string originOrganisation, string? researchPseudonym = null, bool refuseBurnedIn = false)
     {
-        var session = new Session(keys, profile, dataset, refuseBurnedIn);
+        var session = new Session(keys, profile, dataset, originOrganisation, refuseBurnedIn, researchPseudonym);
         session.DeidentifyTopLevel(dataset);
         return session.Report;
     }
 
     /// <summary>Throws <see cref="DeidentificationRefusedException"/> if the object's de-identified view would be refused.</summary>
-    public void CheckEligible(DicomDataset header, DeidentificationProfile profile) => _ = new Session(keys, profile, header, refuseBurnedIn: true);
+    public void CheckEligible(DicomDataset header, DeidentificationProfile profile) => _ = new Session(keys, profile, header, originOrganisation: string.Empty, refuseBurnedIn: true);
 
     private static DicomDataset BuildMeta(FileMetaInformation original, DicomDataset dataset)
     {
@@ -123,6 +130,10 @@ internal sealed class Deidentifier(DeidentificationKeys keys)
         private static readonly DicomTag CodeValue = new(0x0008, 0x0100);
         private static readonly DicomTag CodingSchemeDesignator = new(0x0008, 0x0102);
         private static readonly DicomTag CodeMeaning = new(0x0008, 0x0104);
+        private static readonly DicomTag ContentSequence = new(0x0040, 0xA730);
+        private static readonly DicomTag RelationshipType = new(0x0040, 0xA010);
+        private static readonly DicomTag ValueType = new(0x0040, 0xA040);
+        private static readonly DicomTag ContinuityOfContent = new(0x0040, 0xA050);
 
         private readonly DeidentificationKeys _keys;
         private readonly DeidentificationProfile _profile;
@@ -134,7 +145,12 @@ internal sealed class Deidentifier(DeidentificationKeys keys)
         private int _removed;
         private int _replaced;
 
-        public Session(DeidentificationKeys keys, DeidentificationProfile profile, DicomDataset header, bool refuseBurnedIn = true)
+        // How many enclosing sequences the profile replaces (D) or cleans (C): inside them, values the
+        // table does not list are not kept as they are, since the action on the sequence covers its content.
+        private int _insideDummy;
+        private int _insideClean;
+
+        public Session(DeidentificationKeys keys, DeidentificationProfile profile, DicomDataset header, string originOrganisation, bool refuseBurnedIn = true, string? researchPseudonym = null)
         {
             _keys = keys;
             _profile = profile;
@@ -145,8 +161,8 @@ internal sealed class Deidentifier(DeidentificationKeys keys)
                 RefuseBurnedInAnnotation(header);
             }
 
-            var patientKey = DeidentificationKeys.PatientKey(header);
-            _pseudonym = keys.ResearchPseudonym(patientKey);
+            var patientKey = keys.PatientKey(header, originOrganisation);
+            _pseudonym = researchPseudonym ?? keys.ResearchPseudonym(patientKey);
             _dateShift = _options.Contains(DeidentificationOption.RetainLongitudinalModifiedDates) ? keys.DateShiftDays(patientKey, profile.MaxDateShiftDays) : null;
             _identifiers = CollectIdentifiers(header);
         }
@@ -187,6 +203,24 @@ internal sealed class Deidentifier(DeidentificationKeys keys)
             {
                 // Encapsulated pixel data is kept as is; Zero or Dummy on it would break the object.
                 return element;
+            }
+
+            if (action == ProfileAction.Keep && IsFreeText(element))
+            {
+                if (_insideDummy > 0)
+                {
+                    action = ProfileAction.Dummy;
+                }
+                else if (_insideClean > 0)
+                {
+                    action = ProfileAction.Clean;
+                }
+            }
+            else if (action == ProfileAction.Keep && vr == DicomVR.UN && _insideDummy + _insideClean > 0)
+            {
+                // An unknown value inside replaced or cleaned content cannot be shown to be free of text.
+                _removed++;
+                return null;
             }
 
             var replacement = action switch
@@ -282,6 +316,12 @@ internal sealed class Deidentifier(DeidentificationKeys keys)
                 return DicomElement.Create(element.Tag, new DicomSequence([], UndefinedLength: false));
             }
 
+            if (action == ProfileAction.Dummy && element.Tag == ContentSequence)
+            {
+                _replaced++;
+                return DicomElement.Create(element.Tag, new DicomSequence([DummyContentItem(owner)], UndefinedLength: false));
+            }
+
             var sequence = element.Sequence ?? ParseUnknownSequence(element, owner);
             if (sequence is null)
             {
@@ -302,15 +342,46 @@ internal sealed class Deidentifier(DeidentificationKeys keys)
             }
 
             var items = new List<DicomItem>(sequence.Items.Count);
-            foreach (var item in sequence.Items)
+            _insideDummy += action == ProfileAction.Dummy ? 1 : 0;
+            _insideClean += action == ProfileAction.Clean ? 1 : 0;
+            try
             {
-                var copy = new DicomDataset(contentEncoding, item.Dataset, parent: owner);
-                DeidentifyDataset(copy);
-                items.Add(new DicomItem(copy, item.UndefinedLength));
+                foreach (var item in sequence.Items)
+                {
+                    var copy = new DicomDataset(contentEncoding, item.Dataset, parent: owner);
+                    DeidentifyDataset(copy);
+                    items.Add(new DicomItem(copy, item.UndefinedLength));
+                }
+            }
+            finally
+            {
+                _insideDummy -= action == ProfileAction.Dummy ? 1 : 0;
+                _insideClean -= action == ProfileAction.Clean ? 1 : 0;
             }
 
             // Rebuilt, so its length is computed from its new contents.
             return DicomElement.Create(element.Tag, new DicomSequence(items, sequence.UndefinedLength || keepAsUnknown), keepAsUnknown ? DicomVR.UN : DicomVR.SQ);
+        }
+
+        /// <summary>
+        /// The dummy content tree that replaces a Content Sequence (D) when structured content is not
+        /// cleaned: one empty CONTAINER, so that an SR document keeps a valid root with one child and no
+        /// text, name, date, code of the original or UID from its tree.
+        /// </summary>
+        private static DicomItem DummyContentItem(DicomDataset owner)
+        {
+            var item = new DicomDataset(owner.Encoding, parent: owner);
+            item.Set(DicomElement.Text(RelationshipType, DicomVR.CS, "CONTAINS"));
+            item.Set(DicomElement.Text(ValueType, DicomVR.CS, "CONTAINER"));
+            item.Set(DicomElement.Text(ContinuityOfContent, DicomVR.CS, "SEPARATE"));
+            return new DicomItem(item, UndefinedLength: false);
+        }
+
+        // Values a person writes or that name, date or place someone; coded strings, UIDs and numbers are not.
+        private static bool IsFreeText(DicomElement element)
+        {
+            var vr = element.EffectiveVR;
+            return vr.IsText && vr != DicomVR.CS && vr != DicomVR.UI && vr != DicomVR.IS && vr != DicomVR.DS;
         }
 
         private ProfileAction ActionFor(DicomElement element, DicomDataset? owner)

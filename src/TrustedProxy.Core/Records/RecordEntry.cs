@@ -39,7 +39,11 @@ internal sealed record RecordEntry
 
     public required byte[] WrappedKey { get; init; }
 
+    /// <summary>The patient's pseudonym, scoped by issuer or origin organisation (<see cref="Pseudonymization.PatientScope"/>).</summary>
     public string? PatientPseudonym { get; init; }
+
+    /// <summary>The pseudonym of the Patient ID alone, whoever issued it: searches that name no issuer match on it.</summary>
+    public string? PatientIdMatch { get; init; }
 
     public string? StudyInstanceUid { get; init; }
 
@@ -109,6 +113,9 @@ internal sealed record RecordEntry
 internal sealed record RecordQuery
 {
     public string? PatientPseudonym { get; init; }
+
+    /// <summary>Matches every record whose Patient ID is this one, whichever patient (scope) it belongs to.</summary>
+    public string? PatientIdMatch { get; init; }
 
     /// <summary>Matches the patient's de-identified-view pseudonym instead.</summary>
     public string? ResearchPseudonym { get; init; }

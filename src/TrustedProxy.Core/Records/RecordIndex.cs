@@ -134,12 +134,22 @@ internal sealed class RecordIndex
         ALTER TABLE blocks ADD COLUMN refusals INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE blocks ADD COLUMN retry_at TEXT NULL;
         """,
+        // v8: patient pseudonyms are scoped by issuer or origin organisation (issue 13). The Patient
+        // ID alone keeps its own pseudonym for searches that name no issuer. Records indexed before
+        // were pseudonymised by the Patient ID alone: both columns hold that value for them, so they
+        // keep their old (linked) pseudonym, which consent entries written for them still name.
+        """
+        ALTER TABLE records ADD COLUMN patient_id_match TEXT NULL;
+        UPDATE records SET patient_id_match = patient_pseudonym;
+        CREATE INDEX ix_records_patient_id_match ON records (patient_id_match);
+        """,
     ];
 
     private readonly string _connectionString;
 
     // An index opened at an earlier version (tests of later migrations) has no watermarking columns.
     private readonly bool _hasSealColumns;
+    private readonly bool _hasPatientIdMatch;
 
     /// <param name="databasePath">The SQLite file (created if missing).</param>
     /// <param name="migrateTo">Tests only: stop migrating at this schema version, to test a later migration.</param>
@@ -152,6 +162,7 @@ internal sealed class RecordIndex
         connection.Execute("PRAGMA journal_mode = WAL;");
         Migrate(connection, migrateTo ?? Migrations.Length);
         _hasSealColumns = (migrateTo ?? Migrations.Length) >= 5;
+        _hasPatientIdMatch = (migrateTo ?? Migrations.Length) >= 8;
     }
 
     /// <summary>The schema version this build migrates every index to.</summary>
@@ -178,11 +189,11 @@ internal sealed class RecordIndex
             INSERT INTO records (handle, object_name, wrapped_key, patient_pseudonym, study_instance_uid, series_instance_uid,
                 sop_instance_uid, sop_class_uid, modality, study_date, transfer_syntax_uid, plaintext_length, stored_length,
                 content_sha256, origin_organisation, state, created_at, sealed_metadata, accession_pseudonym, series_number,
-                instance_number, research_pseudonym, deid_study_uid, deid_series_uid, deid_sop_uid{(_hasSealColumns ? ", seal_kind, detached_seal, seal_detail, original_sha256" : "")})
+                instance_number, research_pseudonym, deid_study_uid, deid_series_uid, deid_sop_uid{(_hasSealColumns ? ", seal_kind, detached_seal, seal_detail, original_sha256" : "")}{(_hasPatientIdMatch ? ", patient_id_match" : "")})
             VALUES (@Handle, @ObjectName, @WrappedKey, @PatientPseudonym, @StudyInstanceUid, @SeriesInstanceUid,
                 @SopInstanceUid, @SopClassUid, @Modality, @StudyDate, @TransferSyntaxUid, @PlaintextLength, @StoredLength,
                 @ContentSha256, @OriginOrganisation, @State, @CreatedAt, @SealedMetadata, @AccessionPseudonym, @SeriesNumber,
-                @InstanceNumber, @ResearchPseudonym, @DeidentifiedStudyUid, @DeidentifiedSeriesUid, @DeidentifiedSopInstanceUid{(_hasSealColumns ? ", @SealKind, @DetachedSeal, @SealDetail, @OriginalSha256" : "")})
+                @InstanceNumber, @ResearchPseudonym, @DeidentifiedStudyUid, @DeidentifiedSeriesUid, @DeidentifiedSopInstanceUid{(_hasSealColumns ? ", @SealKind, @DetachedSeal, @SealDetail, @OriginalSha256" : "")}{(_hasPatientIdMatch ? ", @PatientIdMatch" : "")})
             """,
             ToParameters(entry),
             transaction).ConfigureAwait(false);
@@ -262,6 +273,7 @@ internal sealed class RecordIndex
     {
         var where = new List<string> { "state IN ('Stored', 'Cached')" };
         if (query.PatientPseudonym is not null) where.Add("patient_pseudonym = @PatientPseudonym");
+        if (query.PatientIdMatch is not null) where.Add("patient_id_match = @PatientIdMatch");
         if (query.ResearchPseudonym is not null) where.Add("research_pseudonym = @ResearchPseudonym");
         if (query.AccessionPseudonym is not null) where.Add("accession_pseudonym = @AccessionPseudonym");
         if (query.StudyInstanceUid is not null) where.Add(query.DeidentifiedUids ? "deid_study_uid = @StudyInstanceUid" : "study_instance_uid = @StudyInstanceUid");
@@ -277,6 +289,7 @@ internal sealed class RecordIndex
     private static object Parameters(RecordQuery query) => new
     {
         query.PatientPseudonym,
+        query.PatientIdMatch,
         query.ResearchPseudonym,
         query.AccessionPseudonym,
         query.StudyInstanceUid,
@@ -377,6 +390,7 @@ internal sealed class RecordIndex
         e.DetachedSeal,
         e.SealDetail,
         e.OriginalSha256,
+        e.PatientIdMatch,
     };
 
 #pragma warning disable IDE1006 // column names as stored
@@ -411,6 +425,7 @@ internal sealed class RecordIndex
         public byte[]? detached_seal { get; set; }
         public string? seal_detail { get; set; }
         public byte[]? original_sha256 { get; set; }
+        public string? patient_id_match { get; set; }
 
         public RecordEntry ToEntry() => new()
         {
@@ -443,6 +458,7 @@ internal sealed class RecordIndex
             DetachedSeal = detached_seal,
             SealDetail = seal_detail,
             OriginalSha256 = original_sha256,
+            PatientIdMatch = patient_id_match,
         };
     }
 #pragma warning restore IDE1006

@@ -105,7 +105,7 @@ internal sealed partial class RecordUploader(
             }
 
             await authorize(
-                new RecordAttributes(handle, origin.Organisation, header.PatientId is null ? null : pseudonymizer.Patient(header.PatientId), header.Modality, header.StudyDate),
+                new RecordAttributes(handle, origin.Organisation, PatientPseudonym(header, origin), header.Modality, header.StudyDate),
                 cancellationToken).ConfigureAwait(false);
 
             layout = cache.Padding.Layout(staged.Length);
@@ -122,13 +122,14 @@ internal sealed partial class RecordUploader(
             throw;
         }
 
-        var patientKey = DeidentificationKeys.PatientKey(header.Dataset);
+        var patientKey = deidentificationKeys.PatientKey(header.Dataset, origin.Organisation);
         var entry = new RecordEntry
         {
             Handle = handle,
             ObjectName = envelopeIndex,
             WrappedKey = keys.KeyEncryptionKey.Wrap(dataKey, handle),
-            PatientPseudonym = header.PatientId is null ? null : pseudonymizer.Patient(header.PatientId),
+            PatientPseudonym = PatientPseudonym(header, origin),
+            PatientIdMatch = header.PatientId is null ? null : pseudonymizer.PatientIdMatch(header.PatientId),
             AccessionPseudonym = header.AccessionNumber is { Length: > 0 } accession ? pseudonymizer.Accession(accession) : null,
             ResearchPseudonym = deidentificationKeys.ResearchPseudonym(patientKey),
             DeidentifiedStudyUid = header.StudyInstanceUid is { } study ? deidentificationKeys.ReplacementUid(study) : null,
@@ -198,6 +199,11 @@ internal sealed partial class RecordUploader(
     /// larger body is returned as a stream of what was read followed by the rest, to be sealed
     /// whole by the digest taken while it streams.
     /// </summary>
+    // The patient as the index, consent and the audit log know them: the Patient ID in its issuer's
+    // or, without one, the uploading organisation's scope.
+    private string? PatientPseudonym(DicomHeader header, FederationIdentity origin) =>
+        header.PatientId is null ? null : pseudonymizer.Patient(header.PatientId, PatientScope.Of(header.Dataset, origin.Organisation));
+
     private async Task<(Stream Body, IngestSeal? Seal)> SealAsync(Stream body, SealFields fields, CancellationToken cancellationToken)
     {
         var limit = watermarks.Options.MaxInMemoryBytes;

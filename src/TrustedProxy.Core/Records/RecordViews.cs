@@ -120,7 +120,7 @@ internal sealed class RecordViews(
             return new ViewedRecord(entry, RecordView.Deidentified, null, null, async (destination, token) =>
             {
                 await using var content = await reader.OpenAsync(entry, token).ConfigureAwait(false);
-                await deidentifier.DeidentifyAsync(content.Stream, destination, profile, limits.Value, token).ConfigureAwait(false);
+                await deidentifier.DeidentifyAsync(content.Stream, destination, profile, entry.OriginOrganisation, limits.Value, token, entry.ResearchPseudonym).ConfigureAwait(false);
             }, mark);
         }
 
@@ -128,7 +128,7 @@ internal sealed class RecordViews(
         if (profile is not null)
         {
             using var deidentified = new MemoryStream();
-            await deidentifier.DeidentifyAsync(new MemoryStream(copy, writable: false), deidentified, profile, limits.Value, cancellationToken).ConfigureAwait(false);
+            await deidentifier.DeidentifyAsync(new MemoryStream(copy, writable: false), deidentified, profile, entry.OriginOrganisation, limits.Value, cancellationToken, entry.ResearchPseudonym).ConfigureAwait(false);
             copy = deidentified.ToArray();
         }
 
@@ -198,7 +198,7 @@ internal sealed class RecordViews(
         var dataset = (await DicomFile.ReadAsync(new MemoryStream(metadata), limits.Value, cancellationToken).ConfigureAwait(false)).Dataset;
         if (obligations.View == RecordView.Deidentified)
         {
-            deidentifier.DeidentifyDataset(dataset, Profile(obligations));
+            deidentifier.DeidentifyDataset(dataset, Profile(obligations), entry.OriginOrganisation, entry.ResearchPseudonym);
         }
 
         return dataset;

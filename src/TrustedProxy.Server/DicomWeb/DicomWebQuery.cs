@@ -4,7 +4,8 @@ using TrustedProxy.Dicom;
 namespace TrustedProxy.Server.DicomWeb;
 
 /// <summary>
-/// The QIDO-RS query parameters the proxy matches on (PS3.18 10.6.1.2): PatientID, StudyDate (a
+/// The QIDO-RS query parameters the proxy matches on (PS3.18 10.6.1.2): PatientID (with
+/// IssuerOfPatientID, one patient; without, every patient with that ID), StudyDate (a
 /// date or a range), StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID, AccessionNumber,
 /// ModalitiesInStudy / Modality, limit, offset, includefield. Keys may be keywords or tags
 /// (<c>00100020</c>). Other keys are ignored, and the response says which in a Warning header.
@@ -14,6 +15,8 @@ internal sealed record DicomWebQuery
     public const int DefaultLimit = 100;
 
     public string? PatientId { get; init; }
+
+    public string? IssuerOfPatientId { get; init; }
 
     public string? StudyInstanceUid { get; init; }
 
@@ -55,6 +58,7 @@ internal sealed record DicomWebQuery
             switch (Normalize(key))
             {
                 case "PatientID": result = result with { PatientId = value }; break;
+                case "IssuerOfPatientID": result = result with { IssuerOfPatientId = value }; break;
                 case "StudyInstanceUID": result = result with { StudyInstanceUid = value }; break;
                 case "SeriesInstanceUID": result = result with { SeriesInstanceUid = value }; break;
                 case "SOPInstanceUID": result = result with { SopInstanceUid = value }; break;

@@ -66,7 +66,7 @@ internal static class QidoRs
             ignored.Add("StudyDate (not matched in the de-identified view)");
         }
 
-        var query = RecordQueries.Create(feature, views, pseudonymizer, q.PatientId, study ?? q.StudyInstanceUid, series ?? q.SeriesInstanceUid, q.SopInstanceUid, q.AccessionNumber) with
+        var query = RecordQueries.Create(feature, views, pseudonymizer, q.PatientId, study ?? q.StudyInstanceUid, series ?? q.SeriesInstanceUid, q.SopInstanceUid, q.AccessionNumber, q.IssuerOfPatientId) with
         {
             Modality = q.Modality,
             StudyDateFrom = deidentified ? null : q.StudyDateFrom,

@@ -97,6 +97,7 @@ public static class ProxyServer
         var auditOptions = binder.Bind<AuditLogOptions>("TrustedProxy:Audit");
         var dashboard = binder.Bind<DashboardOptions>("TrustedProxy:Dashboard");
         var objectFormat = binder.Bind<ObjectFormatOptions>("TrustedProxy:ObjectFormat");
+        var pseudonymization = binder.Bind<PseudonymizationOptions>("TrustedProxy:Pseudonymization");
         binder.AddErrors(server.Validate());
         binder.AddErrors(uploadCache.Validate());
         binder.AddErrors(deidentification.Validate());
@@ -138,6 +139,11 @@ public static class ProxyServer
         // Opened before the CA, whose first-run issuing it records; it verifies the whole log first.
         var httpContext = new HttpContextAccessor();
         var audit = AuditLog.Open(Path.Combine(dataDirectory, "audit"), AuditSigningKey.FromKeyRing(keyRing), auditOptions, time, new HttpAuditContextSource(httpContext));
+        if (pseudonymization.LinkPatientsAcrossOrganisations)
+        {
+            // Linkage merges hospitals' patients who share an ID; it is a federation's decision, on the record at every start.
+            await audit.AppendAsync(AuditEvents.PatientLinkage());
+        }
 
         if (server.AutoInitializeCertificates)
         {
@@ -184,9 +190,10 @@ public static class ProxyServer
         services.AddSingleton<PolicyEnforcer>();
         services.AddHostedService<PolicyWatchService>();
         services.AddSingleton(new StagingArea(Path.Combine(dataDirectory, "staging")));
-        services.AddSingleton(new IdentifierPseudonymizer(keyRing.IdentifierPseudonymKey));
+        services.AddSingleton(Options.Create(pseudonymization));
+        services.AddSingleton(new IdentifierPseudonymizer(keyRing.IdentifierPseudonymKey, pseudonymization.LinkPatientsAcrossOrganisations));
         services.AddSingleton(Options.Create(deidentification));
-        services.AddSingleton(DeidentificationKeys.From(keyRing));
+        services.AddSingleton(DeidentificationKeys.From(keyRing, pseudonymization.LinkPatientsAcrossOrganisations));
         services.AddSingleton<Deidentifier>();
         services.AddSingleton<RecordViews>();
         services.AddSingleton(new CaMaterial(caCertificate.ExportCertificatePem() + "\n"));

@@ -31,7 +31,7 @@ internal static class RecordEndpoints
             .RequiresAction(ProxyAction.Search)
             .Produces<RecordPage>()
             .WithSummary("List and search the records the caller may see")
-            .WithDescription("Filters: patientId (matched through the proxy's pseudonym), studyInstanceUid, modality, from and to (study date, yyyy-MM-dd), limit, offset.");
+            .WithDescription("Filters: patientId (matched through the proxy's pseudonym; with issuerOfPatientId, that issuer's patient only), studyInstanceUid, modality, from and to (study date, yyyy-MM-dd), limit, offset.");
         records.MapGet("/{handle}", GetAsync)
             .RequiresAction(ProxyAction.Retrieve)
             .Produces<RecordSummary>()
@@ -79,7 +79,7 @@ internal static class RecordEndpoints
         }
 
         var feature = context.Proxy();
-        var query = RecordQueries.Create(feature, views, pseudonymizer, q["patientId"], NullIfEmpty(q["studyInstanceUid"]), null, null) with
+        var query = RecordQueries.Create(feature, views, pseudonymizer, q["patientId"], NullIfEmpty(q["studyInstanceUid"]), null, null, issuerOfPatientId: q["issuerOfPatientId"]) with
         {
             Modality = NullIfEmpty(q["modality"]),
             StudyDateFrom = from,

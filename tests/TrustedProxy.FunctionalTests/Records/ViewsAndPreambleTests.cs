@@ -71,7 +71,7 @@ public sealed class ViewsAndPreambleTests : ProxyTest
     }
 
     [Fact]
-    public async Task TheSamePatientFromTwoHospitals_SharesOnePseudonym_AndStudyUidsMatchOnlyWhereTheOriginalsDid()
+    public async Task TheSamePatientIdFromTwoHospitals_IsTwoResearchPatients_AndStudyUidsMatchOnlyWhereTheOriginalsDid()
     {
         using var stOlav = Proxy.OpenCa().IssueClient("St Olav", ProxyRole.Producer, TimeSpan.FromDays(1));
         DicomFileBuilder Instance(string study) =>
@@ -86,12 +86,14 @@ public sealed class ViewsAndPreambleTests : ProxyTest
         var b = await researcher.GetAsync(fromStOlavSameStudy.Handle);
         var c = await researcher.GetAsync(fromStOlavOtherStudy.Handle);
 
-        Assert.Equal(a.PatientPseudonym, b.PatientPseudonym);
-        Assert.Equal(a.PatientPseudonym, c.PatientPseudonym);
+        // A medical record number is the hospital's: without linkage configured, two hospitals' SHARED-7 are two patients.
+        Assert.NotEqual(a.PatientPseudonym, b.PatientPseudonym);
+        Assert.Equal(b.PatientPseudonym, c.PatientPseudonym);
         Assert.Equal(a.StudyInstanceUid, b.StudyInstanceUid);
         Assert.NotEqual(a.StudyInstanceUid, c.StudyInstanceUid);
         Assert.NotEqual(a.SopInstanceUid, b.SopInstanceUid);
-        Assert.Equal(3, (await researcher.SearchAsync(new RecordSearch { PatientId = a.PatientPseudonym })).Items.Count);
+        Assert.Single((await researcher.SearchAsync(new RecordSearch { PatientId = a.PatientPseudonym })).Items);
+        Assert.Equal(2, (await researcher.SearchAsync(new RecordSearch { PatientId = b.PatientPseudonym })).Items.Count);
     }
 
     [Fact]

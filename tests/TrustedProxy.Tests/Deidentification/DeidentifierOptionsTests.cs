@@ -13,14 +13,16 @@ public sealed class DeidentifierOptionsTests
     private readonly Deidentifier _deidentifier = new(new DeidentificationKeys(new byte[32], Enumerable.Repeat((byte)1, 32).ToArray(), Enumerable.Repeat((byte)2, 32).ToArray()));
 
     [Fact]
-    public async Task TheSamePatientFromTwoHospitals_SharesThePseudonym_AndStudiesMapAsTheOriginalsDid()
+    public async Task TheSamePatientIdFromTwoHospitals_IsTwoResearchPatients_AndStudiesMapAsTheOriginalsDid()
     {
-        var fromHaukeland = await Deidentify(Patient("P-1234", "Nordmann^Kari").Study("1.2.3.100", "1.2.3.100.1", "20240105", "CT"));
-        var fromStOlav = await Deidentify(Patient("P-1234", "NORDMANN^KARI").Study("1.2.3.100", "1.2.3.100.2", "20240105", "CT"));
-        var otherStudy = await Deidentify(Patient("P-1234", "Nordmann^Kari").Study("1.2.3.200", "1.2.3.200.1", "20240301", "MR"));
-        var otherPatient = await Deidentify(Patient("P-9999", "Hansen^Ola").Study("1.2.3.300", "1.2.3.300.1", "20240105", "CT"));
+        var fromHaukeland = await Deidentify(Patient("P-1234", "Nordmann^Kari").Study("1.2.3.100", "1.2.3.100.1", "20240105", "CT"), origin: "Haukeland");
+        var againFromHaukeland = await Deidentify(Patient("P-1234", "NORDMANN^KARI").Study("1.2.3.100", "1.2.3.100.3", "20240105", "CT"), origin: "Haukeland");
+        var fromStOlav = await Deidentify(Patient("P-1234", "Nordmann^Kari").Study("1.2.3.100", "1.2.3.100.2", "20240105", "CT"), origin: "St Olav");
+        var otherStudy = await Deidentify(Patient("P-1234", "Nordmann^Kari").Study("1.2.3.200", "1.2.3.200.1", "20240301", "MR"), origin: "Haukeland");
+        var otherPatient = await Deidentify(Patient("P-9999", "Hansen^Ola").Study("1.2.3.300", "1.2.3.300.1", "20240105", "CT"), origin: "Haukeland");
 
-        Assert.Equal(fromHaukeland.GetString(DicomTag.PatientId), fromStOlav.GetString(DicomTag.PatientId));
+        Assert.NotEqual(fromHaukeland.GetString(DicomTag.PatientId), fromStOlav.GetString(DicomTag.PatientId));
+        Assert.Equal(fromHaukeland.GetString(DicomTag.PatientId), againFromHaukeland.GetString(DicomTag.PatientId));
         Assert.Equal(fromHaukeland.GetString(DicomTag.PatientId), otherStudy.GetString(DicomTag.PatientId));
         Assert.NotEqual(fromHaukeland.GetString(DicomTag.PatientId), otherPatient.GetString(DicomTag.PatientId));
         Assert.Equal(fromHaukeland.GetString(DicomTag.StudyInstanceUid), fromStOlav.GetString(DicomTag.StudyInstanceUid));
@@ -28,6 +30,37 @@ public sealed class DeidentifierOptionsTests
         Assert.NotEqual(fromHaukeland.GetString(DicomTag.StudyInstanceUid), otherStudy.GetString(DicomTag.StudyInstanceUid));
         Assert.Equal(fromHaukeland.GetString(DicomTag.PatientId), fromHaukeland.GetString(PatientName));
         Assert.DoesNotContain("P-1234", fromHaukeland.GetString(DicomTag.PatientId));
+    }
+
+    [Fact]
+    public async Task TheIssuerOfPatientId_ScopesTheResearchPseudonym_WhoeverUploads()
+    {
+        var file = Patient("P-1234", "Nordmann^Kari").Text(0x0010, 0x0021, "LO", "HELSE-VEST");
+        var otherIssuer = Patient("P-1234", "Nordmann^Kari").Text(0x0010, 0x0021, "LO", "HELSE-MIDT");
+
+        var viaHaukeland = await Deidentify(file, origin: "Haukeland");
+        var viaStOlav = await Deidentify(file, origin: "St Olav");
+        var withoutIssuer = await Deidentify(Patient("P-1234", "Nordmann^Kari"), origin: "Haukeland");
+
+        Assert.Equal(viaHaukeland.GetString(DicomTag.PatientId), viaStOlav.GetString(DicomTag.PatientId));
+        Assert.NotEqual(viaHaukeland.GetString(DicomTag.PatientId), (await Deidentify(otherIssuer, origin: "Haukeland")).GetString(DicomTag.PatientId));
+        Assert.NotEqual(viaHaukeland.GetString(DicomTag.PatientId), withoutIssuer.GetString(DicomTag.PatientId));
+        Assert.False(viaHaukeland.Contains(new DicomTag(0x0010, 0x0021)));
+    }
+
+    [Fact]
+    public async Task WithLinkage_TheSamePatientIdFromTwoHospitals_IsOneResearchPatient_WithOneDateShift()
+    {
+        var linked = new Deidentifier(new DeidentificationKeys(new byte[32], Enumerable.Repeat((byte)1, 32).ToArray(), Enumerable.Repeat((byte)2, 32).ToArray(), linkPatientsAcrossOrganisations: true));
+        var profile = new DeidentificationProfile { Options = [DeidentificationOption.RetainLongitudinalModifiedDates] };
+        var file = Patient("P-1234", "Nordmann^Kari").Study("1.2.3.100", "1.2.3.100.1", "20240105", "CT");
+
+        var fromHaukeland = await Deidentify(file, profile, "Haukeland", linked);
+        var fromStOlav = await Deidentify(file, profile, "St Olav", linked);
+
+        Assert.Equal(fromHaukeland.GetString(DicomTag.PatientId), fromStOlav.GetString(DicomTag.PatientId));
+        Assert.Equal(fromHaukeland.GetString(DicomTag.StudyDate), fromStOlav.GetString(DicomTag.StudyDate));
+        Assert.NotEqual(fromHaukeland.GetString(DicomTag.PatientId), (await Deidentify(file, profile, "Haukeland")).GetString(DicomTag.PatientId));
     }
 
     [Fact]
@@ -155,10 +188,10 @@ public sealed class DeidentifierOptionsTests
 
     private static DicomFileBuilder Patient(string id, string name) => new DicomFileBuilder().Patient(id, name);
 
-    private async Task<DicomDataset> Deidentify(DicomFileBuilder file, DeidentificationProfile? profile = null)
+    private async Task<DicomDataset> Deidentify(DicomFileBuilder file, DeidentificationProfile? profile = null, string origin = "Haukeland", Deidentifier? deidentifier = null)
     {
         using var output = new MemoryStream();
-        await _deidentifier.DeidentifyAsync(new MemoryStream(file.Build()), output, profile ?? new DeidentificationProfile(), DicomReaderLimits.Default, CancellationToken.None);
+        await (deidentifier ?? _deidentifier).DeidentifyAsync(new MemoryStream(file.Build()), output, profile ?? new DeidentificationProfile(), origin, DicomReaderLimits.Default, CancellationToken.None);
         output.Position = 0;
         return (await DicomFile.ReadAsync(output)).Dataset;
     }

@@ -83,7 +83,7 @@ public sealed class DicomFuzzTests
                 var file = await DicomFile.ReadAsync(new MemoryStream(input), Limits);
                 await file.ToBytesAsync();
             });
-            await Expect(() => _deidentifier.DeidentifyAsync(new MemoryStream(input), Stream.Null, new DeidentificationProfile { AllowBurnedInAnnotation = true }, Limits, CancellationToken.None));
+            await Expect(() => _deidentifier.DeidentifyAsync(new MemoryStream(input), Stream.Null, new DeidentificationProfile { AllowBurnedInAnnotation = true }, "Haukeland", Limits, CancellationToken.None));
             return GC.GetAllocatedBytesForCurrentThread() - allocated;
         });
 

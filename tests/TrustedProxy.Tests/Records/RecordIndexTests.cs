@@ -54,6 +54,22 @@ public sealed class RecordIndexTests : IDisposable
         Assert.Equal(entry.ObjectName, stored.ObjectName);
     }
 
+    [Fact]
+    public async Task RecordsIndexedBeforeScoping_KeepTheirPseudonym_AndAreFoundByTheirPatientId()
+    {
+        var path = _directory.File("proxy.db");
+        var old = new RecordIndex(path, migrateTo: 7);
+        // Before v8 the patient pseudonym was the Patient ID's alone, whoever sent it.
+        await old.InsertAsync(Entry("old-id-pseudonym", "1.2.3", "CT", null, "Haukeland", RecordState.Stored));
+
+        var migrated = new RecordIndex(path);
+        await migrated.InsertAsync(Entry("scoped-st-olav", "1.2.4", "CT", null, "St Olav", RecordState.Stored) with { PatientIdMatch = "old-id-pseudonym" });
+
+        var byId = await migrated.SearchAsync(new RecordQuery { PatientIdMatch = "old-id-pseudonym" });
+        Assert.Equal(["old-id-pseudonym", "scoped-st-olav"], byId.Select(e => e.PatientPseudonym).Order());
+        Assert.Equal("old-id-pseudonym", Assert.Single(await migrated.SearchAsync(new RecordQuery { PatientPseudonym = "old-id-pseudonym" })).PatientIdMatch);
+    }
+
     public void Dispose() => _directory.Dispose();
 
     private static RecordEntry Entry(string patient, string study, string modality, DateOnly? date, string origin, RecordState state) => new()
