@@ -99,6 +99,8 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
             (ProblemTypes.Forbidden, withheld.Decision.Reason, new() { ["rule"] = withheld.Decision.Rule }),
         UnknownDeidentificationProfileException unknown =>
             (ProblemTypes.UnknownProfile, unknown.Message, null),
+        DuplicateInstanceException duplicate =>
+            (ProblemTypes.DuplicateInstance, duplicate.Message, new() { ["record"] = duplicate.ExistingHandle }),
         AuditUnavailableException =>
             (ProblemTypes.AuditUnavailable, "the audit log cannot be written, so nothing is done; the server's log says why", null),
         _ => (ProblemTypes.Internal, "an unexpected error occurred; it has been logged", null),

@@ -12,23 +12,37 @@ namespace TrustedProxy.FunctionalTests.DicomWeb;
 /// </summary>
 internal static class DicomWebClient
 {
+    public const string Boundary = "test-boundary-7f3a";
+
     public static async Task<(int Status, JsonElement Body)> StoreAsync(TrustedProxyClient client, string path, IEnumerable<byte[]> instances)
     {
-        const string boundary = "test-boundary-7f3a";
+        var (status, body, _) = await PostAsync(client, path, Multipart(instances.Select(i => ("application/dicom", i))));
+        return (status, body);
+    }
+
+    /// <summary>A multipart/related body of these parts with <see cref="Boundary"/>, closed properly.</summary>
+    public static byte[] Multipart(IEnumerable<(string ContentType, byte[] Content)> parts)
+    {
         using var body = new MemoryStream();
-        foreach (var instance in instances)
+        foreach (var (type, part) in parts)
         {
-            body.Write(Encoding.ASCII.GetBytes($"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n"));
-            body.Write(instance);
+            body.Write(Encoding.ASCII.GetBytes($"--{Boundary}\r\nContent-Type: {type}\r\n\r\n"));
+            body.Write(part);
             body.Write("\r\n"u8);
         }
 
-        body.Write(Encoding.ASCII.GetBytes($"--{boundary}--\r\n"));
-        var content = new ByteArrayContent(body.ToArray());
+        body.Write(Encoding.ASCII.GetBytes($"--{Boundary}--\r\n"));
+        return body.ToArray();
+    }
+
+    /// <summary>Posts a body as it is (well-formed or not) as multipart/related with <paramref name="boundary"/> in its Content-Type.</summary>
+    public static async Task<(int Status, JsonElement Body, string? ContentType)> PostAsync(TrustedProxyClient client, string path, byte[] body, string boundary = Boundary)
+    {
+        var content = new ByteArrayContent(body);
         content.Headers.ContentType = MediaTypeHeaderValue.Parse($"multipart/related; type=\"application/dicom\"; boundary={boundary}");
         using var response = await client.SendAsync(new HttpRequestMessage(HttpMethod.Post, path) { Content = content });
         var text = await response.Content.ReadAsStringAsync();
-        return ((int)response.StatusCode, text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone());
+        return ((int)response.StatusCode, text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone(), response.Content.Headers.ContentType?.MediaType);
     }
 
     public static async Task<(int Status, JsonElement Body, HttpResponseMessage Response)> GetJsonAsync(TrustedProxyClient client, string path, string? purpose = null)
