@@ -54,4 +54,35 @@ public sealed class OrthancInteropTests : ProxyTest
             Assert.Contains(files, f => f.AsSpan().SequenceEqual(bytes));
         }
     }
+
+    [Fact]
+    public async Task Orthanc_RePushingAStudy_CreatesNoDuplicates()
+    {
+        const string study = "1.2.826.0.1.3680043.9.7777.43";
+        await using var orthanc = await OrthancProcess.StartAsync(Proxy.BaseAddress, Proxy.Certificates);
+        string orthancStudy = null!;
+        foreach (var i in Enumerable.Range(1, 3))
+        {
+            orthancStudy = await orthanc.AddAsync(new DicomFileBuilder($"{study}.1.{i}")
+                .Patient("ORTHANC-2", "Again^Arne")
+                .Study(study, $"{study}.1", "20220203", "CT")
+                .Text(0x0020, 0x0013, "IS", i.ToString())
+                .PixelData(4096, seed: i)
+                .Build());
+        }
+
+        await orthanc.PostAsync("dicom-web/servers/producer/stow", new { Resources = new[] { orthancStudy } });
+        var consumer = Proxy.Client(ProxyRole.Consumer);
+        var first = await consumer.SearchAsync(new RecordSearch { StudyInstanceUid = study });
+        var objects = (await Proxy.CloudObjectsAsync()).Count;
+
+        // The same study again, as a PACS does after a network failure or a manual re-send: Orthanc
+        // takes the answer as a success (it raises an error otherwise).
+        await orthanc.PostAsync("dicom-web/servers/producer/stow", new { Resources = new[] { orthancStudy } });
+
+        var after = await consumer.SearchAsync(new RecordSearch { StudyInstanceUid = study });
+        Assert.Equal(3, first.Items.Count);
+        Assert.Equal(first.Items.Select(r => r.Handle).Order(), after.Items.Select(r => r.Handle).Order());
+        Assert.Equal(objects, (await Proxy.CloudObjectsAsync()).Count);
+    }
 }
