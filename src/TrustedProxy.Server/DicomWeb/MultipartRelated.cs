@@ -11,9 +11,19 @@ internal sealed class MultipartRelatedWriter(Stream output)
 
     public string ContentType(string type) => $"multipart/related; type=\"{type}\"; boundary={Boundary}";
 
-    public async Task WritePartAsync(string contentType, Func<Stream, Task> writeBody, CancellationToken cancellationToken)
+    /// <param name="contentType">The part's Content-Type.</param>
+    /// <param name="writeBody">Writes the part's body.</param>
+    /// <param name="cancellationToken">Stops the write.</param>
+    /// <param name="headers">Further part headers (ASCII names and values, no line breaks).</param>
+    public async Task WritePartAsync(string contentType, Func<Stream, Task> writeBody, CancellationToken cancellationToken, IEnumerable<(string Name, string Value)>? headers = null)
     {
-        await output.WriteAsync(Encoding.ASCII.GetBytes($"--{Boundary}\r\nContent-Type: {contentType}\r\n\r\n"), cancellationToken);
+        var head = new StringBuilder($"--{Boundary}\r\nContent-Type: {contentType}\r\n");
+        foreach (var (name, value) in headers ?? [])
+        {
+            head.Append(name).Append(": ").Append(value).Append("\r\n");
+        }
+
+        await output.WriteAsync(Encoding.ASCII.GetBytes(head.Append("\r\n").ToString()), cancellationToken);
         await writeBody(output);
         await output.WriteAsync("\r\n"u8.ToArray(), cancellationToken);
     }

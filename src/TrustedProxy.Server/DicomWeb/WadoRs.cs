@@ -18,6 +18,9 @@ namespace TrustedProxy.Server.DicomWeb;
 /// </summary>
 internal static class WadoRs
 {
+    /// <summary>The response's Watermark header when its instances differ (some fingerprinted, some not): each part's own header says which.</summary>
+    public const string MixedMarks = "mixed";
+
     public static async Task<IResult> RetrieveAsync(HttpContext context, string study, string? series, string? instance, RecordIndex index, RecordViews views, IdentifierPseudonymizer pseudonymizer, IOptions<RecordStoreOptions> options, IOptions<PolicyOptions> policy)
     {
         if (!MediaTypes.Accepts(context.Request, MediaTypes.MultipartRelated, out var accepted))
@@ -47,11 +50,19 @@ internal static class WadoRs
             records.Add(await views.OpenAsync(found.Entry, found.Decision.Obligations, feature.Egress, context.RequestAborted));
         }
 
+        // Whether the copies carry a fingerprint, as the records API says it (header Watermark): each
+        // part says it for its instance, the response for all of them when they agree.
         var writer = new MultipartRelatedWriter(context.Response.Body);
         context.Response.ContentType = writer.ContentType(MediaTypes.Dicom);
+        var marks = records.Select(r => r.Mark).Distinct(StringComparer.Ordinal).ToList();
+        context.Response.Headers[RecordEndpoints.WatermarkHeader] = marks.Count == 1 ? marks[0] : MixedMarks;
         foreach (var record in records)
         {
-            await writer.WritePartAsync($"{MediaTypes.Dicom}; transfer-syntax={record.Entry.TransferSyntaxUid}", body => record.CopyToAsync(body, context.RequestAborted), context.RequestAborted);
+            await writer.WritePartAsync(
+                $"{MediaTypes.Dicom}; transfer-syntax={record.Entry.TransferSyntaxUid}",
+                body => record.CopyToAsync(body, context.RequestAborted),
+                context.RequestAborted,
+                [(RecordEndpoints.WatermarkHeader, record.Mark)]);
         }
 
         await writer.CompleteAsync(context.RequestAborted);

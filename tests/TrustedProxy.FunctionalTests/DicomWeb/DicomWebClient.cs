@@ -62,6 +62,13 @@ internal static class DicomWebClient
     /// <summary>Retrieves with WADO-RS and splits the multipart/related answer into its parts.</summary>
     public static async Task<(int Status, List<byte[]> Parts)> RetrieveAsync(TrustedProxyClient client, string path, string? purpose = null)
     {
+        var (status, _, parts) = await RetrievePartsAsync(client, path, purpose);
+        return (status, parts.Select(p => p.Body).ToList());
+    }
+
+    /// <summary>Retrieves with WADO-RS: the status, the response's Watermark header, and each part's headers (as written) and body.</summary>
+    public static async Task<(int Status, string? Watermark, List<(string Headers, byte[] Body)> Parts)> RetrievePartsAsync(TrustedProxyClient client, string path, string? purpose = null)
+    {
         var request = new HttpRequestMessage(HttpMethod.Get, path);
         request.Headers.Accept.ParseAdd("multipart/related; type=\"application/dicom\"; transfer-syntax=*");
         if (purpose is not null)
@@ -71,14 +78,15 @@ internal static class DicomWebClient
 
         using var response = await client.SendAsync(request);
         var body = await response.Content.ReadAsByteArrayAsync();
+        var watermark = response.Headers.TryGetValues("Watermark", out var marks) ? string.Join(", ", marks) : null;
         if (!response.IsSuccessStatusCode)
         {
-            return ((int)response.StatusCode, []);
+            return ((int)response.StatusCode, watermark, []);
         }
 
         var boundary = response.Content.Headers.ContentType!.Parameters.Single(p => p.Name == "boundary").Value!.Trim('"');
         var delimiter = Encoding.ASCII.GetBytes($"--{boundary}");
-        var parts = new List<byte[]>();
+        var parts = new List<(string Headers, byte[] Body)>();
         var position = body.AsSpan().IndexOf(delimiter);
         while (position >= 0)
         {
@@ -90,11 +98,11 @@ internal static class DicomWebClient
 
             var headersEnd = body.AsSpan(start).IndexOf("\r\n\r\n"u8) + start + 4;
             var next = body.AsSpan(headersEnd).IndexOf(delimiter) + headersEnd;
-            parts.Add(body[headersEnd..(next - 2)]);
+            parts.Add((Encoding.ASCII.GetString(body[start..headersEnd]), body[headersEnd..(next - 2)]));
             position = next;
         }
 
-        return ((int)response.StatusCode, parts);
+        return ((int)response.StatusCode, watermark, parts);
     }
 
     public static string? Value(JsonElement dataset, string tag) =>
