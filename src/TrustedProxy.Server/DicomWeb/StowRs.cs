@@ -99,7 +99,15 @@ internal static partial class StowRs
             LogPartRefused(logger, parts, reason, word);
             if (!audited)
             {
-                await audit.AppendAsync(AuditEvents.UploadRefused(feature.Identity.Organisation, word, null));
+                try
+                {
+                    await audit.AppendAsync(AuditEvents.UploadRefused(feature.Identity.Organisation, word, null));
+                }
+                catch (AuditUnavailableException)
+                {
+                    // Nothing was done for this part, and the parts stored before it must stay in the
+                    // answer: the log line above is the record; the next upload fails closed anyway.
+                }
             }
         }
 
