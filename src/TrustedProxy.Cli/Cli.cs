@@ -30,7 +30,7 @@ internal static class Cli
 
     public static readonly Option<string?> As = new("--as")
     {
-        Description = "Use the local credential of this role from certs/clients (producer, consumer, compliance, admin)",
+        Description = "Use the local credential of this role from certs/clients (producer, consumer, compliance, admin, pacs)",
     };
 
     public static readonly Option<string?> Cert = new("--cert")

@@ -8,8 +8,12 @@ namespace TrustedProxy.Client;
 /// seal in the image itself, removed again at every retrieval), <c>detached</c> (an authenticated
 /// signature stored with the record, for images whose pixels cannot carry one, e.g. compressed ones)
 /// or <c>none</c> (larger than the proxy seals in memory); <see cref="SealDetail"/> says why.
+/// <see cref="AlreadyStored"/>: the organisation had stored this very file already (same SOP Instance
+/// UID, same bytes); the handle is that record's and nothing new was kept (answered 200, not 202).
+/// <see cref="Replaced"/>: records of the same instance with other content that this upload replaced
+/// (deleted), where the proxy is configured to replace rather than refuse.
 /// </summary>
-public sealed record UploadResult(string Handle, string? SopInstanceUid, long Length, string Location, IReadOnlyList<string>? Warnings = null, string? Seal = null, string? SealDetail = null);
+public sealed record UploadResult(string Handle, string? SopInstanceUid, long Length, string Location, IReadOnlyList<string>? Warnings = null, string? Seal = null, string? SealDetail = null, bool AlreadyStored = false, IReadOnlyList<string>? Replaced = null);
 
 /// <summary>Search criteria; all optional, combined with AND.</summary>
 public sealed record RecordSearch

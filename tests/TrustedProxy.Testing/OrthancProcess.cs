@@ -11,7 +11,7 @@ namespace TrustedProxy.Testing;
 
 /// <summary>
 /// A real Orthanc (Debian's orthanc with orthanc-dicomweb) as a DICOMweb client of a proxy: it
-/// holds the proxy's producer and consumer credentials and trusts the proxy's CA. Orthanc cannot
+/// holds the proxy's producer, consumer and pacs credentials (one DICOMweb server each) and trusts the proxy's CA. Orthanc cannot
 /// bind to loopback only; it is started with remote access refused, DICOM networking off, and
 /// its HTTP API on a free port. Started standalone, it is the DICOMweb server the proxy is
 /// compared with.
@@ -52,7 +52,9 @@ public sealed class OrthancProcess : IAsyncDisposable
             return new { Url = new Uri(proxy, "dicomweb/").ToString(), CertificateFile = stem + ".crt.pem", CertificateKeyFile = stem + ".key.pem", CertificateKeyPassword = "" };
         }
 
-        return StartAsync(new Dictionary<string, object> { ["producer"] = Server(ProxyRole.Producer), ["consumer"] = Server(ProxyRole.Consumer) }, certificates.CaCertificate);
+        return StartAsync(
+            new Dictionary<string, object> { ["producer"] = Server(ProxyRole.Producer), ["consumer"] = Server(ProxyRole.Consumer), ["pacs"] = Server(ProxyRole.Pacs) },
+            certificates.CaCertificate);
     }
 
     /// <summary>An Orthanc on its own, serving its DICOMweb API with no proxy as a peer (a baseline to compare the proxy with).</summary>

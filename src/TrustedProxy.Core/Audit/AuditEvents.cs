@@ -12,6 +12,8 @@ public static class AuditKinds
 {
     public const string Decision = "decision";
     public const string Upload = "upload";
+    public const string UploadDuplicate = "upload-duplicate";
+    public const string UploadRefused = "upload-refused";
     public const string Retrieve = "retrieve";
     public const string Delete = "delete";
     public const string CaCreate = "ca-create";
@@ -53,16 +55,46 @@ internal static class AuditEvents
             : null,
     });
 
-    public static AuditEvent Upload(RecordEntry entry) => new(AuditKinds.Upload, new JsonObject
+    /// <param name="entry">The new record.</param>
+    /// <param name="replaces">Records of the same instance with other content that it replaces (DuplicateInstance = replace); each is deleted after it, with its own entry.</param>
+    public static AuditEvent Upload(RecordEntry entry, IReadOnlyList<string>? replaces = null)
     {
-        ["record"] = entry.Handle,
-        ["patient"] = entry.PatientPseudonym,
-        ["origin"] = entry.OriginOrganisation,
-        ["modality"] = entry.Modality,
-        ["sopClass"] = entry.SopClassUid,
-        ["bytes"] = entry.PlaintextLength,
-        ["sha256"] = Convert.ToHexStringLower(entry.OriginalDigest),
-        ["seal"] = entry.Seal.ToString().ToLowerInvariant(),
+        var data = new JsonObject
+        {
+            ["record"] = entry.Handle,
+            ["patient"] = entry.PatientPseudonym,
+            ["origin"] = entry.OriginOrganisation,
+            ["modality"] = entry.Modality,
+            ["sopClass"] = entry.SopClassUid,
+            ["bytes"] = entry.PlaintextLength,
+            ["sha256"] = Convert.ToHexStringLower(entry.OriginalDigest),
+            ["seal"] = entry.Seal.ToString().ToLowerInvariant(),
+        };
+        if (replaces is { Count: > 0 })
+        {
+            data["replaces"] = new JsonArray(replaces.Select(h => (JsonNode?)JsonValue.Create(h)).ToArray());
+        }
+
+        return new(AuditKinds.Upload, data);
+    }
+
+    /// <summary>The same file sent again by the organisation that stored it: answered with the existing record, nothing kept.</summary>
+    public static AuditEvent UploadDuplicate(RecordEntry existing) => new(AuditKinds.UploadDuplicate, new JsonObject
+    {
+        ["record"] = existing.Handle,
+        ["patient"] = existing.PatientPseudonym,
+        ["origin"] = existing.OriginOrganisation,
+        ["sha256"] = Convert.ToHexStringLower(existing.OriginalDigest),
+    });
+
+    /// <param name="origin">The uploading organisation.</param>
+    /// <param name="reason">One of <see cref="UploadRefusals"/>: why, without anything read from the file.</param>
+    /// <param name="existingRecord">For a refused duplicate, the record kept.</param>
+    public static AuditEvent UploadRefused(string origin, string reason, string? existingRecord) => new(AuditKinds.UploadRefused, new JsonObject
+    {
+        ["origin"] = origin,
+        ["reason"] = reason,
+        ["record"] = existingRecord,
     });
 
     /// <param name="entry">The record handed out.</param>
@@ -156,4 +188,17 @@ internal static class AuditEvents
         ["linked"] = true,
         ["effect"] = "one Patient ID is one patient pseudonym, consent subject and research pseudonym across issuers and organisations",
     });
+}
+
+/// <summary>Why an upload was refused, as the audit log and logs name it (stable words, no file content).</summary>
+internal static class UploadRefusals
+{
+    public const string OtherStudy = "other-study";
+    public const string DuplicateInstance = "duplicate-instance";
+    public const string NotDicomPart = "not-dicom-part";
+    public const string TooLarge = "too-large";
+    public const string Failed = "failed";
+
+    /// <summary>"invalid-dicom:&lt;problem&gt;" (the reader's problem kind, e.g. Truncated, NotPart10, ExecutablePreamble).</summary>
+    public static string Of(Dicom.DicomFormatException format) => $"invalid-dicom:{format.Problem}";
 }

@@ -14,6 +14,12 @@ public enum ProxyRole
 
     /// <summary>An administrator of the proxy and its certificate authority.</summary>
     Admin,
+
+    /// <summary>
+    /// A hospital's PACS, which both archives and retrieves with one certificate: the shipped policy
+    /// lets it upload, and search and retrieve as a consumer may (docs/dicomweb.md).
+    /// </summary>
+    Pacs,
 }
 
 /// <summary>Who is calling: the organisation and role sealed into their certificate by the proxy's CA.</summary>
@@ -31,6 +37,7 @@ public static class ProxyRoles
         ProxyRole.Consumer => "consumer",
         ProxyRole.Compliance => "compliance",
         ProxyRole.Admin => "admin",
+        ProxyRole.Pacs => "pacs",
         _ => throw new ArgumentOutOfRangeException(nameof(role)),
     };
 
@@ -42,9 +49,10 @@ public static class ProxyRoles
             case "consumer": role = ProxyRole.Consumer; return true;
             case "compliance": role = ProxyRole.Compliance; return true;
             case "admin": role = ProxyRole.Admin; return true;
+            case "pacs": role = ProxyRole.Pacs; return true;
             default: role = default; return false;
         }
     }
 
-    public static IReadOnlyList<string> Names { get; } = ["producer", "consumer", "compliance", "admin"];
+    public static IReadOnlyList<string> Names { get; } = ["producer", "consumer", "compliance", "admin", "pacs"];
 }

@@ -214,6 +214,26 @@ internal sealed class RecordIndex
         return row?.ToEntry();
     }
 
+    /// <summary>
+    /// The records an organisation holds under one SOP Instance UID, oldest first: acknowledged ones
+    /// and those still on their way (staged), not those being deleted. Normally at most one; an index
+    /// written before duplicates were refused may hold several. Uses ix_records_sop, which is not
+    /// unique on purpose: such older duplicates must not stop the migration, and the uploader
+    /// serializes the check and the insert per instance (<see cref="RecordUploader"/>).
+    /// </summary>
+    public async Task<IReadOnlyList<RecordEntry>> FindInstanceAsync(string originOrganisation, string sopInstanceUid)
+    {
+        await using var connection = Open();
+        var rows = await connection.QueryAsync<Row>(
+            """
+            SELECT * FROM records
+            WHERE sop_instance_uid = @sopInstanceUid AND origin_organisation = @originOrganisation AND state IN ('Stored', 'Cached', 'Staged')
+            ORDER BY created_at, handle
+            """,
+            new { originOrganisation, sopInstanceUid }).ConfigureAwait(false);
+        return rows.Select(r => r.ToEntry()).ToList();
+    }
+
     /// <summary>Acknowledged records (stored or cached) matching the query, newest first.</summary>
     public async Task<IReadOnlyList<RecordEntry>> SearchAsync(RecordQuery query)
     {

@@ -29,4 +29,18 @@ public sealed record RecordStoreOptions
     /// <summary>Most records returned by one search.</summary>
     [Range(1, 100_000)]
     public int MaxSearchResults { get; init; } = 1000;
+
+    /// <summary>
+    /// What an upload of an instance the same organisation already stored (same SOP Instance UID)
+    /// does when its file differs: <see cref="KeepFirst"/> refuses it, <see cref="Replace"/> stores it
+    /// and deletes the old record. The same file again is always answered "already stored".
+    /// </summary>
+    [RegularExpression("^(keep-first|replace)$", ErrorMessage = "DuplicateInstance must be keep-first or replace")]
+    public string DuplicateInstance { get; init; } = KeepFirst;
+
+    public const string KeepFirst = "keep-first";
+
+    public const string Replace = "replace";
+
+    public bool ReplacesDuplicates => DuplicateInstance == Replace;
 }

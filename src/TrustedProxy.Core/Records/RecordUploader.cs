@@ -22,6 +22,20 @@ public sealed class UploadRejectedException(string reason, string? sopClassUid, 
     public string? SopInstanceUid { get; } = sopInstanceUid;
 }
 
+/// <summary>
+/// The organisation already stored an instance under this SOP Instance UID with other content, and
+/// the configuration (TrustedProxy:Records:DuplicateInstance = keep-first) keeps the first.
+/// </summary>
+public sealed class DuplicateInstanceException(string existingHandle, string? sopClassUid, string? sopInstanceUid)
+    : Exception($"an instance with this SOP Instance UID is already stored as record {existingHandle} with other content; it is kept (TrustedProxy:Records:DuplicateInstance = keep-first)")
+{
+    public string ExistingHandle { get; } = existingHandle;
+
+    public string? SopClassUid { get; } = sopClassUid;
+
+    public string? SopInstanceUid { get; } = sopInstanceUid;
+}
+
 /// <summary>What the uploader tells the producer.</summary>
 /// <param name="Handle">The new record's handle.</param>
 /// <param name="SopInstanceUid">The instance it holds.</param>
@@ -32,7 +46,14 @@ public sealed class UploadRejectedException(string reason, string? sopClassUid, 
 /// <param name="Warnings">What the proxy changed or noticed, in words.</param>
 /// <param name="Seal">How the record's integrity and origin are bound.</param>
 /// <param name="SealDetail">Why, in words (no patient data).</param>
-public sealed record UploadReceipt(string Handle, string? SopInstanceUid, string? StudyInstanceUid, string? SeriesInstanceUid, string? SopClassUid, long Length, IReadOnlyList<string> Warnings, RecordSealKind Seal = RecordSealKind.None, string? SealDetail = null);
+public sealed record UploadReceipt(string Handle, string? SopInstanceUid, string? StudyInstanceUid, string? SeriesInstanceUid, string? SopClassUid, long Length, IReadOnlyList<string> Warnings, RecordSealKind Seal = RecordSealKind.None, string? SealDetail = null)
+{
+    /// <summary>The same file was already stored by the same organisation: <see cref="Handle"/> is that record's, and nothing new was kept.</summary>
+    public bool AlreadyStored { get; init; }
+
+    /// <summary>Records of the same instance with other content that this upload replaced (deleted), under DuplicateInstance = replace.</summary>
+    public IReadOnlyList<string> Replaced { get; init; } = [];
+}
 
 /// <summary>
 /// The upload path, in the order the data meets it: the preamble is checked for an executable
@@ -49,6 +70,14 @@ public sealed record UploadReceipt(string Handle, string? SopInstanceUid, string
 /// write-through, the blocks are put first. Before the index transaction the upload is appended to
 /// the audit log and made durable there; if it cannot be, the cache file goes and nothing else was
 /// written. Any failure before acknowledgement leaves nothing behind.
+///
+/// An instance is stored once per organisation: once its header is read and the upload permitted,
+/// the uploader takes a lock on (origin organisation, SOP Instance UID), held until the record is
+/// acknowledged, and looks the instance up. The same file again (same SHA-256 of the original) is
+/// answered with the existing record and nothing is kept; another file under the same UID is refused
+/// or replaces the old record, as TrustedProxy:Records:DuplicateInstance says. The lock lives in this
+/// process, which is enough because one proxy owns its data directory; the index's SOP index is not
+/// unique so that indexes holding duplicates from before still open.
 /// </summary>
 internal sealed partial class RecordUploader(
     RecordIndex index,
@@ -62,6 +91,7 @@ internal sealed partial class RecordUploader(
     StagingArea staging,
     RecordWatermarks watermarks,
     AuditLog audit,
+    RecordDeleter deleter,
     IOptions<RecordStoreOptions> options,
     IOptions<DicomReaderLimits> dicomLimits,
     TimeProvider time,
@@ -73,6 +103,33 @@ internal sealed partial class RecordUploader(
     /// decision, asked once the header is read and before anything is kept; it throws to refuse.
     /// </summary>
     public async Task<UploadReceipt> UploadAsync(Stream body, FederationIdentity origin, Func<RecordAttributes, CancellationToken, Task> authorize, CancellationToken cancellationToken, string? expectedStudyInstanceUid = null)
+    {
+        // A refused upload is in the audit log as a permitted one is (a policy refusal is already
+        // there as its decision); the entry names the reason and never the file's identifiers.
+        try
+        {
+            return await StoreAsync(body, origin, authorize, cancellationToken, expectedStudyInstanceUid).ConfigureAwait(false);
+        }
+        catch (DicomFormatException format)
+        {
+            await audit.AppendAsync(AuditEvents.UploadRefused(origin.Organisation, UploadRefusals.Of(format), null)).ConfigureAwait(false);
+            throw;
+        }
+        catch (UploadRejectedException)
+        {
+            await audit.AppendAsync(AuditEvents.UploadRefused(origin.Organisation, UploadRefusals.OtherStudy, null)).ConfigureAwait(false);
+            throw;
+        }
+        catch (DuplicateInstanceException duplicate)
+        {
+            await audit.AppendAsync(AuditEvents.UploadRefused(origin.Organisation, UploadRefusals.DuplicateInstance, duplicate.ExistingHandle)).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private readonly KeyedLock<(string Organisation, string SopInstanceUid)> _instances = new();
+
+    private async Task<UploadReceipt> StoreAsync(Stream body, FederationIdentity origin, Func<RecordAttributes, CancellationToken, Task> authorize, CancellationToken cancellationToken, string? expectedStudyInstanceUid)
     {
         var handle = RecordHandle.New();
         var envelopeIndex = ObjectName.NewRandom();
@@ -86,6 +143,9 @@ internal sealed partial class RecordUploader(
         long plaintextLength;
         BlockLayout layout;
         byte[] digest;
+        IDisposable? instanceLock = null;
+        IReadOnlyList<RecordEntry> replaced = [];
+        RecordEntry? alreadyStored = null;
         try
         {
             await using var staged = staging.Create(handle);
@@ -108,18 +168,48 @@ internal sealed partial class RecordUploader(
                 new RecordAttributes(handle, origin.Organisation, PatientPseudonym(header, origin), header.Modality, header.StudyDate),
                 cancellationToken).ConfigureAwait(false);
 
-            layout = cache.Padding.Layout(staged.Length);
-            await using (var padding = new RandomBytesStream(layout.StoredLength - staged.Length))
+            if (header.SopInstanceUid is { Length: > 0 } sopInstanceUid)
             {
-                await padding.CopyToAsync(staged, cancellationToken).ConfigureAwait(false);
+                instanceLock = await _instances.AcquireAsync((origin.Organisation, sopInstanceUid), cancellationToken).ConfigureAwait(false);
+                var existing = await index.FindInstanceAsync(origin.Organisation, sopInstanceUid).ConfigureAwait(false);
+                var original = seal?.OriginalSha256 ?? digest;
+                alreadyStored = existing.FirstOrDefault(e => CryptographicOperations.FixedTimeEquals(e.OriginalDigest, original));
+                if (alreadyStored is null && existing.Count > 0 && !options.Value.ReplacesDuplicates)
+                {
+                    throw new DuplicateInstanceException(existing[0].Handle, header.SopClassUid, sopInstanceUid);
+                }
+
+                replaced = existing;
             }
 
-            staging.Persist(staged);
+            layout = cache.Padding.Layout(staged.Length);
+            if (alreadyStored is null)
+            {
+                await using (var padding = new RandomBytesStream(layout.StoredLength - staged.Length))
+                {
+                    await padding.CopyToAsync(staged, cancellationToken).ConfigureAwait(false);
+                }
+
+                staging.Persist(staged);
+            }
         }
         catch
         {
             staging.Delete(handle);
+            instanceLock?.Dispose();
             throw;
+        }
+
+        using var held = instanceLock;
+        if (alreadyStored is not null)
+        {
+            staging.Delete(handle);
+            await audit.AppendAsync(AuditEvents.UploadDuplicate(alreadyStored)).ConfigureAwait(false);
+            LogAlreadyStored(logger, alreadyStored.Handle);
+            return new UploadReceipt(alreadyStored.Handle, alreadyStored.SopInstanceUid, alreadyStored.StudyInstanceUid, alreadyStored.SeriesInstanceUid, alreadyStored.SopClassUid, alreadyStored.PlaintextLength, preamble is null ? [] : [preamble.Message], alreadyStored.Seal, alreadyStored.SealDetail)
+            {
+                AlreadyStored = true,
+            };
         }
 
         var patientKey = deidentificationKeys.PatientKey(header.Dataset, origin.Organisation);
@@ -161,7 +251,7 @@ internal sealed partial class RecordUploader(
 
         try
         {
-            await audit.AppendAsync(AuditEvents.Upload(entry)).ConfigureAwait(false);
+            await audit.AppendAsync(AuditEvents.Upload(entry, replaced.Select(r => r.Handle).ToList())).ConfigureAwait(false);
             var ids = await index.InsertAsync(entry, newBlocks).ConfigureAwait(false);
             newBlocks = newBlocks.Select((b, i) => b with { Id = ids[i] }).ToList();
         }
@@ -188,8 +278,20 @@ internal sealed partial class RecordUploader(
             }
         }
 
+        // The new record is acknowledged; the old ones go through the normal deletion path (audited,
+        // hidden at once, their cloud objects removed on the cache's schedule). Still under the lock,
+        // so that no upload of the instance sees both.
+        foreach (var old in replaced)
+        {
+            await deleter.DeleteAsync(old.Handle, CancellationToken.None).ConfigureAwait(false);
+            LogReplaced(logger, old.Handle, handle);
+        }
+
         LogAccepted(logger, handle, plaintextLength, layout.StoredLength, layout.Count);
-        return new UploadReceipt(handle, header.SopInstanceUid, header.StudyInstanceUid, header.SeriesInstanceUid, header.SopClassUid, plaintextLength, preamble is null ? [] : [preamble.Message], entry.Seal, entry.SealDetail);
+        return new UploadReceipt(handle, header.SopInstanceUid, header.StudyInstanceUid, header.SeriesInstanceUid, header.SopClassUid, plaintextLength, preamble is null ? [] : [preamble.Message], entry.Seal, entry.SealDetail)
+        {
+            Replaced = replaced.Select(r => r.Handle).ToList(),
+        };
     }
 
     private string LargeFileDetail => $"whole-file seal: larger than the {watermarks.Options.MaxInMemoryBytes} bytes sealed in memory (TrustedProxy:Watermarking:MaxInMemoryBytes), so sealed by its digest beside it";
@@ -271,6 +373,12 @@ internal sealed partial class RecordUploader(
 
     [LoggerMessage(EventId = 2003, Level = LogLevel.Warning, Message = "Upload {Handle} failed and its possible backend objects could not be removed now; recovery will remove them")]
     private static partial void LogTakeBackDeferred(ILogger logger, string handle);
+
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Information, Message = "Upload answered with record {Handle}: the same instance was already stored")]
+    private static partial void LogAlreadyStored(ILogger logger, string handle);
+
+    [LoggerMessage(EventId = 2005, Level = LogLevel.Information, Message = "Record {Old} replaced by record {New}: the same instance with other content (DuplicateInstance = replace)")]
+    private static partial void LogReplaced(ILogger logger, string old, string @new);
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Record {Handle} accepted: {PlaintextBytes} bytes as {StoredBytes} bytes of ciphertext in {Blocks} block(s)")]
     private static partial void LogAccepted(ILogger logger, string handle, long plaintextBytes, long storedBytes, int blocks);

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using TrustedProxy.Audit;
 using TrustedProxy.Dicom;
 using TrustedProxy.Policy;
 using TrustedProxy.Pseudonymization;
@@ -21,9 +22,9 @@ internal static class DicomWebEndpoints
         var web = app.MapGroup(Prefix).WithTags("DICOMweb");
 
         // STOW-RS
-        web.MapPost("/studies", (HttpContext c, RecordUploader u, IOptions<RecordStoreOptions> o, ILoggerFactory l) => StowRs.StoreAsync(c, null, u, o, l.CreateLogger("TrustedProxy.DicomWeb")))
+        web.MapPost("/studies", (HttpContext c, RecordUploader u, AuditLog a, IOptions<RecordStoreOptions> o, ILoggerFactory l) => StowRs.StoreAsync(c, null, u, a, o, l.CreateLogger("TrustedProxy.DicomWeb")))
             .RequiresAction(ProxyAction.Upload).WithSummary("STOW-RS: store instances");
-        web.MapPost("/studies/{study}", (HttpContext c, string study, RecordUploader u, IOptions<RecordStoreOptions> o, ILoggerFactory l) => StowRs.StoreAsync(c, study, u, o, l.CreateLogger("TrustedProxy.DicomWeb")))
+        web.MapPost("/studies/{study}", (HttpContext c, string study, RecordUploader u, AuditLog a, IOptions<RecordStoreOptions> o, ILoggerFactory l) => StowRs.StoreAsync(c, study, u, a, o, l.CreateLogger("TrustedProxy.DicomWeb")))
             .RequiresAction(ProxyAction.Upload).WithSummary("STOW-RS: store instances of one study");
 
         // QIDO-RS

@@ -11,9 +11,19 @@ internal sealed class MultipartRelatedWriter(Stream output)
 
     public string ContentType(string type) => $"multipart/related; type=\"{type}\"; boundary={Boundary}";
 
-    public async Task WritePartAsync(string contentType, Func<Stream, Task> writeBody, CancellationToken cancellationToken)
+    /// <param name="contentType">The part's Content-Type.</param>
+    /// <param name="writeBody">Writes the part's body.</param>
+    /// <param name="cancellationToken">Stops the write.</param>
+    /// <param name="headers">Further part headers (ASCII names and values, no line breaks).</param>
+    public async Task WritePartAsync(string contentType, Func<Stream, Task> writeBody, CancellationToken cancellationToken, IEnumerable<(string Name, string Value)>? headers = null)
     {
-        await output.WriteAsync(Encoding.ASCII.GetBytes($"--{Boundary}\r\nContent-Type: {contentType}\r\n\r\n"), cancellationToken);
+        var head = new StringBuilder($"--{Boundary}\r\nContent-Type: {contentType}\r\n");
+        foreach (var (name, value) in headers ?? [])
+        {
+            head.Append(name).Append(": ").Append(value).Append("\r\n");
+        }
+
+        await output.WriteAsync(Encoding.ASCII.GetBytes(head.Append("\r\n").ToString()), cancellationToken);
         await writeBody(output);
         await output.WriteAsync("\r\n"u8.ToArray(), cancellationToken);
     }
@@ -74,4 +84,65 @@ internal static class MediaTypes
         matching = accept.Where(a => a.MediaType == "*/*" || a.MediaType.Equals(mediaType, StringComparison.OrdinalIgnoreCase) || a.MediaType.Equals(main + "/*", StringComparison.OrdinalIgnoreCase)).ToList();
         return matching.Count > 0;
     }
+}
+
+/// <summary>
+/// A read-only view of a multipart section's body that remembers whether reading it threw, so that
+/// a failure of the request body (truncated, over a limit) is told apart from a failure of what the
+/// proxy does with the bytes (the DICOM reader, local storage).
+/// </summary>
+internal sealed class ObservedReadStream(Stream inner) : Stream
+{
+    public Exception? Failure { get; private set; }
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        try
+        {
+            return inner.Read(buffer);
+        }
+        catch (Exception ex)
+        {
+            Failure = ex;
+            throw;
+        }
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            return await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Failure = ex;
+            throw;
+        }
+    }
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

@@ -48,13 +48,25 @@ internal static class WadoRs
             await views.CheckAsync(found.Entry, found.Decision.Obligations, context.RequestAborted);
         }
 
+        // Whether each copy carries a fingerprint is said as the records API says it (header
+        // Watermark), on each part; on the response too when it is one instance (a study's parts are
+        // opened one after the other, after the response has started, so only they can say it).
         using var prefetch = await views.PrefetchAsync(entries.Select(e => e.Entry).ToList(), context.RequestAborted);
         var writer = new MultipartRelatedWriter(context.Response.Body);
         context.Response.ContentType = writer.ContentType(MediaTypes.Dicom);
         foreach (var found in entries)
         {
             var record = await views.OpenAsync(found.Entry, found.Decision.Obligations, feature.Egress, context.RequestAborted);
-            await writer.WritePartAsync($"{MediaTypes.Dicom}; transfer-syntax={record.Entry.TransferSyntaxUid}", body => record.CopyToAsync(body, context.RequestAborted), context.RequestAborted);
+            if (entries.Count == 1)
+            {
+                context.Response.Headers[RecordEndpoints.WatermarkHeader] = record.Mark;
+            }
+
+            await writer.WritePartAsync(
+                $"{MediaTypes.Dicom}; transfer-syntax={record.Entry.TransferSyntaxUid}",
+                body => record.CopyToAsync(body, context.RequestAborted),
+                context.RequestAborted,
+                [(RecordEndpoints.WatermarkHeader, record.Mark)]);
         }
 
         await writer.CompleteAsync(context.RequestAborted);

@@ -233,6 +233,11 @@ public static class ProxyServer
         services.AddFrameworkLogLimits();
         services.AddExceptionHandler<ProblemExceptionHandler>();
         services.AddProblemDetails();
+
+        // A body or parameter an endpoint cannot bind (malformed JSON, JSON over the body limit, a
+        // query value of the wrong type) throws instead of ending in a bare status, so that it is
+        // answered as problem+json like every other error (ProblemExceptionHandler).
+        services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddProxyHealthChecks();
         services.AddOpenApi(options => options.AddDocumentTransformer((document, _, _) =>
         {
@@ -259,6 +264,10 @@ public static class ProxyServer
             404 => Problem.Write(context.HttpContext, ProblemTypes.NotFound, "no such endpoint"),
             405 => Problem.Write(context.HttpContext, ProblemTypes.MethodNotAllowed, "this endpoint does not take that method"),
             415 => Problem.Write(context.HttpContext, ProblemTypes.UnsupportedMediaType, "this endpoint does not take that content type"),
+
+            // Nothing of the proxy's own ends with a bare 400 or 413; the framework might.
+            400 => Problem.Write(context.HttpContext, ProblemTypes.BadRequest, "the request could not be read"),
+            413 => Problem.Write(context.HttpContext, ProblemTypes.PayloadTooLarge, "the request body is larger than the configured limit"),
             _ => Task.CompletedTask,
         });
         app.UseRouting();

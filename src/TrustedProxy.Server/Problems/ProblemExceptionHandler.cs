@@ -78,6 +78,11 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
             Classify(bad),
         AntiforgeryValidationException =>
             (ProblemTypes.AntiforgeryFailed, "the form's antiforgery token could not be read; open the page again and submit from there", null),
+        // The binder's exception text names the parameter and the JSON path: ours says what to fix.
+        BadHttpRequestException { InnerException: System.Text.Json.JsonException } =>
+            (ProblemTypes.BadRequest, "the request body is not JSON of the shape this endpoint takes (see /openapi/v1.json)", null),
+        BadHttpRequestException { InnerException: BadHttpRequestException inner } =>
+            Classify(inner),
         BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } =>
             (ProblemTypes.PayloadTooLarge, "the request body is larger than the configured limit", null),
         BadHttpRequestException bad =>
@@ -100,6 +105,8 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
             (ProblemTypes.Forbidden, withheld.Decision.Reason, new() { ["rule"] = withheld.Decision.Rule }),
         UnknownDeidentificationProfileException unknown =>
             (ProblemTypes.UnknownProfile, unknown.Message, null),
+        DuplicateInstanceException duplicate =>
+            (ProblemTypes.DuplicateInstance, duplicate.Message, new() { ["record"] = duplicate.ExistingHandle }),
         AuditUnavailableException =>
             (ProblemTypes.AuditUnavailable, "the audit log cannot be written, so nothing is done; the server's log says why", null),
         _ => (ProblemTypes.Internal, "an unexpected error occurred; it has been logged", null),

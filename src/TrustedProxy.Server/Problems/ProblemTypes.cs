@@ -44,6 +44,7 @@ internal static class ProblemTypes
     public static readonly ProblemType ObliviousSetTooSmall = new("ot-set-too-small", 403, "Oblivious-transfer set smaller than the policy asks");
     public static readonly ProblemType PolicyVersionNotFound = new("policy-version-not-found", 404, "No such policy version");
     public static readonly ProblemType MigrationUnavailable = new("migration-unavailable", 409, "Migration needs the upload cache");
+    public static readonly ProblemType DuplicateInstance = new("duplicate-instance", 409, "Instance already stored with other content");
     public static readonly ProblemType Internal = new("internal-error", 500, "Internal error");
 
     public static IEnumerable<ProblemType> All =>
@@ -52,6 +53,6 @@ internal static class ProblemTypes
         InvalidDicom, DicomLimitExceeded, PayloadTooLarge, BadRequest, InvalidQuery, CaRequestRefused, CaKeyUnavailable,
         CertificateNotFound, IntegrityFailure, ObjectMissing, BackendUnavailable, InvalidRequestContext, UnknownProfile,
         DeidentificationRefused, ExecutablePreamble, InvalidOtMessage, OfferNotFound, TooManyOffers, InvalidImage, AuditUnavailable, AntiforgeryFailed,
-        ObliviousSetTooSmall, PolicyVersionNotFound, MigrationUnavailable, Internal,
+        ObliviousSetTooSmall, PolicyVersionNotFound, MigrationUnavailable, DuplicateInstance, Internal,
     ];
 }

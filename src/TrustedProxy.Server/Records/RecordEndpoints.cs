@@ -25,8 +25,10 @@ internal static class RecordEndpoints
             .RequiresAction(ProxyAction.Upload)
             .Accepts<Stream>(DicomMediaType)
             .Produces<UploadResult>(StatusCodes.Status202Accepted)
+            .Produces<UploadResult>(StatusCodes.Status200OK)
+            .ProducesProblem(StatusCodes.Status409Conflict)
             .WithSummary("Upload one DICOM Part 10 file")
-            .WithDescription("The body is the file. Answered 202 once the record is sealed, encrypted and stored; the handle names it from then on. 'seal' says how its integrity and origin are bound: pixels (a reversible watermark), detached (a stored signature: compressed or otherwise unmarkable images) or none (above the in-memory limit).");
+            .WithDescription("The body is the file. Answered 202 once the record is sealed, encrypted and stored; the handle names it from then on. The same file again from the same organisation (same SOP Instance UID, same bytes) is answered 200 with the existing record and alreadyStored: true; another file under the same SOP Instance UID is refused with 409 duplicate-instance, or replaces the old record where TrustedProxy:Records:DuplicateInstance is replace. 'seal' says how its integrity and origin are bound: pixels (a reversible watermark), detached (a stored signature: compressed or otherwise unmarkable images) or none (above the in-memory limit).");
         records.MapGet("/", SearchAsync)
             .RequiresAction(ProxyAction.Search)
             .Produces<RecordPage>()
@@ -62,7 +64,10 @@ internal static class RecordEndpoints
         var feature = context.Proxy();
         var receipt = await uploader.UploadAsync(context.Request.Body, feature.Identity, feature.AuthorizeUploadAsync, context.RequestAborted);
         var location = $"/api/v1/records/{receipt.Handle}";
-        return TypedResults.Accepted(location, new UploadResult(receipt.Handle, receipt.SopInstanceUid, receipt.Length, location, receipt.Warnings, RecordViews.SealName(receipt.Seal), receipt.SealDetail));
+        var result = new UploadResult(receipt.Handle, receipt.SopInstanceUid, receipt.Length, location, receipt.Warnings, RecordViews.SealName(receipt.Seal), receipt.SealDetail, receipt.AlreadyStored, receipt.Replaced.Count > 0 ? receipt.Replaced : null);
+
+        // Nothing new was accepted: the answer is the existing record, as a PACS re-sending a study expects.
+        return receipt.AlreadyStored ? TypedResults.Ok(result) : TypedResults.Accepted(location, result);
     }
 
     private static async Task<IResult> SearchAsync(HttpContext context, RecordIndex index, RecordViews views, IdentifierPseudonymizer pseudonymizer, IOptions<RecordStoreOptions> options, IOptions<PolicyOptions> policy)

@@ -30,6 +30,26 @@ public sealed class ConfigurationTests
     }
 
     [Fact]
+    public async Task ADuplicateInstancePolicy_OtherThanKeepFirstOrReplace_StopsTheStart()
+    {
+        using var directory = new TemporaryDirectory();
+
+        var error = await Assert.ThrowsAsync<InvalidConfigurationException>(() => ProxyServer.BuildAsync(new ProxyServerSettings
+        {
+            ContentRoot = directory.Path,
+            Overrides = new Dictionary<string, string?>
+            {
+                ["TrustedProxy:Server:Urls:0"] = "https://127.0.0.1:0",
+                ["TrustedProxy:Records:DuplicateInstance"] = "keep-both",
+                ["TrustedProxy:Storage:Backend"] = "filesystem",
+                ["TrustedProxy:Policy:Directory"] = Repository.Path("config", "policies"),
+            },
+        }));
+
+        Assert.Equal("TrustedProxy:Records:DuplicateInstance: DuplicateInstance must be keep-first or replace", Assert.Single(error.Errors));
+    }
+
+    [Fact]
     public async Task TheShippedConfiguration_IsValid_AndTheProxyStartsWithIt()
     {
         using var directory = new TemporaryDirectory();

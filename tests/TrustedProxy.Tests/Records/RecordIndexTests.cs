@@ -70,6 +70,28 @@ public sealed class RecordIndexTests : IDisposable
         Assert.Equal("old-id-pseudonym", Assert.Single(await migrated.SearchAsync(new RecordQuery { PatientPseudonym = "old-id-pseudonym" })).PatientIdMatch);
     }
 
+    [Fact]
+    public async Task FindInstance_IsScopedToTheOrganisation_AndSkipsRecordsBeingDeleted_OldestFirst()
+    {
+        var index = new RecordIndex(_directory.File("proxy.db"));
+        RecordEntry Instance(string origin, RecordState state, int minutesAgo) =>
+            Entry("p1", "1.2.3", "CT", null, origin, state) with { SopInstanceUid = "1.2.3.4", CreatedAt = DateTimeOffset.UtcNow.AddMinutes(-minutesAgo) };
+        var newer = Instance("Haukeland", RecordState.Stored, 1);
+        var older = Instance("Haukeland", RecordState.Cached, 5);
+        var staged = Instance("Haukeland", RecordState.Staged, 0);
+        await index.InsertAsync(newer);
+        await index.InsertAsync(older);
+        await index.InsertAsync(staged);
+        await index.InsertAsync(Instance("Haukeland", RecordState.Deleting, 3));
+        await index.InsertAsync(Instance("St Olav", RecordState.Stored, 2));
+        await index.InsertAsync(Entry("p1", "1.2.3", "CT", null, "Haukeland", RecordState.Stored) with { SopInstanceUid = "1.2.3.5" });
+
+        var found = await index.FindInstanceAsync("Haukeland", "1.2.3.4");
+
+        Assert.Equal([older.Handle, newer.Handle, staged.Handle], found.Select(e => e.Handle));
+        Assert.Empty(await index.FindInstanceAsync("Bergen", "1.2.3.4"));
+    }
+
     public void Dispose() => _directory.Dispose();
 
     private static RecordEntry Entry(string patient, string study, string modality, DateOnly? date, string origin, RecordState state) => new()
