@@ -77,7 +77,11 @@ internal sealed class RecordReader(RecordIndex index, GroupReader groups, Record
             var fromCloud = ciphertext is null;
             ciphertext ??= await CopyFromBackendAsync(entry, cancellationToken).ConfigureAwait(false);
 
+            // A record small enough to hold (most instances) is decrypted once, into memory, while it
+            // is verified, and served from there; a larger one is verified in a first pass and
+            // decrypted again as it streams, so that no plaintext ever reaches the disk.
             var objectIndex = entry.ObjectName.ToBytes();
+            MemoryStream? plaintextCopy = entry.PlaintextLength <= options.Value.InMemoryVerifyLimitBytes ? new MemoryStream(checked((int)entry.PlaintextLength)) : null;
             await using (var verify = new EnvelopeDecryptingStream(ciphertext, dataKey, objectIndex, entry.PlaintextLength, leaveOpen: true))
             {
                 using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -86,6 +90,7 @@ internal sealed class RecordReader(RecordIndex index, GroupReader groups, Record
                 while ((read = await verify.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
                 {
                     hash.AppendData(buffer, 0, read);
+                    plaintextCopy?.Write(buffer, 0, read);
                 }
 
                 if (!CryptographicOperations.FixedTimeEquals(hash.GetHashAndReset(), entry.ContentSha256))
@@ -101,6 +106,13 @@ internal sealed class RecordReader(RecordIndex index, GroupReader groups, Record
             else if (fromCloud && relocate == Relocation.Now)
             {
                 await relocator.RelocateAsync(entry, ciphertext, dataKey, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (plaintextCopy is not null)
+            {
+                await ciphertext.DisposeAsync().ConfigureAwait(false);
+                plaintextCopy.Position = 0;
+                return new RecordContent(plaintextCopy, entry.PlaintextLength, entry.ContentSha256, dataKey, Stream.Null);
             }
 
             ciphertext.Position = 0;

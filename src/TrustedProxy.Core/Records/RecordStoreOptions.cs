@@ -18,7 +18,7 @@ public sealed record RecordStoreOptions
     [Range(SegmentedEnvelope.MinSegmentSize, SegmentedEnvelope.MaxSegmentSize)]
     public int SegmentSize { get; init; } = SegmentedEnvelope.DefaultSegmentSize;
 
-    /// <summary>Objects up to this size are verified in memory on retrieval; larger ones in a local scratch file (ciphertext only).</summary>
+    /// <summary>Records up to this size are verified and decrypted once, in memory, on retrieval; larger ones are verified from a local scratch file (ciphertext only) and decrypted again as they stream.</summary>
     [Range(0, 1L << 30)]
     public long InMemoryVerifyLimitBytes { get; init; } = 8 * 1024 * 1024;
 
@@ -33,14 +33,18 @@ public sealed record RecordStoreOptions
     /// <summary>
     /// What an upload of an instance the same organisation already stored (same SOP Instance UID)
     /// does when its file differs: <see cref="KeepFirst"/> refuses it, <see cref="Replace"/> stores it
-    /// and deletes the old record. The same file again is always answered "already stored".
+    /// and deletes the old record, <see cref="KeepAll"/> stores it beside the old one (an archive that
+    /// keeps every version, or a test corpus whose variants share a UID). The same file again is
+    /// always answered "already stored".
     /// </summary>
-    [RegularExpression("^(keep-first|replace)$", ErrorMessage = "DuplicateInstance must be keep-first or replace")]
+    [RegularExpression("^(keep-first|replace|keep-all)$", ErrorMessage = "DuplicateInstance must be keep-first, replace or keep-all")]
     public string DuplicateInstance { get; init; } = KeepFirst;
 
     public const string KeepFirst = "keep-first";
 
     public const string Replace = "replace";
+
+    public const string KeepAll = "keep-all";
 
     public bool ReplacesDuplicates => DuplicateInstance == Replace;
 }

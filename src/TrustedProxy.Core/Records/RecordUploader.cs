@@ -174,12 +174,12 @@ internal sealed partial class RecordUploader(
                 var existing = await index.FindInstanceAsync(origin.Organisation, sopInstanceUid).ConfigureAwait(false);
                 var original = seal?.OriginalSha256 ?? digest;
                 alreadyStored = existing.FirstOrDefault(e => CryptographicOperations.FixedTimeEquals(e.OriginalDigest, original));
-                if (alreadyStored is null && existing.Count > 0 && !options.Value.ReplacesDuplicates)
+                if (alreadyStored is null && existing.Count > 0 && options.Value.DuplicateInstance == RecordStoreOptions.KeepFirst)
                 {
                     throw new DuplicateInstanceException(existing[0].Handle, header.SopClassUid, sopInstanceUid);
                 }
 
-                replaced = existing;
+                replaced = options.Value.ReplacesDuplicates ? existing : [];
             }
 
             layout = cache.Padding.Layout(staged.Length);

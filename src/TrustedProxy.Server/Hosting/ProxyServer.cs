@@ -98,6 +98,7 @@ public static class ProxyServer
         var dashboard = binder.Bind<DashboardOptions>("TrustedProxy:Dashboard");
         var objectFormat = binder.Bind<ObjectFormatOptions>("TrustedProxy:ObjectFormat");
         var pseudonymization = binder.Bind<PseudonymizationOptions>("TrustedProxy:Pseudonymization");
+        var limits = binder.Bind<RequestLimitsOptions>("TrustedProxy:Limits");
         binder.AddErrors(server.Validate());
         binder.AddErrors(uploadCache.Validate());
         binder.AddErrors(deidentification.Validate());
@@ -231,6 +232,7 @@ public static class ProxyServer
         services.AddSingleton<RecordRecovery>();
         services.AddDashboard(dashboard, reportFont);
         services.AddFrameworkLogLimits();
+        services.AddRequestLimits(limits);
         services.AddExceptionHandler<ProblemExceptionHandler>();
         services.AddProblemDetails();
 
@@ -272,6 +274,9 @@ public static class ProxyServer
         });
         app.UseRouting();
         app.UseMiddleware<PolicyEnforcementMiddleware>();
+
+        // After the policy, so that a refused request never takes a place.
+        app.UseRateLimiter();
         app.MapRecords();
         app.MapDicomWeb();
         app.MapObliviousTransfer();

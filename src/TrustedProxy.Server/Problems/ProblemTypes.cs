@@ -37,6 +37,7 @@ internal static class ProblemTypes
     public static readonly ProblemType ExecutablePreamble = new("executable-preamble", 400, "Executable header in the DICOM preamble");
     public static readonly ProblemType InvalidOtMessage = new("invalid-ot-message", 400, "Malformed oblivious-transfer message");
     public static readonly ProblemType OfferNotFound = new("ot-offer-not-found", 404, "No such open oblivious-transfer offer");
+    public static readonly ProblemType Busy = new("busy", 503, "Too many requests of this kind at once");
     public static readonly ProblemType TooManyOffers = new("ot-too-many-offers", 503, "Too many oblivious transfers waiting");
     public static readonly ProblemType InvalidImage = new("invalid-image", 400, "Not an image this endpoint reads");
     public static readonly ProblemType AuditUnavailable = new("audit-unavailable", 503, "Audit log unavailable");

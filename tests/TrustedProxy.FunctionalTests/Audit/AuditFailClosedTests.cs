@@ -32,7 +32,7 @@ public sealed class AuditFailClosedTests
         await AssertRefusedAsync(proxy, () => proxy.Client(ProxyRole.Producer).UploadAsync(new MemoryStream(new DicomFileBuilder().Patient("FULL-1", "Disk^Full").Build())));
         await AssertRefusedAsync(proxy, () => proxy.Client(ProxyRole.Consumer).SearchAsync(new RecordSearch()));
         await AssertRefusedAsync(proxy, () => proxy.Client(ProxyRole.Admin).IssueCertificateAsync("Haukeland", "consumer", pkcs12Password: "a long enough password"));
-        Assert.Equal(5, proxy.OpenCa().List().Count); // the server's and the four local credentials, no more
+        Assert.Equal(6, proxy.OpenCa().List().Count); // the server's and the five local credentials, no more
     }
 
     [Fact]

@@ -30,7 +30,7 @@ public sealed class ConfigurationTests
     }
 
     [Fact]
-    public async Task ADuplicateInstancePolicy_OtherThanKeepFirstOrReplace_StopsTheStart()
+    public async Task ADuplicateInstancePolicy_OtherThanKeepFirstReplaceOrKeepAll_StopsTheStart()
     {
         using var directory = new TemporaryDirectory();
 
@@ -40,13 +40,13 @@ public sealed class ConfigurationTests
             Overrides = new Dictionary<string, string?>
             {
                 ["TrustedProxy:Server:Urls:0"] = "https://127.0.0.1:0",
-                ["TrustedProxy:Records:DuplicateInstance"] = "keep-both",
+                ["TrustedProxy:Records:DuplicateInstance"] = "keep-some",
                 ["TrustedProxy:Storage:Backend"] = "filesystem",
                 ["TrustedProxy:Policy:Directory"] = Repository.Path("config", "policies"),
             },
         }));
 
-        Assert.Equal("TrustedProxy:Records:DuplicateInstance: DuplicateInstance must be keep-first or replace", Assert.Single(error.Errors));
+        Assert.Equal("TrustedProxy:Records:DuplicateInstance: DuplicateInstance must be keep-first, replace or keep-all", Assert.Single(error.Errors));
     }
 
     [Fact]

@@ -48,6 +48,8 @@ public sealed class CoverOnTheWireTests : IDisposable
     /// <summary>Small blocks, many slots, a short max hold: a few dozen files are out within seconds.</summary>
     private static Dictionary<string, string?> Fast => new(UploadCacheTests.Fast)
     {
+        // The corpus's variants of one instance share a SOP Instance UID: each is a record of its own here.
+        ["TrustedProxy:Records:DuplicateInstance"] = "keep-all",
         ["TrustedProxy:UploadCache:BlockSizeBytes"] = BlockSize.ToString(CultureInfo.InvariantCulture),
         ["TrustedProxy:UploadCache:SlotsPerSecond"] = SlotsPerSecond.ToString(CultureInfo.InvariantCulture),
         ["TrustedProxy:UploadCache:PoolThreshold"] = "10",

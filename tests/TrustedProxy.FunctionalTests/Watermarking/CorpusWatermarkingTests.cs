@@ -15,6 +15,10 @@ namespace TrustedProxy.FunctionalTests.Watermarking;
 /// </summary>
 public sealed class CorpusWatermarkingTests : ProxyTest
 {
+    // The corpus's variants of one instance share a SOP Instance UID: each is a record of its own here.
+    protected override Task<ProxyHost> StartProxyAsync() =>
+        ProxyHost.StartAsync(settings: new Dictionary<string, string?> { ["TrustedProxy:Records:DuplicateInstance"] = "keep-all" });
+
     [Fact]
     public async Task EveryCorpusFile_IsSealed_AndEveryCopy_IsTheOriginal_OrAFingerprintedCopyThatTracesAndRestoresToIt()
     {
