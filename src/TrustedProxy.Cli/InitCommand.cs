@@ -12,24 +12,31 @@ internal static class InitCommand
         var hosts = new Option<string[]>("--host") { Description = "Host names and addresses for the proxy's TLS certificate", DefaultValueFactory = _ => ["localhost", "127.0.0.1", "::1"], AllowMultipleArgumentsPerToken = true };
         var retrievals = new Option<double?>("--retrievals-per-day") { Description = "The read load the site expects: retrievals (studies or series) a day; the read schedule's cover starts from it (default 200)" };
         var megabytes = new Option<double?>("--retrieval-megabytes") { Description = "The size of a retrieval in MB (default 500)" };
-        var command = new Command("init", "A ready local set-up: the CA, the proxy's TLS certificate and one client credential per role under certs/ (recorded in the audit log under data/), and the declared read load") { organisation, hosts, retrievals, megabytes, Cli.Certs, AuditCommands.Data };
+        var uploads = new Option<double?>("--uploads-per-day") { Description = "The write load the site expects: uploads (studies or series, counting records re-written after a cloud read) a day; the upload cache's slot rate, and so its daily cloud writes, follow it (default 10)" };
+        var uploadMegabytes = new Option<double?>("--upload-megabytes") { Description = "The size of an upload in MB (default 50)" };
+        var command = new Command("init", "A ready local set-up: the CA, the proxy's TLS certificate and one client credential per role under certs/ (recorded in the audit log under data/), and the declared read and write load") { organisation, hosts, retrievals, megabytes, uploads, uploadMegabytes, Cli.Certs, AuditCommands.Data };
         Cli.SetAction(command, (parse, _) =>
         {
-            // Checked before anything is created: a bad declaration changes nothing.
-            var defaults = new TrustedProxy.ObliviousRetrieval.ObliviousRetrievalOptions();
-            var perDay = parse.GetValue(retrievals) ?? defaults.DeclaredRetrievalsPerDay;
-            var size = parse.GetValue(megabytes) ?? defaults.DeclaredRetrievalMegabytes;
-            if (DeclaredLoad.Validate(perDay, size) is { Count: > 0 } errors)
+            // Checked before anything is created: a bad declaration changes nothing. What is not
+            // given keeps what an earlier `init` declared, else the default.
+            var earlier = DeclaredLoad.Read(Directory.GetCurrentDirectory());
+            var load = new DeclaredLoad.Values(
+                parse.GetValue(retrievals) ?? earlier.RetrievalsPerDay,
+                parse.GetValue(megabytes) ?? earlier.RetrievalMegabytes,
+                parse.GetValue(uploads) ?? earlier.UploadsPerDay,
+                parse.GetValue(uploadMegabytes) ?? earlier.UploadMegabytes);
+            if (DeclaredLoad.Validate(load) is { Count: > 0 } errors)
             {
                 Console.Error.WriteLine($"tproxy init: {string.Join("; ", errors)}");
                 return Task.FromResult(Cli.Usage);
             }
 
-            return AuditCommands.AuditedAsync(parse, audit => Initialize(parse, audit, perDay, size));
+            var declares = new[] { retrievals, megabytes, uploads, uploadMegabytes }.Any(o => parse.GetValue(o) is not null);
+            return AuditCommands.AuditedAsync(parse, audit => Initialize(parse, audit, load, declares));
         });
         return command;
 
-        Task<int> Initialize(ParseResult parse, TrustedProxy.Audit.AuditLog audit, double perDay, double size)
+        Task<int> Initialize(ParseResult parse, TrustedProxy.Audit.AuditLog audit, DeclaredLoad.Values load, bool declares)
         {
             var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);
             var result = LocalFederation.Initialize(paths, parse.GetValue(organisation)!, parse.GetValue(hosts)!, Environment.GetEnvironmentVariable(CaPassphrase.EnvironmentVariable), issueClients: true, TimeProvider.System, audit);
@@ -40,12 +47,13 @@ internal static class InitCommand
                 Console.WriteLine($"created credential   {file}");
             }
 
-            if (parse.GetValue(retrievals) is not null || parse.GetValue(megabytes) is not null)
+            if (declares)
             {
-                Console.WriteLine($"declared read load   {DeclaredLoad.Write(Directory.GetCurrentDirectory(), perDay, size)}");
+                Console.WriteLine($"declared load        {DeclaredLoad.Write(Directory.GetCurrentDirectory(), load)}");
             }
 
-            Console.WriteLine($"reads                {DeclaredLoad.Cost(perDay, size)}");
+            Console.WriteLine($"reads                {DeclaredLoad.Cost(load.RetrievalsPerDay, load.RetrievalMegabytes)}");
+            Console.WriteLine($"writes               {DeclaredLoad.WriteCost(load.UploadsPerDay, load.UploadMegabytes)}");
 
             return Task.FromResult(Cli.Ok);
         }

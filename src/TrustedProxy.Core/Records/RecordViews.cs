@@ -11,7 +11,7 @@ using TrustedProxy.Watermarking;
 namespace TrustedProxy.Records;
 
 /// <summary>A record as one request may receive it: how to stream it, and what can be said about it beforehand.</summary>
-internal sealed class ViewedRecord(RecordEntry entry, RecordView view, long? length, byte[]? sha256, Func<Stream, CancellationToken, Task> copy, string mark = ViewedRecord.Unmarked)
+internal sealed class ViewedRecord(RecordEntry entry, RecordView view, long? length, byte[]? sha256, Func<Stream, CancellationToken, Task> copy, string mark = ViewedRecord.Unmarked, byte[]? inMemory = null)
 {
     /// <summary>The copy carries a fingerprint naming the consumer and the request.</summary>
     public const string Fingerprinted = "fingerprinted";
@@ -35,6 +35,13 @@ internal sealed class ViewedRecord(RecordEntry entry, RecordView view, long? len
     public byte[]? Sha256 { get; } = sha256;
 
     public Task CopyToAsync(Stream destination, CancellationToken cancellationToken) => copy(destination, cancellationToken);
+
+    /// <summary>
+    /// The whole copy when it was made in memory before sending (a sealed record restored, a
+    /// de-identified or fingerprinted copy), so that a reader in the proxy (a render) parses it where
+    /// it is rather than copy it again; null when the copy streams. Never to be changed.
+    /// </summary>
+    public byte[]? InMemory { get; } = inMemory;
 }
 
 /// <summary>
@@ -143,8 +150,8 @@ internal sealed class RecordViews(
         var bytes = copy;
         Task Write(Stream destination, CancellationToken token) => destination.WriteAsync(bytes, token).AsTask();
         return profile is null
-            ? new ViewedRecord(entry, RecordView.Original, bytes.Length, marked == ViewedRecord.Fingerprinted ? SHA256.HashData(bytes) : entry.OriginalDigest, Write, marked)
-            : new ViewedRecord(entry, RecordView.Deidentified, null, null, Write, marked);
+            ? new ViewedRecord(entry, RecordView.Original, bytes.Length, marked == ViewedRecord.Fingerprinted ? SHA256.HashData(bytes) : entry.OriginalDigest, Write, marked, bytes)
+            : new ViewedRecord(entry, RecordView.Deidentified, null, null, Write, marked, bytes);
     }
 
     /// <summary>

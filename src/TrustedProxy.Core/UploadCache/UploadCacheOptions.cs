@@ -5,10 +5,15 @@ namespace TrustedProxy.UploadCache;
 /// <summary>
 /// The randomized upload cache between ingestion and the backend, and the size padding of what it
 /// releases. Section TrustedProxy:UploadCache. The defaults are the configuration measured in
-/// docs/privacy.md; change them with that document at hand.
+/// docs/privacy.md; change them with that document at hand. The server does not run with the
+/// record's <see cref="SlotsPerSecond"/> and <see cref="PoolThreshold"/> unless configuration sets
+/// them: it derives both from the declared write load (<see cref="SlotRate.Apply"/>).
 /// </summary>
 public sealed record UploadCacheOptions
 {
+    /// <summary>The most slots a second any configuration or declaration may ask for.</summary>
+    public const double MaxSlotsPerSecond = 100_000;
+
     /// <summary>
     /// On: an upload is acknowledged (202) once durably cached on local disk and reaches the backend
     /// later, on the schedule. Off: write-through, acknowledged once the backend has every block
@@ -28,15 +33,33 @@ public sealed record UploadCacheOptions
     [Required]
     public string Schedule { get; init; } = ConstantRateSchedule.ScheduleName;
 
-    /// <summary><c>constant-rate</c>: mean writes per second, real or dummy, as a Poisson process.</summary>
-    [Range(1e-6, 100_000)]
+    /// <summary>
+    /// <c>constant-rate</c>: mean writes per second, real or dummy, as a Poisson process. 4 is the
+    /// rate measured in docs/privacy.md at its documented load (about 10 GB of uploads a day); the
+    /// server uses it only when configuration sets it, and otherwise derives the rate from
+    /// <see cref="DeclaredUploadsPerDay"/> and <see cref="DeclaredUploadMegabytes"/>.
+    /// </summary>
+    [Range(1e-6, MaxSlotsPerSecond)]
     public double SlotsPerSecond { get; init; } = 4;
+
+    /// <summary>
+    /// The write load the site declares (<c>tproxy init --uploads-per-day</c>): uploads (studies or
+    /// series, and records re-written after a cloud read) a day. The default, 10 of 50 MB, is a
+    /// laptop's: about 1.5 GB of slot writes a day.
+    /// </summary>
+    [Range(0, 10_000_000)]
+    public double DeclaredUploadsPerDay { get; init; } = 10;
+
+    /// <summary>The size of a declared upload in MB (10⁶ bytes).</summary>
+    [Range(0.01, 1_000_000)]
+    public double DeclaredUploadMegabytes { get; init; } = 50;
 
     /// <summary>
     /// Pool threshold k. <c>constant-rate</c>: a slot carries a real block with probability
     /// n/k while n &lt; k blocks wait, so a block waits k/slots-per-second on average at low load.
     /// <c>exponential-hold</c>: due blocks leave only while at least k wait (0: no threshold).
-    /// Blocks past <see cref="MaxHoldSeconds"/> leave regardless.
+    /// Blocks past <see cref="MaxHoldSeconds"/> leave regardless. When the server derives the rate,
+    /// it derives k with it (k = μ × 2 h) unless configuration sets k.
     /// </summary>
     [Range(0, int.MaxValue)]
     public int PoolThreshold { get; init; } = 28_800;

@@ -6,6 +6,7 @@ using TrustedProxy.Pseudonymization;
 using TrustedProxy.Records;
 using TrustedProxy.Server.Hosting;
 using TrustedProxy.Server.Policy;
+using TrustedProxy.Watermarking;
 
 namespace TrustedProxy.Server.DicomWeb;
 
@@ -54,9 +55,9 @@ internal static class DicomWebEndpoints
             .RequiresAction(ProxyAction.Retrieve).WithSummary("WADO-RS: a series' metadata");
         web.MapGet("/studies/{study}/series/{series}/instances/{instance}/metadata", (HttpContext c, string study, string series, string instance, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o, IOptions<PolicyOptions> po) => WadoRs.MetadataAsync(c, study, series, instance, i, v, p, o, po))
             .RequiresAction(ProxyAction.Retrieve).WithSummary("WADO-RS: an instance's metadata");
-        web.MapGet("/studies/{study}/series/{series}/instances/{instance}/rendered", (HttpContext c, string study, string series, string instance, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o, IOptions<PolicyOptions> po, IOptions<DicomReaderLimits> l) => WadoRs.RenderedAsync(c, study, series, instance, null, i, v, p, o, po, l))
+        web.MapGet("/studies/{study}/series/{series}/instances/{instance}/rendered", (HttpContext c, string study, string series, string instance, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o, IOptions<PolicyOptions> po, IOptions<DicomReaderLimits> l, IOptions<WatermarkingOptions> w) => WadoRs.RenderedAsync(c, study, series, instance, null, i, v, p, o, po, l, w))
             .RequiresAction(ProxyAction.Retrieve).WithSummary("WADO-RS: an instance's first frame as PNG");
-        web.MapGet("/studies/{study}/series/{series}/instances/{instance}/frames/{frames}/rendered", (HttpContext c, string study, string series, string instance, string frames, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o, IOptions<PolicyOptions> po, IOptions<DicomReaderLimits> l) => WadoRs.RenderedAsync(c, study, series, instance, frames, i, v, p, o, po, l))
+        web.MapGet("/studies/{study}/series/{series}/instances/{instance}/frames/{frames}/rendered", (HttpContext c, string study, string series, string instance, string frames, RecordIndex i, RecordViews v, IdentifierPseudonymizer p, IOptions<RecordStoreOptions> o, IOptions<PolicyOptions> po, IOptions<DicomReaderLimits> l, IOptions<WatermarkingOptions> w) => WadoRs.RenderedAsync(c, study, series, instance, frames, i, v, p, o, po, l, w))
             .RequiresAction(ProxyAction.Retrieve).WithSummary("WADO-RS: a frame as PNG");
         return app;
     }

@@ -1,3 +1,4 @@
+using System.IO.Pipelines;
 using Microsoft.Extensions.Options;
 using TrustedProxy.Dicom;
 using TrustedProxy.Policy;
@@ -7,6 +8,7 @@ using TrustedProxy.Rendering;
 using TrustedProxy.Server.Policy;
 using TrustedProxy.Server.Problems;
 using TrustedProxy.Server.Records;
+using TrustedProxy.Watermarking;
 
 namespace TrustedProxy.Server.DicomWeb;
 
@@ -90,7 +92,16 @@ internal static class WadoRs
         return Results.Bytes(DicomJsonWriter.ToJsonArray(datasets), MediaTypes.DicomJson);
     }
 
-    public static async Task<IResult> RenderedAsync(HttpContext context, string study, string series, string instance, string? frames, RecordIndex index, RecordViews views, IdentifierPseudonymizer pseudonymizer, IOptions<RecordStoreOptions> options, IOptions<PolicyOptions> policy, IOptions<DicomReaderLimits> limits)
+    /// <summary>
+    /// One frame as an 8-bit windowed PNG. A copy the policy obliges to carry a fingerprint is not
+    /// rendered: windowing to 8 bits destroys the reversible mark in the pixels, and a PNG has no
+    /// place for the DICOM one, so the answer is 403 <c>fingerprint-required</c> naming the rule (the
+    /// caller may retrieve the fingerprinted instance and render it itself). The instance is held in
+    /// memory once, parsed as it is read (its pixel data must be whole to render), and only up to
+    /// <c>TrustedProxy:Watermarking:MaxInMemoryBytes</c>, the bound under which the proxy holds any
+    /// record in memory; larger ones get 406 <c>render-too-large</c>.
+    /// </summary>
+    public static async Task<IResult> RenderedAsync(HttpContext context, string study, string series, string instance, string? frames, RecordIndex index, RecordViews views, IdentifierPseudonymizer pseudonymizer, IOptions<RecordStoreOptions> options, IOptions<PolicyOptions> policy, IOptions<DicomReaderLimits> limits, IOptions<WatermarkingOptions> watermarking)
     {
         if (!MediaTypes.Accepts(context.Request, "image/png", out _))
         {
@@ -109,13 +120,23 @@ internal static class WadoRs
             return refusal;
         }
 
-        // A windowed 8-bit render cannot carry a fingerprint (the windowing destroys it): rendered from the restored original.
         var found = entries[0];
+        if (found.Decision.Obligations.Fingerprint)
+        {
+            var rule = found.Decision.Explanation.Obligations?.FingerprintBy ?? found.Decision.Rule;
+            return Problem.Result(ProblemTypes.FingerprintRequired,
+                $"the policy requires every copy of this instance to carry a fingerprint (rule {rule}), which a rendered PNG cannot carry; retrieve the instance as {MediaTypes.Dicom}",
+                new Dictionary<string, object?> { ["rule"] = rule });
+        }
+
+        if (found.Entry.PlaintextLength > watermarking.Value.MaxInMemoryBytes)
+        {
+            return Problem.Result(ProblemTypes.RenderTooLarge,
+                $"the instance is {found.Entry.PlaintextLength} bytes, more than the {watermarking.Value.MaxInMemoryBytes} a render may hold in memory (TrustedProxy:Watermarking:MaxInMemoryBytes); retrieve it as {MediaTypes.Dicom}");
+        }
+
         var record = await views.OpenAsync(found.Entry, found.Decision.Obligations, egress: null, context.RequestAborted);
-        using var buffer = new MemoryStream();
-        await record.CopyToAsync(buffer, context.RequestAborted);
-        buffer.Position = 0;
-        var file = await DicomFile.ReadAsync(buffer, limits.Value, context.RequestAborted);
+        var file = await ParseOnceAsync(record, limits.Value, context.RequestAborted);
         try
         {
             return Results.Bytes(DicomRenderer.RenderPng(file, frame), "image/png");
@@ -123,6 +144,52 @@ internal static class WadoRs
         catch (RenderingNotSupportedException ex)
         {
             return Problem.Result(ProblemTypes.NotAcceptable, ex.Message);
+        }
+    }
+
+    /// <summary>
+    /// The copy parsed with one copy of its content in memory: where it was made in memory already
+    /// (a sealed record restored, a de-identified copy), parsed in place; otherwise parsed from the
+    /// stream as it is decrypted, through a pipe of a few segments, so no whole buffer precedes the parse.
+    /// </summary>
+    private static async Task<DicomFile> ParseOnceAsync(ViewedRecord record, DicomReaderLimits limits, CancellationToken cancellationToken)
+    {
+        if (record.InMemory is { } bytes)
+        {
+            return (await DicomFile.ReadInPlaceAsync(bytes, bytes.Length, limits, cancellationToken))?.File
+                ?? await DicomFile.ReadAsync(new MemoryStream(bytes, writable: false), limits, cancellationToken);
+        }
+
+        var pipe = new Pipe();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var producer = Task.Run(async () =>
+        {
+            try
+            {
+                await using (var sink = pipe.Writer.AsStream(leaveOpen: true))
+                {
+                    await record.CopyToAsync(sink, stop.Token);
+                }
+
+                await pipe.Writer.CompleteAsync();
+            }
+            catch (Exception ex)
+            {
+                // The reader sees the failure (a broken seal, a lost object) in place of the end of the stream.
+                await pipe.Writer.CompleteAsync(ex);
+            }
+        }, CancellationToken.None);
+        try
+        {
+            await using var source = pipe.Reader.AsStream(leaveOpen: true);
+            return await DicomFile.ReadAsync(source, limits, cancellationToken);
+        }
+        finally
+        {
+            // A parse that stops early (a limit, a malformed file) stops the producer and releases its pending write.
+            await stop.CancelAsync();
+            await pipe.Reader.CompleteAsync();
+            await producer;
         }
     }
 

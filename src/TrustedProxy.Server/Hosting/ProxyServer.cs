@@ -90,6 +90,18 @@ public static class ProxyServer
         var dicom = binder.Bind<DicomReaderLimits>("TrustedProxy:Dicom");
         var deidentification = binder.Bind<DeidentificationSettings>("TrustedProxy:Deidentification");
         var uploadCache = binder.Bind<UploadCacheOptions>("TrustedProxy:UploadCache");
+
+        // The slot rate follows the declared write load unless configuration sets it (docs/upload-cache.md, "Sizing").
+        var slotRate = new SlotRateOrigin(builder.Configuration["TrustedProxy:UploadCache:SlotsPerSecond"] is not null);
+        if (!slotRate.Configured && SlotRate.Derive(uploadCache.DeclaredUploadsPerDay, uploadCache.DeclaredUploadMegabytes, uploadCache.BlockSizeBytes) > UploadCacheOptions.MaxSlotsPerSecond)
+        {
+            binder.AddErrors([$"TrustedProxy:UploadCache: the declared write load (DeclaredUploadsPerDay × DeclaredUploadMegabytes) needs more than {UploadCacheOptions.MaxSlotsPerSecond:N0} slots/s; declare less, raise BlockSizeBytes or set SlotsPerSecond"]);
+        }
+        else
+        {
+            uploadCache = SlotRate.Apply(uploadCache, slotRate.Configured, builder.Configuration["TrustedProxy:UploadCache:PoolThreshold"] is not null);
+        }
+
         var obliviousTransfer = binder.Bind<ObliviousTransferOptions>("TrustedProxy:ObliviousTransfer");
         var obliviousRetrieval = binder.Bind<ObliviousRetrievalOptions>("TrustedProxy:ObliviousRetrieval");
         var watermarking = binder.Bind<WatermarkingOptions>("TrustedProxy:Watermarking");
@@ -210,6 +222,7 @@ public static class ProxyServer
         services.AddSingleton(_ => audit); // a factory, so that the container disposes it (a last checkpoint) with the application
         services.AddHostedService<AuditCheckpointService>();
         services.AddSingleton(Options.Create(uploadCache));
+        services.AddSingleton(slotRate);
         services.AddSingleton(PaddingSchemes.Create(uploadCache));
         services.AddSingleton<BlockIndex>();
         services.AddSingleton<BlockWriter>();

@@ -42,6 +42,8 @@ internal static class ProblemTypes
     public static readonly ProblemType InvalidImage = new("invalid-image", 400, "Not an image this endpoint reads");
     public static readonly ProblemType AuditUnavailable = new("audit-unavailable", 503, "Audit log unavailable");
     public static readonly ProblemType AntiforgeryFailed = new("antiforgery-failed", 400, "Form token missing or invalid");
+    public static readonly ProblemType FingerprintRequired = new("fingerprint-required", 403, "The policy requires a fingerprint this representation cannot carry");
+    public static readonly ProblemType RenderTooLarge = new("render-too-large", 406, "Instance too large to render in memory");
     public static readonly ProblemType ObliviousSetTooSmall = new("ot-set-too-small", 403, "Oblivious-transfer set smaller than the policy asks");
     public static readonly ProblemType PolicyVersionNotFound = new("policy-version-not-found", 404, "No such policy version");
     public static readonly ProblemType MigrationUnavailable = new("migration-unavailable", 409, "Migration needs the upload cache");

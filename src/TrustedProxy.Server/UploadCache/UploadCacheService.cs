@@ -1,9 +1,21 @@
+using Microsoft.Extensions.Options;
 using TrustedProxy.UploadCache;
 
 namespace TrustedProxy.Server.UploadCache;
 
-/// <summary>Runs the upload cache's release loop for the life of the server.</summary>
-internal sealed class UploadCacheService(UploadCacheEngine engine) : BackgroundService
+/// <summary>Whether configuration set the slot rate (true) or the server derived it from the declared write load.</summary>
+internal sealed record SlotRateOrigin(bool Configured);
+
+/// <summary>Runs the upload cache's release loop for the life of the server; says first what its writes cost a day.</summary>
+internal sealed partial class UploadCacheService(UploadCacheEngine engine, IOptions<UploadCacheOptions> options, SlotRateOrigin origin, ILogger<UploadCacheService> logger) : BackgroundService
 {
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => engine.RunAsync(stoppingToken);
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        LogWriteCost(logger, SlotRate.Cost(options.Value, origin.Configured));
+        return engine.RunAsync(stoppingToken);
+    }
+
+    // The read side says its cost in event 4204 (GroupReader).
+    [LoggerMessage(EventId = 4007, Level = LogLevel.Information, Message = "Cloud writes: {Cost}")]
+    private static partial void LogWriteCost(ILogger logger, string cost);
 }

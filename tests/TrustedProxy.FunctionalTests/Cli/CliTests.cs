@@ -52,6 +52,45 @@ public sealed class CliTests : ProxyTest
         Assert.Equal(40, proxy.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<TrustedProxy.ObliviousRetrieval.ObliviousRetrievalOptions>>().Value.DeclaredRetrievalsPerDay);
     }
 
+    [Theory]
+    [InlineData("--uploads-per-day", "-1", "--upload-megabytes", "50", "--uploads-per-day must be between")]
+    [InlineData("--uploads-per-day", "10", "--upload-megabytes", "0", "--upload-megabytes must be between")]
+    [InlineData("--uploads-per-day", "10000000", "--upload-megabytes", "1000000", "needs more than 100,000 slots/s")]
+    public async Task Init_WithABadWriteLoad_IsOneLineOnStandardError_ExitCode2_AndCreatesNothing(string uploadsFlag, string uploads, string sizeFlag, string size, string error)
+    {
+        using var directory = new TemporaryDirectory();
+
+        var bad = await CliProcess.RunAsync(directory.Path, "init", uploadsFlag, uploads, sizeFlag, size);
+
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains(error, bad.Error, StringComparison.Ordinal);
+        Assert.Single(bad.Error.Trim().Split('\n'));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(directory.Path));
+    }
+
+    [Fact]
+    public async Task Init_DeclaresTheWriteLoad_KeepingTheReadLoadDeclaredBefore_StatesTheDailyCloudWrites_AndTheServerFollowsIt()
+    {
+        using var directory = new TemporaryDirectory();
+        var reads = await CliProcess.RunAsync(directory.Path, "init", "--retrievals-per-day", "40");
+        Assert.True(reads.ExitCode == 0, reads.Error);
+        Assert.Contains("writes               1.5 GB a day written to the cloud and kept", reads.Output, StringComparison.Ordinal);
+
+        var (exitCode, output, error) = await CliProcess.RunAsync(directory.Path, "init", "--uploads-per-day", "400", "--upload-megabytes", "100");
+
+        Assert.True(exitCode == 0, error);
+        Assert.Contains("writes               120 GB a day written to the cloud and kept, 43.8 TB a year, whatever the load: 10.596 writes/s of 128 KiB", output, StringComparison.Ordinal);
+        Assert.Contains("declared 40 retrievals of 500 MB a day", output, StringComparison.Ordinal);
+        var declared = JsonDocument.Parse(File.ReadAllText(Path.Combine(directory.Path, "config", "declared-load.json"))).RootElement.GetProperty("TrustedProxy");
+        Assert.Equal(40, declared.GetProperty("ObliviousRetrieval").GetProperty("DeclaredRetrievalsPerDay").GetDouble());
+        Assert.Equal(400, declared.GetProperty("UploadCache").GetProperty("DeclaredUploadsPerDay").GetDouble());
+        Assert.Equal(100, declared.GetProperty("UploadCache").GetProperty("DeclaredUploadMegabytes").GetDouble());
+
+        await using var proxy = await ProxyHost.StartAsync(root: directory.Path);
+        var options = proxy.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<TrustedProxy.UploadCache.UploadCacheOptions>>().Value;
+        Assert.Equal(10.596, options.SlotsPerSecond, 3);
+    }
+
     [Fact]
     public async Task UploadFindFetch_WorkEndToEnd()
     {

@@ -1,0 +1,87 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Testing;
+using Microsoft.Extensions.Options;
+using TrustedProxy.Server.Hosting;
+using TrustedProxy.UploadCache;
+
+namespace TrustedProxy.FunctionalTests.UploadCache;
+
+/// <summary>
+/// The slot rate, and so what the cloud is written a day, follows the write load the site declared
+/// (config/declared-load.json), unless configuration sets it; the server says the daily cost at start-up.
+/// </summary>
+public sealed class SlotRateTests
+{
+    private const int WriteCostEvent = 4007;
+
+    /// <summary>The cache on with the product's schedule (no test shortcuts), and the start-up line at Information.</summary>
+    private static Dictionary<string, string?> CacheOn => new()
+    {
+        ["TrustedProxy:UploadCache:Enabled"] = "true",
+        ["Logging:LogLevel:TrustedProxy.Server.UploadCache"] = "Information",
+    };
+
+    [Fact]
+    public async Task WithNothingDeclared_TheEmbeddedDefaultWritesAFewGigabytesADay_AndSaysSo()
+    {
+        using var logs = new FakeLoggerProvider();
+        await using var proxy = await ProxyHost.StartAsync(settings: CacheOn, logs: logs);
+
+        var options = proxy.Services.GetRequiredService<IOptions<UploadCacheOptions>>().Value;
+        var perDay = SlotRate.GigabytesPerDay(options.SlotsPerSecond, options.BlockSizeBytes);
+
+        // Not the 4 slots/s (45 GB a day) the record's default would write whatever the load.
+        Assert.Equal(SlotRate.Derive(10, 50, options.BlockSizeBytes), options.SlotsPerSecond);
+        Assert.InRange(perDay, 0.5, 3);
+        var said = Assert.Single(logs.Collector.GetSnapshot(), r => r.Id.Id == WriteCostEvent);
+        Assert.Contains("1.5 GB a day written to the cloud and kept", said.Message, StringComparison.Ordinal);
+        Assert.Contains("from the declared 10 uploads of 50 MB a day", said.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TheServerDerivesTheRateFromTheDeclaredWriteLoad_AndStatesItsDailyCost()
+    {
+        using var root = new TemporaryDirectory();
+        DeclaredLoad.Write(root.Path, DeclaredLoad.Values.Defaults with { UploadsPerDay = 400, UploadMegabytes = 100 });
+        using var logs = new FakeLoggerProvider();
+        await using var proxy = await ProxyHost.StartAsync(settings: CacheOn, root: root.Path, logs: logs);
+
+        var options = proxy.Services.GetRequiredService<IOptions<UploadCacheOptions>>().Value;
+
+        // 40 GB a day declared, three times that in slots: 10.6 slots/s, and k for a 2 h mean residence.
+        Assert.Equal(3 * 40e9 / options.BlockSizeBytes / 86_400, options.SlotsPerSecond, 9);
+        Assert.Equal((int)Math.Round(options.SlotsPerSecond * 7200), options.PoolThreshold);
+        var said = Assert.Single(logs.Collector.GetSnapshot(), r => r.Id.Id == WriteCostEvent);
+        Assert.StartsWith("Cloud writes: 120 GB a day written to the cloud and kept, 43.8 TB a year, whatever the load: 10.596 writes/s of 128 KiB", said.Message, StringComparison.Ordinal);
+        Assert.Contains("a block waits 120 min on average", said.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AnExplicitSlotsPerSecond_WinsOverTheDeclaration()
+    {
+        using var root = new TemporaryDirectory();
+        DeclaredLoad.Write(root.Path, DeclaredLoad.Values.Defaults with { UploadsPerDay = 400, UploadMegabytes = 100 });
+        using var logs = new FakeLoggerProvider();
+        var settings = new Dictionary<string, string?>(CacheOn) { ["TrustedProxy:UploadCache:SlotsPerSecond"] = "0.25" };
+        await using var proxy = await ProxyHost.StartAsync(settings: settings, root: root.Path, logs: logs);
+
+        var options = proxy.Services.GetRequiredService<IOptions<UploadCacheOptions>>().Value;
+
+        Assert.Equal(0.25, options.SlotsPerSecond);
+        Assert.Equal(new UploadCacheOptions().PoolThreshold, options.PoolThreshold);
+        var said = Assert.Single(logs.Collector.GetSnapshot(), r => r.Id.Id == WriteCostEvent);
+        Assert.Contains("2.83 GB a day written to the cloud and kept", said.Message, StringComparison.Ordinal);
+        Assert.Contains("set by TrustedProxy:UploadCache:SlotsPerSecond", said.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ADeclarationTooLargeForAnySlotRate_StopsTheStart_NamingIt()
+    {
+        using var root = new TemporaryDirectory();
+        DeclaredLoad.Write(root.Path, DeclaredLoad.Values.Defaults with { UploadsPerDay = 10_000_000, UploadMegabytes = 1_000_000 });
+
+        var refused = await Assert.ThrowsAsync<InvalidConfigurationException>(() => ProxyHost.StartAsync(settings: CacheOn, root: root.Path));
+
+        Assert.Contains(refused.Errors, e => e.Contains("DeclaredUploadsPerDay", StringComparison.Ordinal) && e.Contains("100,000 slots/s", StringComparison.Ordinal));
+    }
+}
