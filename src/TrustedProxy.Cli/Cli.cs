@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Microsoft.Extensions.Configuration;
 using System.Net.Http;
 using System.Security.Authentication;
 using System.Security.Cryptography;
@@ -30,7 +31,7 @@ internal static class Cli
 
     public static readonly Option<string?> As = new("--as")
     {
-        Description = "Use the local credential of this role from certs/clients (producer, consumer, compliance, admin, pacs)",
+        Description = "Use the local credential of this role from certs/clients (producer, consumer, compliance, admin, pacs); with several organisations there, the local organisation's (TrustedProxy:Server:LocalOrganisation)",
     };
 
     public static readonly Option<string?> Cert = new("--cert")
@@ -107,16 +108,39 @@ internal static class Cli
 
     private static string FindLocalCredential(CertificateAuthorityPaths paths, ProxyRole role)
     {
-        var suffix = $"-{ProxyRoles.ToName(role)}.p12";
+        var name = ProxyRoles.ToName(role);
         var matches = Directory.Exists(paths.ClientsDirectory)
-            ? Directory.GetFiles(paths.ClientsDirectory, "*" + suffix)
+            ? Directory.GetFiles(paths.ClientsDirectory, $"*-{name}.p12").Order(StringComparer.Ordinal).ToArray()
             : [];
-        return matches.Length switch
+        if (matches.Length == 0)
         {
-            1 => matches[0],
-            0 => throw new CliException($"no {ProxyRoles.ToName(role)} credential in '{paths.ClientsDirectory}'; run 'tproxy init' or pass --cert"),
-            _ => throw new CliException($"several {ProxyRoles.ToName(role)} credentials in '{paths.ClientsDirectory}'; choose one with --cert"),
-        };
+            throw new CliException($"no {name} credential in '{paths.ClientsDirectory}'; run 'tproxy init' or pass --cert");
+        }
+
+        if (matches.Length == 1)
+        {
+            return matches[0];
+        }
+
+        // Enrolling another hospital (`tproxy ca issue`) puts its credentials beside the local ones:
+        // --as means the local organisation's, the one the server and `tproxy init` created.
+        var local = LocalOrganisation();
+        var own = Path.Combine(paths.ClientsDirectory, LocalFederation.ClientFileStem(local, role) + ".p12");
+        return matches.Contains(own, StringComparer.Ordinal)
+            ? own
+            : throw new CliException($"several {name} credentials in '{paths.ClientsDirectory}' and none of the local organisation '{local}' (TrustedProxy:Server:LocalOrganisation); choose one with --cert, e.g. --cert {matches[0]}");
+    }
+
+    // As the server reads it: config/appsettings.json where the command runs, then the environment.
+    private static string LocalOrganisation()
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddJsonFile(Path.GetFullPath(Path.Combine("config", "appsettings.json")), optional: true)
+            .AddEnvironmentVariables()
+            .Build();
+        return configuration["TrustedProxy:Server:LocalOrganisation"] is { Length: > 0 } organisation
+            ? organisation
+            : new ProxyServerOptions().LocalOrganisation;
     }
 
     /// <summary>Runs a command's body, turning every expected failure into one line on stderr and an exit code.</summary>

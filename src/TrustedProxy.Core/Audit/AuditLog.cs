@@ -289,6 +289,13 @@ internal sealed class AuditLog : IAsyncDisposable, IDisposable
     {
         using var fileLock = LockFile();
         var latest = File.Exists(Paths.Checkpoint) ? AuditCheckpointFile.Read(Paths.Checkpoint) : null;
+        if (Directory.Exists(Paths.Log))
+        {
+            // Said as it is rather than as a deleted log (below): nothing was cut from the entries,
+            // the path is in the way, and the operator should look there rather than suspect tampering.
+            throw new IOException($"its path '{Paths.Log}' is a directory, not the log file");
+        }
+
         if (!File.Exists(Paths.Log))
         {
             if (latest is not null)

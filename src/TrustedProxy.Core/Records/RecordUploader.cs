@@ -92,6 +92,7 @@ internal sealed partial class RecordUploader(
     RecordWatermarks watermarks,
     AuditLog audit,
     RecordDeleter deleter,
+    LocalStorageSpace space,
     IOptions<RecordStoreOptions> options,
     IOptions<DicomReaderLimits> dicomLimits,
     TimeProvider time,
@@ -193,10 +194,17 @@ internal sealed partial class RecordUploader(
                 staging.Persist(staged);
             }
         }
-        catch
+        catch (Exception ex)
         {
+            var written = staging.LengthOf(handle);
             staging.Delete(handle);
             instanceLock?.Dispose();
+            if (LocalStorageSpace.IsFull(ex))
+            {
+                // The disk filled under the cache file; it is gone again, and the client may retry later.
+                throw space.Refused(ex, written);
+            }
+
             throw;
         }
 
@@ -255,9 +263,15 @@ internal sealed partial class RecordUploader(
             var ids = await index.InsertAsync(entry, newBlocks).ConfigureAwait(false);
             newBlocks = newBlocks.Select((b, i) => b with { Id = ids[i] }).ToList();
         }
-        catch
+        catch (Exception ex)
         {
             staging.Delete(handle);
+            if (LocalStorageSpace.IsFull(ex))
+            {
+                // The index's transaction rolled back (SQLITE_FULL): no row, and now no cache file.
+                throw space.Refused(ex, layout.StoredLength);
+            }
+
             throw;
         }
 
@@ -271,9 +285,15 @@ internal sealed partial class RecordUploader(
             {
                 await CompleteAsync(entry, cancellationToken).ConfigureAwait(false);
             }
-            catch
+            catch (Exception ex)
             {
                 await TakeBackAsync(entry).ConfigureAwait(false);
+                if (LocalStorageSpace.IsFull(ex))
+                {
+                    // A backend on the same disk (the filesystem backend) filled it.
+                    throw space.Refused(ex, layout.StoredLength);
+                }
+
                 throw;
             }
         }

@@ -38,6 +38,9 @@ internal sealed class StagingArea
 
     public void Delete(string handle) => File.Delete(PathOf(handle));
 
+    /// <summary>How much of a cache file is on disk (0 if none): what a write had got to when it failed.</summary>
+    public long LengthOf(string handle) => new FileInfo(PathOf(handle)) is { Exists: true } file ? file.Length : 0;
+
     /// <summary>
     /// Makes a cache file durable before it is acknowledged: its bytes (fsync) and its directory
     /// entry (fsync of the directory), so that neither a crash nor a power cut loses it.

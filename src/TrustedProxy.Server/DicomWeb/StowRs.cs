@@ -65,6 +65,7 @@ internal static partial class StowRs
     public const string AlreadyStored = "already-stored";
     public const string Replaced = "replaced";
     public const string MultipartFraming = "multipart-framing";
+    public const string InsufficientStorage = "insufficient-storage";
 
     public static async Task<IResult> StoreAsync(HttpContext context, string? study, RecordUploader uploader, AuditLog audit, IOptions<RecordStoreOptions> options, ILogger logger)
     {
@@ -93,6 +94,7 @@ internal static partial class StowRs
         var parts = 0;
         string? broken = null;
         var tooLarge = false;
+        var diskFull = false;
 
         async Task RefuseAsync(string? sopClass, string? sopInstance, ushort reason, string word, bool audited)
         {
@@ -189,6 +191,12 @@ internal static partial class StowRs
                 failed.Add(Item(null, null, FailureReason, ProcessingFailure, "audit-unavailable"));
                 LogPartRefused(logger, parts, ProcessingFailure, "audit-unavailable");
             }
+            catch (InsufficientStorageException)
+            {
+                // The local disk is full: out of resources, as PS3.4 names it; the client may send the part again later.
+                diskFull = true;
+                await RefuseAsync(null, null, OutOfResources, InsufficientStorage, audited: false);
+            }
             catch (IOException)
             {
                 // Local storage (the staging area, the index) failed, a full disk for one.
@@ -227,6 +235,12 @@ internal static partial class StowRs
         if (stored.Count > 0)
         {
             response.Set(DicomElement.Create(ReferencedSopSequence, new DicomSequence(stored, UndefinedLength: false)));
+        }
+
+        if (diskFull)
+        {
+            // As a 507 says it for the REST upload: when to send the failed parts again.
+            context.Response.Headers.RetryAfter = ProblemExceptionHandler.InsufficientStorageRetryAfterSeconds;
         }
 
         var status = stored.Count == 0 ? StatusCodes.Status409Conflict : failed.Count > 0 || warnings > 0 ? StatusCodes.Status202Accepted : StatusCodes.Status200OK;

@@ -12,7 +12,8 @@ namespace TrustedProxy.Server.Health;
 
 /// <summary>
 /// <c>/healthz/live</c>: the process answers. <c>/healthz</c>: ready, meaning the index answers,
-/// the backend answers, the upload cache is not stuck and a valid CRL is in force. Members see
+/// the backend answers, the upload cache is not stuck, a valid CRL is in force and the local disk
+/// has not run out of space under an upload (degraded while it lacks it). Members see
 /// only the overall status; the checks, with the upload cache's figures, go to administrators
 /// alone: waiting blocks, releases and dummies read in real time would let a member colluding
 /// with the cloud tell its own blocks from the cover and undo the cache's mixing (docs/privacy.md).
@@ -26,7 +27,8 @@ internal static class HealthEndpoints
             .AddCheck<IndexHealthCheck>("index")
             .AddCheck<BackendHealthCheck>("backend")
             .AddCheck<UploadCacheHealthCheck>("upload-cache")
-            .AddCheck<RevocationListHealthCheck>("crl");
+            .AddCheck<RevocationListHealthCheck>("crl")
+            .AddCheck<LocalDiskHealthCheck>("local-disk");
         return services;
     }
 
@@ -134,6 +136,22 @@ internal static class HealthEndpoints
                 : s.Alarm ? HealthCheckResult.Unhealthy($"stuck: {description}, past the alarm threshold", data: data)
                 : s.BackingOffUntil is not null ? HealthCheckResult.Degraded($"backend failing, retrying: {description}", data: data)
                 : HealthCheckResult.Healthy(description, data: data));
+        }
+    }
+
+    /// <summary>
+    /// Degraded, not unhealthy: reads, searches and uploads that fit still work while the disk is
+    /// too full for the upload that was refused (507).
+    /// </summary>
+    private sealed class LocalDiskHealthCheck(LocalStorageSpace space) : IHealthCheck
+    {
+        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+        {
+            var free = space.FreeBytes;
+            var data = new Dictionary<string, object> { ["freeBytes"] = free };
+            return Task.FromResult(space.Current() is { } shortage
+                ? HealthCheckResult.Degraded($"local disk full since {shortage.Since:O}: uploads are refused (507) until space is freed; {free} bytes free", data: data)
+                : HealthCheckResult.Healthy($"{free} bytes free", data: data));
         }
     }
 

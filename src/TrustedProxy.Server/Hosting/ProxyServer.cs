@@ -203,6 +203,7 @@ public static class ProxyServer
         services.AddSingleton<PolicyEnforcer>();
         services.AddHostedService<PolicyWatchService>();
         services.AddSingleton(new StagingArea(Path.Combine(dataDirectory, "staging")));
+        services.AddSingleton<LocalStorageSpace>();
         services.AddSingleton(Options.Create(pseudonymization));
         services.AddSingleton(new IdentifierPseudonymizer(keyRing.IdentifierPseudonymKey, pseudonymization.LinkPatientsAcrossOrganisations));
         services.AddSingleton(Options.Create(deidentification));
@@ -285,6 +286,9 @@ public static class ProxyServer
             413 => Problem.Write(context.HttpContext, ProblemTypes.PayloadTooLarge, "the request body is larger than the configured limit"),
             _ => Task.CompletedTask,
         });
+
+        // Before routing and the policy: a request over the proxy's limits is not looked at further.
+        app.UseMiddleware<RequestSizeLimits>(server);
         app.UseRouting();
         app.UseMiddleware<PolicyEnforcementMiddleware>();
 

@@ -39,6 +39,20 @@ public sealed record ProxyServerOptions
     public long MaxRequestBodyBytes { get; init; } = 1024 * 1024;
 
     /// <summary>
+    /// Longest request target (path and query) answered; a longer one is refused with 414
+    /// problem+json. Kestrel's own ceiling, which answers without a body, is twice this.
+    /// </summary>
+    [Range(1024, 1 << 20)]
+    public int MaxRequestTargetBytes { get; init; } = 8 * 1024;
+
+    /// <summary>
+    /// Largest header block answered (names, values and line ends together); a larger one is
+    /// refused with 431 problem+json. Kestrel's own ceiling, which answers without a body, is twice this.
+    /// </summary>
+    [Range(4 * 1024, 1 << 20)]
+    public int MaxRequestHeaderBytes { get; init; } = 32 * 1024;
+
+    /// <summary>
     /// The address members reach the proxy at (<c>https://proxy.hospital.example</c>, optionally
     /// with a path), the base of every URL the proxy writes into an answer (DICOMweb Retrieve URLs).
     /// A request's Host header is never used: it is the caller's to forge. Unset: the first of

@@ -16,6 +16,12 @@ namespace TrustedProxy.Server.Problems;
 /// <summary>Maps the exceptions the proxy's capabilities throw to problem responses, in one place.</summary>
 internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHandler> logger) : IExceptionHandler
 {
+    /// <summary>
+    /// Retry-After of a 507: long enough for an operator's alert to be seen and space freed, short
+    /// enough that a PACS's queue does not stall for long once it is.
+    /// </summary>
+    public const string InsufficientStorageRetryAfterSeconds = "60";
+
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
     {
         if (context.RequestAborted.IsCancellationRequested)
@@ -57,6 +63,10 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
         if (type == ProblemTypes.BackendUnavailable)
         {
             context.Response.Headers.RetryAfter = "30";
+        }
+        else if (type == ProblemTypes.InsufficientStorage)
+        {
+            context.Response.Headers.RetryAfter = InsufficientStorageRetryAfterSeconds;
         }
 
         await Problem.Write(context, type, detail, extensions);
@@ -107,6 +117,8 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
             (ProblemTypes.UnknownProfile, unknown.Message, null),
         DuplicateInstanceException duplicate =>
             (ProblemTypes.DuplicateInstance, duplicate.Message, new() { ["record"] = duplicate.ExistingHandle }),
+        InsufficientStorageException =>
+            (ProblemTypes.InsufficientStorage, "the proxy's local disk is full, so the upload was not kept (nothing of it remains); send it again later", null),
         AuditUnavailableException =>
             (ProblemTypes.AuditUnavailable, "the audit log cannot be written, so nothing is done; the server's log says why", null),
         _ => (ProblemTypes.Internal, "an unexpected error occurred; it has been logged", null),

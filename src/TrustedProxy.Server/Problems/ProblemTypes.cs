@@ -48,6 +48,9 @@ internal static class ProblemTypes
     public static readonly ProblemType PolicyVersionNotFound = new("policy-version-not-found", 404, "No such policy version");
     public static readonly ProblemType MigrationUnavailable = new("migration-unavailable", 409, "Migration needs the upload cache");
     public static readonly ProblemType DuplicateInstance = new("duplicate-instance", 409, "Instance already stored with other content");
+    public static readonly ProblemType InsufficientStorage = new("insufficient-storage", 507, "Local disk full");
+    public static readonly ProblemType UriTooLong = new("uri-too-long", 414, "Request target too long");
+    public static readonly ProblemType HeadersTooLarge = new("request-headers-too-large", 431, "Request headers too large");
     public static readonly ProblemType Internal = new("internal-error", 500, "Internal error");
 
     public static IEnumerable<ProblemType> All =>
@@ -56,6 +59,6 @@ internal static class ProblemTypes
         InvalidDicom, DicomLimitExceeded, PayloadTooLarge, BadRequest, InvalidQuery, CaRequestRefused, CaKeyUnavailable,
         CertificateNotFound, IntegrityFailure, ObjectMissing, BackendUnavailable, InvalidRequestContext, UnknownProfile,
         DeidentificationRefused, ExecutablePreamble, InvalidOtMessage, OfferNotFound, TooManyOffers, InvalidImage, AuditUnavailable, AntiforgeryFailed,
-        ObliviousSetTooSmall, PolicyVersionNotFound, MigrationUnavailable, DuplicateInstance, Internal,
+        ObliviousSetTooSmall, PolicyVersionNotFound, MigrationUnavailable, DuplicateInstance, InsufficientStorage, UriTooLong, HeadersTooLarge, Internal,
     ];
 }

@@ -19,6 +19,7 @@ internal static partial class MutualTlsListener
     {
         kestrel.AddServerHeader = false;
         kestrel.Limits.MaxRequestBodySize = maxRequestBodyBytes;
+        RequestSizeLimits.ConfigureKestrel(kestrel.Limits, options);
 
         void Https(ListenOptions listen) => listen.UseHttps(new HttpsConnectionAdapterOptions
         {

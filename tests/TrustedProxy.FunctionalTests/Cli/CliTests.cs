@@ -174,6 +174,27 @@ public sealed class CliTests : ProxyTest
     }
 
     [Fact]
+    public async Task AfterEnrollingAnotherHospitalsConsumer_AsConsumer_StillUsesTheLocalOrganisations_OrSaysHowToChoose()
+    {
+        var issue = await CliProcess.RunAsync(Proxy.Root, "ca", "issue", "--org", "St Olav", "--role", "consumer");
+        Assert.True(issue.ExitCode == 0, issue.Error);
+
+        var whoami = await Cli("whoami", "--as", "consumer");
+
+        Assert.True(whoami.ExitCode == 0, whoami.Error);
+        Assert.StartsWith("Local Hospital\tconsumer\t", whoami.Output);
+
+        // A local organisation with no credential among them (as configured where the command runs): one line says how to choose.
+        Directory.CreateDirectory(Path.Combine(Proxy.Root, "config"));
+        File.WriteAllText(Path.Combine(Proxy.Root, "config", "appsettings.json"), """{"TrustedProxy":{"Server":{"LocalOrganisation":"Haukeland"}}}""");
+        var ambiguous = await Cli("whoami", "--as", "consumer");
+        Assert.Equal(1, ambiguous.ExitCode);
+        Assert.Single(ambiguous.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("choose one with --cert", ambiguous.Error, StringComparison.Ordinal);
+        Assert.Contains("'Haukeland'", ambiguous.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task FetchAmong_TakesTheChosenRecordsByObliviousTransfer()
     {
         var files = Enumerable.Range(0, 4).Select(i => new DicomFileBuilder().Patient($"CLIOT{i}", "Cli^Oblivious").PixelData(5000 * (i + 1), seed: i).Build()).ToList();

@@ -18,13 +18,13 @@ public sealed class EndpointTests : ProxyTest
     }
 
     [Fact]
-    public async Task Health_ReportsTheIndexTheBackendTheUploadCacheAndTheCrl_ToAnAdministrator()
+    public async Task Health_ReportsTheIndexTheBackendTheUploadCacheTheCrlAndTheLocalDisk_ToAnAdministrator()
     {
         using var response = await Proxy.Client(ProxyRole.Admin).SendAsync(new HttpRequestMessage(HttpMethod.Get, "healthz"));
         var report = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
 
         Assert.Equal("Healthy", report.GetProperty("status").GetString());
-        Assert.Equal(["backend", "crl", "index", "upload-cache"], report.GetProperty("checks").EnumerateObject().Select(p => p.Name).Order());
+        Assert.Equal(["backend", "crl", "index", "local-disk", "upload-cache"], report.GetProperty("checks").EnumerateObject().Select(p => p.Name).Order());
         var cache = report.GetProperty("checks").GetProperty("upload-cache").GetProperty("data");
         Assert.Equal(0, cache.GetProperty("waitingBlocks").GetInt32());
         Assert.True(cache.TryGetProperty("dummyBlocks", out _));
