@@ -56,17 +56,26 @@ internal static class StudyRetrievalBenchmark
         var instances = int.Parse(Value("--instances") ?? "2000", CultureInfo.InvariantCulture);
         var rows = int.Parse(Value("--rows") ?? "512", CultureInfo.InvariantCulture);
         var columns = int.Parse(Value("--cols") ?? "512", CultureInfo.InvariantCulture);
-        var command = $"dotnet run -c Release --project loadtests/TrustedProxy.LoadTests -- study --instances {instances} --rows {rows} --cols {columns}";
+        var from = Value("--from") ?? "cloud";
+        if (from is not ("cloud" or "cache"))
+        {
+            Console.Error.WriteLine("--from is cloud (the study released to s3rver, read obliviously) or cache (read while the upload cache still holds it)");
+            return 2;
+        }
+
+        var command = $"dotnet run -c Release --project loadtests/TrustedProxy.LoadTests -- study --instances {instances} --rows {rows} --cols {columns} --from {from}";
 
         using var directory = new TemporaryDirectory();
         var watch = Stopwatch.StartNew();
         var study = Generate(Path.Combine(directory.Path, "study"), instances, rows, columns);
         Progress($"generated {instances} instances of {rows}×{columns} 16-bit, {Size(study.Bytes)}, in {watch.Elapsed.TotalSeconds:F0} s");
 
-        var proxy = await RunProxyAsync(study);
+        var proxy = await RunProxyAsync(study, fromCache: from == "cache");
         var orthanc = await RunOrthancAsync(study);
 
-        Console.WriteLine($"# Whole-study WADO-RS retrieve: proxy (S3 backend, s3rver behind the verifying front, default read settings) vs Orthanc's DICOMweb; {Environment.ProcessorCount} cores");
+        Console.WriteLine(from == "cache"
+            ? $"# Whole-study WADO-RS retrieve: proxy (the study still in its upload cache, defaults) vs Orthanc's DICOMweb; {Environment.ProcessorCount} cores"
+            : $"# Whole-study WADO-RS retrieve: proxy (S3 backend, s3rver behind the verifying front, default read settings) vs Orthanc's DICOMweb; {Environment.ProcessorCount} cores");
         Console.WriteLine();
         Console.WriteLine($"`{command}`");
         Console.WriteLine();
@@ -90,12 +99,14 @@ internal static class StudyRetrievalBenchmark
         return proxy.Retrieval.BitExact && orthanc.Retrieval.BitExact ? 0 : 1;
     }
 
-    private static async Task<ProxyRun> RunProxyAsync(GeneratedStudy study)
+    private static async Task<ProxyRun> RunProxyAsync(GeneratedStudy study, bool fromCache)
     {
         await using var front = await VerifyingS3Front.StartAsync();
 
         // A null removes the test host's immediate reads: the product's read schedule, from the start.
-        var settings = new Dictionary<string, string?>(FastRelease) { ["TrustedProxy:ObliviousRetrieval:Schedule"] = null };
+        // From the cache: the upload cache at its defaults holds every record for hours, so the read
+        // is the proxy's own path (decrypt, verify, restore the seal), as Orthanc's is from its disk.
+        var settings = new Dictionary<string, string?>(fromCache ? [] : FastRelease) { ["TrustedProxy:ObliviousRetrieval:Schedule"] = null };
         await using var proxy = await ProxyHost.StartAsync(front.Settings(), settings);
 
         var watch = Stopwatch.StartNew();
@@ -109,6 +120,24 @@ internal static class StudyRetrievalBenchmark
         }
 
         var uploadSeconds = watch.Elapsed.TotalSeconds;
+        if (fromCache)
+        {
+            var cached = (await proxy.Services.GetRequiredService<RecordIndex>().InStateAsync(RecordState.Cached)).Count;
+            if (cached != study.Instances.Count)
+            {
+                throw new InvalidOperationException($"{cached} of {study.Instances.Count} records are in the upload cache before the read");
+            }
+
+            using var reader = ClientFor(proxy, ProxyRole.Consumer);
+            Progress("proxy: retrieving the study from its upload cache");
+            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+            using var process = Process.GetCurrentProcess();
+            using var sampler = MemorySampler.Start(process, sampleManagedHeap: true);
+            var fromDisk = await RetrieveAsync(request => reader.SendAsync(request), $"dicomweb/studies/{study.StudyUid}", study, sampler);
+            Progress(string.Create(CultureInfo.InvariantCulture, $"proxy: {fromDisk.Seconds:F1} s, {fromDisk.Verdict}"));
+            return new ProxyRun(fromDisk, uploadSeconds, 0, 0, 0, front.Requests.Count(r => r.Method == "GET"), front.Requests.Count(r => r.Method == "PUT"), 0, "upload cache at its defaults: every record still cached");
+        }
+
         watch.Restart();
         await WaitUntilReleasedAsync(proxy, study.Instances.Count);
         var releaseSeconds = watch.Elapsed.TotalSeconds;
