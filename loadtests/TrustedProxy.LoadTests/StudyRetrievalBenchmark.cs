@@ -106,7 +106,7 @@ internal static class StudyRetrievalBenchmark
         // A null removes the test host's immediate reads: the product's read schedule, from the start.
         // From the cache: the upload cache at its defaults holds every record for hours, so the read
         // is the proxy's own path (decrypt, verify, restore the seal), as Orthanc's is from its disk.
-        var settings = new Dictionary<string, string?>(fromCache ? [] : FastRelease) { ["TrustedProxy:ObliviousRetrieval:Schedule"] = null };
+        var settings = new Dictionary<string, string?>(fromCache ? new Dictionary<string, string?> { ["TrustedProxy:UploadCache:Enabled"] = "true" } : FastRelease) { ["TrustedProxy:ObliviousRetrieval:Schedule"] = null };
         await using var proxy = await ProxyHost.StartAsync(front.Settings(), settings);
 
         var watch = Stopwatch.StartNew();
