@@ -14,6 +14,9 @@ using TrustedProxy.Testing;
 //   ... retrieval --hours 96 --seed 1    (its request-side attacks on reads)
 //   ... read-cost --days 28               (the epoch read schedule's daily cost at the documented load, and idle)
 //   ... ingest --sizes 524288 --iterations 400     (upload cache on vs off, and the fsync cost)
+//   ... ingest --folder DIR --connections 1,4 [--seconds 15 --rounds 2 --warmup 20 --fsyncs]
+//                                                  (uploads/s of tproxy serve against Orthanc's REST /instances,
+//                                                   the same files, one run; --ct 100 instead of --folder: 39 KB CT)
 //   ... backlog --iterations 100000                (memory with that many records waiting)
 //   ... padding                                    (padding overhead on pydicom's corpus)
 //   ... ot --sizes 524288                          (oblivious-transfer cost per transfer)
@@ -25,6 +28,11 @@ var options = Options.Parse(args);
 if (options.Scenario == "dicom")
 {
     return await DicomThroughput.RunAsync(options.Iterations);
+}
+
+if (options.Scenario == "ingest" && (args.Contains("--folder") || args.Contains("--ct")))
+{
+    return await TrustedProxy.LoadTests.IngestAgainstOrthanc.RunAsync(args);
 }
 
 if (options.Scenario == "ingest")
@@ -85,7 +93,7 @@ if (options.Scenario == "study")
 
 if (options.Scenario != "roundtrip")
 {
-    Console.Error.WriteLine("usage: roundtrip [--sizes bytes,bytes] [--iterations n] [--server url --producer p12 --consumer p12 --ca pem]\n       dicom [--iterations rounds]\n       privacy [--hours simulated-hours] [--seed n]\n       watermark [--iterations uploads]\n       retrieval [--hours simulated-hours] [--seed n] [--pairs per-class]\n       ingest [--sizes bytes] [--iterations uploads]\n       backlog [--iterations records]\n       padding\n       ot [--sizes record-bytes]\n       policy [--rules n] [--iterations decisions]\n       study [--instances n] [--rows pixels] [--cols pixels] [--from cloud|cache]\n       read-cost [--days n] [--idle-days n] [--seed n]");
+    Console.Error.WriteLine("usage: roundtrip [--sizes bytes,bytes] [--iterations n] [--server url --producer p12 --consumer p12 --ca pem]\n       dicom [--iterations rounds]\n       privacy [--hours simulated-hours] [--seed n]\n       watermark [--iterations uploads]\n       retrieval [--hours simulated-hours] [--seed n] [--pairs per-class]\n       ingest [--sizes bytes] [--iterations uploads]\n       ingest --folder dir|--ct files [--connections 1,4] [--seconds n] [--rounds n] [--warmup n] [--fsyncs]\n       backlog [--iterations records]\n       padding\n       ot [--sizes record-bytes]\n       policy [--rules n] [--iterations decisions]\n       study [--instances n] [--rows pixels] [--cols pixels] [--from cloud|cache]\n       read-cost [--days n] [--idle-days n] [--seed n]");
     return 2;
 }
 

@@ -88,6 +88,67 @@ public sealed class DicomFile
             : (new DicomFile(meta.Preamble, new DicomDataset(DicomEncoding.ExplicitLittle, meta.Elements), dataset, meta.TransferSyntax), pixelDataOffset);
     }
 
+    /// <summary>
+    /// Reads an upload held in memory once, for both things the upload path needs of it: its header,
+    /// as <see cref="DicomHeader.ReadAsync"/> reads it (every top-level value up to
+    /// <see cref="DicomHeader.BulkDataThreshold"/>, the same limits, the same errors), and the whole
+    /// file for sealing, as <see cref="ReadInPlaceAsync"/> reads it (larger values are windows on
+    /// <paramref name="buffer"/>), with the offset of native Pixel Data of any size, or -1 when
+    /// there is none or its bytes in the buffer are not its value as read (a big-endian file).
+    /// Null for what has no window: a deflated data set, or large encapsulated Pixel Data; the
+    /// caller reads those as before.
+    /// </summary>
+    internal static async Task<(DicomFile File, DicomHeader Header, int PixelDataOffset)?> ReadUploadAsync(byte[] buffer, int length, DicomReaderLimits limits, CancellationToken cancellationToken = default)
+    {
+        await using var reader = new DicomFileReader(new MemoryStream(buffer, 0, length, writable: false), limits, deferAbove: DicomHeader.BulkDataThreshold);
+        var meta = await reader.ReadFileMetaAsync(cancellationToken).ConfigureAwait(false);
+        if (meta.TransferSyntax.Deflated)
+        {
+            return null;
+        }
+
+        var dataset = new DicomDataset(reader.DataSetEncoding);
+        var header = new DicomDataset(reader.DataSetEncoding);
+        var pixelDataOffset = -1;
+        long held = 0;
+        while (await reader.ReadElementAsync(dataset, cancellationToken).ConfigureAwait(false) is { } element)
+        {
+            if (!element.IsDeferred)
+            {
+                held += DicomStreamWriter.EncodedSize(element, dataset.Encoding);
+                if (held > limits.MaxHeaderBytes)
+                {
+                    throw new DicomFormatException(DicomFormatProblem.LimitExceeded, reader.Offset, $"the header (all but bulk data) exceeds the limit of {limits.MaxHeaderBytes} bytes");
+                }
+
+                dataset.Append(element);
+                header.Append(element);
+
+                // A small native Pixel Data value was copied; where it lies is where the reader now stands, less its length.
+                if (element.Tag == DicomTag.PixelData && element.Fragments is null && reader.Offset - element.Value.Length is var start && start >= 0 &&
+                    buffer.AsSpan(checked((int)start), element.Value.Length).SequenceEqual(element.Value.Span))
+                {
+                    pixelDataOffset = (int)start;
+                }
+
+                continue;
+            }
+
+            if (element.Fragments is not null || reader.Offset + element.DeferredLength > length)
+            {
+                return null;
+            }
+
+            // The reader stands at the value's first byte; the next read skips the value in the stream.
+            var offset = checked((int)reader.Offset);
+            dataset.Append(DicomElement.Create(element.Tag, element.VR, buffer.AsMemory(offset, (int)element.DeferredLength)));
+            pixelDataOffset = element.Tag == DicomTag.PixelData ? offset : pixelDataOffset;
+        }
+
+        var file = new DicomFile(meta.Preamble, new DicomDataset(DicomEncoding.ExplicitLittle, meta.Elements), dataset, meta.TransferSyntax);
+        return (file, new DicomHeader(meta, header), pixelDataOffset);
+    }
+
     public static async Task<DicomFile> ReadAsync(string path, DicomReaderLimits? limits = null, CancellationToken cancellationToken = default)
     {
         await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);

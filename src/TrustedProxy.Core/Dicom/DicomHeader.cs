@@ -13,7 +13,7 @@ public sealed class DicomHeader
     /// <summary>Top-level values above this size are bulk data: streamed past, not held.</summary>
     public const int BulkDataThreshold = 64 * 1024;
 
-    private DicomHeader(FileMetaInformation meta, DicomDataset dataset)
+    internal DicomHeader(FileMetaInformation meta, DicomDataset dataset)
     {
         Meta = meta;
         Dataset = dataset;

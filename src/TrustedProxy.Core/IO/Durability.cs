@@ -37,6 +37,63 @@ internal static class Durability
 }
 
 /// <summary>
+/// One directory's fsync shared by everyone who needs it at about the same time (group commit):
+/// a caller gets a sync that starts after it asked, so the entries it created before asking are
+/// covered; callers who ask while a sync runs share the next one. With one caller at a time it is
+/// a plain fsync on the caller's thread.
+/// </summary>
+internal sealed class SharedDirectorySync(string directory)
+{
+    private readonly Lock _gate = new();
+    private Task _last = Task.CompletedTask;
+    private Task? _waiting;
+
+    public string Directory { get; } = directory;
+
+    public Task SyncAsync()
+    {
+        Task previous;
+        TaskCompletionSource next;
+        lock (_gate)
+        {
+            // A sync not yet started covers whatever its joiners did before joining.
+            if (_waiting is { } joined)
+            {
+                return joined;
+            }
+
+            previous = _last;
+            next = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiting = _last = next.Task;
+        }
+
+        _ = RunAfterAsync(previous, next);
+        return next.Task;
+    }
+
+    private async Task RunAfterAsync(Task previous, TaskCompletionSource next)
+    {
+        // The previous sync's failure is its callers' to see; this one is tried on its own.
+        await previous.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        lock (_gate)
+        {
+            // From here on the sync may have begun: a later caller waits for another.
+            _waiting = null;
+        }
+
+        try
+        {
+            Durability.SyncDirectory(Directory);
+            next.SetResult();
+        }
+        catch (Exception ex)
+        {
+            next.SetException(ex);
+        }
+    }
+}
+
+/// <summary>
 /// An exclusive advisory lock (flock) on a lock file, held across processes: the server and the
 /// command line both append to the audit log, and only one may do so at a time. The lock file is
 /// opened with open(2) directly, not through <see cref="FileStream"/>, because .NET takes its own

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -57,13 +58,16 @@ public sealed record UploadReceipt(string Handle, string? SopInstanceUid, string
 
 /// <summary>
 /// The upload path, in the order the data meets it: the preamble is checked for an executable
-/// header, then the body is read once, as the DICOM reader walks it (so a malformed file is
-/// refused) and keeps its header, each byte flowing on into the envelope encryption under a fresh
-/// data key, into a cache file on local disk, padded with random bytes to the padding scheme's
-/// blocks and made durable (file and directory fsync'd). A file up to the watermarking in-memory
-/// limit is read whole first and sealed (<see cref="RecordWatermarks"/>): in its pixels, so that what
-/// is stored and encrypted is the sealed file, or else by a detached seal kept in the index; a larger
-/// file streams through unsealed. Only when the whole file is read, valid
+/// header, then a file up to the watermarking in-memory limit is read whole, hashed once (the
+/// original's SHA-256) and walked once by the DICOM reader, which refuses a malformed file and
+/// gives both the header and the file the seal works on. The header is judged at once (the study
+/// the request names, the record-level policy, an instance already stored), so that a refused
+/// upload is never sealed, encrypted or written. Then it is sealed (<see cref="RecordWatermarks"/>):
+/// in its pixels, so that what is stored and encrypted is the sealed file, or else by a detached
+/// seal kept in the index; and encrypted under a fresh data key into a cache file on local disk,
+/// padded with random bytes to the padding scheme's blocks and made durable (file and directory
+/// fsync'd). A larger file streams through unsealed, encrypted as the reader walks it, and is
+/// judged once it has been read whole. Only when the whole file is read, valid
 /// and sealed does anything become visible: one index transaction writes the record (its header
 /// sealed as metadata) and its blocks, each under a fresh random object name. With the upload cache
 /// on, that is the acknowledgement and the blocks go to the backend later, on the cache's schedule;
@@ -96,8 +100,12 @@ internal sealed partial class RecordUploader(
     IOptions<RecordStoreOptions> options,
     IOptions<DicomReaderLimits> dicomLimits,
     TimeProvider time,
+    IMeterFactory meters,
     ILogger<RecordUploader> logger)
 {
+    private readonly Counter<long> _seals = meters.Create("TrustedProxy.Records")
+        .CreateCounter<long>("trustedproxy.records.ingest_seals", "{file}", "Uploads sealed and encrypted into the staging area (an upload refused at its header is not)");
+
     /// <summary>
     /// Stores one file; with <paramref name="expectedStudyInstanceUid"/>, a file of another study is
     /// rejected before anything is kept. <paramref name="authorize"/> is the record-level policy
@@ -138,8 +146,9 @@ internal sealed partial class RecordUploader(
 
         var (checkedBody, preamble) = await PreambleGuard.InspectAsync(body, dicomLimits.Value.ExecutablePreamble, cancellationToken).ConfigureAwait(false);
         var now = time.GetUtcNow();
-        IngestSeal? seal;
-        (checkedBody, seal) = await SealAsync(checkedBody, new SealFields(handle, origin.Organisation, now), cancellationToken).ConfigureAwait(false);
+        var fields = new SealFields(handle, origin.Organisation, now);
+        var (whole, rest) = await ReadWholeAsync(checkedBody, watermarks.Options.MaxInMemoryBytes, cancellationToken).ConfigureAwait(false);
+        IngestSeal? seal = null;
         DicomHeader header;
         long plaintextLength;
         BlockLayout layout;
@@ -147,56 +156,68 @@ internal sealed partial class RecordUploader(
         IDisposable? instanceLock = null;
         IReadOnlyList<RecordEntry> replaced = [];
         RecordEntry? alreadyStored = null;
+        FileStream? staged = null;
         try
         {
-            await using var staged = staging.Create(handle);
-            await using (var envelope = new EnvelopeEncryptingStream(staged, dataKey, envelopeIndex.ToBytes(), options.Value.SegmentSize, leaveOpen: true))
+            if (whole is not null)
             {
-                using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-                var tee = new TeeReadStream(checkedBody, envelope, hash);
-                header = await DicomHeader.ReadAsync(tee, dicomLimits.Value, cancellationToken).ConfigureAwait(false);
-                await envelope.CompleteAsync(cancellationToken).ConfigureAwait(false);
-                plaintextLength = envelope.PlaintextLength;
-                digest = hash.GetHashAndReset();
-            }
-
-            if (expectedStudyInstanceUid is not null && header.StudyInstanceUid != expectedStudyInstanceUid)
-            {
-                throw new UploadRejectedException($"the instance belongs to study {header.StudyInstanceUid ?? "(none)"}, not to {expectedStudyInstanceUid}", header.SopClassUid, header.SopInstanceUid);
-            }
-
-            await authorize(
-                new RecordAttributes(handle, origin.Organisation, PatientPseudonym(header, origin), header.Modality, header.StudyDate),
-                cancellationToken).ConfigureAwait(false);
-
-            if (header.SopInstanceUid is { Length: > 0 } sopInstanceUid)
-            {
-                instanceLock = await _instances.AcquireAsync((origin.Organisation, sopInstanceUid), cancellationToken).ConfigureAwait(false);
-                var existing = await index.FindInstanceAsync(origin.Organisation, sopInstanceUid).ConfigureAwait(false);
-                var original = seal?.OriginalSha256 ?? digest;
-                alreadyStored = existing.FirstOrDefault(e => CryptographicOperations.FixedTimeEquals(e.OriginalDigest, original));
-                if (alreadyStored is null && existing.Count > 0 && options.Value.DuplicateInstance == RecordStoreOptions.KeepFirst)
+                // In memory: read once (header and, for the seal, the whole file), hashed once, and
+                // judged before anything is sealed, encrypted or written.
+                var length = (int)whole.Length;
+                var upload = whole.GetBuffer();
+                var original = SHA256.HashData(upload.AsSpan(0, length));
+                var read = await DicomFile.ReadUploadAsync(upload, length, dicomLimits.Value, cancellationToken).ConfigureAwait(false);
+                header = read?.Header ?? await DicomHeader.ReadAsync(new MemoryStream(upload, 0, length, writable: false), dicomLimits.Value, cancellationToken).ConfigureAwait(false);
+                (instanceLock, replaced, alreadyStored) = await AdmitAsync(header, origin, original, authorize, handle, expectedStudyInstanceUid, cancellationToken).ConfigureAwait(false);
+                if (alreadyStored is not null)
                 {
-                    throw new DuplicateInstanceException(existing[0].Handle, header.SopClassUid, sopInstanceUid);
+                    // Nothing new is kept: no seal, no cache file.
+                    digest = original;
+                    plaintextLength = length;
+                    layout = default;
+                }
+                else
+                {
+                    seal = read is { } file
+                        ? await watermarks.SealParsedAsync(file.File, file.PixelDataOffset, upload, length, fields, original, cancellationToken).ConfigureAwait(false)
+                        : await watermarks.SealAsync(upload, length, fields, cancellationToken, original).ConfigureAwait(false);
+                    _seals.Add(1);
+
+                    // Only a seal in the pixels changes the bytes; otherwise what is stored is the upload.
+                    digest = seal.Kind == RecordSealKind.Pixels ? SHA256.HashData(seal.Stored.AsSpan(0, seal.StoredLength)) : original;
+                    plaintextLength = seal.StoredLength;
+                    staged = staging.Create(handle);
+                    layout = await EncryptAndPadAsync(staged, dataKey, envelopeIndex, seal.Stored.AsMemory(0, seal.StoredLength), cancellationToken).ConfigureAwait(false);
+                }
+            }
+            else
+            {
+                // Larger than the in-memory limit: it streams through unsealed (a whole-file seal over
+                // its digest) and is encrypted as it is read, so the header, and the decision, come
+                // when the whole file has been read.
+                staged = staging.Create(handle);
+                await using (var envelope = new EnvelopeEncryptingStream(staged, dataKey, envelopeIndex.ToBytes(), options.Value.SegmentSize, leaveOpen: true))
+                {
+                    using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                    var tee = new TeeReadStream(rest!, envelope, hash);
+                    header = await DicomHeader.ReadAsync(tee, dicomLimits.Value, cancellationToken).ConfigureAwait(false);
+                    await envelope.CompleteAsync(cancellationToken).ConfigureAwait(false);
+                    plaintextLength = envelope.PlaintextLength;
+                    digest = hash.GetHashAndReset();
                 }
 
-                replaced = options.Value.ReplacesDuplicates ? existing : [];
-            }
-
-            layout = cache.Padding.Layout(staged.Length);
-            if (alreadyStored is null)
-            {
-                await using (var padding = new RandomBytesStream(layout.StoredLength - staged.Length))
+                (instanceLock, replaced, alreadyStored) = await AdmitAsync(header, origin, digest, authorize, handle, expectedStudyInstanceUid, cancellationToken).ConfigureAwait(false);
+                layout = cache.Padding.Layout(staged.Length);
+                if (alreadyStored is null)
                 {
-                    await padding.CopyToAsync(staged, cancellationToken).ConfigureAwait(false);
+                    await PadAsync(staged, layout, cancellationToken).ConfigureAwait(false);
                 }
-
-                staging.Persist(staged);
             }
         }
         catch (Exception ex)
         {
             var written = staging.LengthOf(handle);
+            await DisposeAsync(staged).ConfigureAwait(false);
             staging.Delete(handle);
             instanceLock?.Dispose();
             if (LocalStorageSpace.IsFull(ex))
@@ -211,6 +232,7 @@ internal sealed partial class RecordUploader(
         using var held = instanceLock;
         if (alreadyStored is not null)
         {
+            await DisposeAsync(staged).ConfigureAwait(false);
             staging.Delete(handle);
             await audit.AppendAsync(AuditEvents.UploadDuplicate(alreadyStored)).ConfigureAwait(false);
             LogAlreadyStored(logger, alreadyStored.Handle);
@@ -220,51 +242,73 @@ internal sealed partial class RecordUploader(
             };
         }
 
-        var patientKey = deidentificationKeys.PatientKey(header.Dataset, origin.Organisation);
-        var entry = new RecordEntry
+        RecordEntry entry;
+        try
         {
-            Handle = handle,
-            ObjectName = envelopeIndex,
-            WrappedKey = keys.KeyEncryptionKey.Wrap(dataKey, handle),
-            PatientPseudonym = PatientPseudonym(header, origin),
-            PatientIdMatch = header.PatientId is null ? null : pseudonymizer.PatientIdMatch(header.PatientId),
-            AccessionPseudonym = header.AccessionNumber is { Length: > 0 } accession ? pseudonymizer.Accession(accession) : null,
-            ResearchPseudonym = deidentificationKeys.ResearchPseudonym(patientKey),
-            DeidentifiedStudyUid = header.StudyInstanceUid is { } study ? deidentificationKeys.ReplacementUid(study) : null,
-            DeidentifiedSeriesUid = header.SeriesInstanceUid is { } series ? deidentificationKeys.ReplacementUid(series) : null,
-            DeidentifiedSopInstanceUid = header.SopInstanceUid is { } sop ? deidentificationKeys.ReplacementUid(sop) : null,
-            SeriesNumber = header.SeriesNumber,
-            InstanceNumber = header.InstanceNumber,
-            SealedMetadata = RecordMetadataSealer.Seal(dataKey, handle, await header.ToMetadataFileAsync(cancellationToken: cancellationToken).ConfigureAwait(false)),
-            StudyInstanceUid = header.StudyInstanceUid,
-            SeriesInstanceUid = header.SeriesInstanceUid,
-            SopInstanceUid = header.SopInstanceUid,
-            SopClassUid = header.SopClassUid,
-            Modality = header.Modality,
-            StudyDate = header.StudyDate,
-            TransferSyntaxUid = header.TransferSyntaxUid,
-            PlaintextLength = plaintextLength,
-            StoredLength = layout.StoredLength,
-            ContentSha256 = digest,
-            OriginOrganisation = origin.Organisation,
-            State = cache.Enabled ? RecordState.Cached : RecordState.Staged,
-            CreatedAt = now,
-            Seal = seal?.Kind ?? RecordSealKind.WholeFile,
-            DetachedSeal = seal?.DetachedSeal ?? watermarks.SealWholeFile(new SealFields(handle, origin.Organisation, now), digest),
-            SealDetail = seal?.Detail ?? LargeFileDetail,
-            OriginalSha256 = seal?.OriginalSha256 ?? digest,
-        };
+            entry = await NewEntryAsync().ConfigureAwait(false);
+        }
+        catch
+        {
+            await DisposeAsync(staged).ConfigureAwait(false);
+            staging.Delete(handle);
+            throw;
+        }
+
+        async Task<RecordEntry> NewEntryAsync()
+        {
+            var patientKey = deidentificationKeys.PatientKey(header.Dataset, origin.Organisation);
+            return new RecordEntry
+            {
+                Handle = handle,
+                ObjectName = envelopeIndex,
+                WrappedKey = keys.KeyEncryptionKey.Wrap(dataKey, handle),
+                PatientPseudonym = PatientPseudonym(header, origin),
+                PatientIdMatch = header.PatientId is null ? null : pseudonymizer.PatientIdMatch(header.PatientId),
+                AccessionPseudonym = header.AccessionNumber is { Length: > 0 } accession ? pseudonymizer.Accession(accession) : null,
+                ResearchPseudonym = deidentificationKeys.ResearchPseudonym(patientKey),
+                DeidentifiedStudyUid = header.StudyInstanceUid is { } study ? deidentificationKeys.ReplacementUid(study) : null,
+                DeidentifiedSeriesUid = header.SeriesInstanceUid is { } series ? deidentificationKeys.ReplacementUid(series) : null,
+                DeidentifiedSopInstanceUid = header.SopInstanceUid is { } sop ? deidentificationKeys.ReplacementUid(sop) : null,
+                SeriesNumber = header.SeriesNumber,
+                InstanceNumber = header.InstanceNumber,
+                SealedMetadata = RecordMetadataSealer.Seal(dataKey, handle, await header.ToMetadataFileAsync(cancellationToken: cancellationToken).ConfigureAwait(false)),
+                StudyInstanceUid = header.StudyInstanceUid,
+                SeriesInstanceUid = header.SeriesInstanceUid,
+                SopInstanceUid = header.SopInstanceUid,
+                SopClassUid = header.SopClassUid,
+                Modality = header.Modality,
+                StudyDate = header.StudyDate,
+                TransferSyntaxUid = header.TransferSyntaxUid,
+                PlaintextLength = plaintextLength,
+                StoredLength = layout.StoredLength,
+                ContentSha256 = digest,
+                OriginOrganisation = origin.Organisation,
+                State = cache.Enabled ? RecordState.Cached : RecordState.Staged,
+                CreatedAt = now,
+                Seal = seal?.Kind ?? RecordSealKind.WholeFile,
+                DetachedSeal = seal?.DetachedSeal ?? watermarks.SealWholeFile(new SealFields(handle, origin.Organisation, now), digest),
+                SealDetail = seal?.Detail ?? LargeFileDetail,
+                OriginalSha256 = seal?.OriginalSha256 ?? digest,
+            };
+        }
 
         var newBlocks = Enumerable.Range(0, layout.Count).Select(i => CacheBlock.Waiting(handle, i, layout.Length, now, cache.DrawDeadline(now))).ToList();
 
         try
         {
-            await audit.AppendAsync(AuditEvents.Upload(entry, replaced.Select(r => r.Handle).ToList())).ConfigureAwait(false);
+            // The audit entry and the cache file are made durable together (the audit log syncs on
+            // its own thread while this one syncs the cache file and its directory), both before the
+            // index transaction that makes the record visible. A failure of either takes the cache
+            // file back; an audit entry already durable then names an upload never acknowledged, as
+            // after a crash before the index transaction.
+            var audited = audit.AppendAsync(AuditEvents.Upload(entry, replaced.Select(r => r.Handle).ToList()));
+            await Task.WhenAll(audited, PersistAsync(staged!)).ConfigureAwait(false);
             var ids = await index.InsertAsync(entry, newBlocks).ConfigureAwait(false);
             newBlocks = newBlocks.Select((b, i) => b with { Id = ids[i] }).ToList();
         }
         catch (Exception ex)
         {
+            await DisposeAsync(staged).ConfigureAwait(false);
             staging.Delete(handle);
             if (LocalStorageSpace.IsFull(ex))
             {
@@ -314,21 +358,91 @@ internal sealed partial class RecordUploader(
         };
     }
 
-    private string LargeFileDetail => $"whole-file seal: larger than the {watermarks.Options.MaxInMemoryBytes} bytes sealed in memory (TrustedProxy:Watermarking:MaxInMemoryBytes), so sealed by its digest beside it";
+    /// <summary>
+    /// What is decided once the header is read, before anything is sealed or kept: the study the
+    /// request names, the record-level policy, and whether the organisation already holds this
+    /// instance (under a lock on it, returned, held until the upload is acknowledged).
+    /// </summary>
+    private async Task<(IDisposable? Lock, IReadOnlyList<RecordEntry> Replaced, RecordEntry? AlreadyStored)> AdmitAsync(
+        DicomHeader header, FederationIdentity origin, byte[] originalSha256, Func<RecordAttributes, CancellationToken, Task> authorize, string handle, string? expectedStudyInstanceUid, CancellationToken cancellationToken)
+    {
+        if (expectedStudyInstanceUid is not null && header.StudyInstanceUid != expectedStudyInstanceUid)
+        {
+            throw new UploadRejectedException($"the instance belongs to study {header.StudyInstanceUid ?? "(none)"}, not to {expectedStudyInstanceUid}", header.SopClassUid, header.SopInstanceUid);
+        }
+
+        await authorize(
+            new RecordAttributes(handle, origin.Organisation, PatientPseudonym(header, origin), header.Modality, header.StudyDate),
+            cancellationToken).ConfigureAwait(false);
+
+        if (header.SopInstanceUid is not { Length: > 0 } sopInstanceUid)
+        {
+            return (null, [], null);
+        }
+
+        var instanceLock = await _instances.AcquireAsync((origin.Organisation, sopInstanceUid), cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var existing = await index.FindInstanceAsync(origin.Organisation, sopInstanceUid).ConfigureAwait(false);
+            var alreadyStored = existing.FirstOrDefault(e => CryptographicOperations.FixedTimeEquals(e.OriginalDigest, originalSha256));
+            if (alreadyStored is null && existing.Count > 0 && options.Value.DuplicateInstance == RecordStoreOptions.KeepFirst)
+            {
+                throw new DuplicateInstanceException(existing[0].Handle, header.SopClassUid, sopInstanceUid);
+            }
+
+            return (instanceLock, options.Value.ReplacesDuplicates ? existing : [], alreadyStored);
+        }
+        catch
+        {
+            instanceLock.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Encrypts a sealed upload held in memory into its cache file and pads it.</summary>
+    private async Task<BlockLayout> EncryptAndPadAsync(FileStream staged, DataKey dataKey, ObjectName envelopeIndex, ReadOnlyMemory<byte> stored, CancellationToken cancellationToken)
+    {
+        await using (var envelope = new EnvelopeEncryptingStream(staged, dataKey, envelopeIndex.ToBytes(), options.Value.SegmentSize, leaveOpen: true))
+        {
+            await envelope.WriteAsync(stored, cancellationToken).ConfigureAwait(false);
+            await envelope.CompleteAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var layout = cache.Padding.Layout(staged.Length);
+        await PadAsync(staged, layout, cancellationToken).ConfigureAwait(false);
+        return layout;
+    }
+
+    private static async Task PadAsync(FileStream staged, BlockLayout layout, CancellationToken cancellationToken)
+    {
+        await using var padding = new RandomBytesStream(layout.StoredLength - staged.Length);
+        await padding.CopyToAsync(staged, cancellationToken).ConfigureAwait(false);
+    }
+
+    // Runs on the caller's thread up to the shared directory sync, so the file's fsync overlaps
+    // whatever the caller started before (the audit append); the file is closed either way.
+    private async Task PersistAsync(FileStream staged)
+    {
+        await using (staged.ConfigureAwait(false))
+        {
+            await staging.PersistAsync(staged).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task DisposeAsync(FileStream? staged)
+    {
+        if (staged is not null)
+        {
+            await staged.DisposeAsync().ConfigureAwait(false);
+        }
+    }
 
     /// <summary>
-    /// Reads the body whole if it fits the in-memory limit and seals it; returns what to store. A
-    /// larger body is returned as a stream of what was read followed by the rest, to be sealed
-    /// whole by the digest taken while it streams.
+    /// Reads the body whole if it fits the in-memory limit; a larger body comes back as a stream of
+    /// what was read followed by the rest.
     /// </summary>
-    // The patient as the index, consent and the audit log know them: the Patient ID in its issuer's
-    // or, without one, the uploading organisation's scope.
-    private string? PatientPseudonym(DicomHeader header, FederationIdentity origin) =>
-        header.PatientId is null ? null : pseudonymizer.Patient(header.PatientId, PatientScope.Of(header.Dataset, origin.Organisation));
-
-    private async Task<(Stream Body, IngestSeal? Seal)> SealAsync(Stream body, SealFields fields, CancellationToken cancellationToken)
+    private static async Task<(MemoryStream? Whole, Stream? Streamed)> ReadWholeAsync(Stream body, long limit, CancellationToken cancellationToken)
     {
-        var limit = watermarks.Options.MaxInMemoryBytes;
         var held = new MemoryStream();
         var buffer = new byte[1 << 16];
         int read;
@@ -337,13 +451,19 @@ internal sealed partial class RecordUploader(
             held.Write(buffer, 0, read);
             if (held.Length > limit)
             {
-                return (new PrefixedStream(held.ToArray(), body), null);
+                return (null, new PrefixedStream(held.ToArray(), body));
             }
         }
 
-        var seal = await watermarks.SealAsync(held.GetBuffer(), (int)held.Length, fields, cancellationToken).ConfigureAwait(false);
-        return (new MemoryStream(seal.Stored, 0, seal.StoredLength, writable: false), seal);
+        return (held, null);
     }
+
+    private string LargeFileDetail => $"whole-file seal: larger than the {watermarks.Options.MaxInMemoryBytes} bytes sealed in memory (TrustedProxy:Watermarking:MaxInMemoryBytes), so sealed by its digest beside it";
+
+    // The patient as the index, consent and the audit log know them: the Patient ID in its issuer's
+    // or, without one, the uploading organisation's scope.
+    private string? PatientPseudonym(DicomHeader header, FederationIdentity origin) =>
+        header.PatientId is null ? null : pseudonymizer.Patient(header.PatientId, PatientScope.Of(header.Dataset, origin.Organisation));
 
     /// <summary>
     /// Write-through: puts a staged record's blocks to the backend and marks it stored. Idempotent,

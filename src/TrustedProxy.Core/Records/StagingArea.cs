@@ -16,6 +16,7 @@ internal sealed class StagingArea
     {
         Directory = Path.GetFullPath(directory);
         SecretFile.EnsurePrivateDirectory(Directory);
+        _directorySync = new SharedDirectorySync(Directory);
         ScratchDirectory = Path.Combine(Directory, "scratch");
         SecretFile.EnsurePrivateDirectory(ScratchDirectory);
         foreach (var leftover in System.IO.Directory.EnumerateFiles(ScratchDirectory))
@@ -23,6 +24,8 @@ internal sealed class StagingArea
             File.Delete(leftover);
         }
     }
+
+    private readonly SharedDirectorySync _directorySync;
 
     public string Directory { get; }
 
@@ -49,6 +52,16 @@ internal sealed class StagingArea
     {
         file.Flush(flushToDisk: true);
         Durability.SyncDirectory(Directory);
+    }
+
+    /// <summary>
+    /// <see cref="Persist"/> for uploads arriving together: the file's own fsync, then one fsync of
+    /// the directory shared by every upload that asks while another is under way.
+    /// </summary>
+    public Task PersistAsync(FileStream file)
+    {
+        file.Flush(flushToDisk: true);
+        return _directorySync.SyncAsync();
     }
 
     public IEnumerable<string> StagedHandles() =>

@@ -79,9 +79,9 @@ internal sealed class RecordWatermarks : IDisposable
     /// Native pixels are sealed in <paramref name="upload"/> itself (which then holds the stored
     /// file): the Pixel Data keeps its length and place, so nothing else is copied or re-encoded.
     /// </summary>
-    public async Task<IngestSeal> SealAsync(byte[] upload, int length, SealFields fields, CancellationToken cancellationToken)
+    public async Task<IngestSeal> SealAsync(byte[] upload, int length, SealFields fields, CancellationToken cancellationToken, byte[]? originalSha256 = null)
     {
-        var originalSha256 = SHA256.HashData(upload.AsSpan(0, length));
+        originalSha256 ??= SHA256.HashData(upload.AsSpan(0, length));
         (DicomFile File, int PixelDataOffset)? inPlace;
         DicomFile file;
         try
@@ -94,6 +94,17 @@ internal sealed class RecordWatermarks : IDisposable
             return new IngestSeal(RecordSealKind.WholeFile, upload, length, SealWholeFile(fields, originalSha256), originalSha256, "whole-file seal: the file could not be read whole", null);
         }
 
+        return await SealParsedAsync(file, inPlace?.PixelDataOffset ?? -1, upload, length, fields, originalSha256, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Seals an upload already read (by <see cref="DicomFile.ReadUploadAsync"/>, whose header the
+    /// policy has seen): <paramref name="file"/> is <paramref name="upload"/> read, with the native
+    /// Pixel Data value at <paramref name="pixelDataOffset"/> in it (-1: none there), and
+    /// <paramref name="originalSha256"/> its digest. Nothing is read again.
+    /// </summary>
+    public async Task<IngestSeal> SealParsedAsync(DicomFile file, int pixelDataOffset, byte[] upload, int length, SealFields fields, byte[] originalSha256, CancellationToken cancellationToken)
+    {
         var originalPixels = file.Dataset.Find(DicomTag.PixelData)?.Value.Length;
         var result = Watermarker.Seal(file, fields);
         if (!result.Embedded)
@@ -103,9 +114,9 @@ internal sealed class RecordWatermarks : IDisposable
 
         var detail = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"sealed in the pixels ({result.Statistics!.Frames.Count} frame(s), PSNR {result.Statistics.WorstFramePsnr:F1} dB)");
         var sealedPixels = file.Dataset.Find(DicomTag.PixelData)!.Value;
-        if (inPlace is { PixelDataOffset: var offset } && sealedPixels.Length == originalPixels)
+        if (pixelDataOffset >= 0 && sealedPixels.Length == originalPixels)
         {
-            sealedPixels.Span.CopyTo(upload.AsSpan(offset));
+            sealedPixels.Span.CopyTo(upload.AsSpan(pixelDataOffset));
             return new IngestSeal(RecordSealKind.Pixels, upload, length, null, originalSha256, detail, null);
         }
 

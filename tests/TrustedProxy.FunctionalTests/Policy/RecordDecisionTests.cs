@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using TrustedProxy.Client;
 using TrustedProxy.FunctionalTests.DicomWeb;
 using TrustedProxy.Policy;
@@ -164,6 +165,70 @@ public sealed class RecordDecisionTests : OwnPolicyTest
         Assert.Empty((await Proxy.Client(ProxyRole.Consumer).SearchAsync(new RecordSearch())).Items);
         Assert.Empty(Directory.EnumerateFiles(Path.Combine(Proxy.Root, "data", "staging"), "*", SearchOption.AllDirectories));
         await producer.UploadAsync(new MemoryStream(new DicomFileBuilder().Study("1.2.826.0.1.66.3", "1.2.826.0.1.66.3.1", "20230101", "CT").Build()));
+    }
+
+    [Fact]
+    public async Task AnUploadTheRecordLevelPolicyRefuses_IsRefusedAtItsHeader_BeforeAnythingIsSealedOrStaged()
+    {
+        await AddPolicyAsync("60-uploads.yaml", """
+            rules:
+              - id: no-angiography-uploads
+                description: angiograms go to the regional archive, not through the proxy
+                effect: deny
+                actions: [upload]
+                record: {modalities: [XA]}
+            """);
+        var producer = Proxy.Client(ProxyRole.Producer);
+        var staging = Path.Combine(Proxy.Root, "data", "staging");
+
+        // The seals made by this proxy (its own meter factory), and every file created in its staging area.
+        var meters = Proxy.Services.GetRequiredService<IMeterFactory>();
+        long seals = 0;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Name == "trustedproxy.records.ingest_seals" && ReferenceEquals(instrument.Meter.Scope, meters))
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref seals, value));
+        listener.Start();
+        var created = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var marker = $"marker-{Guid.NewGuid():N}";
+        var markerSeen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var cacheFileSeen = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var watcher = new FileSystemWatcher(staging) { NotifyFilter = NotifyFilters.FileName };
+        watcher.Created += (_, e) =>
+        {
+            created.Enqueue(e.Name!);
+            if (e.Name == marker)
+            {
+                markerSeen.TrySetResult();
+            }
+            else if (e.Name!.EndsWith(".tpx", StringComparison.Ordinal))
+            {
+                cacheFileSeen.TrySetResult(e.Name);
+            }
+        };
+        watcher.EnableRaisingEvents = true;
+
+        var angiogram = new DicomFileBuilder().Patient("REFUSE-1", "Early^Refusal").Study("1.2.826.0.1.67.1", "1.2.826.0.1.67.1.1", "20230101", "XA").Image(64, 64, seed: 5).Build();
+        var refused = await Assert.ThrowsAsync<TrustedProxyException>(() => producer.UploadAsync(new MemoryStream(angiogram)));
+
+        // Events arrive in order: once the marker's is seen, any the refused upload caused has been too.
+        await File.WriteAllBytesAsync(Path.Combine(staging, marker), []);
+        await markerSeen.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        File.Delete(Path.Combine(staging, marker));
+        Assert.Equal(403, refused.Status);
+        Assert.Equal([marker], created);
+        Assert.Equal(0, Interlocked.Read(ref seals));
+
+        // The same image as a CT is permitted: sealed once, and its cache file is seen being created.
+        var ct = new DicomFileBuilder().Patient("REFUSE-1", "Early^Refusal").Study("1.2.826.0.1.67.2", "1.2.826.0.1.67.2.1", "20230101", "CT").Image(64, 64, seed: 5).Build();
+        var stored = await producer.UploadAsync(new MemoryStream(ct));
+        Assert.Equal(1, Interlocked.Read(ref seals));
+        Assert.Equal(stored.Handle + ".tpx", await cacheFileSeen.Task.WaitAsync(TimeSpan.FromSeconds(30)));
     }
 
     [Fact]
