@@ -429,11 +429,19 @@ internal sealed partial class RecordUploader(
         }
     }
 
+    // Closes a cache file that is to be deleted: its buffered tail may fail to flush on a full disk,
+    // which must not replace the error being handled (the file goes either way).
     private static async Task DisposeAsync(FileStream? staged)
     {
         if (staged is not null)
         {
-            await staged.DisposeAsync().ConfigureAwait(false);
+            try
+            {
+                await staged.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (IOException)
+            {
+            }
         }
     }
 
