@@ -188,7 +188,9 @@ public sealed class UploadCacheTests
         await proxy.Client(ProxyRole.Admin).DeleteAsync(handle);
 
         Assert.Equal(404, (await Assert.ThrowsAsync<TrustedProxyException>(() => proxy.Client(ProxyRole.Consumer).GetAsync(handle))).Status);
-        var deadline = DateTime.UtcNow.AddSeconds(60);
+        // Deletions are swept at exponential intervals (mean 10 s) once their own time (mean 2 s, at
+        // most 5) has come: 60 s went by without a sweep once in CI (e^-5.5); 120 s makes that e^-11.5.
+        var deadline = DateTime.UtcNow.AddSeconds(120);
         while (DateTime.UtcNow < deadline && (await proxy.CloudObjectsAsync()).Any(o => names.Contains(o.Name)))
         {
             await Task.Delay(200);
