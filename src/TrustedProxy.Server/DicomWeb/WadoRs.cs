@@ -41,9 +41,10 @@ internal static class WadoRs
 
         // Every instance is checked (profile, eligibility) before the response starts, so that a
         // refusal is still a clean problem answer; then each is opened, verified, written and let go
-        // before the next, so a study of thousands of instances holds one of them in memory at a
-        // time (its cloud blocks come as one read stream, announced here). A failure past the first
-        // byte (a broken seal, a lost object) aborts the response: the multipart body stays unterminated.
+        // in turn, the next one opened (read, verified, restored, audited) while this one is written,
+        // so a study of thousands of instances holds two of them in memory at most (its cloud blocks
+        // come as one read stream, announced here). A failure past the first byte (a broken seal, a
+        // lost object) aborts the response: the multipart body stays unterminated.
         var feature = context.Proxy();
         foreach (var found in entries)
         {
@@ -54,21 +55,35 @@ internal static class WadoRs
         // Watermark), on each part; on the response too when it is one instance (a study's parts are
         // opened one after the other, after the response has started, so only they can say it).
         using var prefetch = await views.PrefetchAsync(entries.Select(e => e.Entry).ToList(), context.RequestAborted);
+        Task<ViewedRecord> Open(int i) => views.OpenAsync(entries[i].Entry, entries[i].Decision.Obligations, feature.Egress, context.RequestAborted);
         var writer = new MultipartRelatedWriter(context.Response.Body);
         context.Response.ContentType = writer.ContentType(MediaTypes.Dicom);
-        foreach (var found in entries)
+        Task<ViewedRecord>? next = Open(0);
+        try
         {
-            var record = await views.OpenAsync(found.Entry, found.Decision.Obligations, feature.Egress, context.RequestAborted);
-            if (entries.Count == 1)
+            for (var i = 0; i < entries.Count; i++)
             {
-                context.Response.Headers[RecordEndpoints.WatermarkHeader] = record.Mark;
-            }
+                var record = await next!;
+                next = i + 1 < entries.Count ? Open(i + 1) : null;
+                if (entries.Count == 1)
+                {
+                    context.Response.Headers[RecordEndpoints.WatermarkHeader] = record.Mark;
+                }
 
-            await writer.WritePartAsync(
-                $"{MediaTypes.Dicom}; transfer-syntax={record.Entry.TransferSyntaxUid}",
-                body => record.CopyToAsync(body, context.RequestAborted),
-                context.RequestAborted,
-                [(RecordEndpoints.WatermarkHeader, record.Mark)]);
+                await writer.WritePartAsync(
+                    $"{MediaTypes.Dicom}; transfer-syntax={record.Entry.TransferSyntaxUid}",
+                    body => record.CopyToAsync(body, context.RequestAborted),
+                    context.RequestAborted,
+                    [(RecordEndpoints.WatermarkHeader, record.Mark)]);
+            }
+        }
+        finally
+        {
+            // The response failed while the next instance was being opened: let that finish (or fail) before the request ends.
+            if (next is not null)
+            {
+                await next.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
         }
 
         await writer.CompleteAsync(context.RequestAborted);
