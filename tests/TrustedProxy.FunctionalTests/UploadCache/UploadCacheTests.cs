@@ -189,13 +189,13 @@ public sealed class UploadCacheTests
 
         Assert.Equal(404, (await Assert.ThrowsAsync<TrustedProxyException>(() => proxy.Client(ProxyRole.Consumer).GetAsync(handle))).Status);
         // Deletions are swept at exponential intervals (mean 10 s) once their own time (mean 2 s, at
-        // most 5) has come: 60 s went by without a sweep once in CI (e^-5.5); 120 s makes that e^-11.5.
-        var deadline = DateTime.UtcNow.AddSeconds(120);
-        while (DateTime.UtcNow < deadline && (await proxy.CloudObjectsAsync()).Any(o => names.Contains(o.Name)))
-        {
-            await Task.Delay(200);
-        }
-
+        // most 5) has come: looked at again each time the cloud directory changes (every slot writes
+        // to it), up to 120 s (60 s went by without a sweep once in CI, e^-5.5; 120 s makes it e^-11.5).
+        await FileEvents.WaitUntilAsync(
+            Path.Combine(proxy.Root, "data", "cloud"),
+            async () => !(await proxy.CloudObjectsAsync()).Any(o => names.Contains(o.Name)),
+            TimeSpan.FromSeconds(120),
+            () => "the deleted record's objects are still in the cloud after 120 s");
         Assert.DoesNotContain((await proxy.CloudObjectsAsync()).Select(o => o.Name), names.Contains);
     }
 
