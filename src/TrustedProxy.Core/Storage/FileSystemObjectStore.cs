@@ -120,10 +120,24 @@ internal sealed class FileSystemObjectStore : IObjectStore
         foreach (var file in new DirectoryInfo(_root).EnumerateFiles())
         {
             cancellationToken.ThrowIfCancellationRequested();
-            if (ObjectName.TryParse(file.Name, out var name))
+            if (!ObjectName.TryParse(file.Name, out var name))
             {
-                yield return new StoredObject(name, file.Length);
+                continue;
             }
+
+            // An object deleted between the directory listing and its size (a deletion sweep running
+            // beside the listing) is not there any more: left out, as a cloud's listing would.
+            long length;
+            try
+            {
+                length = file.Length;
+            }
+            catch (FileNotFoundException)
+            {
+                continue;
+            }
+
+            yield return new StoredObject(name, length);
         }
     }
 
