@@ -128,7 +128,7 @@ internal sealed partial class GroupReader : IDisposable
     /// retrieval ends: blocks read for it and never taken are dropped (the stream itself is read to
     /// its end whatever happens, see <see cref="ReadSchedule"/>).
     /// </summary>
-    public Task<IDisposable> PrefetchAsync(IReadOnlyList<RecordEntry> entries, CancellationToken cancellationToken)
+    public Task<IDisposable> PrefetchAsync(IReadOnlyList<RecordEntry> entries, IReadOnlyList<RecordEntry> local, CancellationToken cancellationToken)
     {
         if (!Epochs)
         {
@@ -139,12 +139,20 @@ internal sealed partial class GroupReader : IDisposable
         // this retrieval that follow meet this retrieval's claim, not another's.
         var claim = new object();
         CurrentRetrieval.Value = claim;
-        return PrefetchCoreAsync(entries, claim, cancellationToken);
+        return PrefetchCoreAsync(entries, local, claim, cancellationToken);
     }
 
-    private async Task<IDisposable> PrefetchCoreAsync(IReadOnlyList<RecordEntry> entries, object claim, CancellationToken cancellationToken)
+    /// <summary>
+    /// A record read on its own (not within a prefetched retrieval) was served from the proxy: the
+    /// stream its read would have started starts anyway (<see cref="ObliviousRetrievalOptions.StreamForLocalReads"/>).
+    /// </summary>
+    public Task ServedLocallyAsync(RecordEntry entry) =>
+        !Epochs || !_options.StreamForLocalReads || CurrentRetrieval.Value is not null ? Task.CompletedTask : WantLocalAsync(GroupsOf([entry]));
+
+    private async Task<IDisposable> PrefetchCoreAsync(IReadOnlyList<RecordEntry> entries, IReadOnlyList<RecordEntry> local, object claim, CancellationToken cancellationToken)
     {
         var groups = new List<(long Group, long Block)>();
+        var localGroups = _options.StreamForLocalReads ? GroupsOf(local) : 0;
         foreach (var entry in entries)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -153,14 +161,45 @@ internal sealed partial class GroupReader : IDisposable
             {
                 groups.AddRange(blocks.Select(b => (b.GroupId!.Value, b.Id)));
             }
+            else if (_options.StreamForLocalReads)
+            {
+                // Moved back to the cache meanwhile: served locally, counted as such.
+                localGroups += GroupsOf([entry]);
+            }
         }
 
         if (groups.Count == 0)
         {
+            if (localGroups > 0)
+            {
+                await WantLocalAsync(localGroups).ConfigureAwait(false);
+            }
+
             return NoPrefetch.Instance;
         }
 
-        return new Prefetched(this, await EnqueueAsync(groups, claim).ConfigureAwait(false), claim);
+        return new Prefetched(this, await EnqueueAsync(groups, claim, localGroups).ConfigureAwait(false), claim);
+    }
+
+    /// <summary>Groups' worth of these records' stored bytes (what reading them from the cloud would take).</summary>
+    private long GroupsOf(IEnumerable<RecordEntry> entries)
+    {
+        var blocks = entries.Sum(e => Math.Max(1, (e.StoredLength + _blockSize - 1) / _blockSize));
+        return (blocks + _options.GroupSize - 1) / _options.GroupSize;
+    }
+
+    private async Task WantLocalAsync(long localGroups)
+    {
+        var (last, _) = await _blocks.LastGroupAsync().ConfigureAwait(false);
+        if (last < 0)
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            _schedule.WantLocal(localGroups, last, _time.GetUtcNow());
+        }
     }
 
     /// <summary>Writes the record's blocks, in order, to <paramref name="destination"/> (positioned at 0).</summary>
@@ -298,7 +337,7 @@ internal sealed partial class GroupReader : IDisposable
     /// <see cref="Release"/>: a reader while it waits, a prefetch (<paramref name="claim"/>) until one
     /// reader takes the bytes or the prefetch ends. A group's bytes stay while anybody holds it.
     /// </summary>
-    private async Task<IReadOnlyList<(long Group, PendingGroup Pending)>> EnqueueAsync(IReadOnlyList<(long Group, long Block)> blocks, object? claim)
+    private async Task<IReadOnlyList<(long Group, PendingGroup Pending)>> EnqueueAsync(IReadOnlyList<(long Group, long Block)> blocks, object? claim, long localGroups = 0)
     {
         var (last, _) = await _blocks.LastGroupAsync().ConfigureAwait(false);
         lock (_gate)
@@ -330,7 +369,7 @@ internal sealed partial class GroupReader : IDisposable
 
             if (created.Count > 0)
             {
-                _schedule.Want(created, Math.Max(last, created.Max()));
+                _schedule.Want(created, Math.Max(last, created.Max()), localGroups);
             }
 
             return held.Select(p => (p.Key, p.Value)).ToList();

@@ -71,7 +71,13 @@ public sealed class ReadSchedule
     /// padding comes from the same window of groups, so that the stream's span and density are
     /// what the request's own are.
     /// </summary>
-    public long Want(IReadOnlyList<long> groups, long lastGroup)
+    /// <param name="groups">The wanted groups, in the order they are needed.</param>
+    /// <param name="lastGroup">The newest group written.</param>
+    /// <param name="localGroups">
+    /// Groups' worth of the request that the proxy serves itself (records still local): they
+    /// count towards the size class, so that the class is the request's, wherever its records are.
+    /// </param>
+    public long Want(IReadOnlyList<long> groups, long lastGroup, long localGroups = 0)
     {
         var wanted = groups.Distinct().ToArray();
         if (wanted.Length == 0)
@@ -79,7 +85,7 @@ public sealed class ReadSchedule
             throw new ArgumentException("a stream needs at least one group", nameof(groups));
         }
 
-        var size = Math.Max(wanted.Length, Math.Min(StreamShape.SizeOf(StreamShape.SizeClassOf(wanted.Length, _options.MinStreamGroups), _options.MinStreamGroups), lastGroup + 1));
+        var size = Math.Max(wanted.Length, Math.Min(StreamShape.SizeOf(StreamShape.SizeClassOf(wanted.Length + Math.Max(0, localGroups), _options.MinStreamGroups), _options.MinStreamGroups), lastGroup + 1));
         var lo = wanted.Min();
         var hi = wanted.Max();
         var taken = wanted.ToHashSet();
@@ -97,6 +103,19 @@ public sealed class ReadSchedule
         }
 
         var stream = new Stream(_nextStream++, order, Cover: false) { WantedMin = lo, WantedMax = hi };
+        _waiting.Enqueue(stream);
+        return stream.Id;
+    }
+
+    /// <summary>
+    /// Queues, for a request the proxy serves entirely itself, the stream a request of
+    /// <paramref name="localGroups"/> groups would start: shaped as cover is (from the model, in the
+    /// request's size class), in the same queue as requests. Nobody waits for it; the cloud sees a
+    /// stream follow the request as one follows every request.
+    /// </summary>
+    public long WantLocal(long localGroups, long lastGroup, DateTimeOffset now)
+    {
+        var stream = CoverStream(lastGroup, now, StreamShape.SizeClassOf(Math.Max(1, localGroups), _options.MinStreamGroups));
         _waiting.Enqueue(stream);
         return stream.Id;
     }
@@ -184,14 +203,14 @@ public sealed class ReadSchedule
         return count;
     }
 
-    private Stream CoverStream(long lastGroup, DateTimeOffset now)
+    private Stream CoverStream(long lastGroup, DateTimeOffset now, int? sizeClass = null)
     {
         if (_control == ReadScheduleControl.ReplayRecentWanted && _lastWanted.Length > 0)
         {
             return new Stream(-_nextStream++, _lastWanted.Select(g => new Slot(g, false)).ToArray(), Cover: true);
         }
 
-        var shape = _cover.Draw(_random, now);
+        var shape = sizeClass is { } c ? _cover.Draw(_random, now, c) : _cover.Draw(_random, now);
         var size = Math.Min(StreamShape.SizeOf(shape.SizeClass, _options.MinStreamGroups), lastGroup + 1);
         var span = Math.Min(lastGroup + 1, Math.Max(size, (long)Math.Ceiling(size * shape.DrawSpread(_random))));
         var age = shape.DrawAge(_random);

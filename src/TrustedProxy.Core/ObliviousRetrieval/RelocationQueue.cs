@@ -57,6 +57,9 @@ internal sealed partial class RelocationQueue(RecordIndex index, RecordRelocator
         }
     }
 
+    /// <summary>Whether this version of the record waits here (and is served from here, never from its old objects).</summary>
+    public bool IsQueued(RecordEntry entry) => File.Exists(PathOf(entry.Handle, entry.ObjectName));
+
     /// <summary>The queued ciphertext of this version of the record, if its relocation still waits.</summary>
     public FileStream? OpenQueued(RecordEntry entry)
     {

@@ -37,6 +37,16 @@ public sealed record ObliviousRetrievalOptions
     public double RelocationHoldSeconds { get; init; } = 86_400;
 
     /// <summary>
+    /// A request served from the proxy (its records still in the upload cache, or waiting to be
+    /// relocated) still starts a stream at the next tick, of the size class its blocks would have
+    /// needed, shaped as cover is; a request served partly from the cloud pads its stream for the
+    /// local part too. Off, an insider who knows when a request was made sees that no stream
+    /// followed it, so that its records were local (recent uploads, records just read), and two
+    /// requests for one record share that (docs/privacy.md, "Retrieval", volume).
+    /// </summary>
+    public bool StreamForLocalReads { get; init; } = true;
+
+    /// <summary>
     /// When groups are read. <c>epochs</c>: reads happen at the ticks of a fixed clock
     /// (<see cref="EpochSeconds"/>, random phase); in each epoch every active read stream (a
     /// request's groups, padded to a size class, or a cover stream drawn from the learned shape of

@@ -47,8 +47,15 @@ internal sealed class RecordReader(RecordIndex index, GroupReader groups, Record
     /// WADO-RS): their cloud blocks are read as one stream, not one stream per record. Dispose when
     /// the retrieval ends.
     /// </summary>
-    public Task<IDisposable> PrefetchAsync(IReadOnlyList<RecordEntry> entries, CancellationToken cancellationToken) =>
-        groups.PrefetchAsync(entries.Where(e => e.State != RecordState.Cached).ToList(), cancellationToken);
+    public Task<IDisposable> PrefetchAsync(IReadOnlyList<RecordEntry> entries, CancellationToken cancellationToken)
+    {
+        // A record the proxy serves itself (still cached, or queued for relocation: its old objects
+        // must never be read again) is not read, but it counts towards the stream's size.
+        var local = entries.Where(IsLocal).ToList();
+        return groups.PrefetchAsync(entries.Except(local).ToList(), local, cancellationToken);
+    }
+
+    private bool IsLocal(RecordEntry entry) => entry.State == RecordState.Cached || relocations.IsQueued(entry);
 
     private async Task<RecordContent> OpenAsync(RecordEntry entry, Relocation relocate, CancellationToken cancellationToken)
     {
@@ -75,6 +82,13 @@ internal sealed class RecordReader(RecordIndex index, GroupReader groups, Record
             // A record whose relocation is queued is served from the queue's copy, never the cloud's old objects.
             ciphertext = entry.State == RecordState.Cached ? staging.OpenRead(entry.Handle) : relocations.OpenQueued(entry);
             var fromCloud = ciphertext is null;
+            if (!fromCloud && relocate != Relocation.Now)
+            {
+                // An ordinary read served locally still starts the stream a read would (unless its
+                // retrieval's prefetch counted it): the cloud sees a stream follow every request.
+                await groups.ServedLocallyAsync(entry).ConfigureAwait(false);
+            }
+
             ciphertext ??= await CopyFromBackendAsync(entry, cancellationToken).ConfigureAwait(false);
 
             // A record small enough to hold (most instances) is decrypted once, into memory, while it

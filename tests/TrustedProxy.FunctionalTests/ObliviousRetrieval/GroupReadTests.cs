@@ -113,10 +113,16 @@ public sealed class GroupReadTests
         await UploadCacheTests.WaitUntilReleasedAsync(proxy);
         var start = Gets(proxy).Count;
 
-        await Task.Delay(TimeSpan.FromSeconds(4));
+        // Cover at the declared rate (about one stream a second, a Poisson count: waiting a fixed
+        // few seconds would see none now and then), with nobody asking.
+        await FileEvents.WaitUntilAsync(
+            Path.Combine(proxy.Root, "data"),
+            () => Task.FromResult(Gets(proxy).Count - start >= 8),
+            TimeSpan.FromSeconds(60),
+            () => $"{Gets(proxy).Count - start} cover reads in 60 s");
+        await Task.Delay(TimeSpan.FromSeconds(2));
 
-        // Cover at the declared rate (about one stream a second), with nobody asking; every read
-        // is of an object the cloud holds, and reads come in epochs (a few a tick), not one by one.
+        // Every read is of an object the cloud holds, and reads come in epochs (a few a tick), not one by one.
         var gets = Gets(proxy).Skip(start).ToList();
         var groupOf = await GroupsByNameAsync(proxy);
         Assert.InRange(gets.Count, 8, 4000);
@@ -169,6 +175,55 @@ public sealed class GroupReadTests
         Assert.Equal(files.Select(Convert.ToHexString).Order(), parts.Select(Convert.ToHexString).Order());
         var read = Gets(proxy).Skip(start).Select(g => g.Name).Distinct().Count();
         Assert.True(read >= wanted && read < 2 * wanted && read < 8 * files.Count, $"{read} objects read for {wanted} blocks of {files.Count} instances");
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task UnderTheEpochSchedule_ARecordServedFromTheCache_StillStartsAStreamOfItsClass_UnlessSwitchedOff(bool streamForLocalReads)
+    {
+        await using var proxy = await ProxyHost.StartAsync(settings: new Dictionary<string, string?>(Epochs)
+        {
+            ["TrustedProxy:ObliviousRetrieval:DeclaredRetrievalsPerDay"] = "0",
+            ["TrustedProxy:ObliviousRetrieval:IdleFloorGigabytesPerDay"] = "0",
+            ["TrustedProxy:ObliviousRetrieval:RelocationHoldSeconds"] = "3600",
+            ["TrustedProxy:ObliviousRetrieval:StreamForLocalReads"] = streamForLocalReads ? "true" : "false",
+        });
+        var (handles, files) = await UploadAsync(proxy, 6);
+        await UploadCacheTests.WaitUntilReleasedAsync(proxy);
+        var consumer = proxy.Client(ProxyRole.Consumer);
+
+        // Read once from the cloud: the record moves back to the cache, held there for up to an hour.
+        await consumer.FetchAsync(handles[2], Stream.Null);
+        await WaitUntilRelocatedAsync(proxy, handles[2]);
+        var cloud = await GroupsByNameAsync(proxy);
+        var before = Gets(proxy).Count;
+
+        using var back = new MemoryStream();
+        await consumer.FetchAsync(handles[2], back);
+        Assert.Equal(files[2], back.ToArray());
+
+        if (!streamForLocalReads)
+        {
+            // Nothing follows the request: no cover is declared, and the record came from the cache.
+            await Task.Delay(TimeSpan.FromSeconds(1));
+            Assert.Equal(before, Gets(proxy).Count);
+            return;
+        }
+
+        // No cover is declared, so whatever is read now is the stream the local read started:
+        // a size class's worth (8 × 2^k) of objects the cloud holds.
+        await FileEvents.WaitUntilAsync(
+            Path.Combine(proxy.Root, "data"),
+            () => Task.FromResult(Gets(proxy).Count - before >= 8),
+            TimeSpan.FromSeconds(30),
+            () => $"{Gets(proxy).Count - before} objects read after a local read");
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        var gets = Gets(proxy).Skip(before).Select(g => g.Name).ToList();
+        var read = gets.Distinct().Count();
+        Assert.Equal(gets.Count, read);
+        Assert.True(read >= 8 && (read & (read - 1)) == 0, $"{read} objects read");
+        Assert.All(gets, g => Assert.True(cloud.ContainsKey(g), $"{g} is not an object of the cloud"));
     }
 
     private static async Task<Dictionary<string, long>> GroupsByNameAsync(ProxyHost proxy)

@@ -65,15 +65,13 @@ public sealed class RetrievalTests
     }
 
     /// <summary>
-    /// Not at chance yet (issue 21 stays open on it; docs/privacy.md, "Reads"). Volume: an attacker
-    /// who knows when a request was made sees whether a stream started after it, and its size class;
-    /// two requests for one record share a class, and whether each came from the cloud or from the
-    /// cache (where relocation keeps a record for up to a day) is correlated between them.
-    /// Relocation: a later request reads objects written after the earlier one, and within a minute
-    /// of a request little else is read to hide them (the constant-rate schedule read 16 objects a
-    /// second whatever happened). Measured at the time of writing: volume 0.447 (balanced accuracy
-    /// 0.577), relocation 0.630 (0.637), both at 10 s, at chance from 10 minutes on. The bound is a
-    /// guard against their growing, not a claim that they are harmless.
+    /// Not at chance yet (issue 21 stays open on it; docs/privacy.md, "Retrieval"). Volume: an
+    /// attacker who knows when a request was made sees the size class of the stream that follows
+    /// it; two requests that share a record are more often both whole-study requests than two
+    /// requests at random, so equal classes link them a little. Relocation: a later request reads
+    /// objects written after the earlier one. Measured at the time of writing (96 h, seed 1): volume
+    /// 0.586 and relocation 0.540 at 10 s, at chance from 10 minutes on. The bound is a guard against
+    /// their growing, not a claim that they are harmless.
     /// </summary>
     [Fact]
     public async Task AtTheDefaults_VolumeAndRelocationLinking_StayWithinTheirMeasuredBound()
@@ -84,9 +82,25 @@ public sealed class RetrievalTests
         {
             foreach (var signal in window.SameRecord.Concat(window.SamePatient).Where(s => s.Name is "volume" or "relocation"))
             {
-                Assert.True(Math.Abs(signal.Auc - 0.5) <= 0.15 || signal.BalancedAccuracy <= 0.6, $"W={window.Window}, {signal.Name}: AUC {signal.Auc:F3}, balanced accuracy {signal.BalancedAccuracy:F3}");
+                Assert.True(Math.Abs(signal.Auc - 0.5) <= 0.1 || signal.BalancedAccuracy <= 0.57, $"W={window.Window}, {signal.Name}: AUC {signal.Auc:F3}, balanced accuracy {signal.BalancedAccuracy:F3}");
             }
         }
+    }
+
+    /// <summary>
+    /// The control of the stream a local read starts: without it, no stream follows a request served
+    /// from the cache, which shows that its record was local (just uploaded, or just read and moved),
+    /// and its next request reads objects written after it.
+    /// </summary>
+    [Fact]
+    public async Task WithoutAStreamForLocalReads_RelocationLinksRequestsWithinSeconds()
+    {
+        var off = await Of(new UploadCacheOptions(), RetrievalConfiguration.Defaults with { LocalStreams = false });
+        var on = await Of(new UploadCacheOptions(), RetrievalConfiguration.Defaults);
+
+        double Relocation(RetrievalEvaluation e) => e.Windows.MinBy(w => w.Window)!.SameRecord.Single(s => s.Name == "relocation").Auc;
+        Assert.True(Relocation(off) > 0.58, $"relocation AUC without local streams {Relocation(off):F3}");
+        Assert.True(Relocation(off) - Relocation(on) > 0.04, $"relocation AUC {Relocation(off):F3} without local streams, {Relocation(on):F3} with");
     }
 
     private static Task<RetrievalEvaluation> Of(UploadCacheOptions uploads, RetrievalConfiguration retrieval) =>

@@ -27,6 +27,7 @@ public static class RetrievalHarness
             new(on, defaults with { Mode = ReadMode.GroupsImmediate }),
             new(on, defaults with { Relocate = false }),
             new(on, defaults with { GroupSize = 8 }),
+            new(on, defaults with { LocalStreams = false }),
             new(on, defaults),
             new(on, defaults with { GroupsPerEpoch = 8 }),
             new(on, defaults with { CoverPerWanted = 3 }),

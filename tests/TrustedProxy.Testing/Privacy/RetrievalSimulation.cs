@@ -24,12 +24,13 @@ public enum ReadMode
 /// <param name="Relocate">A record read from the cloud moves to fresh objects (only with the upload cache on).</param>
 /// <param name="ObliviousTransfer">Consumers fetch single instances by OT over their study: the proxy reads the whole study.</param>
 /// <param name="RelocationHoldHours">A relocated block enters the upload schedule after a further uniform delay of up to this many hours.</param>
-public sealed record RetrievalConfiguration(ReadMode Mode, int GroupSize = 1, int GroupsPerEpoch = 64, double CoverPerWanted = 1, bool Relocate = true, bool ObliviousTransfer = false, double RelocationHoldHours = 0)
+/// <param name="LocalStreams">A request served locally still starts a stream of its size class (epochs only).</param>
+public sealed record RetrievalConfiguration(ReadMode Mode, int GroupSize = 1, int GroupsPerEpoch = 64, double CoverPerWanted = 1, bool Relocate = true, bool ObliviousTransfer = false, double RelocationHoldHours = 0, bool LocalStreams = false)
 {
     public static readonly RetrievalConfiguration Defaults = FromOptions(new ObliviousRetrievalOptions());
 
     public static RetrievalConfiguration FromOptions(ObliviousRetrievalOptions o) => new(
-        o.Schedule == ObliviousRetrievalOptions.Immediate ? ReadMode.GroupsImmediate : ReadMode.Epochs, o.GroupSize, o.GroupsPerEpoch, o.CoverPerWanted, o.RelocateAfterRead, RelocationHoldHours: o.RelocationHoldSeconds / 3600);
+        o.Schedule == ObliviousRetrievalOptions.Immediate ? ReadMode.GroupsImmediate : ReadMode.Epochs, o.GroupSize, o.GroupsPerEpoch, o.CoverPerWanted, o.RelocateAfterRead, RelocationHoldHours: o.RelocationHoldSeconds / 3600, LocalStreams: o.StreamForLocalReads);
 
     /// <summary>The options the server would run with (the declared load is the simulation's own, as a site would declare it).</summary>
     public ObliviousRetrievalOptions Options(double retrievalsPerDay, double retrievalMegabytes) => new ObliviousRetrievalOptions() with
@@ -39,6 +40,7 @@ public sealed record RetrievalConfiguration(ReadMode Mode, int GroupSize = 1, in
         CoverPerWanted = CoverPerWanted,
         DeclaredRetrievalsPerDay = retrievalsPerDay,
         DeclaredRetrievalMegabytes = Math.Max(0.01, retrievalMegabytes),
+        StreamForLocalReads = LocalStreams,
     };
 
     public string Label =>
@@ -51,6 +53,7 @@ public sealed record RetrievalConfiguration(ReadMode Mode, int GroupSize = 1, in
         + (Mode != ReadMode.Direct && !Relocate ? ", no relocation" : "")
         + (ObliviousTransfer ? ", OT mode" : "")
         + (Mode != ReadMode.Direct && Relocate ? $", relocation held U(0, {RelocationHoldHours:0.#} h)" : "")
+        + (Mode == ReadMode.Epochs && !LocalStreams ? ", no stream for local reads" : "")
         + (this == Defaults ? " (**defaults**)" : "");
 }
 
@@ -294,8 +297,21 @@ public static class RetrievalSimulation
                 : request.Records;
             var cloud = wanted.Where(id => current.ContainsKey(id) && cachedUntil[id] < t).ToList();
             fromCloud[r] = cloud.Count > 0;
+            // What the proxy serves itself, in groups: with local streams on, it still counts (the server's RecordReader does the same).
+            var local = configuration.Mode == ReadMode.Epochs && configuration.LocalStreams
+                ? wanted.Except(cloud).Sum(id => current.TryGetValue(id, out var b) ? (long)Math.Ceiling(b.Length / (double)configuration.GroupSize) : 0)
+                : 0;
             if (cloud.Count == 0)
             {
+                if (local > 0)
+                {
+                    var newest = view.FirstAfter(t);
+                    if (newest > 0)
+                    {
+                        schedule!.WantLocal(local, groupOf[newest - 1], requests[r].At);
+                    }
+                }
+
                 return;
             }
 
@@ -337,7 +353,7 @@ public static class RetrievalSimulation
                     if (stream.Count > 0)
                     {
                         var written = view.FirstAfter(t);
-                        schedule!.Want(stream, groupOf[Math.Max(0, written - 1)]);
+                        schedule!.Want(stream, groupOf[Math.Max(0, written - 1)], local);
                     }
 
                     break;

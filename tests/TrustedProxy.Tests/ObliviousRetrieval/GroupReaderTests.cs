@@ -78,7 +78,7 @@ public sealed class GroupReaderTests : IDisposable
         using var reader = new GroupReader(rig.Store, rig.Blocks, rig.Mask, Options.Create(options), Options.Create(rig.Options), _time, new Random(3), _metrics.GetRequiredService<IMeterFactory>(), new FakeLogger<GroupReader>());
 
         // The retrieval announces 48 blocks and takes none while the stream runs (a client that does not read).
-        using (await reader.PrefetchAsync(entries, CancellationToken.None))
+        using (await reader.PrefetchAsync(entries, [], CancellationToken.None))
         {
             var peak = 0L;
             while (reader.Streams > 0)

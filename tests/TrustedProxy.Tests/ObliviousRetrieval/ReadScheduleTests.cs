@@ -326,6 +326,57 @@ public sealed class ReadScheduleTests
         Assert.InRange(bySize[128] / total, 0.44, 0.56);
     }
 
+    [Theory]
+    [InlineData(3, 0, 8)]
+    [InlineData(3, 6, 16)]
+    [InlineData(3, 30, 64)]
+    [InlineData(40, 100, 256)]
+    public void APartlyLocalRequest_IsPaddedToTheClassOfAllItsGroups(int wanted, long local, int size)
+    {
+        var groups = Groups(new Random(wanted), wanted, 0, 10_000);
+        var schedule = new ReadSchedule(Options(), NoCover(), new Random(5), Start);
+
+        var id = schedule.Want(groups, 10_000, local);
+        var reads = Streams(RunUntilIdle(schedule, 10_000))[id].Reads;
+
+        Assert.Equal(size, reads.Count);
+        Assert.Equal(wanted, reads.Count(r => r.Wanted));
+    }
+
+    [Theory]
+    [InlineData(1L, 8)]
+    [InlineData(8L, 8)]
+    [InlineData(9L, 16)]
+    [InlineData(500L, 512)]
+    public void ARequestServedLocally_StartsAStreamOfItsClass_ShapedAsCover_WithNothingWanted(long local, int size)
+    {
+        // The model knows only streams of class 0 (8 groups) and 6 (512): a local request's class is its own all the same.
+        var prior = new Dictionary<StreamShape, double> { [Shape(1_000, 0, 2)] = 1, [Shape(50_000, 6, 3)] = 1 };
+        var schedule = new ReadSchedule(Options(), Model(1e-9, prior), new Random(7), Start);
+
+        var id = schedule.WantLocal(local, 1_000_000, Start);
+        var epochs = RunUntilIdle(schedule, 1_000_000);
+        var stream = Streams(epochs)[id];
+
+        Assert.Equal(size, stream.Reads.Count);
+        Assert.DoesNotContain(stream.Reads, r => r.Wanted);
+        Assert.Equal(stream.Reads.Count, stream.Reads.Select(r => r.Group).Distinct().Count());
+        Assert.Equal(0, stream.First);
+    }
+
+    [Fact]
+    public void ARequestServedLocally_WaitsInTheQueueAsARequestWould()
+    {
+        var schedule = new ReadSchedule(Options(maxStreams: 1), NoCover(), new Random(9), Start);
+
+        var first = schedule.Want([5, 6, 7], 1_000);
+        var local = schedule.WantLocal(3, 1_000, Start);
+        var streams = Streams(RunUntilIdle(schedule, 1_000));
+
+        Assert.Equal(0, streams[first].First);
+        Assert.Equal(streams[first].Last + 1, streams[local].First);
+    }
+
     [Fact]
     public void Cover_DoesNotFollowTodaysRequests_ToTheirGroups()
     {

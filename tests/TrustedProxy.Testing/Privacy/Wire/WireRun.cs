@@ -569,7 +569,7 @@ internal sealed class ReadPhase
             _read.Add(c.Handle);
         }
 
-        var prefetch = await _reader.PrefetchAsync(entries, _stop.Token);
+        var prefetch = await _reader.PrefetchAsync(entries, [], _stop.Token);
         _serving.Add(ServeAsync(entries, prefetch));
     }
 
