@@ -14,7 +14,7 @@ internal static class InitCommand
         var megabytes = new Option<double?>("--retrieval-megabytes") { Description = "The size of a retrieval in MB (default 500)" };
         var uploads = new Option<double?>("--uploads-per-day") { Description = "The write load the site expects: uploads (studies or series, counting records re-written after a cloud read) a day; the upload cache's slot rate, and so its daily cloud writes, follow it (default 10)" };
         var uploadMegabytes = new Option<double?>("--upload-megabytes") { Description = "The size of an upload in MB (default 50)" };
-        var sharesOut = new Option<string>("--shares-out") { Description = $"Directory for the master key's share files (default ./{KeyCommands.DefaultSharesDirectory}; not inside --data)", DefaultValueFactory = _ => KeyCommands.DefaultSharesDirectory };
+        var sharesOut = new Option<string>("--shares-out") { Description = "Directory for the master key's share files (not inside --data)", DefaultValueFactory = _ => KeyCommands.DefaultSharesDirectory };
         var command = new Command("init", "A ready local set-up: the CA, the proxy's TLS certificate and one client credential per role under certs/ (recorded in the audit log under data/), the declared read and write load, and, with a new master key, its shares for custodians")
         {
             organisation, hosts, retrievals, megabytes, uploads, uploadMegabytes, KeyCommands.Shares, KeyCommands.Threshold, sharesOut, Cli.Certs, AuditCommands.Data,

@@ -102,7 +102,7 @@ internal static class KeyCommands
 
     private static Command Split()
     {
-        var output = new Option<string>("--out") { Description = $"Directory for the share files (default ./{DefaultSharesDirectory}; not inside --data)", DefaultValueFactory = _ => DefaultSharesDirectory };
+        var output = new Option<string>("--out") { Description = "Directory for the share files (not inside --data)", DefaultValueFactory = _ => DefaultSharesDirectory };
         var command = new Command("split", "Deal the master key to custodians as a new split: --shares files, any --threshold of which rebuild it (earlier splits stay valid)") { Shares, Threshold, output, AuditCommands.Data };
         Cli.SetAction(command, async (parse, _) =>
         {
