@@ -72,9 +72,10 @@ internal static class KeyShareFile
     public static KeyShare Parse(string text, string source)
     {
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var raw in text.Split('\n'))
+        var lines = text.Split('\n');
+        for (var number = 1; number <= lines.Length; number++)
         {
-            var line = raw.Trim();
+            var line = lines[number - 1].Trim();
             if (line.Length == 0 || line.StartsWith('#'))
             {
                 continue;
@@ -89,7 +90,8 @@ internal static class KeyShareFile
 
             if (name is null || !Fields.Contains(name))
             {
-                throw Corrupted(source, $"an unknown line '{Truncate(line)}'");
+                // By number, never by content: a line with a damaged name may be the share's.
+                throw Corrupted(source, $"line {number} is not one of its fields");
             }
 
             if (!values.TryAdd(name, line[(colon + 1)..].Trim()))

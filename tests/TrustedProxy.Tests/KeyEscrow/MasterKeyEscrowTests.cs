@@ -58,14 +58,17 @@ public sealed class MasterKeyEscrowTests : IDisposable
 
     /// <summary>
     /// Every one-character change to a share file's content (not its comments) is refused, naming
-    /// the file: a damaged digit of the share, the check value, the threshold or a field name.
+    /// the file: a damaged digit of the share, the check value, the threshold or a field name; and
+    /// the message never quotes the share, not even when the damage is to the name of its line.
     /// </summary>
     [Fact]
-    public void EveryOneCharacterChange_ToAShareFile_IsRefusedNamingTheFile()
+    public void EveryOneCharacterChange_ToAShareFile_IsRefusedNamingTheFile_WithoutQuotingTheShare()
     {
         using var keys = ProxyKeyRing.FromBytes(_master);
         var text = File.ReadAllText(WriteSplit(keys, 3, 5, "a")[1]);
         var body = text.IndexOf("format:", StringComparison.Ordinal);
+        var shareStart = text.IndexOf("share: ", body, StringComparison.Ordinal) + "share: ".Length;
+        var shareDigits = text.Substring(shareStart, 8);
 
         for (var i = body; i < text.Length; i++)
         {
@@ -78,6 +81,7 @@ public sealed class MasterKeyEscrowTests : IDisposable
             var refused = Assert.Throws<KeyShareException>(() => KeyShareFile.Parse(changed, "custodian-2.txt"));
             Assert.StartsWith("'custodian-2.txt' ", refused.Message);
             Assert.DoesNotContain("\n", refused.Message);
+            Assert.DoesNotContain(shareDigits, refused.Message);
         }
     }
 
