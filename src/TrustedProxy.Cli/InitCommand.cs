@@ -42,7 +42,7 @@ internal static class InitCommand
             // an existing key keeps the shares dealt before, and 'tproxy keys split' deals more.
             var data = parse.GetValue(AuditCommands.Data)!;
             var existingKey = Environment.GetEnvironmentVariable(ProxyServer.MasterKeyVariable) is { Length: > 0 }
-                ? $"master key from {ProxyServer.MasterKeyVariable}"
+                ? $"kept master key      from {ProxyServer.MasterKeyVariable}"
                 : File.Exists(AuditCommands.MasterKeyPath(data)) ? $"kept master key      {AuditCommands.MasterKeyPath(data)}" : null;
             return AuditCommands.AuditedAsync(parse, audit => Initialize(parse, audit, load, declares, existingKey));
         });
@@ -69,7 +69,7 @@ internal static class InitCommand
 
             if (existingKey is not null)
             {
-                Console.WriteLine($"{existingKey} (its shares are those dealt before; 'tproxy keys split' deals a new set)");
+                Console.WriteLine($"{existingKey}: not split again ('tproxy keys split' deals a new set of shares)");
                 return Cli.Ok;
             }
 

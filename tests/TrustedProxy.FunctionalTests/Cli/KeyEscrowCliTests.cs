@@ -121,6 +121,29 @@ public sealed class KeyEscrowCliTests : IAsyncLifetime
             "keys", "verify-shares", "--share", files[0], "--share", files[1], "--share", files[2]);
     }
 
+    /// <summary>
+    /// A share altered with its check value recomputed reads as a valid file; the key check refuses
+    /// three shares including it, and among four the other three outvote it and it is named.
+    /// </summary>
+    [Fact]
+    public async Task VerifyShares_WithAnAlteredShareWhoseCheckValueWasRecomputed_RefusesTheSet_OrNamesItAmongFour()
+    {
+        var files = ShareFiles(Shares);
+        using (var original = TrustedProxy.KeyEscrow.KeyShareFile.Read(files[2]))
+        {
+            var value = original.Value.ToArray();
+            value[0] ^= 1;
+            File.Delete(files[2]);
+            TrustedProxy.KeyEscrow.KeyShareFile.Write(files[2], new TrustedProxy.KeyEscrow.KeyShare(original.InstallationId, original.SplitId, 3, 5, original.Index, value, files[2]));
+        }
+
+        var three = await AssertRefusedAsync(_site.Path, null, "keys", "verify-shares", "--share", files[0], "--share", files[1], "--share", files[2]);
+        Assert.Matches("^the 3 shares do not rebuild the master key of installation [0-9a-f]{32} \\(its check value does not match\\): one of them was altered", three);
+
+        await AssertRefusedAsync(_site.Path, $"'{files[2]}' does not fit the other shares of split {SplitOf(files[0])}: it was altered after it was written (the others rebuild the key)",
+            "keys", "verify-shares", "--share", files[0], "--share", files[2], "--share", files[1], "--share", files[3]);
+    }
+
     [Fact]
     public async Task VerifyShares_WithTheSameShareTwice_IsRefused()
     {
