@@ -189,18 +189,21 @@ internal static class AuditCommands
         }
     }
 
-    private static string NoMasterKey(string data) =>
-        $"no master key: neither {ProxyServer.MasterKeyVariable} nor '{Path.Combine(data, "keys", "master.key")}' (pass --data, the proxy's data directory)";
+    public static string NoMasterKey(string data) =>
+        $"no master key: neither {ProxyServer.MasterKeyVariable} nor '{MasterKeyPath(data)}' (pass --data, the proxy's data directory)";
+
+    /// <summary>Where the server keeps its master key when the environment does not carry it.</summary>
+    public static string MasterKeyPath(string data) => Path.Combine(data, "keys", "master.key");
 
     // As the server finds it: the environment first, then the key file in the data directory.
-    private static ProxyKeyRing? MasterKey(string data, bool create)
+    public static ProxyKeyRing? MasterKey(string data, bool create)
     {
         if (Environment.GetEnvironmentVariable(ProxyServer.MasterKeyVariable) is { Length: > 0 } base64)
         {
             return ProxyKeyRing.FromBase64(base64);
         }
 
-        var path = Path.Combine(data, "keys", "master.key");
+        var path = MasterKeyPath(data);
         if (!create && !File.Exists(path))
         {
             return null;

@@ -178,6 +178,7 @@ internal static class Cli
         ObliviousTransfer.OtProtocolException ot => $"oblivious transfer failed: {ot.Message}",
         InvalidConfigurationException config => config.Message,
         Crypto.InsecureSecretFileException secret => secret.Message,
+        KeyEscrow.KeyShareException share => share.Message,
         HttpRequestException http => DescribeConnection(http),
         OperationCanceledException => "cancelled",
         IOException io => io.Message,

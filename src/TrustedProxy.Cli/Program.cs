@@ -13,6 +13,7 @@ var root = new RootCommand("tproxy: run and use TrustedProxy, the privacy proxy 
     RecordCommands.WhoAmI(),
     RecordCommands.Records(),
     CaCommands.Create(),
+    KeyCommands.Create(),
     AuditCommands.Create(),
     PolicyCommands.Create(),
     ResearchCommands.Create(),

@@ -24,6 +24,7 @@ public static class AuditKinds
     public const string Repair = "audit-repair";
     public const string ObjectFormatMigration = "object-format-migration";
     public const string PatientLinkage = "patient-linkage";
+    public const string KeySplit = "key-split";
 }
 
 /// <summary>
@@ -150,6 +151,15 @@ internal static class AuditEvents
         ["organisation"] = organisation,
         ["role"] = role,
         ["notAfter"] = AuditHashes.Time(notAfter),
+    });
+
+    /// <summary>The master key was dealt to custodians: which split, how many shares, how many rebuild it; never a share.</summary>
+    public static AuditEvent KeySplit(string installationId, string splitId, int threshold, int shares) => new(AuditKinds.KeySplit, new JsonObject
+    {
+        ["installation"] = installationId,
+        ["split"] = splitId,
+        ["threshold"] = threshold,
+        ["shares"] = shares,
     });
 
     public static AuditEvent CaRevoke(string serial, string reason) => new(AuditKinds.CaRevoke, new JsonObject

@@ -44,11 +44,27 @@ internal sealed class ProxyKeyRing : IDisposable
         if (!File.Exists(path))
         {
             var fresh = RandomNumberGenerator.GetBytes(MasterKeyBytes);
-            SecretFile.WriteText(path, Convert.ToBase64String(fresh) + "\n");
+            WriteKeyFile(path, fresh);
             CryptographicOperations.ZeroMemory(fresh);
         }
 
         return FromBase64(SecretFile.ReadText(path).Trim());
+    }
+
+    /// <summary>Writes a key file as <see cref="LoadOrCreate"/> reads it (base64, 0600); an existing key is never replaced.</summary>
+    public static void WriteKeyFile(string path, ReadOnlySpan<byte> masterKey)
+    {
+        if (masterKey.Length != MasterKeyBytes)
+        {
+            throw new CryptographicException($"the master key must be {MasterKeyBytes} bytes, found {masterKey.Length}");
+        }
+
+        if (File.Exists(path))
+        {
+            throw new IOException($"'{path}' exists; a master key is never overwritten");
+        }
+
+        SecretFile.WriteText(path, Convert.ToBase64String(masterKey) + "\n");
     }
 
     /// <summary>For deployments that inject the master key from a secret store instead of a file.</summary>
@@ -75,6 +91,9 @@ internal sealed class ProxyKeyRing : IDisposable
     /// <summary>Derives <paramref name="length"/> purpose-bound bytes (more than 32 where a key must be reduced modulo a group order without bias).</summary>
     public byte[] Derive(string purpose, int length) =>
         HKDF.DeriveKey(HashAlgorithmName.SHA256, _masterKey, length, salt: [], info: Encoding.UTF8.GetBytes(purpose));
+
+    /// <summary>A copy of the master key itself, for key escrow only (<c>KeyEscrow/</c>); the caller wipes it.</summary>
+    internal byte[] ExportMasterKey() => _masterKey.ToArray();
 
     public void Dispose()
     {
