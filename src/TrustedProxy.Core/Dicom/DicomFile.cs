@@ -90,7 +90,7 @@ public sealed class DicomFile
 
     /// <summary>
     /// Reads an upload held in memory once, for both things the upload path needs of it: its header,
-    /// as <see cref="DicomHeader.ReadAsync"/> reads it (every top-level value up to
+    /// as <see cref="DicomHeader.ReadAsync(Stream, DicomReaderLimits, CancellationToken)"/> reads it (every top-level value up to
     /// <see cref="DicomHeader.BulkDataThreshold"/>, the same limits, the same errors), and the whole
     /// file for sealing, as <see cref="ReadInPlaceAsync"/> reads it (larger values are windows on
     /// <paramref name="buffer"/>), with the offset of native Pixel Data of any size, or -1 when

@@ -46,8 +46,24 @@ public sealed class DicomHeader
     public DateOnly? StudyDate =>
         Dataset.GetString(DicomTag.StudyDate) is { } text && DateOnly.TryParseExact(text.Trim(), "yyyyMMdd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var date) ? date : null;
 
+    /// <summary>
+    /// The last group whose attributes a decision about a record reads (patient 0010, study and
+    /// series 0008/0020): once an element of a later group is read, in a file whose elements are in
+    /// ascending order as Part 10 requires, every such attribute has been seen.
+    /// </summary>
+    public const ushort LastIdentifyingGroup = 0x0020;
+
     /// <summary>Walks an entire Part 10 stream to its end and returns its header.</summary>
-    public static async Task<DicomHeader> ReadAsync(Stream stream, DicomReaderLimits limits, CancellationToken cancellationToken)
+    public static Task<DicomHeader> ReadAsync(Stream stream, DicomReaderLimits limits, CancellationToken cancellationToken) =>
+        ReadAsync(stream, limits, identified: null, cancellationToken);
+
+    /// <summary>
+    /// Walks an entire Part 10 stream to its end and returns its header; <paramref name="identified"/>
+    /// runs once, with the header read so far, as soon as the identifying attributes are all read
+    /// (the first element past <see cref="LastIdentifyingGroup"/>, or the end): before the bulk data
+    /// that follows them is read, so a caller can decide about the file before it pays for its pixels.
+    /// </summary>
+    public static async Task<DicomHeader> ReadAsync(Stream stream, DicomReaderLimits limits, Func<DicomHeader, CancellationToken, Task>? identified, CancellationToken cancellationToken)
     {
         await using var reader = new DicomFileReader(stream, limits, deferAbove: BulkDataThreshold);
         var meta = await reader.ReadFileMetaAsync(cancellationToken).ConfigureAwait(false);
@@ -55,6 +71,13 @@ public sealed class DicomHeader
         long held = 0;
         while (await reader.ReadElementAsync(dataset, cancellationToken).ConfigureAwait(false) is { } element)
         {
+            if (identified is not null && element.Tag.Group > LastIdentifyingGroup)
+            {
+                // This element's value, if deferred, is read only by the next read.
+                await identified(new DicomHeader(meta, dataset), cancellationToken).ConfigureAwait(false);
+                identified = null;
+            }
+
             // A deferred (bulk) value is skipped by the next read; everything else is held.
             if (element.IsDeferred)
             {
@@ -68,6 +91,11 @@ public sealed class DicomHeader
             }
 
             dataset.Append(element);
+        }
+
+        if (identified is not null)
+        {
+            await identified(new DicomHeader(meta, dataset), cancellationToken).ConfigureAwait(false);
         }
 
         return new DicomHeader(meta, dataset);

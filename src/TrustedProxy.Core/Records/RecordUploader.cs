@@ -138,6 +138,9 @@ internal sealed partial class RecordUploader(
 
     private readonly KeyedLock<(string Organisation, string SopInstanceUid)> _instances = new();
 
+    /// <summary>What a large upload may hold in memory beyond its header's limit before it is decided on (the reader's buffering).</summary>
+    private const long DecisionHoldSlackBytes = 1 << 20;
+
     private async Task<UploadReceipt> StoreAsync(Stream body, FederationIdentity origin, Func<RecordAttributes, CancellationToken, Task> authorize, CancellationToken cancellationToken, string? expectedStudyInstanceUid)
     {
         var handle = RecordHandle.New();
@@ -193,21 +196,39 @@ internal sealed partial class RecordUploader(
             else
             {
                 // Larger than the in-memory limit: it streams through unsealed (a whole-file seal over
-                // its digest) and is encrypted as it is read, so the header, and the decision, come
-                // when the whole file has been read.
-                staged = staging.Create(handle);
-                await using (var envelope = new EnvelopeEncryptingStream(staged, dataKey, envelopeIndex.ToBytes(), options.Value.SegmentSize, leaveOpen: true))
+                // its digest) and is encrypted as it is read. The record is decided on as soon as its
+                // identifying attributes are read, before its bulk data: until then what is read is
+                // held in memory, so a refused upload leaves no cache file and is not encrypted.
+                EnvelopeEncryptingStream? envelope = null;
+                var gate = new DecisionGate(dicomLimits.Value.MaxHeaderBytes + DecisionHoldSlackBytes, async token =>
+                {
+                    staged = staging.Create(handle);
+                    return envelope = new EnvelopeEncryptingStream(staged, dataKey, envelopeIndex.ToBytes(), options.Value.SegmentSize, leaveOpen: true);
+                });
+                try
                 {
                     using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-                    var tee = new TeeReadStream(rest!, envelope, hash);
-                    header = await DicomHeader.ReadAsync(tee, dicomLimits.Value, cancellationToken).ConfigureAwait(false);
-                    await envelope.CompleteAsync(cancellationToken).ConfigureAwait(false);
+                    var tee = new TeeReadStream(rest!, gate, hash);
+                    header = await DicomHeader.ReadAsync(tee, dicomLimits.Value, async (identified, token) =>
+                    {
+                        await DecideAsync(identified, origin, authorize, handle, expectedStudyInstanceUid, token).ConfigureAwait(false);
+                        await gate.OpenAsync(token).ConfigureAwait(false);
+                    }, cancellationToken).ConfigureAwait(false);
+
+                    await envelope!.CompleteAsync(cancellationToken).ConfigureAwait(false);
                     plaintextLength = envelope.PlaintextLength;
                     digest = hash.GetHashAndReset();
                 }
+                finally
+                {
+                    if (envelope is not null)
+                    {
+                        await envelope.DisposeAsync().ConfigureAwait(false);
+                    }
+                }
 
-                (instanceLock, replaced, alreadyStored) = await AdmitAsync(header, origin, digest, authorize, handle, expectedStudyInstanceUid, cancellationToken).ConfigureAwait(false);
-                layout = cache.Padding.Layout(staged.Length);
+                (instanceLock, replaced, alreadyStored) = await AdmitInstanceAsync(header, origin, digest, cancellationToken).ConfigureAwait(false);
+                layout = cache.Padding.Layout(staged!.Length);
                 if (alreadyStored is null)
                 {
                     await PadAsync(staged, layout, cancellationToken).ConfigureAwait(false);
@@ -366,6 +387,13 @@ internal sealed partial class RecordUploader(
     private async Task<(IDisposable? Lock, IReadOnlyList<RecordEntry> Replaced, RecordEntry? AlreadyStored)> AdmitAsync(
         DicomHeader header, FederationIdentity origin, byte[] originalSha256, Func<RecordAttributes, CancellationToken, Task> authorize, string handle, string? expectedStudyInstanceUid, CancellationToken cancellationToken)
     {
+        await DecideAsync(header, origin, authorize, handle, expectedStudyInstanceUid, cancellationToken).ConfigureAwait(false);
+        return await AdmitInstanceAsync(header, origin, originalSha256, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The record-level decision: the study a STOW-RS request names, and the policy. Needs only the identifying attributes.</summary>
+    private async Task DecideAsync(DicomHeader header, FederationIdentity origin, Func<RecordAttributes, CancellationToken, Task> authorize, string handle, string? expectedStudyInstanceUid, CancellationToken cancellationToken)
+    {
         if (expectedStudyInstanceUid is not null && header.StudyInstanceUid != expectedStudyInstanceUid)
         {
             throw new UploadRejectedException($"the instance belongs to study {header.StudyInstanceUid ?? "(none)"}, not to {expectedStudyInstanceUid}", header.SopClassUid, header.SopInstanceUid);
@@ -374,7 +402,12 @@ internal sealed partial class RecordUploader(
         await authorize(
             new RecordAttributes(handle, origin.Organisation, PatientPseudonym(header, origin), header.Modality, header.StudyDate),
             cancellationToken).ConfigureAwait(false);
+    }
 
+    /// <summary>The duplicate check, which needs the whole file's digest: holds the instance's lock until the record is committed.</summary>
+    private async Task<(IDisposable? Lock, IReadOnlyList<RecordEntry> Replaced, RecordEntry? AlreadyStored)> AdmitInstanceAsync(
+        DicomHeader header, FederationIdentity origin, byte[] originalSha256, CancellationToken cancellationToken)
+    {
         if (header.SopInstanceUid is not { Length: > 0 } sopInstanceUid)
         {
             return (null, [], null);

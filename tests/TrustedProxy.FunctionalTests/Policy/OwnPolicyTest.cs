@@ -20,6 +20,9 @@ public abstract class OwnPolicyTest : IAsyncLifetime
 
     internal DecisionLog Decisions => Proxy.Services.GetRequiredService<DecisionLog>();
 
+    /// <summary>Settings of a test class's own, besides its policy directory.</summary>
+    protected virtual IReadOnlyDictionary<string, string?> Settings { get; } = new Dictionary<string, string?>();
+
     public async Task InitializeAsync()
     {
         foreach (var file in Directory.GetFiles(Repository.Path("config", "policies"), "*.yaml"))
@@ -27,11 +30,12 @@ public abstract class OwnPolicyTest : IAsyncLifetime
             File.Copy(file, Path.Combine(PolicyDirectory, Path.GetFileName(file)));
         }
 
-        Proxy = await ProxyHost.StartAsync(settings: new Dictionary<string, string?>
+        var settings = new Dictionary<string, string?>(Settings)
         {
             ["TrustedProxy:Policy:Directory"] = PolicyDirectory,
             ["TrustedProxy:Policy:ReloadDebounceMilliseconds"] = "100",
-        });
+        };
+        Proxy = await ProxyHost.StartAsync(settings: settings);
     }
 
     public async Task DisposeAsync()

@@ -26,6 +26,62 @@ public sealed class DicomHeaderTests
     }
 
     [Theory]
+    [MemberData(nameof(WellFormed))]
+    public async Task TheIdentifyingAttributes_AreHandedOnOnce_WithWhatTheWholeHeaderSays(string name)
+    {
+        var expected = DicomCorpus.Files.Single(f => f.ToString() == name);
+        await using var file = File.OpenRead(expected.Path);
+        var calls = 0;
+        (string? Patient, string? Study, string? Modality, string? Sop) seen = default;
+
+        var whole = await DicomHeader.ReadAsync(file, DicomReaderLimits.Default, (identified, _) =>
+        {
+            calls++;
+            seen = (identified.PatientId, identified.StudyInstanceUid, identified.Modality, identified.SopInstanceUid);
+            return Task.CompletedTask;
+        }, CancellationToken.None);
+
+        Assert.Equal(1, calls);
+        Assert.Equal((whole.PatientId, whole.StudyInstanceUid, whole.Modality, whole.SopInstanceUid), seen);
+    }
+
+    [Fact]
+    public async Task TheIdentifyingAttributes_AreHandedOn_BeforeThePixelsAreRead()
+    {
+        var bytes = new DicomFileBuilder().Patient("EARLY-1", "Early^Decision").Study("1.2.826.0.1.69.1", "1.2.826.0.1.69.1.1", "20230101", "CT").Image(512, 512, seed: 2).Build();
+        var stream = new CountingStream(bytes);
+        long consumedAtDecision = -1;
+
+        await DicomHeader.ReadAsync(stream, DicomReaderLimits.Default, (identified, _) =>
+        {
+            Assert.Equal("EARLY-1", identified.PatientId);
+            consumedAtDecision = stream.Position;
+            return Task.CompletedTask;
+        }, CancellationToken.None);
+
+        // 512 KiB of pixels; the reader has taken at most its buffer beyond the header by then.
+        Assert.InRange(consumedAtDecision, 1, bytes.Length - (256 * 1024));
+        Assert.Equal(bytes.Length, stream.Position);
+    }
+
+    [Fact]
+    public async Task ADecisionThatThrows_StopsTheRead_WhereItWas()
+    {
+        var bytes = new DicomFileBuilder().Patient("EARLY-2", "Early^Refusal").Image(512, 512, seed: 3).Build();
+        var stream = new CountingStream(bytes);
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => DicomHeader.ReadAsync(stream, DicomReaderLimits.Default, (_, _) => throw new InvalidOperationException("refused"), CancellationToken.None));
+
+        Assert.True(stream.Position < bytes.Length - (256 * 1024), $"{stream.Position} of {bytes.Length} bytes read");
+    }
+
+    /// <summary>A forward-only stream over bytes that says how far it has been read.</summary>
+    private sealed class CountingStream(byte[] bytes) : MemoryStream(bytes, writable: false)
+    {
+        public override bool CanSeek => false;
+    }
+
+    [Theory]
     [InlineData("MR_truncated.dcm", DicomFormatProblem.Truncated)]
     [InlineData("rtplan_truncated.dcm", DicomFormatProblem.Truncated)]
     [InlineData("no_meta.dcm", DicomFormatProblem.NotPart10)]
