@@ -51,6 +51,12 @@ internal sealed class ServerProcess : IDisposable
         }
     }
 
+    /// <summary>
+    /// Starts a new high-water mark from the current resident set (Linux's <c>clear_refs</c> value
+    /// 5), so that <see cref="PeakResidentBytes"/> then measures one phase of a test alone.
+    /// </summary>
+    public void ResetPeakResident() => File.WriteAllText($"/proc/{_process.Id}/clear_refs", "5");
+
     public void KillNine()
     {
         if (!_process.HasExited)
