@@ -51,6 +51,22 @@ internal sealed class ServerProcess : IDisposable
         }
     }
 
+    /// <summary>The CPU time the server has used so far, user and kernel, all threads.</summary>
+    public TimeSpan CpuTime
+    {
+        get
+        {
+            _process.Refresh();
+            return _process.TotalProcessorTime;
+        }
+    }
+
+    /// <summary>
+    /// Starts a new high-water mark from the current resident set (Linux's <c>clear_refs</c> value
+    /// 5), so that <see cref="PeakResidentBytes"/> then measures one phase of a test alone.
+    /// </summary>
+    public void ResetPeakResident() => File.WriteAllText($"/proc/{_process.Id}/clear_refs", "5");
+
     public void KillNine()
     {
         if (!_process.HasExited)

@@ -44,23 +44,40 @@ public sealed class OrthancProcess : IAsyncDisposable
         }
     }
 
-    public static Task<OrthancProcess> StartAsync(Uri proxy, CertificateAuthorityPaths certificates)
+    /// <summary>
+    /// An Orthanc with the local hospital's producer, consumer and pacs credentials as DICOMweb
+    /// servers of those names, and one more server per entry of <paramref name="otherCredentials"/>
+    /// (server name → file stem under <c>certs/clients</c>, as <c>tproxy ca issue</c> writes them
+    /// without a password), for instance a consumer of another organisation.
+    /// <paramref name="httpTimeout"/> is Orthanc's <c>HttpTimeout</c>: how long any one request of
+    /// its HTTP client may last, whole transfer included (Orthanc's default 60 s when null).
+    /// </summary>
+    public static Task<OrthancProcess> StartAsync(Uri proxy, CertificateAuthorityPaths certificates, IReadOnlyDictionary<string, string>? otherCredentials = null, TimeSpan? httpTimeout = null)
     {
-        object Server(ProxyRole role)
+        object Server(string stem)
         {
-            var stem = Path.Combine(certificates.ClientsDirectory, LocalFederation.ClientFileStem("Local Hospital", role));
-            return new { Url = new Uri(proxy, "dicomweb/").ToString(), CertificateFile = stem + ".crt.pem", CertificateKeyFile = stem + ".key.pem", CertificateKeyPassword = "" };
+            var path = Path.Combine(certificates.ClientsDirectory, stem);
+            return new { Url = new Uri(proxy, "dicomweb/").ToString(), CertificateFile = path + ".crt.pem", CertificateKeyFile = path + ".key.pem", CertificateKeyPassword = "" };
         }
 
-        return StartAsync(
-            new Dictionary<string, object> { ["producer"] = Server(ProxyRole.Producer), ["consumer"] = Server(ProxyRole.Consumer), ["pacs"] = Server(ProxyRole.Pacs) },
-            certificates.CaCertificate);
+        var servers = new Dictionary<string, object>();
+        foreach (var role in new[] { ProxyRole.Producer, ProxyRole.Consumer, ProxyRole.Pacs })
+        {
+            servers[ProxyRoles.ToName(role)] = Server(LocalFederation.ClientFileStem("Local Hospital", role));
+        }
+
+        foreach (var (name, stem) in otherCredentials ?? new Dictionary<string, string>())
+        {
+            servers.Add(name, Server(stem));
+        }
+
+        return StartAsync(servers, certificates.CaCertificate, httpTimeout);
     }
 
     /// <summary>An Orthanc on its own, serving its DICOMweb API with no proxy as a peer (a baseline to compare the proxy with).</summary>
     public static Task<OrthancProcess> StartStandaloneAsync() => StartAsync(new Dictionary<string, object>(), caCertificates: null);
 
-    private static async Task<OrthancProcess> StartAsync(Dictionary<string, object> servers, string? caCertificates)
+    private static async Task<OrthancProcess> StartAsync(Dictionary<string, object> servers, string? caCertificates, TimeSpan? httpTimeout = null)
     {
         if (!File.Exists(Executable) || !File.Exists(DicomWebPlugin))
         {
@@ -80,6 +97,7 @@ public sealed class OrthancProcess : IAsyncDisposable
             Plugins = new[] { DicomWebPlugin },
             HttpsCACertificates = caCertificates,
             HttpsVerifyPeers = true,
+            HttpTimeout = httpTimeout is { } timeout ? (int?)Math.Ceiling(timeout.TotalSeconds) : null,
             DicomWeb = new { Enable = true, Root = "/dicom-web/", Servers = servers },
         };
         var path = orthanc._directory.File("orthanc.json");

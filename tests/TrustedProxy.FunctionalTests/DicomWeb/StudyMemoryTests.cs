@@ -1,7 +1,5 @@
-using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
-using System.Text.Json;
 using Xunit.Abstractions;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Net.Http.Headers;
@@ -20,35 +18,29 @@ namespace TrustedProxy.FunctionalTests.DicomWeb;
 /// </summary>
 public sealed class StudyMemoryTests(ITestOutputHelper output)
 {
-    private const long Bound = 400L << 20;
+    private static readonly long Bound = LargeStudy.Bound;
 
     // 512 × 512 × 16 bit: 525 kB an instance, 550 MB in all, more than the bound (TPROXY_STUDY_INSTANCES=2000 for the issue's CT study).
-    private static readonly int Instances = int.TryParse(Environment.GetEnvironmentVariable("TPROXY_STUDY_INSTANCES"), out var n) ? n : 1_050;
+    private static readonly int Instances = LargeStudy.Instances(1_050);
 
     [Fact]
     public async Task AStudyLargerThanTheBound_ComesBackWhole_InBoundedMemory_OriginalAndFingerprinted()
     {
         using var directory = new TemporaryDirectory();
         var port = FreePort.Next();
-        WriteConfiguration(directory.Path, port);
+        LargeStudy.WriteServerConfiguration(directory.Path, port);
         using var server = await ServerProcess.StartAsync(directory.Path, port);
         var issued = await CliProcess.RunAsync(directory.Path, "ca", "issue", "--org", "Haukeland", "--role", "consumer");
         Assert.True(issued.ExitCode == 0, issued.Error);
 
-        var studyUid = "2.25." + new System.Numerics.BigInteger(Guid.NewGuid().ToByteArray(), isUnsigned: true);
+        var studyUid = LargeStudy.NewUid();
         var digests = new string[Instances];
         long studyBytes = 0;
         using (var producer = Client(directory.Path, port, LocalFederation.ClientFileStem("Local Hospital", ProxyRole.Producer)))
         {
             await Parallel.ForAsync(0, Instances, new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (i, token) =>
             {
-                var file = new DicomFileBuilder($"{studyUid}.1.{i + 1}")
-                    .SopClass(DicomFileBuilder.CtImageStorageSopClass)
-                    .Patient("MEMORY1", "Memory^Bound")
-                    .Study(studyUid, studyUid + ".1", "20240102", "CT")
-                    .Text(0x0020, 0x0013, "IS", (i + 1).ToString(CultureInfo.InvariantCulture))
-                    .Image(512, 512, seed: i + 1)
-                    .Build();
+                var file = LargeStudy.Instance(studyUid, "MEMORY1", i);
                 digests[i] = Convert.ToHexStringLower(SHA256.HashData(file));
                 Interlocked.Add(ref studyBytes, file.Length);
                 await producer.UploadAsync(new MemoryStream(file), cancellationToken: token);
@@ -113,28 +105,5 @@ public sealed class StudyMemoryTests(ITestOutputHelper output)
         return (digests.Count, marks, digests);
     }
 
-    private static TrustedProxyClient Client(string root, int port, string stem) => TrustedProxyClient.FromFiles(
-        new Uri($"https://127.0.0.1:{port}/"),
-        Path.Combine(root, "certs", "clients", stem + ".p12"),
-        string.Empty,
-        new CertificateAuthorityPaths(Path.Combine(root, "certs")).CaCertificate,
-        Timeout.InfiniteTimeSpan);
-
-    private static void WriteConfiguration(string root, int port)
-    {
-        // The upload cache at its defaults keeps the study on the proxy's disk (hours before its
-        // release), so the retrieval reads the cache files: the memory measured is the egress path's.
-        var configuration = new
-        {
-            TrustedProxy = new
-            {
-                Server = new { Urls = new[] { $"https://127.0.0.1:{port}" }, HostNames = new[] { "127.0.0.1", "localhost" }, AutoInitializeCertificates = true, LocalOrganisation = "Local Hospital" },
-                Storage = new { Backend = "filesystem", filesystem = new { Root = "data/cloud" } },
-                Policy = new { Directory = Repository.Path("config", "policies") },
-            },
-            Logging = new { LogLevel = new { Default = "Warning" } },
-        };
-        Directory.CreateDirectory(Path.Combine(root, "config"));
-        File.WriteAllText(Path.Combine(root, "config", "appsettings.json"), JsonSerializer.Serialize(configuration));
-    }
+    private static TrustedProxyClient Client(string root, int port, string stem) => LargeStudy.Client(root, port, stem);
 }
