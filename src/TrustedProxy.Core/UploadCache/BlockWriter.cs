@@ -48,4 +48,29 @@ internal sealed class BlockWriter(IObjectStore store, StagingArea staging, Block
 
         await blocks.MarkReleasedAsync(dummy, now, expiresAt, nextGroup()).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// Puts an object that takes a dummy's slot (<see cref="ICoverPayloadSource"/>), then records it
+    /// as a released dummy with its retrieval group, so the index, the groups and the cover reads see
+    /// a dummy as they would have. Recorded only after the put: a crash in between leaves an object
+    /// the index does not know (never a dummy's keystream under the payload's name).
+    /// </summary>
+    public async Task PutCoverAsync(CoverPayload payload, DateTimeOffset now, DateTimeOffset? expiresAt, Func<long> nextGroup, CancellationToken cancellationToken)
+    {
+        await using (var content = payload.Open())
+        {
+            await store.PutIfAbsentAsync(payload.Name, content, payload.Length, cancellationToken).ConfigureAwait(false);
+        }
+
+        var block = new CacheBlock
+        {
+            ObjectName = payload.Name,
+            Length = payload.Length,
+            Kind = BlockKind.Dummy,
+            State = BlockState.Cached,
+            AdmittedAt = now,
+            DueAt = now,
+        };
+        await blocks.MarkReleasedAsync(block with { Id = await blocks.InsertAsync(block).ConfigureAwait(false) }, now, expiresAt, nextGroup()).ConfigureAwait(false);
+    }
 }

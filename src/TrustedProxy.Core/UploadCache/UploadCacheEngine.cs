@@ -59,6 +59,7 @@ internal sealed partial class UploadCacheEngine : IDisposable
     private readonly Counter<long> _errors;
     private readonly Counter<long> _deletes;
     private readonly RetrievalGroups _groups;
+    private readonly ICoverPayloadSource? _cover;
     private int _recentCount;
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private DateTimeOffset _nextSweep;
@@ -76,8 +77,10 @@ internal sealed partial class UploadCacheEngine : IDisposable
 
     public UploadCacheEngine(
         BlockIndex blocks, BlockWriter writer, IObjectStore store, StagingArea staging, IPaddingScheme padding,
-        IOptions<UploadCacheOptions> options, IOptions<ObliviousRetrievalOptions> retrieval, TimeProvider time, Random random, IMeterFactory meters, ILogger<UploadCacheEngine> logger)
+        IOptions<UploadCacheOptions> options, IOptions<ObliviousRetrievalOptions> retrieval, TimeProvider time, Random random, IMeterFactory meters, ILogger<UploadCacheEngine> logger,
+        ICoverPayloadSource? cover = null)
     {
+        _cover = cover;
         _blocks = blocks;
         _writer = writer;
         _store = store;
@@ -447,6 +450,17 @@ internal sealed partial class UploadCacheEngine : IDisposable
             if (!_readyDummies.TryPeek(out _))
             {
                 await PrepareDummyAsync(now).ConfigureAwait(false);
+            }
+
+            // An object waiting for cover (the backup) takes the dummy's place when it has the
+            // dummy's size: the same slot, the same size, one put; the dummy keeps for the next slot.
+            if (_cover?.Peek(_readyDummies.Peek().Length) is { } payload)
+            {
+                await _writer.PutCoverAsync(payload, now, DrawExpiry(now), NextGroup, cancellationToken).ConfigureAwait(false);
+                _cover.Shipped(payload);
+                Interlocked.Increment(ref _dummies);
+                _releases.Add(1, new KeyValuePair<string, object?>("kind", "dummy"));
+                return;
             }
 
             await PutDummyAsync(_readyDummies.Peek(), now, cancellationToken).ConfigureAwait(false);

@@ -28,7 +28,8 @@ internal static class HealthEndpoints
             .AddCheck<BackendHealthCheck>("backend")
             .AddCheck<UploadCacheHealthCheck>("upload-cache")
             .AddCheck<RevocationListHealthCheck>("crl")
-            .AddCheck<LocalDiskHealthCheck>("local-disk");
+            .AddCheck<LocalDiskHealthCheck>("local-disk")
+            .AddCheck<TrustedProxy.Server.Backup.BackupHealthCheck>("backup");
         return services;
     }
 
