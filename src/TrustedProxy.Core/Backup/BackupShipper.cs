@@ -157,6 +157,15 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
 
             var generation = staged.Generation;
             var index = staged.Shipped;
+            if (!File.Exists(StagedFile(generation)))
+            {
+                // Never a payload that cannot be read: that would cost every dummy slot from now on.
+                LogStagedFileMissing(_logger, generation);
+                _state = _state with { Staged = null, NextGeneration = index > 0 ? generation + 1 : generation };
+                _state.Write(_directory);
+                return null;
+            }
+
             var sequence = index == staged.Objects - 1 ? BackupKeys.ManifestSequence : (ulong)index;
             var file = StagedFile(generation);
             return new CoverPayload(NameOf(generation, sequence), _blockSize, () => OpenObject(file, index), (generation, index));

@@ -50,27 +50,19 @@ internal sealed class BlockWriter(IObjectStore store, StagingArea staging, Block
     }
 
     /// <summary>
-    /// Puts an object that takes a dummy's slot (<see cref="ICoverPayloadSource"/>), then records it
-    /// as a released dummy with its retrieval group, so the index, the groups and the cover reads see
-    /// a dummy as they would have. Recorded only after the put: a crash in between leaves an object
-    /// the index does not know (never a dummy's keystream under the payload's name).
+    /// Puts an object in a dummy's place (<see cref="ICoverPayloadSource"/>): its bytes under its name,
+    /// then the dummy's row takes that name and is marked released with its retrieval group, so the
+    /// index, the groups and the cover reads see a dummy as they would have. A crash between the put and
+    /// the rename leaves the dummy to be written in a later slot and the object unknown to the index.
     /// </summary>
-    public async Task PutCoverAsync(CoverPayload payload, DateTimeOffset now, DateTimeOffset? expiresAt, Func<long> nextGroup, CancellationToken cancellationToken)
+    public async Task PutCoverAsync(CoverPayload payload, CacheBlock dummy, DateTimeOffset now, DateTimeOffset? expiresAt, Func<long> nextGroup, CancellationToken cancellationToken)
     {
         await using (var content = payload.Open())
         {
             await store.PutIfAbsentAsync(payload.Name, content, payload.Length, cancellationToken).ConfigureAwait(false);
         }
 
-        var block = new CacheBlock
-        {
-            ObjectName = payload.Name,
-            Length = payload.Length,
-            Kind = BlockKind.Dummy,
-            State = BlockState.Cached,
-            AdmittedAt = now,
-            DueAt = now,
-        };
-        await blocks.MarkReleasedAsync(block with { Id = await blocks.InsertAsync(block).ConfigureAwait(false) }, now, expiresAt, nextGroup()).ConfigureAwait(false);
+        await blocks.RenameCachedDummyAsync(dummy.Id, payload.Name).ConfigureAwait(false);
+        await blocks.MarkReleasedAsync(dummy with { ObjectName = payload.Name }, now, expiresAt, nextGroup()).ConfigureAwait(false);
     }
 }
