@@ -12,7 +12,7 @@ public sealed record BackupOptions
     public bool Enabled { get; init; }
 
     /// <summary>How long after a generation's snapshot the next one is taken (once the previous is complete).</summary>
-    [Range(60, 31 * 24 * 3600)]
+    [Range(1, 31 * 24 * 3600)]
     public int IntervalSeconds { get; init; } = 3600;
 
     /// <summary>The backup counts as behind (readiness degraded, alarm) when its newest complete generation is older than this.</summary>
@@ -23,9 +23,9 @@ public sealed record BackupOptions
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
-        if (IntervalSeconds is < 60 or > 31 * 24 * 3600)
+        if (IntervalSeconds is < 1 or > 31 * 24 * 3600)
         {
-            errors.Add("TrustedProxy:Backup:IntervalSeconds must be between 60 and 2678400");
+            errors.Add("TrustedProxy:Backup:IntervalSeconds must be between 1 and 2678400");
         }
 
         if (LagAlarmSeconds < 60)

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
 using TrustedProxy.Backup;
 
 namespace TrustedProxy.Server.Backup;
@@ -8,9 +9,10 @@ namespace TrustedProxy.Server.Backup;
 /// the upload cache's release loop ships it in dummy slots. Staging reads local files only: nothing
 /// here talks to the backend.
 /// </summary>
-internal sealed partial class BackupService(BackupShipper shipper, TimeProvider time, ILogger<BackupService> logger) : BackgroundService
+internal sealed partial class BackupService(BackupShipper shipper, IOptions<BackupOptions> options, TimeProvider time, ILogger<BackupService> logger) : BackgroundService
 {
-    private static readonly TimeSpan CheckEvery = TimeSpan.FromSeconds(15);
+    // Often enough that a generation starts soon after it is due, never more often than the interval.
+    private TimeSpan CheckEvery => TimeSpan.FromSeconds(Math.Min(15, options.Value.IntervalSeconds));
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

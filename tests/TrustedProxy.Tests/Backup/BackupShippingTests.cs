@@ -209,7 +209,7 @@ public sealed class BackupShippingTests : IDisposable
         }
 
         // The waiting ciphertext as it was when the snapshot was taken (released blocks' files go later).
-        var staged = Directory.GetFiles(Path.Combine(directory, "staging"), "*.tpx").ToDictionary(Path.GetFileName, f => File.ReadAllBytes(f))!;
+        var staged = Directory.GetFiles(Path.Combine(directory, "staging"), "*.tpx").ToDictionary(f => Path.GetFileName(f), f => File.ReadAllBytes(f));
         long objects = 0;
         if (backupOn)
         {
@@ -219,7 +219,7 @@ public sealed class BackupShippingTests : IDisposable
         }
 
         await rig.RunForAsync(TimeSpan.FromSeconds(60));
-        return (recording!.Puts.ToList(), rig.Engine.Snapshot().ReleasedBlocks, objects, shipper.Status(), staged!);
+        return (recording!.Puts.ToList(), rig.Engine.Snapshot().ReleasedBlocks, objects, shipper.Status(), staged);
     }
 
     // The parts of a data directory the engine rig does not make: an audit log, a certificates directory.
