@@ -48,7 +48,6 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
         _blockSize = blockSize;
         _time = time;
         _logger = logger;
-        Crypto.SecretFile.EnsurePrivateDirectory(directory);
         _state = BackupState.Read(directory) ?? new BackupState(0, null, null, time.GetUtcNow());
         if (_state.Staged is { } staged && !File.Exists(StagedFile(staged.Generation)))
         {
@@ -112,6 +111,7 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
                 generation = _state.NextGeneration;
             }
 
+            Crypto.SecretFile.EnsurePrivateDirectory(_directory);
             var work = Path.Combine(_directory, "work");
             var createdAt = _time.GetUtcNow();
             try

@@ -156,7 +156,7 @@ internal sealed class BackupSnapshotTaker(string dataDirectory, string certsDire
 
     private static void Vacuum(string database, string copy)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(copy)!);
+        BackupStreamFormat.CreateOwnerOnly(Path.GetDirectoryName(copy)!);
         using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = database, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
         connection.Open();
         using var command = connection.CreateCommand();
@@ -173,7 +173,7 @@ internal sealed class BackupSnapshotTaker(string dataDirectory, string certsDire
     private static bool Copy(string source, string work, string path, List<(string Path, string Source)> files)
     {
         var target = Target(work, path);
-        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+        BackupStreamFormat.CreateOwnerOnly(Path.GetDirectoryName(target)!);
         try
         {
             using var input = new FileStream(source, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);

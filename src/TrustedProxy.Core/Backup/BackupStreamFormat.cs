@@ -105,7 +105,7 @@ internal static class BackupStreamFormat
         foreach (var entry in entries)
         {
             var target = TargetOf(entry.Path, dataRoot, certsRoot);
-            Directory.CreateDirectory(System.IO.Path.GetDirectoryName(target)!);
+            CreateOwnerOnly(System.IO.Path.GetDirectoryName(target)!);
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
             await using (var output = new FileStream(target, Crypto.SecretFile.OwnerOnlyOptions(FileMode.CreateNew, FileAccess.Write, FileOptions.None)))
             {
@@ -136,6 +136,18 @@ internal static class BackupStreamFormat
         }
 
         return entries;
+    }
+
+    internal static void CreateOwnerOnly(string directory)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(directory);
+        }
+        else
+        {
+            Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
     }
 
     private static string TargetOf(string path, string dataRoot, string certsRoot) =>
