@@ -15,8 +15,11 @@ namespace TrustedProxy.FunctionalTests.Backup;
 /// every record bit-exact, its audit log verifies, the revoked certificate is still refused.
 /// Refusals (two shares, an altered share, no backup, a non-empty target) write nothing.
 /// </summary>
-public sealed class DisasterDrillTests
+public abstract class DisasterDrill
 {
+    /// <summary>The backend's settings, as flat configuration keys.</summary>
+    protected abstract IReadOnlyDictionary<string, string?> Backend { get; }
+
     [Fact]
     public async Task AfterTheLossOfDataAndCertificates_RecoverWithThreeOfFiveShares_RestoresEveryRecordBitExact_TheAuditChain_AndTheRevocations()
     {
@@ -55,6 +58,15 @@ public sealed class DisasterDrillTests
                 && DateTimeOffset.Parse(point.GetString()!, CultureInfo.InvariantCulture) > acknowledged, "a complete generation taken after the last upload");
             var health = await HealthAsync(admin);
             Assert.True(health.GetProperty("upload-cache").GetProperty("data").GetProperty("waitingBlocks").GetInt32() > 0, "no block was waiting at the kill");
+
+            // The administrator's view, and a trial restore beside the running proxy.
+            var status = await CliProcess.RunAsync(site.Path, "backup", "status");
+            Assert.True(status.ExitCode == 0, status.Error);
+            Assert.Matches("newest complete      generation [0-9]+, backup point ", status.Output);
+            var verify = await CliProcess.RunAsync(site.Path, "backup", "verify");
+            Assert.True(verify.ExitCode == 0, verify.Error + verify.Output);
+            Assert.Contains("verified generation", verify.Output);
+            Assert.Contains("audit log intact", verify.Output);
             server.KillNine();
         }
 
@@ -94,47 +106,7 @@ public sealed class DisasterDrillTests
         Assert.Contains("intact", audit.Output);
     }
 
-    [Fact]
-    public async Task Recover_WithTwoShares_AnAlteredShare_NoBackup_OrANonEmptyTarget_IsRefusedInOneLine_AndWritesNothing()
-    {
-        using var site = new TemporaryDirectory();
-        WriteConfiguration(site.Path, FreePort.Next(), held: false);
-        var init = await CliProcess.RunAsync(site.Path, "init");
-        Assert.True(init.ExitCode == 0, init.Error);
-        var shares = Directory.GetFiles(Path.Combine(site.Path, "key-shares")).Order(StringComparer.Ordinal).ToArray();
-        var altered = Path.Combine(site.Path, "altered.share");
-        var text = await File.ReadAllTextAsync(shares[1]);
-        var line = text.Split('\n').First(l => l.StartsWith("share", StringComparison.Ordinal));
-        var value = line.TrimEnd()[^1];
-        await File.WriteAllTextAsync(altered, text.Replace(line, line.TrimEnd()[..^1] + (value == '0' ? '1' : '0'), StringComparison.Ordinal));
-        var occupied = Path.Combine(site.Path, "occupied");
-        Directory.CreateDirectory(occupied);
-        await File.WriteAllTextAsync(Path.Combine(occupied, "keep"), "x");
-
-        async Task<string> RefusedAsync(params string[] arguments)
-        {
-            var (exitCode, output, error) = await CliProcess.RunAsync(site.Path, ["recover", .. arguments]);
-            Assert.NotEqual(0, exitCode);
-            Assert.Empty(output);
-            Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
-            Assert.False(Directory.Exists(Path.Combine(site.Path, "new-data")));
-            Assert.False(Directory.Exists(Path.Combine(site.Path, "new-certs")));
-            Assert.Single(Directory.GetFiles(occupied));
-            Assert.Empty(Directory.GetDirectories(site.Path, ".*recovering*"));
-            return error;
-        }
-
-        var two = await RefusedAsync("--share", shares[0], "--share", shares[3], "--data", "new-data", "--certs", "new-certs");
-        Assert.Contains("3", two);
-        var corrupted = await RefusedAsync("--share", shares[0], "--share", altered, "--share", shares[3], "--data", "new-data", "--certs", "new-certs");
-        Assert.Contains("altered.share", corrupted);
-        var none = await RefusedAsync("--share", shares[0], "--share", shares[2], "--share", shares[3], "--data", "new-data", "--certs", "new-certs");
-        Assert.Contains("no complete backup", none);
-        var full = await RefusedAsync("--share", shares[0], "--share", shares[2], "--share", shares[3], "--data", "occupied", "--certs", "new-certs");
-        Assert.Contains("not empty", full);
-    }
-
-    private static async Task UploadAsync(TrustedProxyClient producer, Dictionary<string, byte[]> records, int count, string patient)
+    protected static async Task UploadAsync(TrustedProxyClient producer, Dictionary<string, byte[]> records, int count, string patient)
     {
         for (var i = 0; i < count; i++)
         {
@@ -175,33 +147,115 @@ public sealed class DisasterDrillTests
         string.Empty,
         new CertificateAuthorityPaths(Path.Combine(root, "certs")).CaCertificate);
 
-    private static void WriteConfiguration(string root, int port, bool held)
+    protected void WriteConfiguration(string root, int port, bool held)
     {
-        var configuration = new
+        var settings = new Dictionary<string, string?>
         {
-            TrustedProxy = new
-            {
-                Server = new { Urls = new[] { $"https://127.0.0.1:{port}" }, HostNames = new[] { "127.0.0.1", "localhost" }, AutoInitializeCertificates = true, LocalOrganisation = "Local Hospital" },
-                UploadCache = new
-                {
-                    Enabled = true,
-                    BlockSizeBytes = 128 * 1024,
-                    SlotsPerSecond = 50,
-                    PoolThreshold = held ? 1_000_000 : 1,
-                    MeanHoldSeconds = 1,
-                    MaxHoldSeconds = held ? 86_400 : 5,
-                    AlarmAfterSeconds = 172_800,
-                    RetryBaseSeconds = 0.2,
-                    RetryMaxSeconds = 1,
-                },
-                Backup = new { Enabled = true, IntervalSeconds = 1, LagAlarmSeconds = 600 },
-                ObliviousRetrieval = new { Schedule = "immediate", RelocationHoldSeconds = 1 },
-                Storage = new { Backend = "filesystem", filesystem = new { Root = "cloud" } },
-                Policy = new { Directory = Repository.Path("config", "policies") },
-            },
-            Logging = new { LogLevel = new { Default = "Warning" } },
+            ["TrustedProxy:Server:Urls:0"] = $"https://127.0.0.1:{port}",
+            ["TrustedProxy:Server:HostNames:0"] = "127.0.0.1",
+            ["TrustedProxy:Server:HostNames:1"] = "localhost",
+            ["TrustedProxy:Server:AutoInitializeCertificates"] = "true",
+            ["TrustedProxy:Server:LocalOrganisation"] = "Local Hospital",
+            ["TrustedProxy:UploadCache:Enabled"] = "true",
+            ["TrustedProxy:UploadCache:BlockSizeBytes"] = "131072",
+            ["TrustedProxy:UploadCache:SlotsPerSecond"] = "50",
+
+            // Held: every slot a dummy, real blocks wait (for the drill's "waiting at the kill").
+            ["TrustedProxy:UploadCache:PoolThreshold"] = held ? "1000000" : "1",
+            ["TrustedProxy:UploadCache:MeanHoldSeconds"] = "1",
+            ["TrustedProxy:UploadCache:MaxHoldSeconds"] = held ? "86400" : "5",
+            ["TrustedProxy:UploadCache:AlarmAfterSeconds"] = "172800",
+            ["TrustedProxy:UploadCache:RetryBaseSeconds"] = "0.2",
+            ["TrustedProxy:UploadCache:RetryMaxSeconds"] = "1",
+            ["TrustedProxy:Backup:Enabled"] = "true",
+            ["TrustedProxy:Backup:IntervalSeconds"] = "1",
+            ["TrustedProxy:Backup:LagAlarmSeconds"] = "600",
+            ["TrustedProxy:ObliviousRetrieval:Schedule"] = "immediate",
+            ["TrustedProxy:ObliviousRetrieval:RelocationHoldSeconds"] = "1",
+            ["TrustedProxy:Policy:Directory"] = Repository.Path("config", "policies"),
+            ["Logging:LogLevel:Default"] = "Warning",
         };
+        foreach (var (key, value) in Backend)
+        {
+            settings[key] = value;
+        }
+
+        var configuration = new Dictionary<string, object?>();
+        foreach (var (key, value) in settings)
+        {
+            var node = configuration;
+            var parts = key.Split(':');
+            foreach (var part in parts[..^1])
+            {
+                if (!node.TryGetValue(part, out var child))
+                {
+                    node[part] = child = new Dictionary<string, object?>();
+                }
+
+                node = (Dictionary<string, object?>)child!;
+            }
+
+            node[parts[^1]] = value;
+        }
+
         Directory.CreateDirectory(Path.Combine(root, "config"));
         File.WriteAllText(Path.Combine(root, "config", "appsettings.json"), JsonSerializer.Serialize(configuration));
     }
+}
+
+/// <summary>The drill on the filesystem backend (the cloud a directory beside the data directory), and the refusals.</summary>
+public sealed class FileSystemDisasterDrillTests : DisasterDrill
+{
+    protected override IReadOnlyDictionary<string, string?> Backend { get; } = new Dictionary<string, string?>
+    {
+        ["TrustedProxy:Storage:Backend"] = "filesystem",
+        ["TrustedProxy:Storage:filesystem:Root"] = "cloud",
+    };
+
+    [Fact]
+    public async Task Recover_WithTwoShares_AnAlteredShare_NoBackup_OrANonEmptyTarget_IsRefusedInOneLine_AndWritesNothing()
+    {
+        using var site = new TemporaryDirectory();
+        WriteConfiguration(site.Path, FreePort.Next(), held: false);
+        var init = await CliProcess.RunAsync(site.Path, "init");
+        Assert.True(init.ExitCode == 0, init.Error);
+        var shares = Directory.GetFiles(Path.Combine(site.Path, "key-shares")).Order(StringComparer.Ordinal).ToArray();
+        var altered = Path.Combine(site.Path, "altered.share");
+        var text = await File.ReadAllTextAsync(shares[1]);
+        var line = text.Split('\n').First(l => l.StartsWith("share", StringComparison.Ordinal));
+        var value = line.TrimEnd()[^1];
+        await File.WriteAllTextAsync(altered, text.Replace(line, line.TrimEnd()[..^1] + (value == '0' ? '1' : '0'), StringComparison.Ordinal));
+        var occupied = Path.Combine(site.Path, "occupied");
+        Directory.CreateDirectory(occupied);
+        await File.WriteAllTextAsync(Path.Combine(occupied, "keep"), "x");
+
+        async Task<string> RefusedAsync(params string[] arguments)
+        {
+            var (exitCode, output, error) = await CliProcess.RunAsync(site.Path, ["recover", .. arguments]);
+            Assert.NotEqual(0, exitCode);
+            Assert.Empty(output);
+            Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.False(Directory.Exists(Path.Combine(site.Path, "new-data")));
+            Assert.False(Directory.Exists(Path.Combine(site.Path, "new-certs")));
+            Assert.Single(Directory.GetFiles(occupied));
+            Assert.Empty(Directory.GetDirectories(site.Path, ".*recovering*"));
+            return error;
+        }
+
+        var two = await RefusedAsync("--share", shares[0], "--share", shares[3], "--data", "new-data", "--certs", "new-certs");
+        Assert.Contains("3", two);
+        var corrupted = await RefusedAsync("--share", shares[0], "--share", altered, "--share", shares[3], "--data", "new-data", "--certs", "new-certs");
+        Assert.Contains("altered.share", corrupted);
+        var none = await RefusedAsync("--share", shares[0], "--share", shares[2], "--share", shares[3], "--data", "new-data", "--certs", "new-certs");
+        Assert.Contains("no complete backup", none);
+        var full = await RefusedAsync("--share", shares[0], "--share", shares[2], "--share", shares[3], "--data", "occupied", "--certs", "new-certs");
+        Assert.Contains("not empty", full);
+    }
+}
+
+/// <summary>The drill on the S3 backend: s3rver behind the verifying front, which checks every request as AWS does.</summary>
+[Collection("s3rver")]
+public sealed class S3DisasterDrillTests(S3rverFixture s3) : DisasterDrill
+{
+    protected override IReadOnlyDictionary<string, string?> Backend { get; } = new Dictionary<string, string?>(s3.Backend().Settings) { ["TrustedProxy:Storage:Backend"] = "s3" };
 }
