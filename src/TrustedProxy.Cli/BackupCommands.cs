@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using TrustedProxy.Audit;
 using TrustedProxy.Backup;
 using TrustedProxy.Crypto;
 using TrustedProxy.KeyEscrow;
@@ -42,6 +43,14 @@ internal static class BackupCommands
             var recovery = new BackupRecovery(store, keys, blockSize, TimeProvider.System);
             var found = await recovery.FindAsync(cancellationToken) ?? throw new CliException($"no complete backup of installation {installation} in the {store.Name} backend");
             var report = await recovery.RecoverAsync(found, dataTarget, certsTarget, cancellationToken);
+
+            // The restored chain goes on, and says first that it was restored and from which point.
+            await using (var audit = AuditCommands.OpenAsOperator(report.DataDirectory))
+            {
+                await audit.AppendAsync(AuditEvents.BackupRestored(installation, report.Generation, report.Manifest.CreatedAt, report.Manifest.Records));
+                await audit.CheckpointAsync();
+            }
+
             Print(report, "restored generation");
             Console.WriteLine($"data                 {report.DataDirectory}");
             Console.WriteLine($"certs                {report.CertsDirectory}");
