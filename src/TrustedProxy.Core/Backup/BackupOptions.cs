@@ -16,7 +16,7 @@ public sealed record BackupOptions
     public int IntervalSeconds { get; init; } = 3600;
 
     /// <summary>The backup counts as behind (readiness degraded, alarm) when its newest complete generation is older than this.</summary>
-    [Range(60, 365 * 24 * 3600)]
+    [Range(1, 365 * 24 * 3600)]
     public int LagAlarmSeconds { get; init; } = 4 * 3600;
 
     /// <summary>Every reason this configuration cannot run, at once.</summary>
@@ -28,9 +28,9 @@ public sealed record BackupOptions
             errors.Add("TrustedProxy:Backup:IntervalSeconds must be between 1 and 2678400");
         }
 
-        if (LagAlarmSeconds < 60)
+        if (LagAlarmSeconds < 1)
         {
-            errors.Add("TrustedProxy:Backup:LagAlarmSeconds must be at least 60");
+            errors.Add("TrustedProxy:Backup:LagAlarmSeconds must be at least 1");
         }
 
         return errors;
