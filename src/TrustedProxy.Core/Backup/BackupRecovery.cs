@@ -76,8 +76,18 @@ internal sealed class BackupRecovery(IObjectStore store, ProxyKeyRing keys, int 
             var now = time.GetUtcNow();
             new BackupState(found.Generation + 1, null, new CompleteGeneration(found.Generation, found.Manifest.CreatedAt, now), now).Write(Path.Combine(dataScratch, "backup"));
 
+            // Both or neither: a failure to place the certificates takes the data directory back.
             MoveInto(dataScratch, dataTarget);
-            MoveInto(certsScratch, certsTarget);
+            try
+            {
+                MoveInto(certsScratch, certsTarget);
+            }
+            catch
+            {
+                Directory.Move(dataTarget, dataScratch);
+                throw;
+            }
+
             return new RecoveryReport(found.Generation, found.Manifest, entries.Count, audit, caChecked, dataTarget, certsTarget);
         }
         finally
