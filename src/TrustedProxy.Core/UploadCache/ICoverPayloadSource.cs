@@ -8,8 +8,8 @@ internal sealed record CoverPayload(ObjectName Name, long Length, Func<Stream> O
 /// <summary>
 /// Something that ships its objects in the upload cache's dummy slots instead of extra writes (the
 /// backup, Backup/). The release loop asks at each dummy slot; when there is an object of the dummy's
-/// length, it is put in the dummy's place (same slot time, same size, one put) and the dummy waits
-/// for the next dummy slot. Called only from the release loop.
+/// length, it replaces the prepared dummy's bytes and name (same slot time, same size, one put, the
+/// same random draws) and the dummy's index row becomes the object's. Called only from the release loop.
 /// </summary>
 internal interface ICoverPayloadSource
 {
