@@ -100,6 +100,30 @@ public abstract class DisasterDrill
             Assert.Contains("refused", refused.Error);
             var member = await CliProcess.RunAsync(site.Path, "whoami", "--server", $"https://127.0.0.1:{port}", "--as", "consumer");
             Assert.True(member.ExitCode == 0, member.Error);
+
+            // The restored CA key issues under the same root.
+            var issued = await CliProcess.RunAsync(site.Path, "ca", "issue", "--org", "Bergen", "--role", "consumer", "--days", "30");
+            Assert.True(issued.ExitCode == 0, issued.Error);
+            var newcomer = await CliProcess.RunAsync(site.Path, "whoami", "--server", $"https://127.0.0.1:{port}", "--cert", Path.Combine(site.Path, "certs", "clients", "bergen-consumer.p12"));
+            Assert.True(newcomer.ExitCode == 0, newcomer.Error);
+            server.KillNine();
+        }
+
+        // The restored waiting blocks leave on the schedule, and every record then comes from the cloud.
+        WriteConfiguration(site.Path, port, held: false);
+        using (var server = await ServerProcess.StartAsync(site.Path, port))
+        {
+            using var admin = Client(site.Path, port, ProxyRole.Admin);
+            await WaitForAsync(admin, h => h.GetProperty("upload-cache").GetProperty("data").GetProperty("waitingBlocks").GetInt32() == 0, "the restored waiting blocks released");
+            Assert.Empty(Directory.GetFiles(Path.Combine(site.Path, "data", "staging"), "*.tpx"));
+            using var consumer = Client(site.Path, port, ProxyRole.Consumer);
+            foreach (var (handle, content) in records)
+            {
+                using var back = new MemoryStream();
+                await consumer.FetchAsync(handle, back);
+                Assert.True(content.AsSpan().SequenceEqual(back.ToArray()), $"record {handle} came back different from the cloud");
+            }
+
             server.KillNine();
         }
 
