@@ -14,6 +14,8 @@ var root = new RootCommand("tproxy: run and use TrustedProxy, the privacy proxy 
     RecordCommands.Records(),
     CaCommands.Create(),
     KeyCommands.Create(),
+    BackupCommands.Create(),
+    BackupCommands.Recover(),
     AuditCommands.Create(),
     PolicyCommands.Create(),
     ResearchCommands.Create(),

@@ -25,6 +25,7 @@ public static class AuditKinds
     public const string ObjectFormatMigration = "object-format-migration";
     public const string PatientLinkage = "patient-linkage";
     public const string KeySplit = "key-split";
+    public const string BackupRestored = "backup-restored";
 }
 
 /// <summary>
@@ -160,6 +161,15 @@ internal static class AuditEvents
         ["split"] = splitId,
         ["threshold"] = threshold,
         ["shares"] = shares,
+    });
+
+    /// <summary>The proxy was rebuilt from a backup generation (tproxy recover): the first entry after the restored ones.</summary>
+    public static AuditEvent BackupRestored(string installationId, long generation, DateTimeOffset backupPoint, long records) => new(AuditKinds.BackupRestored, new JsonObject
+    {
+        ["installation"] = installationId,
+        ["generation"] = generation,
+        ["backupPoint"] = backupPoint.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+        ["records"] = records,
     });
 
     public static AuditEvent CaRevoke(string serial, string reason) => new(AuditKinds.CaRevoke, new JsonObject

@@ -120,6 +120,15 @@ internal sealed class BlockIndex(RecordIndex records)
         return await InsertAsync(connection, null, block).ConfigureAwait(false);
     }
 
+    /// <summary>Gives a waiting dummy another name (an object that takes its slot, ICoverPayloadSource).</summary>
+    public async Task RenameCachedDummyAsync(long id, ObjectName name)
+    {
+        await using var connection = records.Open();
+        await connection.ExecuteAsync(
+            "UPDATE blocks SET object_name = @name WHERE id = @id AND kind = 'Dummy' AND state = 'Cached'",
+            new { id, name = name.ToString() }).ConfigureAwait(false);
+    }
+
     public async Task<CacheBlock?> FindAsync(long id)
     {
         await using var connection = records.Open();

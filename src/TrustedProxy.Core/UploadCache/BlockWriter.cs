@@ -48,4 +48,21 @@ internal sealed class BlockWriter(IObjectStore store, StagingArea staging, Block
 
         await blocks.MarkReleasedAsync(dummy, now, expiresAt, nextGroup()).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// Puts an object in a dummy's place (<see cref="ICoverPayloadSource"/>): its bytes under its name,
+    /// then the dummy's row takes that name and is marked released with its retrieval group, so the
+    /// index, the groups and the cover reads see a dummy as they would have. A crash between the put and
+    /// the rename leaves the dummy to be written in a later slot and the object unknown to the index.
+    /// </summary>
+    public async Task PutCoverAsync(CoverPayload payload, CacheBlock dummy, DateTimeOffset now, DateTimeOffset? expiresAt, Func<long> nextGroup, CancellationToken cancellationToken)
+    {
+        await using (var content = payload.Open())
+        {
+            await store.PutIfAbsentAsync(payload.Name, content, payload.Length, cancellationToken).ConfigureAwait(false);
+        }
+
+        await blocks.RenameCachedDummyAsync(dummy.Id, payload.Name).ConfigureAwait(false);
+        await blocks.MarkReleasedAsync(dummy with { ObjectName = payload.Name }, now, expiresAt, nextGroup()).ConfigureAwait(false);
+    }
 }

@@ -59,6 +59,7 @@ internal sealed partial class UploadCacheEngine : IDisposable
     private readonly Counter<long> _errors;
     private readonly Counter<long> _deletes;
     private readonly RetrievalGroups _groups;
+    private readonly ICoverPayloadSource? _cover;
     private int _recentCount;
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private DateTimeOffset _nextSweep;
@@ -76,8 +77,10 @@ internal sealed partial class UploadCacheEngine : IDisposable
 
     public UploadCacheEngine(
         BlockIndex blocks, BlockWriter writer, IObjectStore store, StagingArea staging, IPaddingScheme padding,
-        IOptions<UploadCacheOptions> options, IOptions<ObliviousRetrievalOptions> retrieval, TimeProvider time, Random random, IMeterFactory meters, ILogger<UploadCacheEngine> logger)
+        IOptions<UploadCacheOptions> options, IOptions<ObliviousRetrievalOptions> retrieval, TimeProvider time, Random random, IMeterFactory meters, ILogger<UploadCacheEngine> logger,
+        ICoverPayloadSource? cover = null)
     {
+        _cover = cover;
         _blocks = blocks;
         _writer = writer;
         _store = store;
@@ -449,7 +452,21 @@ internal sealed partial class UploadCacheEngine : IDisposable
                 await PrepareDummyAsync(now).ConfigureAwait(false);
             }
 
-            await PutDummyAsync(_readyDummies.Peek(), now, cancellationToken).ConfigureAwait(false);
+            // An object waiting for cover (the backup) replaces the dummy's bytes and name when it has
+            // the dummy's size: the same slot, the same size, one put, and the same random draws, so
+            // the schedule goes on exactly as it would have.
+            if (_cover?.Peek(_readyDummies.Peek().Length) is { } payload)
+            {
+                await _writer.PutCoverAsync(payload, _readyDummies.Peek(), now, DrawExpiry(now), NextGroup, cancellationToken).ConfigureAwait(false);
+                _cover.Shipped(payload);
+            }
+            else
+            {
+                await _writer.PutDummyAsync(_readyDummies.Peek(), now, DrawExpiry(now), NextGroup, cancellationToken).ConfigureAwait(false);
+            }
+
+            Interlocked.Increment(ref _dummies);
+            _releases.Add(1, new KeyValuePair<string, object?>("kind", "dummy"));
             _readyDummies.Dequeue();
             await PrepareDummyAsync(now).ConfigureAwait(false);
             return;
@@ -543,13 +560,6 @@ internal sealed partial class UploadCacheEngine : IDisposable
 
         Admit([block with { Refusals = refusals, RetryAt = retryAt }]);
         LogRefused(_logger, "real", status, code, $"quarantined until {retryAt:O}");
-    }
-
-    private async Task PutDummyAsync(CacheBlock dummy, DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        await _writer.PutDummyAsync(dummy, now, DrawExpiry(now), NextGroup, cancellationToken).ConfigureAwait(false);
-        Interlocked.Increment(ref _dummies);
-        _releases.Add(1, new KeyValuePair<string, object?>("kind", "dummy"));
     }
 
     /// <summary>Deletes what is due: blocks of deleted records and expired dummies, each at its own random time.</summary>

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Options;
 using TrustedProxy.Audit;
+using TrustedProxy.Backup;
 using TrustedProxy.CertificateAuthority;
 using TrustedProxy.Crypto;
 using TrustedProxy.Deidentification;
@@ -12,6 +13,7 @@ using TrustedProxy.Pseudonymization;
 using TrustedProxy.ObliviousRetrieval;
 using TrustedProxy.Records;
 using TrustedProxy.Server.Audit;
+using TrustedProxy.Server.Backup;
 using TrustedProxy.Server.CertificateAuthority;
 using TrustedProxy.Server.Dashboard;
 using TrustedProxy.Server.DicomWeb;
@@ -115,8 +117,10 @@ public static class ProxyServer
         var objectFormat = binder.Bind<ObjectFormatOptions>("TrustedProxy:ObjectFormat");
         var pseudonymization = binder.Bind<PseudonymizationOptions>("TrustedProxy:Pseudonymization");
         var limits = binder.Bind<RequestLimitsOptions>("TrustedProxy:Limits");
+        var backup = binder.Bind<BackupOptions>("TrustedProxy:Backup");
         binder.AddErrors(server.Validate());
         binder.AddErrors(uploadCache.Validate());
+        binder.AddErrors(BackupServiceCollectionExtensions.Validate(backup, uploadCache));
         binder.AddErrors(deidentification.Validate());
         var reportFontErrors = new List<string>();
         var reportFont = ReportFont.Load(dashboard, settings.ContentRoot, reportFontErrors);
@@ -231,6 +235,8 @@ public static class ProxyServer
         services.AddSingleton(PaddingSchemes.Create(uploadCache));
         services.AddSingleton<BlockIndex>();
         services.AddSingleton<BlockWriter>();
+        services.AddBackup(backup, dataDirectory, certificates.Root, uploadCache.BlockSizeBytes, TimeSpan.FromSeconds(auditOptions.LockTimeoutSeconds));
+        services.AddHostedService<BackupService>();
         services.AddSingleton(sp => ActivatorUtilities.CreateInstance<UploadCacheEngine>(sp, new CryptoRandom()));
         services.AddHostedService<UploadCacheService>();
         services.AddSingleton<RecordUploader>();
@@ -315,6 +321,35 @@ public static class ProxyServer
         await app.Services.GetRequiredService<RecordRecovery>().RunAsync(cancellationToken);
         releaseOnFailure.Keep();
         return app;
+    }
+
+    /// <summary>
+    /// The backend and block size as <c>serve</c> would configure them (the configuration file, the
+    /// declared load, the environment, the overrides), without the rest of the server: for
+    /// <c>tproxy recover</c> and <c>tproxy backup verify</c>. The observation log is not attached.
+    /// </summary>
+    public static async Task<(IObjectStore Store, int BlockSize)> OpenBackendAsync(ProxyServerSettings settings, CancellationToken cancellationToken = default)
+    {
+        var configuration = new ConfigurationManager();
+        if (settings.ConfigurationFile is { } file)
+        {
+            if (!File.Exists(file))
+            {
+                throw new InvalidConfigurationException([$"configuration file '{file}' does not exist"]);
+            }
+
+            configuration.AddJsonFile(Path.GetFullPath(file), optional: false, reloadOnChange: false);
+        }
+
+        configuration.AddJsonFile(Path.Combine(Path.GetFullPath(settings.ContentRoot), DeclaredLoad.FileName), optional: true, reloadOnChange: false);
+        configuration.AddEnvironmentVariables();
+        configuration.AddInMemoryCollection(settings.Overrides);
+        var binder = new OptionsBinder(configuration);
+        var uploadCache = binder.Bind<UploadCacheOptions>("TrustedProxy:UploadCache");
+        binder.ThrowIfInvalid();
+        var selector = new ObjectStoreSelector([new FileSystemObjectStoreProvider(), new AzureBlobObjectStoreProvider(), new S3ObjectStoreProvider()]);
+        var store = await selector.CreateAsync(configuration.GetSection("TrustedProxy:Storage"), settings.ContentRoot, cancellationToken);
+        return (store, uploadCache.BlockSizeBytes);
     }
 
     /// <summary>The addresses the server actually listens on (with real ports when 0 was asked).</summary>

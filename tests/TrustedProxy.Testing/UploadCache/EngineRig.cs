@@ -23,7 +23,7 @@ internal sealed class EngineRig : IDisposable
 {
     private readonly ServiceProvider _metrics;
 
-    private EngineRig(string directory, UploadCacheOptions options, FakeTimeProvider time, Func<IObjectStore, IObjectStore>? wrap, int seed)
+    private EngineRig(string directory, UploadCacheOptions options, FakeTimeProvider time, Func<IObjectStore, IObjectStore>? wrap, int seed, ICoverPayloadSource? cover)
     {
         Directory = directory;
         Options = options;
@@ -40,7 +40,7 @@ internal sealed class EngineRig : IDisposable
         Engine = new UploadCacheEngine(
             Blocks, new BlockWriter(Store, Staging, Blocks, Mask), Store, Staging, Padding,
             Microsoft.Extensions.Options.Options.Create(options), Microsoft.Extensions.Options.Options.Create(new ObliviousRetrievalOptions()),
-            time, new Random(seed), _metrics.GetRequiredService<IMeterFactory>(), Logger);
+            time, new Random(seed), _metrics.GetRequiredService<IMeterFactory>(), Logger, cover);
     }
 
     public string Directory { get; }
@@ -69,9 +69,9 @@ internal sealed class EngineRig : IDisposable
     public UploadCacheEngine Engine { get; }
 
     /// <summary>A rig on <paramref name="directory"/>, recovered as the server recovers at start-up.</summary>
-    public static async Task<EngineRig> OpenAsync(string directory, UploadCacheOptions options, FakeTimeProvider time, Func<IObjectStore, IObjectStore>? wrap = null, int seed = 1)
+    public static async Task<EngineRig> OpenAsync(string directory, UploadCacheOptions options, FakeTimeProvider time, Func<IObjectStore, IObjectStore>? wrap = null, int seed = 1, ICoverPayloadSource? cover = null)
     {
-        var rig = new EngineRig(directory, options, time, wrap, seed);
+        var rig = new EngineRig(directory, options, time, wrap, seed, cover);
         await rig.Engine.RecoverAsync(CancellationToken.None);
         return rig;
     }

@@ -1,0 +1,38 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace TrustedProxy.Backup;
+
+/// <summary>Configuration section <c>TrustedProxy:Backup</c> (docs/backup-and-recovery.md).</summary>
+public sealed record BackupOptions
+{
+    /// <summary>
+    /// Ship generations of the proxy's state in the upload cache's dummy slots. Off by default in
+    /// this first version; it needs the upload cache enabled with fixed-block padding.
+    /// </summary>
+    public bool Enabled { get; init; }
+
+    /// <summary>How long after a generation's snapshot the next one is taken (once the previous is complete).</summary>
+    [Range(1, 31 * 24 * 3600)]
+    public int IntervalSeconds { get; init; } = 3600;
+
+    /// <summary>The backup counts as behind (readiness degraded, alarm) when its newest complete generation is older than this.</summary>
+    [Range(1, 365 * 24 * 3600)]
+    public int LagAlarmSeconds { get; init; } = 4 * 3600;
+
+    /// <summary>Every reason this configuration cannot run, at once.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (IntervalSeconds is < 1 or > 31 * 24 * 3600)
+        {
+            errors.Add("TrustedProxy:Backup:IntervalSeconds must be between 1 and 2678400");
+        }
+
+        if (LagAlarmSeconds < 1)
+        {
+            errors.Add("TrustedProxy:Backup:LagAlarmSeconds must be at least 1");
+        }
+
+        return errors;
+    }
+}

@@ -1,0 +1,153 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Data.Sqlite;
+using TrustedProxy.Audit;
+using TrustedProxy.CertificateAuthority;
+using TrustedProxy.Crypto;
+using TrustedProxy.Storage;
+
+namespace TrustedProxy.Backup;
+
+/// <summary>What a recovery restored and checked.</summary>
+internal sealed record RecoveryReport(long Generation, BackupManifest Manifest, int Entries, AuditVerification Audit, bool CaChecked, string DataDirectory, string CertsDirectory);
+
+/// <summary>
+/// Recovery from nothing but the master key and the backend: the newest complete generation is read
+/// into hidden directories beside the targets, checked there (the audit chain and its checkpoint
+/// under the key's audit signing key, the CA key against the CA certificate, the index's record count
+/// against the manifest), given the master key file and the backup's progress (the restored proxy
+/// goes on after this generation's number, never reusing a name), and only then moved into place.
+/// Any failure leaves the targets as they were and removes what was written.
+/// </summary>
+internal sealed class BackupRecovery(IObjectStore store, ProxyKeyRing keys, int blockSize, TimeProvider time)
+{
+    /// <summary>The targets must be absent or empty: a recovery never mixes with or overwrites state.</summary>
+    public static string? RefuseTarget(string directory, string flag) =>
+        Directory.Exists(directory) && Directory.EnumerateFileSystemEntries(directory).Any()
+            ? $"{flag} '{directory}' is not empty: recovery writes only into a new or empty directory"
+            : File.Exists(directory) ? $"{flag} '{directory}' is a file" : null;
+
+    /// <summary>Finds the newest complete generation (null: no backup of this key in the backend).</summary>
+    public async Task<FoundGeneration?> FindAsync(CancellationToken cancellationToken)
+    {
+        using var backupKeys = BackupKeys.From(keys);
+        return await new BackupRestorer(store, backupKeys, new BackupObjectSealer(backupKeys, blockSize)).FindNewestCompleteAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<RecoveryReport> RecoverAsync(FoundGeneration found, string dataTarget, string certsTarget, CancellationToken cancellationToken)
+    {
+        dataTarget = Path.GetFullPath(dataTarget);
+        certsTarget = Path.GetFullPath(certsTarget);
+        var suffix = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
+        var dataScratch = Path.Combine(Path.GetDirectoryName(dataTarget)!, $".{Path.GetFileName(dataTarget)}.recovering-{suffix}");
+        var certsScratch = Path.Combine(Path.GetDirectoryName(certsTarget)!, $".{Path.GetFileName(certsTarget)}.recovering-{suffix}");
+        var work = dataScratch + ".work";
+        try
+        {
+            using var backupKeys = BackupKeys.From(keys);
+            var restorer = new BackupRestorer(store, backupKeys, new BackupObjectSealer(backupKeys, blockSize));
+            var entries = await restorer.RestoreAsync(found, dataScratch, certsScratch, work, cancellationToken).ConfigureAwait(false);
+
+            using var signing = AuditSigningKey.FromKeyRing(keys);
+            var audit = AuditLog.VerifyDirectory(new AuditLogPaths(Path.Combine(dataScratch, "audit")), signing.PublicKey, external: null, new AuditLogOptions());
+            if (!audit.Intact)
+            {
+                throw new BackupIntegrityException($"the restored {audit.Summary}");
+            }
+
+            var caChecked = CheckCertificateAuthority(new CertificateAuthorityPaths(certsScratch));
+            var records = CountRecords(Path.Combine(dataScratch, "proxy.db"));
+            if (records != found.Manifest.Records)
+            {
+                throw new BackupIntegrityException($"the restored index holds {records} records, the manifest says {found.Manifest.Records}");
+            }
+
+            var master = keys.ExportMasterKey();
+            try
+            {
+                SecretFile.EnsurePrivateDirectory(Path.Combine(dataScratch, "keys"));
+                ProxyKeyRing.WriteKeyFile(Path.Combine(dataScratch, "keys", "master.key"), master);
+            }
+            finally
+            {
+                CryptographicOperations.ZeroMemory(master);
+            }
+
+            var now = time.GetUtcNow();
+            new BackupState(found.Generation + 1, null, new CompleteGeneration(found.Generation, found.Manifest.CreatedAt, now), now).Write(Path.Combine(dataScratch, "backup"));
+
+            // Both or neither: a failure to place the certificates takes the data directory back.
+            MoveInto(dataScratch, dataTarget);
+            try
+            {
+                MoveInto(certsScratch, certsTarget);
+            }
+            catch
+            {
+                Directory.Move(dataTarget, dataScratch);
+                throw;
+            }
+
+            return new RecoveryReport(found.Generation, found.Manifest, entries.Count, audit, caChecked, dataTarget, certsTarget);
+        }
+        finally
+        {
+            foreach (var directory in new[] { dataScratch, certsScratch, work })
+            {
+                if (Directory.Exists(directory))
+                {
+                    Directory.Delete(directory, recursive: true);
+                }
+            }
+        }
+    }
+
+    // The CA key is restored encrypted as it was; its passphrase file came with it. The key must
+    // decrypt and be the CA certificate's own.
+    private static bool CheckCertificateAuthority(CertificateAuthorityPaths paths)
+    {
+        if (!paths.CaExists)
+        {
+            throw new BackupIntegrityException("the restored certificates directory has no CA");
+        }
+
+        var passphrase = CaPassphrase.Resolve(paths) ?? throw new BackupIntegrityException($"the restored CA key has no passphrase file ({Path.GetFileName(paths.CaKeyFile)}) and {CaPassphrase.EnvironmentVariable} is not set");
+        using var key = ECDsa.Create();
+        try
+        {
+            key.ImportFromEncryptedPem(SecretFile.ReadText(paths.CaPrivateKey), passphrase);
+        }
+        catch (CryptographicException)
+        {
+            throw new BackupIntegrityException("the restored CA key does not decrypt with its passphrase");
+        }
+
+        using var certificate = X509Certificate2.CreateFromPem(File.ReadAllText(paths.CaCertificate));
+        using var published = certificate.GetECDsaPublicKey() ?? throw new BackupIntegrityException("the restored CA certificate has no ECDSA key");
+        if (!published.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(key.ExportSubjectPublicKeyInfo()))
+        {
+            throw new BackupIntegrityException("the restored CA key is not the CA certificate's key");
+        }
+
+        return true;
+    }
+
+    private static long CountRecords(string database)
+    {
+        using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = database, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT COUNT(*) FROM records";
+        return (long)command.ExecuteScalar()!;
+    }
+
+    private static void MoveInto(string scratch, string target)
+    {
+        if (Directory.Exists(target))
+        {
+            Directory.Delete(target); // empty, checked before
+        }
+
+        Directory.Move(scratch, target);
+    }
+}

@@ -1,0 +1,229 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using TrustedProxy.UploadCache;
+
+namespace TrustedProxy.Backup;
+
+/// <summary>How far behind the backup is (for <c>tproxy backup status</c>, /healthz and the metrics).</summary>
+/// <param name="Enabled">Whether the backup runs.</param>
+/// <param name="NewestComplete">The newest generation whose manifest is in the backend (null: none yet).</param>
+/// <param name="BackupPoint">When that generation's snapshot was taken: state younger than this is not in the backup.</param>
+/// <param name="LagSeconds">Time since the backup point (or, before the first generation completes, since the backup started).</param>
+/// <param name="Shipping">The generation being shipped (null: none).</param>
+/// <param name="ObjectsWaiting">Objects of that generation still waiting for a dummy slot.</param>
+/// <param name="Alarm">The lag exceeds the configured threshold.</param>
+public sealed record BackupStatus(bool Enabled, long? NewestComplete, DateTimeOffset? BackupPoint, double LagSeconds, long? Shipping, long ObjectsWaiting, bool Alarm);
+
+/// <summary>
+/// Ships generations in the upload cache's dummy slots and keeps their progress. A generation is
+/// staged (snapshot, sealed objects in <c>data/backup/</c>) when the previous one is complete and the
+/// interval has passed; then each dummy slot of the block size carries its next object, the manifest
+/// last. Progress survives a restart (state.json after every object, the staged file kept): the
+/// generation goes on from its next object. When the load leaves no dummy slot, nothing ships and the
+/// lag grows: the cloud never sees an extra write.
+/// </summary>
+internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
+{
+    private readonly string _directory;
+    private readonly BackupSnapshotTaker _snapshots;
+    private readonly BackupGenerationWriter _writer;
+    private readonly BackupOptions _options;
+    private readonly int _blockSize;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly Lock _gate = new();
+    private readonly SemaphoreSlim _staging = new(1, 1);
+    private readonly Meter _meter;
+    private BackupState _state;
+
+    public BackupShipper(
+        string directory, BackupSnapshotTaker snapshots, BackupGenerationWriter writer, IOptions<BackupOptions> options, int blockSize,
+        TimeProvider time, IMeterFactory meters, ILogger<BackupShipper> logger)
+    {
+        _directory = directory;
+        _snapshots = snapshots;
+        _writer = writer;
+        _options = options.Value;
+        _blockSize = blockSize;
+        _time = time;
+        _logger = logger;
+        _state = BackupState.Read(directory) ?? new BackupState(0, null, null, time.GetUtcNow());
+        if (_state.Staged is { } staged && !File.Exists(StagedFile(staged.Generation)))
+        {
+            // The staged file is gone (a disk restored without it): the generation starts over under
+            // the next number if any of it left, so no name is ever used for two contents.
+            LogStagedFileMissing(_logger, staged.Generation);
+            _state = _state with { Staged = null, NextGeneration = staged.Shipped > 0 ? staged.Generation + 1 : staged.Generation };
+            _state.Write(directory);
+        }
+
+        _meter = meters.Create("TrustedProxy.Backup");
+        _meter.CreateObservableGauge("trustedproxy.backup.lag", () => Status().LagSeconds, "s", "Time since the newest complete backup generation's snapshot");
+        _meter.CreateObservableGauge("trustedproxy.backup.objects_waiting", () => Status().ObjectsWaiting, "{object}", "Backup objects waiting for a dummy slot");
+    }
+
+    public bool Enabled => _options.Enabled;
+
+    public BackupStatus Status()
+    {
+        BackupState state;
+        lock (_gate)
+        {
+            state = _state;
+        }
+
+        var now = _time.GetUtcNow();
+        var since = state.LastComplete?.CreatedAt ?? state.Since;
+        var lag = Math.Max(0, (now - since).TotalSeconds);
+        var waiting = state.Staged is { } staged ? staged.Objects - staged.Shipped : 0;
+        return new BackupStatus(_options.Enabled, state.LastComplete?.Generation, state.LastComplete?.CreatedAt, lag, state.Staged?.Generation, waiting, _options.Enabled && lag > _options.LagAlarmSeconds);
+    }
+
+    /// <summary>Whether a new generation is due: none being shipped, and the interval passed since the last snapshot.</summary>
+    public bool Due()
+    {
+        lock (_gate)
+        {
+            if (!_options.Enabled || _state.Staged is not null)
+            {
+                return false;
+            }
+
+            return _state.LastComplete is not { } last || _time.GetUtcNow() - last.CreatedAt >= TimeSpan.FromSeconds(_options.IntervalSeconds);
+        }
+    }
+
+    /// <summary>Stages the next generation if one is due; returns its number, or null.</summary>
+    public async Task<long?> StageIfDueAsync(CancellationToken cancellationToken)
+    {
+        await _staging.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (!Due())
+            {
+                return null;
+            }
+
+            long generation;
+            lock (_gate)
+            {
+                generation = _state.NextGeneration;
+            }
+
+            Crypto.SecretFile.EnsurePrivateDirectory(_directory);
+            var work = Path.Combine(_directory, "work");
+            var createdAt = _time.GetUtcNow();
+            try
+            {
+                var snapshot = await _snapshots.TakeAsync(work, cancellationToken).ConfigureAwait(false);
+                var (objects, manifest) = await _writer.WriteAsync(snapshot, generation, createdAt, work, StagedFile(generation), cancellationToken).ConfigureAwait(false);
+                lock (_gate)
+                {
+                    _state = _state with { Staged = new StagedGeneration(generation, objects, 0, createdAt), NextGeneration = generation + 1 };
+                    _state.Write(_directory);
+                }
+
+                LogStaged(_logger, generation, objects, manifest.Records, manifest.WaitingBlocks);
+                return generation;
+            }
+            finally
+            {
+                if (Directory.Exists(work))
+                {
+                    Directory.Delete(work, recursive: true);
+                }
+            }
+        }
+        finally
+        {
+            _staging.Release();
+        }
+    }
+
+    public CoverPayload? Peek(long length)
+    {
+        if (length != _blockSize)
+        {
+            return null;
+        }
+
+        lock (_gate)
+        {
+            if (_state.Staged is not { } staged || staged.Shipped >= staged.Objects)
+            {
+                return null;
+            }
+
+            var generation = staged.Generation;
+            var index = staged.Shipped;
+            if (!File.Exists(StagedFile(generation)))
+            {
+                // Never a payload that cannot be read: that would cost every dummy slot from now on.
+                LogStagedFileMissing(_logger, generation);
+                _state = _state with { Staged = null, NextGeneration = index > 0 ? generation + 1 : generation };
+                _state.Write(_directory);
+                return null;
+            }
+
+            var sequence = index == staged.Objects - 1 ? BackupKeys.ManifestSequence : (ulong)index;
+            var file = StagedFile(generation);
+            return new CoverPayload(NameOf(generation, sequence), _blockSize, () => OpenObject(file, index), (generation, index));
+        }
+    }
+
+    public void Shipped(CoverPayload payload)
+    {
+        var (generation, index) = ((long, long))payload.Token;
+        lock (_gate)
+        {
+            if (_state.Staged is not { } staged || staged.Generation != generation || staged.Shipped != index)
+            {
+                return;
+            }
+
+            if (index + 1 < staged.Objects)
+            {
+                _state = _state with { Staged = staged with { Shipped = index + 1 } };
+                _state.Write(_directory);
+                return;
+            }
+
+            _state = _state with { Staged = null, LastComplete = new CompleteGeneration(generation, staged.CreatedAt, _time.GetUtcNow()) };
+            _state.Write(_directory);
+            File.Delete(StagedFile(generation));
+        }
+
+        LogComplete(_logger, generation);
+    }
+
+    /// <summary>The backup's object names; set by the composition (the keys stay with <see cref="BackupKeys"/>).</summary>
+    public required Func<long, ulong, Storage.ObjectName> NameOf { get; init; }
+
+    public void Dispose()
+    {
+        _meter.Dispose();
+        _staging.Dispose();
+    }
+
+    private string StagedFile(long generation) => Path.Combine(_directory, $"generation-{generation}.objects");
+
+    private Stream OpenObject(string file, long index)
+    {
+        // One block in memory: a seekable body of known length, as an SDK needs to hash, send and retry it.
+        using var input = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
+        var bytes = new byte[_blockSize];
+        input.Position = index * _blockSize;
+        input.ReadExactly(bytes);
+        return new MemoryStream(bytes, writable: false);
+    }
+
+    [LoggerMessage(EventId = 9001, Level = LogLevel.Information, Message = "Backup: generation {Generation} staged, {Objects} objects ({Records} records, {Waiting} waiting blocks); shipping in dummy slots")]
+    private static partial void LogStaged(ILogger logger, long generation, long objects, long records, long waiting);
+
+    [LoggerMessage(EventId = 9002, Level = LogLevel.Information, Message = "Backup: generation {Generation} is complete in the backend")]
+    private static partial void LogComplete(ILogger logger, long generation);
+
+    [LoggerMessage(EventId = 9003, Level = LogLevel.Warning, Message = "Backup: the staged file of generation {Generation} is missing; the generation starts over")]
+    private static partial void LogStagedFileMissing(ILogger logger, long generation);
+}

@@ -1,0 +1,80 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+using TrustedProxy.Backup;
+
+namespace TrustedProxy.Server.Backup;
+
+/// <summary>
+/// Stages a new backup generation whenever one is due (the previous complete, the interval passed);
+/// the upload cache's release loop ships it in dummy slots. Staging reads local files only: nothing
+/// here talks to the backend.
+/// </summary>
+internal sealed partial class BackupService(BackupShipper shipper, IOptions<BackupOptions> options, TimeProvider time, ILogger<BackupService> logger) : BackgroundService
+{
+    // Often enough that a generation starts soon after it is due, never more often than the interval.
+    private TimeSpan CheckEvery => TimeSpan.FromSeconds(Math.Min(15, options.Value.IntervalSeconds));
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!shipper.Enabled)
+        {
+            return;
+        }
+
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await shipper.StageIfDueAsync(stoppingToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogStagingFailed(logger, ex);
+            }
+
+            try
+            {
+                await Task.Delay(CheckEvery, time, stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 9010, Level = LogLevel.Error, Message = "Backup: staging a generation failed; it is tried again")]
+    private static partial void LogStagingFailed(ILogger logger, Exception exception);
+}
+
+/// <summary>The backup's lag for administrators (/healthz): degraded when the newest complete generation is older than the alarm threshold.</summary>
+internal sealed class BackupHealthCheck(BackupShipper shipper) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var s = shipper.Status();
+        var data = new Dictionary<string, object>
+        {
+            ["enabled"] = s.Enabled,
+            ["lagSeconds"] = Math.Round(s.LagSeconds, 1),
+            ["objectsWaiting"] = s.ObjectsWaiting,
+        };
+        if (s.NewestComplete is { } newest)
+        {
+            data["newestCompleteGeneration"] = newest;
+            data["backupPoint"] = s.BackupPoint!.Value.ToString("O");
+        }
+
+        if (s.Shipping is { } shipping)
+        {
+            data["shippingGeneration"] = shipping;
+        }
+
+        var description = !s.Enabled ? "backup off (TrustedProxy:Backup:Enabled)"
+            : s.NewestComplete is null ? $"no complete generation yet; {s.ObjectsWaiting} object(s) waiting for dummy slots"
+            : $"newest complete generation {s.NewestComplete}, backup point {s.BackupPoint:O}, {s.LagSeconds:F0} s behind; {s.ObjectsWaiting} object(s) waiting for dummy slots";
+        return Task.FromResult(s.Alarm
+            ? HealthCheckResult.Degraded($"behind, past the alarm threshold: {description}", data: data)
+            : HealthCheckResult.Healthy(description, data: data));
+    }
+}
