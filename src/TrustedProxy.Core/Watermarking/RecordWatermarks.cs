@@ -29,9 +29,10 @@ public enum RecordSealKind
 internal sealed record IngestSeal(RecordSealKind Kind, byte[] Stored, int StoredLength, byte[]? DetachedSeal, byte[] OriginalSha256, string Detail, WatermarkRefusalReason? Refusal);
 
 /// <summary>
-/// A record in memory as <see cref="RecordWatermarks.RestoreAsync"/> leaves it: parsed over its buffer
-/// when the seal needed a parse (null for a record unsealed or sealed as a whole file), with where
-/// its native Pixel Data lies in the buffer (-1: the file holds its own copy, or there is none).
+/// A copy held in a buffer, parsed over that buffer (<see cref="DicomFile.ReadInPlaceAsync"/>), or
+/// into a copy where the in-place reader cannot, with where its native Pixel Data lies in the buffer
+/// (-1: the file holds its own copy, or there is none). <see cref="RecordWatermarks.RestoreAsync"/>
+/// leaves <see cref="File"/> null for a record unsealed or sealed as a whole file, which needs no parse.
 /// </summary>
 internal sealed record ParsedRecord(DicomFile? File, int PixelDataOffset)
 {
