@@ -89,6 +89,8 @@ internal static class StudyRetrievalBenchmark
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| time to response headers | {proxy.Retrieval.FirstByteSeconds:F1} s | {orthanc.Retrieval.FirstByteSeconds:F2} s |"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| whole study | {proxy.Retrieval.Seconds:F1} s | {orthanc.Retrieval.Seconds:F2} s |"));
         Console.WriteLine($"| parts bit-exact (SHA-256) | {proxy.Retrieval.Verdict} | {orthanc.Retrieval.Verdict} |");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"| CPU during the retrieve (user + kernel), server and client | {proxy.Retrieval.Cpu.TotalSeconds:F1} s (this process: proxy, TLS both ends, client) | {orthanc.Retrieval.Cpu.TotalSeconds:F1} s ({orthanc.Retrieval.Cpu.ServerSeconds:F1} s Orthanc, {orthanc.Retrieval.Cpu.ClientSeconds:F1} s client); proxy/Orthanc {proxy.Retrieval.Cpu.TotalSeconds / orthanc.Retrieval.Cpu.TotalSeconds:F1}× |"));
         Console.WriteLine($"| working set before → peak | {Size(proxy.Retrieval.Memory.BaselineWorkingSet)} → {Size(proxy.Retrieval.Memory.PeakWorkingSet)} (this process: proxy, client, verifying front) | {Size(orthanc.Retrieval.Memory.BaselineWorkingSet)} → {Size(orthanc.Retrieval.Memory.PeakWorkingSet)} (Orthanc) |");
         Console.WriteLine($"| managed heap before → peak | {Size(proxy.Retrieval.Memory.BaselineManaged)} → {Size(proxy.Retrieval.Memory.PeakManaged)} | — |");
         Console.WriteLine($"| cloud requests during the retrieve | {proxy.CloudGets} GET, {proxy.CloudPuts} PUT (the study is {proxy.RealBlocks} blocks in {proxy.Groups} retrieval groups) | — |");
@@ -323,6 +325,9 @@ internal static class StudyRetrievalBenchmark
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, path);
         request.Headers.Accept.ParseAdd(AcceptDicom);
+        using var self = Process.GetCurrentProcess();
+        var clientCpu = self.TotalProcessorTime;
+        var serverCpu = memory.ProcessorTime();
         var watch = Stopwatch.StartNew();
         using var response = await send(request);
         var firstByte = watch.Elapsed;
@@ -352,6 +357,9 @@ internal static class StudyRetrievalBenchmark
         }
 
         var elapsed = watch.Elapsed;
+        serverCpu = memory.ProcessorTime() - serverCpu;
+        self.Refresh();
+        clientCpu = self.TotalProcessorTime - clientCpu;
         var (peakWorkingSet, peakManaged) = await memory.StopAsync();
         var expected = study.Instances.Select(i => i.Sha256).Order(StringComparer.Ordinal).ToList();
         var received = digests.Order(StringComparer.Ordinal).ToList();
@@ -362,7 +370,8 @@ internal static class StudyRetrievalBenchmark
             bytes,
             received.SequenceEqual(expected, StringComparer.Ordinal),
             $"{matching} of {expected.Count} instances bit-exact, {received.Count} parts received",
-            memory.Baseline with { PeakWorkingSet = peakWorkingSet, PeakManaged = peakManaged });
+            memory.Baseline with { PeakWorkingSet = peakWorkingSet, PeakManaged = peakManaged },
+            memory.ProcessId == Environment.ProcessId ? new CpuFigures(serverCpu.TotalSeconds, null) : new CpuFigures(serverCpu.TotalSeconds, clientCpu.TotalSeconds));
     }
 
     private static void Progress(string line) => Console.Error.WriteLine(line);
@@ -380,7 +389,13 @@ internal static class StudyRetrievalBenchmark
 
     private sealed record MemoryFigures(long BaselineWorkingSet, long BaselineManaged, long PeakWorkingSet, long PeakManaged);
 
-    private sealed record Retrieval(double Seconds, double FirstByteSeconds, long Bytes, bool BitExact, string Verdict, MemoryFigures Memory)
+    /// <summary>CPU time (user + kernel) during the retrieve: the server's, and the client's when it runs in another process (null: the same one, counted in the server's).</summary>
+    private sealed record CpuFigures(double ServerSeconds, double? ClientSeconds)
+    {
+        public double TotalSeconds => ServerSeconds + (ClientSeconds ?? 0);
+    }
+
+    private sealed record Retrieval(double Seconds, double FirstByteSeconds, long Bytes, bool BitExact, string Verdict, MemoryFigures Memory, CpuFigures Cpu)
     {
         public double MebibytesPerSecond => Bytes / (double)(1 << 20) / Seconds;
     }
@@ -446,6 +461,14 @@ internal static class StudyRetrievalBenchmark
         public MemoryFigures Baseline { get; }
 
         public static MemorySampler Start(Process process, bool sampleManagedHeap) => new(process, sampleManagedHeap);
+
+        public int ProcessId => _process.Id;
+
+        public TimeSpan ProcessorTime()
+        {
+            _process.Refresh();
+            return _process.TotalProcessorTime;
+        }
 
         public async Task<(long PeakWorkingSet, long PeakManaged)> StopAsync()
         {

@@ -48,7 +48,7 @@ internal sealed class EnvelopeDecryptingStream : ForwardReadStream
             EnsureHeader();
             var wanted = NextSealedLength();
             var read = _inner.ReadAtLeast(_sealed.AsSpan(0, wanted), wanted, throwOnEndOfStream: false);
-            OpenSegment(read, wanted);
+            OpenSegment(read, wanted, _plain);
         }
 
         return Drain(buffer);
@@ -61,7 +61,18 @@ internal sealed class EnvelopeDecryptingStream : ForwardReadStream
             await EnsureHeaderAsync(cancellationToken).ConfigureAwait(false);
             var wanted = NextSealedLength();
             var read = await _inner.ReadAtLeastAsync(_sealed.AsMemory(0, wanted), wanted, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
-            OpenSegment(read, wanted);
+
+            // A reader whose buffer takes the whole segment (a record decrypted into memory) gets it
+            // decrypted straight there, rather than into ours and then copied.
+            if (read >= SegmentedEnvelope.TagLength && buffer.Length >= read - SegmentedEnvelope.TagLength)
+            {
+                OpenSegment(read, wanted, buffer.Span);
+                var opened = _plainCount;
+                _plainCount = 0;
+                return opened;
+            }
+
+            OpenSegment(read, wanted, _plain);
         }
 
         return Drain(buffer.Span);
@@ -116,7 +127,7 @@ internal sealed class EnvelopeDecryptingStream : ForwardReadStream
 
     private bool IsFinalByLength(int plainLength) => _expectedLength is { } expected && _released + plainLength == expected;
 
-    private void OpenSegment(int sealedLength, int wanted)
+    private void OpenSegment(int sealedLength, int wanted, Span<byte> plain)
     {
         if (sealedLength == 0)
         {
@@ -133,7 +144,7 @@ internal sealed class EnvelopeDecryptingStream : ForwardReadStream
         {
             // Length known: exactly one reading is right.
             var final = IsFinalByLength(plainLength);
-            if (!TryOpen(plainLength, final))
+            if (!TryOpen(plainLength, final, plain))
             {
                 throw Altered();
             }
@@ -144,11 +155,11 @@ internal sealed class EnvelopeDecryptingStream : ForwardReadStream
 
         // Length unknown: a full-length segment is a middle one or the last; it is tried as a
         // middle segment first, so only the very last full segment costs a second attempt.
-        if (plainLength == _segmentSize && TryOpen(plainLength, final: false))
+        if (plainLength == _segmentSize && TryOpen(plainLength, final: false, plain))
         {
             Advance(plainLength, final: false);
         }
-        else if (TryOpen(plainLength, final: true))
+        else if (TryOpen(plainLength, final: true, plain))
         {
             Advance(plainLength, final: true);
         }
@@ -161,14 +172,14 @@ internal sealed class EnvelopeDecryptingStream : ForwardReadStream
     private EnvelopeIntegrityException Altered() =>
         new($"segment {_segment} failed authentication: the stored object was altered, reordered, truncated or belongs to another record");
 
-    private bool TryOpen(int plainLength, bool final)
+    private bool TryOpen(int plainLength, bool final, Span<byte> plain)
     {
         Span<byte> nonce = stackalloc byte[SegmentedEnvelope.NonceSize];
         Span<byte> aad = stackalloc byte[SegmentedEnvelope.AadSize];
         SegmentedEnvelope.SegmentParameters(_header, _objectIndex, _segment, final, nonce, aad);
         try
         {
-            _cipher!.Decrypt(nonce, _sealed.AsSpan(0, plainLength), _sealed.AsSpan(plainLength, SegmentedEnvelope.TagLength), _plain.AsSpan(0, plainLength), aad);
+            _cipher!.Decrypt(nonce, _sealed.AsSpan(0, plainLength), _sealed.AsSpan(plainLength, SegmentedEnvelope.TagLength), plain[..plainLength], aad);
             return true;
         }
         catch (AuthenticationTagMismatchException)

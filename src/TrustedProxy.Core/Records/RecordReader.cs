@@ -1,25 +1,37 @@
+using System.Buffers;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Options;
 using TrustedProxy.Crypto;
+using TrustedProxy.IO;
 using TrustedProxy.Storage;
 using TrustedProxy.ObliviousRetrieval;
 using TrustedProxy.UploadCache;
 
 namespace TrustedProxy.Records;
 
-/// <summary>A record's plaintext, ready to stream; owns the key and the scratch copy until disposed.</summary>
-internal sealed class RecordContent(Stream plaintext, long length, byte[] sha256, IDisposable key, Stream scratch) : IAsyncDisposable
+/// <summary>A record's plaintext, ready to stream; owns the key, the scratch copy and the plaintext held in memory until disposed.</summary>
+internal sealed class RecordContent(Stream plaintext, long length, byte[] sha256, IDisposable key, Stream scratch, PlaintextBuffer? whole = null) : IAsyncDisposable
 {
+    private PlaintextBuffer? _whole = whole;
+
     public Stream Stream { get; } = plaintext;
 
     public long Length { get; } = length;
 
     public byte[] Sha256 { get; } = sha256;
 
+    /// <summary>
+    /// The whole plaintext, authenticated, when the record was small enough to decrypt into memory
+    /// (<see cref="RecordStoreOptions.InMemoryVerifyLimitBytes"/>); the caller then owns it and this
+    /// content's <see cref="Stream"/> must not be read again. Null for a record that streams, or once taken.
+    /// </summary>
+    public PlaintextBuffer? TakeWhole() => Interlocked.Exchange(ref _whole, null);
+
     public async ValueTask DisposeAsync()
     {
         await Stream.DisposeAsync().ConfigureAwait(false);
         await scratch.DisposeAsync().ConfigureAwait(false);
+        _whole?.Dispose();
         key.Dispose();
     }
 }
@@ -75,6 +87,7 @@ internal sealed class RecordReader(RecordIndex index, GroupReader groups, Record
     {
         var dataKey = keys.KeyEncryptionKey.Unwrap(entry.WrappedKey, entry.Handle);
         Stream? ciphertext = null;
+        PlaintextBuffer? whole = null;
         try
         {
             // A cached record's file may go the moment its last block is released; an open handle
@@ -91,20 +104,39 @@ internal sealed class RecordReader(RecordIndex index, GroupReader groups, Record
 
             ciphertext ??= await CopyFromBackendAsync(entry, cancellationToken).ConfigureAwait(false);
 
-            // A record small enough to hold (most instances) is decrypted once, into memory, while it
-            // is verified, and served from there; a larger one is verified in a first pass and
-            // decrypted again as it streams, so that no plaintext ever reaches the disk.
+            // A record small enough to hold (most instances) is decrypted once, straight into a
+            // pooled buffer, while it is verified, and served from there; a larger one is verified
+            // in a first pass and decrypted again as it streams, so that no plaintext ever reaches the disk.
             var objectIndex = entry.ObjectName.ToBytes();
-            MemoryStream? plaintextCopy = entry.PlaintextLength <= options.Value.InMemoryVerifyLimitBytes ? new MemoryStream(checked((int)entry.PlaintextLength)) : null;
+            whole = entry.PlaintextLength <= options.Value.InMemoryVerifyLimitBytes ? new PlaintextBuffer(checked((int)entry.PlaintextLength)) : null;
             await using (var verify = new EnvelopeDecryptingStream(ciphertext, dataKey, objectIndex, entry.PlaintextLength, leaveOpen: true))
             {
                 using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-                var buffer = new byte[SegmentedEnvelope.MaxSegmentSize];
-                int read;
-                while ((read = await verify.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+                if (whole is not null)
                 {
-                    hash.AppendData(buffer, 0, read);
-                    plaintextCopy?.Write(buffer, 0, read);
+                    await verify.ReadExactlyAsync(whole.Memory, cancellationToken).ConfigureAwait(false);
+                    hash.AppendData(whole.Span);
+                    if (await verify.ReadAsync(new byte[1], cancellationToken).ConfigureAwait(false) != 0)
+                    {
+                        throw new EnvelopeIntegrityException("the decrypted record is longer than the index records");
+                    }
+                }
+                else
+                {
+                    var buffer = ArrayPool<byte>.Shared.Rent(SegmentedEnvelope.MaxSegmentSize);
+                    try
+                    {
+                        int read;
+                        while ((read = await verify.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+                        {
+                            hash.AppendData(buffer, 0, read);
+                        }
+                    }
+                    finally
+                    {
+                        CryptographicOperations.ZeroMemory(buffer);
+                        ArrayPool<byte>.Shared.Return(buffer);
+                    }
                 }
 
                 if (!CryptographicOperations.FixedTimeEquals(hash.GetHashAndReset(), entry.ContentSha256))
@@ -122,11 +154,10 @@ internal sealed class RecordReader(RecordIndex index, GroupReader groups, Record
                 await relocator.RelocateAsync(entry, ciphertext, dataKey, cancellationToken).ConfigureAwait(false);
             }
 
-            if (plaintextCopy is not null)
+            if (whole is not null)
             {
                 await ciphertext.DisposeAsync().ConfigureAwait(false);
-                plaintextCopy.Position = 0;
-                return new RecordContent(plaintextCopy, entry.PlaintextLength, entry.ContentSha256, dataKey, Stream.Null);
+                return new RecordContent(new MemoryStream(whole.Array, 0, whole.Length, writable: false), entry.PlaintextLength, entry.ContentSha256, dataKey, Stream.Null, whole);
             }
 
             ciphertext.Position = 0;
@@ -140,6 +171,7 @@ internal sealed class RecordReader(RecordIndex index, GroupReader groups, Record
                 await ciphertext.DisposeAsync().ConfigureAwait(false);
             }
 
+            whole?.Dispose();
             dataKey.Dispose();
             throw;
         }

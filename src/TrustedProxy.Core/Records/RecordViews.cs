@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Options;
@@ -5,13 +6,20 @@ using TrustedProxy.Audit;
 using TrustedProxy.Crypto;
 using TrustedProxy.Deidentification;
 using TrustedProxy.Dicom;
+using TrustedProxy.IO;
 using TrustedProxy.Policy;
 using TrustedProxy.Watermarking;
 
 namespace TrustedProxy.Records;
 
-/// <summary>A record as one request may receive it: how to stream it, and what can be said about it beforehand.</summary>
-internal sealed class ViewedRecord(RecordEntry entry, RecordView view, long? length, byte[]? sha256, Func<Stream, CancellationToken, Task> copy, string mark = ViewedRecord.Unmarked, byte[]? inMemory = null)
+/// <summary>
+/// A record as one request may receive it: how to stream it, and what can be said about it
+/// beforehand. A copy made in memory may hold a pooled buffer: dispose the record once it is sent
+/// (not before), so the buffer is wiped and reused; one never disposed is left to the collector.
+/// </summary>
+internal sealed class ViewedRecord(
+    RecordEntry entry, RecordView view, long? length, byte[]? sha256, Func<Stream, CancellationToken, Task> copy, string mark = ViewedRecord.Unmarked,
+    ArraySegment<byte>? inMemory = null, IDisposable? owner = null) : IDisposable
 {
     /// <summary>The copy carries a fingerprint naming the consumer and the request.</summary>
     public const string Fingerprinted = "fingerprinted";
@@ -37,11 +45,28 @@ internal sealed class ViewedRecord(RecordEntry entry, RecordView view, long? len
     public Task CopyToAsync(Stream destination, CancellationToken cancellationToken) => copy(destination, cancellationToken);
 
     /// <summary>
-    /// The whole copy when it was made in memory before sending (a sealed record restored, a
-    /// de-identified or fingerprinted copy), so that a reader in the proxy (a render) parses it where
-    /// it is rather than copy it again; null when the copy streams. Never to be changed.
+    /// The whole copy, from the start of its array, when it was made in memory before sending (a
+    /// sealed record restored, a de-identified or fingerprinted copy), so that a reader in the proxy
+    /// (a render) parses it where it is rather than copy it again; null when the copy streams. Never
+    /// to be changed, nor used after the record is disposed.
     /// </summary>
-    public byte[]? InMemory { get; } = inMemory;
+    public ArraySegment<byte>? InMemory { get; } = inMemory;
+
+    public void Dispose() => owner?.Dispose();
+}
+
+/// <summary>
+/// Retrieve entries already durable in the audit log for one retrieval (see
+/// <see cref="RecordViews.AuditAheadAsync"/>): which record, in which view, as which copy. Each is
+/// taken once, by the opening of the copy it names.
+/// </summary>
+internal sealed class AuditedAhead
+{
+    private readonly ConcurrentDictionary<(string Handle, string View, string Copy), byte> _entries = new();
+
+    public void Add(string handle, string view, string copy) => _entries.TryAdd((handle, view, copy), 0);
+
+    public bool TryTake(string handle, string view, string copy) => _entries.TryRemove((handle, view, copy), out _);
 }
 
 /// <summary>
@@ -76,15 +101,64 @@ internal sealed class RecordViews(
     /// first (a failure throws <see cref="SealIntegrityException"/>), then de-identified if the view
     /// says so, then fingerprinted for <paramref name="egress"/> if the obligations say so; all of it
     /// in memory, before the first byte is sent. An unsealed record without a fingerprint due streams.
-    /// The copy is appended to the audit log (record, patient pseudonym, view, mark) before it is returned.
+    /// The copy is appended to the audit log (record, patient pseudonym, view, mark) before it is
+    /// returned, unless <paramref name="ahead"/> holds that very entry already (<see cref="AuditAheadAsync"/>).
     /// </summary>
-    public async Task<ViewedRecord> OpenAsync(RecordEntry entry, PolicyObligations obligations, EgressMark? egress, CancellationToken cancellationToken)
+    public async Task<ViewedRecord> OpenAsync(RecordEntry entry, PolicyObligations obligations, EgressMark? egress, CancellationToken cancellationToken, AuditedAhead? ahead = null)
     {
         var viewed = await PrepareAsync(entry, obligations, egress, cancellationToken).ConfigureAwait(false);
-        var view = viewed.View == RecordView.Original ? "original" : $"deidentified:{Profile(obligations).Name}";
-        await audit.AppendAsync(AuditEvents.Retrieve(entry, view, viewed.Mark, egress?.RequestId)).ConfigureAwait(false);
-        return viewed;
+        try
+        {
+            var view = ViewName(viewed.View, obligations);
+            if (ahead?.TryTake(entry.Handle, view, viewed.Mark) != true)
+            {
+                await audit.AppendAsync(AuditEvents.Retrieve(entry, view, viewed.Mark, egress?.RequestId)).ConfigureAwait(false);
+            }
+
+            return viewed;
+        }
+        catch
+        {
+            viewed.Dispose();
+            throw;
+        }
     }
+
+    /// <summary>
+    /// Appends the retrieve entries of records about to be opened one after the other (a WADO-RS
+    /// study), all in one group commit, so that a study costs an fsync per batch rather than per
+    /// instance. Only copies that can be named before they are made are written ahead: those without
+    /// a fingerprint due (the copy is then <see cref="ViewedRecord.Unmarked"/>); a fingerprinted
+    /// copy's entry names its mark, known once embedded, and is appended by <see cref="OpenAsync"/>.
+    /// The entries are durable when this returns; as every audit entry, they say what the proxy was
+    /// about to send (docs/audit-log.md), and <see cref="OpenAsync"/> with <paramref name="ahead"/>
+    /// appends nothing for a copy written ahead exactly as it turns out.
+    /// </summary>
+    public async Task AuditAheadAsync(IReadOnlyList<(RecordEntry Entry, PolicyObligations Obligations)> records, EgressMark? egress, AuditedAhead ahead)
+    {
+        var appends = new List<Task>(records.Count);
+        var written = new List<(string Handle, string View)>(records.Count);
+        foreach (var (entry, obligations) in records)
+        {
+            if (obligations.Fingerprint && egress is not null)
+            {
+                continue;
+            }
+
+            var view = ViewName(obligations.View, obligations);
+            appends.Add(audit.AppendAsync(AuditEvents.Retrieve(entry, view, ViewedRecord.Unmarked, egress?.RequestId)));
+            written.Add((entry.Handle, view));
+        }
+
+        await Task.WhenAll(appends).ConfigureAwait(false);
+        foreach (var (handle, view) in written)
+        {
+            ahead.Add(handle, view, ViewedRecord.Unmarked);
+        }
+    }
+
+    private string ViewName(RecordView view, PolicyObligations obligations) =>
+        view == RecordView.Original ? "original" : $"deidentified:{Profile(obligations).Name}";
 
     /// <summary>
     /// What can refuse a record before anything is read: the profile the obligations name, and in the
@@ -131,27 +205,58 @@ internal sealed class RecordViews(
             }, mark);
         }
 
-        var copy = await OriginalAsync(entry, cancellationToken).ConfigureAwait(false);
-        if (profile is not null)
+        // Decrypted once into one pooled buffer, restored there, and parsed once for the seal; the
+        // fingerprint reuses that parse. A de-identified copy is a new file, written to memory and
+        // parsed again only if a fingerprint is due.
+        var (original, parsed) = await OriginalAsync(entry, cancellationToken).ConfigureAwait(false);
+        PlaintextBuffer? owner = original;
+        try
         {
-            using var deidentified = new MemoryStream();
-            await deidentifier.DeidentifyAsync(new MemoryStream(copy, writable: false), deidentified, profile, entry.OriginOrganisation, limits.Value, cancellationToken, entry.ResearchPseudonym).ConfigureAwait(false);
-            copy = deidentified.ToArray();
-        }
+            var bytes = original.Array;
+            var length = original.Length;
+            if (profile is not null)
+            {
+                using var deidentified = new MemoryStream();
+                await deidentifier.DeidentifyAsync(new MemoryStream(bytes, 0, length, writable: false), deidentified, profile, entry.OriginOrganisation, limits.Value, cancellationToken, entry.ResearchPseudonym).ConfigureAwait(false);
+                owner.Dispose();
+                owner = null;
+                (bytes, length, parsed) = (deidentified.GetBuffer(), (int)deidentified.Length, ParsedRecord.Unparsed);
+            }
 
-        var marked = ViewedRecord.Unmarked;
-        if (fingerprint)
+            var marked = ViewedRecord.Unmarked;
+            if (fingerprint)
+            {
+                var file = parsed.File is null ? await watermarks.ParseAsync(bytes, length, cancellationToken).ConfigureAwait(false) : parsed;
+                WatermarkRefusal? refused;
+                if (file is null)
+                {
+                    refused = new WatermarkRefusal(WatermarkRefusalReason.NoPixelData, "not a readable DICOM file");
+                }
+                else
+                {
+                    (var rewritten, refused) = await watermarks.FingerprintAsync(file.File!, bytes, length, file.PixelDataOffset, egress!, cancellationToken).ConfigureAwait(false);
+                    if (rewritten is not null)
+                    {
+                        owner?.Dispose();
+                        owner = null;
+                        (bytes, length) = (rewritten, rewritten.Length);
+                    }
+                }
+
+                marked = refused is null ? ViewedRecord.Fingerprinted : $"unmarked; reason={refused.Reason}";
+            }
+
+            var copy = new ArraySegment<byte>(bytes, 0, length);
+            Task Write(Stream destination, CancellationToken token) => destination.WriteAsync(copy, token).AsTask();
+            return profile is null
+                ? new ViewedRecord(entry, RecordView.Original, length, marked == ViewedRecord.Fingerprinted ? SHA256.HashData(copy) : entry.OriginalDigest, Write, marked, copy, owner)
+                : new ViewedRecord(entry, RecordView.Deidentified, null, null, Write, marked, copy, owner);
+        }
+        catch
         {
-            var (fingerprinted, refused) = await watermarks.FingerprintAsync(copy, egress!, cancellationToken).ConfigureAwait(false);
-            copy = fingerprinted;
-            marked = refused is null ? ViewedRecord.Fingerprinted : $"unmarked; reason={refused.Reason}";
+            owner?.Dispose();
+            throw;
         }
-
-        var bytes = copy;
-        Task Write(Stream destination, CancellationToken token) => destination.WriteAsync(bytes, token).AsTask();
-        return profile is null
-            ? new ViewedRecord(entry, RecordView.Original, bytes.Length, marked == ViewedRecord.Fingerprinted ? SHA256.HashData(bytes) : entry.OriginalDigest, Write, marked, bytes)
-            : new ViewedRecord(entry, RecordView.Deidentified, null, null, Write, marked, bytes);
     }
 
     /// <summary>
@@ -176,16 +281,35 @@ internal sealed class RecordViews(
         }
     }
 
-    /// <summary>The record as uploaded: decrypted, authenticated, its seal verified and its pixels restored.</summary>
-    public async Task<byte[]> OriginalAsync(RecordEntry entry, CancellationToken cancellationToken)
+    /// <summary>
+    /// The record as uploaded, in a pooled buffer the caller owns: decrypted (once, as it is
+    /// authenticated) into it, its seal verified and its pixels restored there, and the file as parsed
+    /// for the seal (see <see cref="RecordWatermarks.RestoreAsync"/>).
+    /// </summary>
+    private async Task<(PlaintextBuffer Buffer, ParsedRecord Parsed)> OriginalAsync(RecordEntry entry, CancellationToken cancellationToken)
     {
-        var stored = new byte[checked((int)entry.PlaintextLength)];
-        await using (var content = await reader.OpenAsync(entry, cancellationToken).ConfigureAwait(false))
+        PlaintextBuffer? buffer = null;
+        try
         {
-            await content.Stream.ReadExactlyAsync(stored, cancellationToken).ConfigureAwait(false);
-        }
+            await using (var content = await reader.OpenAsync(entry, cancellationToken).ConfigureAwait(false))
+            {
+                buffer = content.TakeWhole();
+                if (buffer is null)
+                {
+                    // Above the reader's in-memory verify limit, it streams; held here all the same, up to the watermarking bound.
+                    buffer = new PlaintextBuffer(checked((int)entry.PlaintextLength));
+                    await content.Stream.ReadExactlyAsync(buffer.Memory, cancellationToken).ConfigureAwait(false);
+                }
+            }
 
-        return await watermarks.VerifyAndRestoreAsync(entry.Handle, entry.Seal, entry.DetachedSeal, entry.OriginalSha256, stored, cancellationToken).ConfigureAwait(false);
+            var parsed = await watermarks.RestoreAsync(entry.Handle, entry.Seal, entry.DetachedSeal, entry.OriginalSha256, buffer.Array, buffer.Length, cancellationToken).ConfigureAwait(false);
+            return (buffer, parsed);
+        }
+        catch
+        {
+            buffer?.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The record's header (no bulk data) in the view the obligations require.</summary>

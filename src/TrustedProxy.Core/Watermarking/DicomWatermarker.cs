@@ -156,18 +156,38 @@ internal sealed class DicomWatermarker : IDisposable
             return new SealVerification(SealStatus.NotWatermarkable, null, refusal!.Message);
         }
 
-        var (verification, restored) = Verify(file, image);
-        if (verification.IsVerified && expectedHandle is not null && verification.Seal!.RecordHandle != expectedHandle)
-        {
-            return new SealVerification(SealStatus.IntegrityFailure, verification.Seal, "the image is sealed for another record");
-        }
-
+        var restored = image.PixelData.ToArray();
+        var verification = Verify(file, image, restored, expectedHandle);
         if (verification.IsVerified)
         {
-            ReplacePixelData(file, restored!);
+            ReplacePixelData(file, restored);
         }
 
         return verification;
+    }
+
+    /// <summary>
+    /// Retrieval without a copy: as <see cref="VerifyAndRestore"/>, but every frame is restored where
+    /// it lies, in <paramref name="pixelData"/>, the writable memory that the file's Pixel Data value
+    /// is a window on (as <see cref="DicomFile.ReadInPlaceAsync"/> leaves it), so that the buffer the
+    /// file was read from becomes the original file. Frames are disjoint, so each is read whole before
+    /// it is written back. Unless <see cref="SealStatus.Verified"/>, the pixels may be left partly
+    /// restored: the caller must not use the buffer then.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="pixelData"/> is not the file's Pixel Data value.</exception>
+    public SealVerification VerifyAndRestoreInPlace(DicomFile file, Span<byte> pixelData, string? expectedHandle = null)
+    {
+        if (!TryImage(file, out var image, out var refusal))
+        {
+            return new SealVerification(SealStatus.NotWatermarkable, null, refusal!.Message);
+        }
+
+        if (pixelData.Length != image.PixelData.Length || !pixelData.Overlaps(image.PixelData.Span, out var offset) || offset != 0)
+        {
+            throw new ArgumentException("the span to restore into is not the file's Pixel Data value", nameof(pixelData));
+        }
+
+        return Verify(file, image, pixelData, expectedHandle);
     }
 
     /// <summary>
@@ -259,7 +279,7 @@ internal sealed class DicomWatermarker : IDisposable
 
         if (sawSeal)
         {
-            var (verification, _) = Verify(file, image);
+            var verification = Verify(file, image, image.PixelData.ToArray(), expectedHandle: null);
             return verification.IsVerified
                 ? new TraceResult(TraceStatus.Sealed, null, verification.Seal, 0, "no fingerprint; an authentic seal (an original as stored)")
                 : new TraceResult(TraceStatus.NoValidMark, null, null, null, $"a seal was found but does not verify: {verification.Detail}");
@@ -415,10 +435,13 @@ internal sealed class DicomWatermarker : IDisposable
         return new WatermarkEmbedResult(null, new WatermarkStatistics(reports));
     }
 
-    /// <summary>Extracts every frame (each must carry the same message with its own index), restores, and authenticates the seal; the file is not modified.</summary>
-    private (SealVerification Verification, byte[]? Restored) Verify(DicomFile file, PixelImage image)
+    /// <summary>
+    /// Extracts every frame (each must carry the same message with its own index), restores it into
+    /// <paramref name="restored"/> (laid out like the Pixel Data, and possibly the very same memory),
+    /// and authenticates the seal over the restored pixels; the file's elements are not replaced.
+    /// </summary>
+    private SealVerification Verify(DicomFile file, PixelImage image, Span<byte> restored, string? expectedHandle)
     {
-        var restored = image.PixelData.ToArray();
         using var buffer = image.RentFrameBuffer();
         byte[]? message = null;
         for (var frame = 0; frame < image.Frames; frame++)
@@ -427,13 +450,13 @@ internal sealed class DicomWatermarker : IDisposable
             if (!PredictionErrorExpansion.TryExtract(buffer, _keystream, out var mark))
             {
                 return frame == 0
-                    ? (new SealVerification(SealStatus.NoMark, null, "no mark readable with this key"), null)
-                    : (new SealVerification(SealStatus.IntegrityFailure, null, $"frame {frame} carries no readable mark"), null);
+                    ? new SealVerification(SealStatus.NoMark, null, "no mark readable with this key")
+                    : new SealVerification(SealStatus.IntegrityFailure, null, $"frame {frame} carries no readable mark");
             }
 
             if (mark.FrameIndex != frame)
             {
-                return (new SealVerification(SealStatus.IntegrityFailure, null, $"frame {frame} carries the mark of frame {mark.FrameIndex}: frames were reordered or replaced"), null);
+                return new SealVerification(SealStatus.IntegrityFailure, null, $"frame {frame} carries the mark of frame {mark.FrameIndex}: frames were reordered or replaced");
             }
 
             if (message is null)
@@ -442,7 +465,7 @@ internal sealed class DicomWatermarker : IDisposable
             }
             else if (!message.AsSpan().SequenceEqual(mark.Message))
             {
-                return (new SealVerification(SealStatus.IntegrityFailure, null, $"frame {frame} carries another mark than frame 0"), null);
+                return new SealVerification(SealStatus.IntegrityFailure, null, $"frame {frame} carries another mark than frame 0");
             }
 
             image.WriteFrame(frame, buffer, restored);
@@ -451,16 +474,18 @@ internal sealed class DicomWatermarker : IDisposable
         if (!WatermarkPayload.TryReadSeal(message, out var seal))
         {
             return WatermarkPayload.KindOf(message!) == WatermarkKind.Fingerprint
-                ? (new SealVerification(SealStatus.NoMark, null, "the image carries a fingerprint, not a seal"), null)
-                : (new SealVerification(SealStatus.IntegrityFailure, null, "the mark is not a well-formed seal"), null);
+                ? new SealVerification(SealStatus.NoMark, null, "the image carries a fingerprint, not a seal")
+                : new SealVerification(SealStatus.IntegrityFailure, null, "the mark is not a well-formed seal");
         }
 
         if (!WatermarkPayload.VerifySeal(message, _keys, SealBinding.Serialize(file), restored))
         {
-            return (new SealVerification(SealStatus.IntegrityFailure, seal, "the seal does not authenticate the restored pixels and the bound header fields"), null);
+            return new SealVerification(SealStatus.IntegrityFailure, seal, "the seal does not authenticate the restored pixels and the bound header fields");
         }
 
-        return (new SealVerification(SealStatus.Verified, seal, "authentic seal; pixels restored bit-exact"), restored);
+        return expectedHandle is not null && seal.RecordHandle != expectedHandle
+            ? new SealVerification(SealStatus.IntegrityFailure, seal, "the image is sealed for another record")
+            : new SealVerification(SealStatus.Verified, seal, "authentic seal; pixels restored bit-exact");
     }
 
     private static void ReplacePixelData(DicomFile file, byte[] pixelData)

@@ -28,6 +28,17 @@ public enum RecordSealKind
 /// <summary>What sealing did to an upload: the bytes to store (the sealed file, or the upload as it was), and how it is sealed.</summary>
 internal sealed record IngestSeal(RecordSealKind Kind, byte[] Stored, int StoredLength, byte[]? DetachedSeal, byte[] OriginalSha256, string Detail, WatermarkRefusalReason? Refusal);
 
+/// <summary>
+/// A copy held in a buffer, parsed over that buffer (<see cref="DicomFile.ReadInPlaceAsync"/>), or
+/// into a copy where the in-place reader cannot, with where its native Pixel Data lies in the buffer
+/// (-1: the file holds its own copy, or there is none). <see cref="RecordWatermarks.RestoreAsync"/>
+/// leaves <see cref="File"/> null for a record unsealed or sealed as a whole file, which needs no parse.
+/// </summary>
+internal sealed record ParsedRecord(DicomFile? File, int PixelDataOffset)
+{
+    public static ParsedRecord Unparsed { get; } = new(null, -1);
+}
+
 /// <summary>Who a copy goes to: the consumer's identifier, the request it answers, and when.</summary>
 internal sealed record EgressMark(string ConsumerId, string RequestId, DateTimeOffset Time);
 
@@ -153,72 +164,119 @@ internal sealed class RecordWatermarks : IDisposable
             $"detached seal: the pixels cannot carry one ({refusal.Reason}: {refusal.Message})", refusal.Reason);
 
     /// <summary>
-    /// Verifies a stored record's seal and returns the original file: for a seal in the pixels, the
-    /// restored file (checked against the digest taken at upload); for a detached seal, the file as
-    /// stored. Any failure throws <see cref="SealIntegrityException"/>.
+    /// Verifies a stored record's seal and turns the record as stored, the first
+    /// <paramref name="length"/> bytes of <paramref name="buffer"/>, into the original file where it
+    /// lies, parsing it once: a seal in native Pixel Data the in-place reader leaves in the buffer
+    /// (above 64 KiB) is removed in the buffer itself; smaller or deflated pixels are restored on the
+    /// parsed file, which is written back over the buffer (a sealed file keeps its upload's length).
+    /// The restored bytes are checked against the digest taken at upload. The file is returned,
+    /// parsed, when the seal needed it (a seal in or beside the pixels), so that a fingerprint can be
+    /// embedded without a second parse. Any failure throws <see cref="SealIntegrityException"/>, and
+    /// the buffer must not be served.
     /// </summary>
-    public async Task<byte[]> VerifyAndRestoreAsync(string handle, RecordSealKind kind, byte[]? detachedSeal, byte[]? originalSha256, byte[] stored, CancellationToken cancellationToken)
+    public async Task<ParsedRecord> RestoreAsync(string handle, RecordSealKind kind, byte[]? detachedSeal, byte[]? originalSha256, byte[] buffer, int length, CancellationToken cancellationToken)
     {
         if (kind == RecordSealKind.None)
         {
-            return stored;
+            return ParsedRecord.Unparsed;
         }
 
         if (kind == RecordSealKind.WholeFile)
         {
-            var whole = Watermarker.VerifyFileSeal(detachedSeal ?? [], SHA256.HashData(stored), handle);
-            return whole.IsVerified ? stored : throw new SealIntegrityException($"the record's whole-file seal does not verify: {whole.Detail}");
+            var whole = Watermarker.VerifyFileSeal(detachedSeal ?? [], SHA256.HashData(buffer.AsSpan(0, length)), handle);
+            return whole.IsVerified ? ParsedRecord.Unparsed : throw new SealIntegrityException($"the record's whole-file seal does not verify: {whole.Detail}");
         }
 
+        (DicomFile File, int PixelDataOffset)? inPlace;
         DicomFile file;
         try
         {
-            file = await DicomFile.ReadAsync(new MemoryStream(stored, writable: false), _limits.Value, cancellationToken).ConfigureAwait(false);
+            inPlace = await DicomFile.ReadInPlaceAsync(buffer, length, _limits.Value, cancellationToken).ConfigureAwait(false);
+            file = inPlace?.File ?? await DicomFile.ReadAsync(new MemoryStream(buffer, 0, length, writable: false), _limits.Value, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is DicomFormatException or InvalidDataException or EndOfStreamException)
         {
             throw new SealIntegrityException("the sealed record is no longer a readable DICOM file");
         }
 
+        var pixelDataOffset = inPlace?.PixelDataOffset ?? -1;
         if (kind == RecordSealKind.Detached)
         {
             var detached = Watermarker.VerifyDetachedSeal(file, detachedSeal ?? [], handle);
-            return detached.IsVerified ? stored : throw new SealIntegrityException($"the record's detached seal does not verify: {detached.Detail}");
+            return detached.IsVerified ? new ParsedRecord(file, pixelDataOffset) : throw new SealIntegrityException($"the record's detached seal does not verify: {detached.Detail}");
         }
 
-        var verification = Watermarker.VerifyAndRestore(file, handle);
+        var verification = pixelDataOffset >= 0
+            ? Watermarker.VerifyAndRestoreInPlace(file, buffer.AsSpan(pixelDataOffset, file.Dataset.Find(DicomTag.PixelData)!.Value.Length), handle)
+            : Watermarker.VerifyAndRestore(file, handle);
         if (!verification.IsVerified)
         {
             var detail = verification.Status == SealStatus.NoMark ? "the record was sealed in its pixels, but no seal is found there" : verification.Detail;
             throw new SealIntegrityException($"the record's seal does not verify: {detail}");
         }
 
-        var original = await file.ToBytesAsync(cancellationToken).ConfigureAwait(false);
-        if (originalSha256 is not null && !CryptographicOperations.FixedTimeEquals(SHA256.HashData(original), originalSha256))
+        if (pixelDataOffset < 0)
+        {
+            var original = await file.ToBytesAsync(cancellationToken).ConfigureAwait(false);
+            if (original.Length != length)
+            {
+                throw new SealIntegrityException("the restored record does not have the length it was stored with");
+            }
+
+            original.CopyTo(buffer, 0);
+        }
+
+        if (originalSha256 is not null && !CryptographicOperations.FixedTimeEquals(SHA256.HashData(buffer.AsSpan(0, length)), originalSha256))
         {
             throw new SealIntegrityException("the restored record does not match the digest taken at upload");
         }
 
-        return original;
+        return new ParsedRecord(file, pixelDataOffset);
     }
 
-    /// <summary>Fingerprints a copy; returns the marked copy, or the copy unchanged with the reason it could not be marked.</summary>
-    public async Task<(byte[] Copy, WatermarkRefusal? Refused)> FingerprintAsync(byte[] copy, EgressMark mark, CancellationToken cancellationToken)
+    /// <summary>
+    /// Fingerprints a copy held in the first <paramref name="length"/> bytes of
+    /// <paramref name="buffer"/> and already parsed as <paramref name="file"/> (its native Pixel Data
+    /// at <paramref name="pixelDataOffset"/> in the buffer, or -1 when the file holds its own copy).
+    /// The marked pixels are written over the buffer's when they lie there, and the buffer is the
+    /// marked copy; otherwise the marked file is written out anew and returned. Unmarked (with the
+    /// reason), the buffer is left as it was.
+    /// </summary>
+    public async Task<(byte[]? Rewritten, WatermarkRefusal? Refused)> FingerprintAsync(DicomFile file, byte[] buffer, int length, int pixelDataOffset, EgressMark mark, CancellationToken cancellationToken)
     {
-        DicomFile file;
+        var before = file.Dataset.Find(DicomTag.PixelData)?.Value.Length;
+        var result = Watermarker.Fingerprint(file, new FingerprintFields(mark.ConsumerId, mark.RequestId, mark.Time));
+        if (!result.Embedded)
+        {
+            return (null, result.Refusal);
+        }
+
+        var marked = file.Dataset.Find(DicomTag.PixelData)!.Value;
+        if (pixelDataOffset >= 0 && marked.Length == before && pixelDataOffset + marked.Length <= length)
+        {
+            marked.Span.CopyTo(buffer.AsSpan(pixelDataOffset));
+            return (null, null);
+        }
+
+        return (await file.ToBytesAsync(cancellationToken).ConfigureAwait(false), null);
+    }
+
+    /// <summary>Parses a copy held in memory for <see cref="FingerprintAsync"/>: in place where it can (see <see cref="DicomFile.ReadInPlaceAsync"/>); null when it is not a readable DICOM file.</summary>
+    public async Task<ParsedRecord?> ParseAsync(byte[] buffer, int length, CancellationToken cancellationToken)
+    {
         try
         {
-            file = await DicomFile.ReadAsync(new MemoryStream(copy, writable: false), _limits.Value, cancellationToken).ConfigureAwait(false);
+            if (await DicomFile.ReadInPlaceAsync(buffer, length, _limits.Value, cancellationToken).ConfigureAwait(false) is { } inPlace)
+            {
+                return new ParsedRecord(inPlace.File, inPlace.PixelDataOffset);
+            }
+
+            return new ParsedRecord(await DicomFile.ReadAsync(new MemoryStream(buffer, 0, length, writable: false), _limits.Value, cancellationToken).ConfigureAwait(false), -1);
         }
         catch (Exception e) when (e is DicomFormatException or InvalidDataException or EndOfStreamException)
         {
-            return (copy, new WatermarkRefusal(WatermarkRefusalReason.NoPixelData, "not a readable DICOM file"));
+            return null;
         }
-
-        var result = Watermarker.Fingerprint(file, new FingerprintFields(mark.ConsumerId, mark.RequestId, mark.Time));
-        return result.Embedded
-            ? (await file.ToBytesAsync(cancellationToken).ConfigureAwait(false), null)
-            : (copy, result.Refusal);
     }
 
     public void Dispose() => Watermarker.Dispose();

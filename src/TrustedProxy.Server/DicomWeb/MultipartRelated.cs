@@ -7,6 +7,11 @@ namespace TrustedProxy.Server.DicomWeb;
 /// <summary>Writes a multipart/related response part by part (RFC 2387), as WADO-RS retrievals are sent.</summary>
 internal sealed class MultipartRelatedWriter(Stream output)
 {
+    // Every write to a response body is flushed (a TLS record, a send), so the CRLF that ends a
+    // part's body (RFC 2046: it belongs to the next delimiter) goes out with the next part's head
+    // or the closing delimiter: two writes a part, not three.
+    private bool _partOpen;
+
     public string Boundary { get; } = "tproxy-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
 
     public string ContentType(string type) => $"multipart/related; type=\"{type}\"; boundary={Boundary}";
@@ -17,19 +22,19 @@ internal sealed class MultipartRelatedWriter(Stream output)
     /// <param name="headers">Further part headers (ASCII names and values, no line breaks).</param>
     public async Task WritePartAsync(string contentType, Func<Stream, Task> writeBody, CancellationToken cancellationToken, IEnumerable<(string Name, string Value)>? headers = null)
     {
-        var head = new StringBuilder($"--{Boundary}\r\nContent-Type: {contentType}\r\n");
+        var head = new StringBuilder(_partOpen ? "\r\n" : string.Empty).Append($"--{Boundary}\r\nContent-Type: {contentType}\r\n");
         foreach (var (name, value) in headers ?? [])
         {
             head.Append(name).Append(": ").Append(value).Append("\r\n");
         }
 
         await output.WriteAsync(Encoding.ASCII.GetBytes(head.Append("\r\n").ToString()), cancellationToken);
+        _partOpen = true;
         await writeBody(output);
-        await output.WriteAsync("\r\n"u8.ToArray(), cancellationToken);
     }
 
     public async Task CompleteAsync(CancellationToken cancellationToken) =>
-        await output.WriteAsync(Encoding.ASCII.GetBytes($"--{Boundary}--\r\n"), cancellationToken);
+        await output.WriteAsync(Encoding.ASCII.GetBytes($"{(_partOpen ? "\r\n" : string.Empty)}--{Boundary}--\r\n"), cancellationToken);
 }
 
 /// <summary>Reads what a multipart/related request or an Accept header says.</summary>

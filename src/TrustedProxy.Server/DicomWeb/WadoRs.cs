@@ -20,6 +20,11 @@ namespace TrustedProxy.Server.DicomWeb;
 /// </summary>
 internal static class WadoRs
 {
+    // Retrieve entries written to the audit log together, ahead of the instances they name: one
+    // fsync for this many instances of a study, and at most this many entries for copies that a
+    // failed response did not send (entries say what the proxy was about to do; docs/audit-log.md).
+    private const int AuditAheadBatch = 64;
+
     public static async Task<IResult> RetrieveAsync(HttpContext context, string study, string? series, string? instance, RecordIndex index, RecordViews views, IdentifierPseudonymizer pseudonymizer, IOptions<RecordStoreOptions> options, IOptions<PolicyOptions> policy)
     {
         if (!MediaTypes.Accepts(context.Request, MediaTypes.MultipartRelated, out var accepted))
@@ -55,7 +60,25 @@ internal static class WadoRs
         // Watermark), on each part; on the response too when it is one instance (a study's parts are
         // opened one after the other, after the response has started, so only they can say it).
         using var prefetch = await views.PrefetchAsync(entries.Select(e => e.Entry).ToList(), context.RequestAborted);
-        Task<ViewedRecord> Open(int i) => views.OpenAsync(entries[i].Entry, entries[i].Decision.Obligations, feature.Egress, context.RequestAborted);
+
+        // The retrieve entries go to the audit log ahead, a batch at a time with one fsync, the next
+        // batch's while this one is sent; each is durable before its instance is opened, so before
+        // its first byte leaves (a fingerprinted copy's entry, naming its mark, when it is made).
+        var ahead = new AuditedAhead();
+        Task AuditFrom(int first) => views.AuditAheadAsync(
+            entries.Skip(first).Take(AuditAheadBatch).Select(e => (e.Entry, e.Decision.Obligations)).ToList(), feature.Egress, ahead);
+        var audited = AuditFrom(0);
+        async Task<ViewedRecord> Open(int i)
+        {
+            if (i % AuditAheadBatch == 0)
+            {
+                await audited;
+                audited = i + AuditAheadBatch < entries.Count ? AuditFrom(i + AuditAheadBatch) : Task.CompletedTask;
+            }
+
+            return await views.OpenAsync(entries[i].Entry, entries[i].Decision.Obligations, feature.Egress, context.RequestAborted, ahead);
+        }
+
         var writer = new MultipartRelatedWriter(context.Response.Body);
         context.Response.ContentType = writer.ContentType(MediaTypes.Dicom);
         Task<ViewedRecord>? next = Open(0);
@@ -63,7 +86,7 @@ internal static class WadoRs
         {
             for (var i = 0; i < entries.Count; i++)
             {
-                var record = await next!;
+                using var record = await next!;
                 next = i + 1 < entries.Count ? Open(i + 1) : null;
                 if (entries.Count == 1)
                 {
@@ -79,11 +102,24 @@ internal static class WadoRs
         }
         finally
         {
-            // The response failed while the next instance was being opened: let that finish (or fail) before the request ends.
+            // The response failed while the next instance was being opened: let that finish (or fail) before the request ends, and let go of what it holds.
             if (next is not null)
             {
-                await next.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                await next.ContinueWith(
+                    static opened =>
+                    {
+                        if (opened.IsCompletedSuccessfully)
+                        {
+                            opened.Result.Dispose();
+                        }
+                    },
+                    CancellationToken.None,
+                    TaskContinuationOptions.ExecuteSynchronously,
+                    TaskScheduler.Default);
             }
+
+            // A batch of entries still being written when the response failed: observed, not awaited.
+            _ = audited.ContinueWith(static written => written.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
 
         await writer.CompleteAsync(context.RequestAborted);
@@ -150,7 +186,7 @@ internal static class WadoRs
                 $"the instance is {found.Entry.PlaintextLength} bytes, more than the {watermarking.Value.MaxInMemoryBytes} a render may hold in memory (TrustedProxy:Watermarking:MaxInMemoryBytes); retrieve it as {MediaTypes.Dicom}");
         }
 
-        var record = await views.OpenAsync(found.Entry, found.Decision.Obligations, egress: null, context.RequestAborted);
+        using var record = await views.OpenAsync(found.Entry, found.Decision.Obligations, egress: null, context.RequestAborted);
         var file = await ParseOnceAsync(record, limits.Value, context.RequestAborted);
         try
         {
@@ -169,10 +205,10 @@ internal static class WadoRs
     /// </summary>
     private static async Task<DicomFile> ParseOnceAsync(ViewedRecord record, DicomReaderLimits limits, CancellationToken cancellationToken)
     {
-        if (record.InMemory is { } bytes)
+        if (record.InMemory is { Array: { } bytes } copy)
         {
-            return (await DicomFile.ReadInPlaceAsync(bytes, bytes.Length, limits, cancellationToken))?.File
-                ?? await DicomFile.ReadAsync(new MemoryStream(bytes, writable: false), limits, cancellationToken);
+            return (await DicomFile.ReadInPlaceAsync(bytes, copy.Count, limits, cancellationToken))?.File
+                ?? await DicomFile.ReadAsync(new MemoryStream(bytes, 0, copy.Count, writable: false), limits, cancellationToken);
         }
 
         var pipe = new Pipe();

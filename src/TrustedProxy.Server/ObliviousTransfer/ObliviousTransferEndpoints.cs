@@ -154,7 +154,7 @@ internal static class ObliviousTransferEndpoints
         {
             // The stricter of the offer's and today's obligations: a fingerprint or de-identification due at either is carried out.
             var obligations = Stricter(session.Obligations[i], decided[i].Obligations);
-            var record = await views.OpenAsync(session.Records[i], obligations, session.Egress, context.RequestAborted);
+            using var record = await views.OpenAsync(session.Records[i], obligations, session.Egress, context.RequestAborted);
             using var plaintext = new MemoryStream();
             await record.CopyToAsync(plaintext, context.RequestAborted);
             plaintexts.Add(plaintext.ToArray());

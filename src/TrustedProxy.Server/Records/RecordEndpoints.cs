@@ -122,7 +122,7 @@ internal static class RecordEndpoints
         }
 
         var entry = found.Entry;
-        var record = await views.OpenAsync(entry, found.Decision.Obligations, context.Proxy().Egress, context.RequestAborted);
+        using var record = await views.OpenAsync(entry, found.Decision.Obligations, context.Proxy().Egress, context.RequestAborted);
         var response = context.Response;
         response.Headers[WatermarkHeader] = record.Mark;
         response.ContentType = DicomMediaType;

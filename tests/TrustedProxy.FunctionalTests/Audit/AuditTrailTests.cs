@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using TrustedProxy.Audit;
 using TrustedProxy.Client;
+using TrustedProxy.FunctionalTests.DicomWeb;
 using TrustedProxy.Policy;
 
 namespace TrustedProxy.FunctionalTests.Audit;
@@ -38,6 +39,42 @@ public sealed class AuditTrailTests : ProxyTest
 
         // The proxy's own first-run issuing is there too, by the proxy itself.
         Assert.Contains(entries, e => Kind(e) == AuditKinds.CaCreate && e["actor"]!["kind"]!.GetValue<string>() == AuditActor.ProxyKind);
+    }
+
+    [Fact]
+    public async Task AWadoRsStudy_LeavesOneRetrieveEntryPerInstance_UnderItsRequest_WrittenAheadOrWhenFingerprinted()
+    {
+        // 70 instances: more than one batch of the entries a study writes ahead (64).
+        const int Instances = 70;
+        var study = "2.25." + new System.Numerics.BigInteger(Guid.NewGuid().ToByteArray(), isUnsigned: true);
+        var series = study + ".1";
+        var producer = Proxy.Client(ProxyRole.Producer);
+        var handles = new List<string>();
+        for (var i = 1; i <= Instances; i++)
+        {
+            var file = new DicomFileBuilder($"{series}.{i}").Study(study, series, "20240102", "CT").Image(128, 128, seed: i).Build();
+            handles.Add((await producer.UploadAsync(new MemoryStream(file))).Handle);
+        }
+
+        using var credential = Proxy.OpenCa().IssueClient("St Olav", ProxyRole.Consumer, TimeSpan.FromDays(1));
+        var otherOrganisation = Proxy.Client(System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12(credential.ExportPkcs12("x"), "x"));
+        foreach (var (client, copy) in new[] { (Proxy.Client(ProxyRole.Consumer), "unmarked"), (otherOrganisation, "fingerprinted") })
+        {
+            var (status, parts) = await DicomWebClient.RetrieveAsync(client, $"dicomweb/studies/{study}");
+            Assert.Equal(200, status);
+            Assert.Equal(Instances, parts.Count);
+
+            // Exactly one entry per instance (written ahead, or when the fingerprinted copy was made, never both), each after the request's permit.
+            var entries = Entries();
+            var request = entries.Last(e => Kind(e) == AuditKinds.Decision && e["data"]!["action"]!.GetValue<string>() == "Retrieve")["request"]!.GetValue<string>();
+            var retrieved = handles.Select(h => entries.Single(e => Kind(e) == AuditKinds.Retrieve && e["request"]?.GetValue<string>() == request && e["data"]!["record"]!.GetValue<string>() == h)).ToList();
+            Assert.All(retrieved, e =>
+            {
+                AssertDecidedThenDone(entries, e, "consumer", "Retrieve");
+                Assert.Equal(copy, e["data"]!["copy"]!.GetValue<string>());
+            });
+            Assert.Equal(Instances, entries.Count(e => Kind(e) == AuditKinds.Retrieve && e["request"]?.GetValue<string>() == request));
+        }
     }
 
     [Fact]

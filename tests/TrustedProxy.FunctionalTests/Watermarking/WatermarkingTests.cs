@@ -221,16 +221,19 @@ public sealed class WatermarkingTests : ProxyTest
         var entry = (await Index.FindAsync(upload.Handle))!;
         var stored = await StoredPlaintextAsync(upload.Handle);
 
-        Assert.Equal(original, await Watermarks.VerifyAndRestoreAsync(entry.Handle, entry.Seal, entry.DetachedSeal, entry.OriginalSha256, stored.ToArray(), CancellationToken.None));
+        var restored = stored.ToArray();
+        await Watermarks.RestoreAsync(entry.Handle, entry.Seal, entry.DetachedSeal, entry.OriginalSha256, restored, restored.Length, CancellationToken.None);
+        Assert.Equal(original, restored);
 
         // One sample in the middle of the image, one step: the seal no longer verifies.
         var tampered = stored.ToArray();
         tampered[^(64 * 128 * 2)] ^= 0x01;
-        var error = await Assert.ThrowsAsync<SealIntegrityException>(() => Watermarks.VerifyAndRestoreAsync(entry.Handle, entry.Seal, entry.DetachedSeal, entry.OriginalSha256, tampered, CancellationToken.None));
+        var error = await Assert.ThrowsAsync<SealIntegrityException>(() => Watermarks.RestoreAsync(entry.Handle, entry.Seal, entry.DetachedSeal, entry.OriginalSha256, tampered, tampered.Length, CancellationToken.None));
         Assert.Contains("does not verify", error.Message);
 
         // The seal of this record does not pass for another one.
-        await Assert.ThrowsAsync<SealIntegrityException>(() => Watermarks.VerifyAndRestoreAsync("someotherhandle", entry.Seal, entry.DetachedSeal, entry.OriginalSha256, stored.ToArray(), CancellationToken.None));
+        var other = stored.ToArray();
+        await Assert.ThrowsAsync<SealIntegrityException>(() => Watermarks.RestoreAsync("someotherhandle", entry.Seal, entry.DetachedSeal, entry.OriginalSha256, other, other.Length, CancellationToken.None));
     }
 
     [Fact]

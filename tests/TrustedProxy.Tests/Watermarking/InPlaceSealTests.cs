@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Options;
 using TrustedProxy.Crypto;
@@ -34,7 +35,59 @@ public sealed class InPlaceSealTests
         var parsed = await DicomFile.ReadAsync(new MemoryStream(upload));
         Assert.True(watermarks.Watermarker.Seal(parsed, Fields).Embedded);
         Assert.Equal(await parsed.ToBytesAsync(), buffer);
-        Assert.Equal(upload, await watermarks.VerifyAndRestoreAsync(Fields.RecordHandle, seal.Kind, null, seal.OriginalSha256, buffer, CancellationToken.None));
+        await watermarks.RestoreAsync(Fields.RecordHandle, seal.Kind, null, seal.OriginalSha256, buffer, buffer.Length, CancellationToken.None);
+        Assert.Equal(upload, buffer);
+    }
+
+    [Theory]
+    [MemberData(nameof(LargeImages))]
+    public async Task RestoringInPlace_GivesTheUploadInTheStoredBuffer_ParsedOverIt_AndRefusesATamperedOrForeignRecord(string transferSyntax)
+    {
+        var upload = await SyntheticDicom.BuildAsync(new ImageSpec { Rows = 160, Columns = 160, Frames = 3, TransferSyntax = transferSyntax });
+        using var ring = ProxyKeyRing.FromBytes(new byte[ProxyKeyRing.MasterKeyBytes]);
+        using var watermarks = new RecordWatermarks(ring, Options.Create(new WatermarkingOptions()), Options.Create(DicomReaderLimits.Default));
+        var seal = await watermarks.SealAsync(upload.ToArray(), upload.Length, Fields, CancellationToken.None);
+        Assert.Equal(RecordSealKind.Pixels, seal.Kind);
+        var stored = seal.Stored.AsSpan(0, seal.StoredLength).ToArray();
+
+        // Larger than the stored file, as a pooled buffer is: only the first bytes are the record.
+        var buffer = new byte[stored.Length + 1000];
+        stored.CopyTo(buffer, 0);
+        var parsed = await watermarks.RestoreAsync(Fields.RecordHandle, seal.Kind, null, seal.OriginalSha256, buffer, stored.Length, CancellationToken.None);
+
+        Assert.Equal(upload, buffer.AsSpan(0, stored.Length).ToArray());
+        Assert.True(parsed.PixelDataOffset > 0);
+        Assert.True(MemoryMarshal.TryGetArray(parsed.File!.Dataset.Find(DicomTag.PixelData)!.Value, out var window) && window.Array == buffer);
+        Assert.Equal(upload, await parsed.File.ToBytesAsync());
+
+        var tampered = stored.ToArray();
+        tampered[parsed.PixelDataOffset + 80 * 160 * 2] ^= 0x01;
+        var error = await Assert.ThrowsAsync<SealIntegrityException>(() => watermarks.RestoreAsync(Fields.RecordHandle, seal.Kind, null, seal.OriginalSha256, tampered, tampered.Length, CancellationToken.None));
+        Assert.Contains("does not verify", error.Message);
+
+        var foreign = stored.ToArray();
+        await Assert.ThrowsAsync<SealIntegrityException>(() => watermarks.RestoreAsync("someotherhandle", seal.Kind, null, seal.OriginalSha256, foreign, foreign.Length, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task FingerprintingTheRestoredParse_MarksTheBufferItself_AsFingerprintingAParsedCopyDoes()
+    {
+        var upload = await SyntheticDicom.BuildAsync(new ImageSpec { Rows = 200, Columns = 200 });
+        using var ring = ProxyKeyRing.FromBytes(new byte[ProxyKeyRing.MasterKeyBytes]);
+        using var watermarks = new RecordWatermarks(ring, Options.Create(new WatermarkingOptions()), Options.Create(DicomReaderLimits.Default));
+        var seal = await watermarks.SealAsync(upload.ToArray(), upload.Length, Fields, CancellationToken.None);
+        var buffer = seal.Stored.AsSpan(0, seal.StoredLength).ToArray();
+        var parsed = await watermarks.RestoreAsync(Fields.RecordHandle, seal.Kind, null, seal.OriginalSha256, buffer, buffer.Length, CancellationToken.None);
+        var mark = new EgressMark("consumer-7", "request-42", DateTimeOffset.FromUnixTimeSeconds(1_790_000_100));
+
+        var (rewritten, refused) = await watermarks.FingerprintAsync(parsed.File!, buffer, buffer.Length, parsed.PixelDataOffset, mark, CancellationToken.None);
+
+        Assert.Null(refused);
+        Assert.Null(rewritten);
+        var copy = await DicomFile.ReadAsync(new MemoryStream(upload));
+        Assert.True(watermarks.Watermarker.Fingerprint(copy, new FingerprintFields(mark.ConsumerId, mark.RequestId, mark.Time)).Embedded);
+        Assert.Equal(await copy.ToBytesAsync(), buffer);
+        Assert.NotEqual(upload, buffer);
     }
 
     [Fact]
@@ -88,7 +141,9 @@ public sealed class InPlaceSealTests
         var parsed = await DicomFile.ReadAsync(new MemoryStream(upload));
         Assert.True(watermarks.Watermarker.Seal(parsed, Fields).Embedded);
         Assert.Equal(await parsed.ToBytesAsync(), seal.Stored.AsSpan(0, seal.StoredLength).ToArray());
-        Assert.Equal(upload, await watermarks.VerifyAndRestoreAsync(Fields.RecordHandle, seal.Kind, null, seal.OriginalSha256, seal.Stored.AsSpan(0, seal.StoredLength).ToArray(), CancellationToken.None));
+        var stored = seal.Stored.AsSpan(0, seal.StoredLength).ToArray();
+        await watermarks.RestoreAsync(Fields.RecordHandle, seal.Kind, null, seal.OriginalSha256, stored, stored.Length, CancellationToken.None);
+        Assert.Equal(upload, stored);
     }
 
     [Fact]

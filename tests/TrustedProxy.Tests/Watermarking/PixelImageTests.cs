@@ -16,6 +16,10 @@ public sealed class PixelImageTests
         new ImageSpec { BitsStored = 12, Signed = true, Photometric = "MONOCHROME1", GarbageOutsideStoredBits = true },
         new ImageSpec { BitsStored = 16, Signed = true, TransferSyntax = TransferSyntax.ExplicitVRBigEndianUid },
         new ImageSpec { BitsStored = 16, TransferSyntax = TransferSyntax.ImplicitVRLittleEndianUid },
+
+        // 16-bit samples in the machine's order go 16 at a time; 143 per frame leaves 15 for the one-by-one loop.
+        new ImageSpec { Rows = 13, Columns = 11, BitsStored = 12, HighBit = 13, GarbageOutsideStoredBits = true },
+        new ImageSpec { Rows = 13, Columns = 11, BitsStored = 10, Signed = true, Frames = 2, GarbageOutsideStoredBits = true },
         new ImageSpec { BitsAllocated = 32, BitsStored = 32 },
         new ImageSpec { BitsAllocated = 32, BitsStored = 32, Signed = true, TransferSyntax = TransferSyntax.ExplicitVRBigEndianUid },
         new ImageSpec { BitsAllocated = 32, BitsStored = 20, HighBit = 27, GarbageOutsideStoredBits = true },
