@@ -39,7 +39,10 @@ internal static class LargeStudy
         new CertificateAuthorityPaths(Path.Combine(root, "certs")).CaCertificate,
         Timeout.InfiniteTimeSpan);
 
-    public static void WriteServerConfiguration(string root, int port)
+    public static void WriteServerConfiguration(string root, int port) => WriteServerConfiguration(root, port, fastRelease: false);
+
+    /// <summary>The server's configuration; <paramref name="fastRelease"/>: the upload cache releases every block at once (for a study that is to be read back from the cloud), otherwise its defaults.</summary>
+    public static void WriteServerConfiguration(string root, int port, bool fastRelease)
     {
         // The upload cache at its defaults keeps the study on the proxy's disk (hours before its
         // release), so the retrieval reads the cache files: the memory measured is the egress path's.
@@ -49,6 +52,7 @@ internal static class LargeStudy
             {
                 Server = new { Urls = new[] { $"https://127.0.0.1:{port}" }, HostNames = new[] { "127.0.0.1", "localhost" }, AutoInitializeCertificates = true, LocalOrganisation = "Local Hospital" },
                 Storage = new { Backend = "filesystem", filesystem = new { Root = "data/cloud" } },
+                UploadCache = fastRelease ? new { SlotsPerSecond = 2000, PoolThreshold = 1 } : null,
                 Policy = new { Directory = Repository.Path("config", "policies") },
             },
             Logging = new { LogLevel = new { Default = "Warning" } },

@@ -72,6 +72,63 @@ public sealed class StudyMemoryTests(ITestOutputHelper output)
         Assert.True(afterFingerprinted < Bound, $"peak resident memory {afterFingerprinted >> 20} MiB after the fingerprinted study");
     }
 
+    /// <summary>
+    /// The same from the cloud: the study is released at once (fast slots), the server restarted
+    /// with every setting at its default, and the study read back through the epoch schedule,
+    /// padded to its size class among cover streams, relocated record by record as it is read. The
+    /// read stream runs at its own pace: what the client has not taken yet waits in memory up to the
+    /// read-ahead budget, then on disk.
+    /// </summary>
+    [Fact]
+    public async Task AStudyLargerThanTheBound_ReadFromTheCloud_ComesBackWhole_InBoundedMemory()
+    {
+        var instances = LargeStudy.Instances(CloudInstances);
+        using var directory = new TemporaryDirectory();
+        var port = FreePort.Next();
+        LargeStudy.WriteServerConfiguration(directory.Path, port, fastRelease: true);
+        var studyUid = LargeStudy.NewUid();
+        var digests = new string[instances];
+        long studyBytes = 0;
+        using (var server = await ServerProcess.StartAsync(directory.Path, port))
+        {
+            using var producer = Client(directory.Path, port, LocalFederation.ClientFileStem("Local Hospital", ProxyRole.Producer));
+            await Parallel.ForAsync(0, instances, new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (i, token) =>
+            {
+                var file = LargeStudy.Instance(studyUid, "MEMORY2", i);
+                digests[i] = Convert.ToHexStringLower(SHA256.HashData(file));
+                Interlocked.Add(ref studyBytes, file.Length);
+                await producer.UploadAsync(new MemoryStream(file), cancellationToken: token);
+            });
+
+            // Released: no record's cache file is left in the staging area.
+            var staging = Path.Combine(directory.Path, "data", "staging");
+            await FileEvents.WaitUntilAsync(
+                staging,
+                () => Task.FromResult(!Directory.EnumerateFiles(staging, "*.tpx").Any()),
+                TimeSpan.FromMinutes(10),
+                () => $"{Directory.EnumerateFiles(staging, "*.tpx").Count()} cache files left");
+            server.KillNine();
+        }
+
+        LargeStudy.WriteServerConfiguration(directory.Path, port, fastRelease: false);
+        using var restarted = await ServerProcess.StartAsync(directory.Path, port);
+        var started = restarted.PeakResidentBytes;
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        using (var consumer = Client(directory.Path, port, LocalFederation.ClientFileStem("Local Hospital", ProxyRole.Consumer)))
+        {
+            var (parts, _, received) = await RetrieveAsync(consumer, studyUid);
+            Assert.Equal(instances, parts);
+            Assert.Equal(digests.Order(StringComparer.Ordinal), received.Order(StringComparer.Ordinal));
+        }
+
+        var peak = restarted.PeakResidentBytes;
+        output.WriteLine($"study {studyBytes >> 20} MiB in {instances} instances read from the cloud in {watch.Elapsed.TotalSeconds:F0} s; peak resident {started >> 20} MiB at start, {peak >> 20} MiB after");
+        Assert.True(peak < Bound, $"peak resident memory {peak >> 20} MiB reading {studyBytes >> 20} MiB from the cloud");
+    }
+
+    // Smaller than the cached case: the epoch schedule reads 64 blocks a second.
+    private static readonly int CloudInstances = 800;
+
     /// <summary>Streams the study, hashing each part as it arrives; returns the part count, their marks (when the parts say) and digests.</summary>
     private static async Task<(int Parts, List<string> Marks, List<string> Digests)> RetrieveAsync(TrustedProxyClient client, string studyUid)
     {
