@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Text.Json;
@@ -325,10 +326,15 @@ internal sealed partial class GroupReader : IDisposable
     {
         if (pending.Done.Task.IsCompletedSuccessfully)
         {
-            foreach (var block in pending.Done.Task.Result.Values)
+            var blocks = pending.Done.Task.Result;
+            foreach (var block in blocks.Values)
             {
                 _readAhead.Forget(block);
             }
+
+            // The bytes go too, not only their count: a retrieval's prefetch lists its groups until
+            // the retrieval ends, and would otherwise keep every block of the study reachable.
+            blocks.Clear();
         }
     }
 
@@ -548,14 +554,42 @@ internal sealed partial class GroupReader : IDisposable
     private async Task<byte[]?> ReadWholeAsync(CacheBlock member, bool keep, CancellationToken cancellationToken)
     {
         await using var source = await _store.OpenReadAsync(member.ObjectName, cancellationToken).ConfigureAwait(false);
-        using var copy = new MemoryStream();
-        await source.CopyToAsync(copy, cancellationToken).ConfigureAwait(false);
         if (!keep)
         {
+            // Read to its end and dropped: through a pooled buffer, not one large array per object.
+            var scratch = ArrayPool<byte>.Shared.Rent(1 << 16);
+            try
+            {
+                while (await source.ReadAsync(scratch, cancellationToken).ConfigureAwait(false) > 0)
+                {
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(scratch);
+            }
+
             return null;
         }
 
-        var bytes = copy.ToArray();
+        // One array of the size the index knows; an object of another size (the reader refuses it)
+        // comes back at its own size.
+        var bytes = new byte[checked((int)member.Length)];
+        var read = await source.ReadAtLeastAsync(bytes, bytes.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+        if (read < bytes.Length)
+        {
+            bytes = bytes[..read];
+        }
+        else
+        {
+            var rest = new MemoryStream();
+            await source.CopyToAsync(rest, cancellationToken).ConfigureAwait(false);
+            if (rest.Length > 0)
+            {
+                bytes = [.. bytes, .. rest.ToArray()];
+            }
+        }
+
         if (member.Masked)
         {
             _mask.Apply(member.ObjectName, bytes);

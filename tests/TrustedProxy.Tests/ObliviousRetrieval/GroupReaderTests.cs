@@ -110,6 +110,54 @@ public sealed class GroupReaderTests : IDisposable
         Assert.Empty(Directory.GetFiles(spill));
     }
 
+    [Fact]
+    public async Task ARetrievalWhoseReaderWaitsForEachRecord_LetsGoOfEveryBlockItTook()
+    {
+        var uploads = new UploadCacheOptions { BlockSizeBytes = 4096, SlotsPerSecond = 10, PoolThreshold = 4, MinHoldSeconds = 0, MeanHoldSeconds = 1, MaxHoldSeconds = 2, AlarmAfterSeconds = 3600 };
+        using var rig = await EngineRig.OpenAsync(_directory.Path, uploads, _time);
+        var contents = new Dictionary<string, byte[]>();
+        for (var i = 0; i < 6; i++)
+        {
+            var blocks = await rig.AdmitRecordAsync(8);
+            contents[blocks[0].Handle!] = await File.ReadAllBytesAsync(rig.Staging.PathOf(blocks[0].Handle!));
+        }
+
+        await rig.RunForAsync(TimeSpan.FromSeconds(20));
+        var entries = new List<RecordEntry>();
+        foreach (var handle in contents.Keys)
+        {
+            entries.Add((await rig.Records.FindAsync(handle))!);
+        }
+
+        var options = new ObliviousRetrievalOptions { GroupsPerEpoch = 4, MinStreamGroups = 1, DeclaredRetrievalsPerDay = 1e-9, IdleFloorGigabytesPerDay = 0 };
+        using var reader = new GroupReader(rig.Store, rig.Blocks, rig.Mask, Options.Create(options), Options.Create(rig.Options), _time, new Random(3), _metrics.GetRequiredService<IMeterFactory>(), new FakeLogger<GroupReader>());
+
+        // As WADO-RS does: announce the study, then read record after record, each read waiting for
+        // its blocks while the epochs go on; the reader is ahead of the stream, so it waits on every block.
+        using (await reader.PrefetchAsync(entries, [], CancellationToken.None))
+        {
+            foreach (var entry in entries)
+            {
+                using var copy = new MemoryStream();
+                var read = reader.ReadAsync(entry, copy, CancellationToken.None);
+                while (!read.IsCompleted)
+                {
+                    _time.SetUtcNow(reader.NextEpochAt);
+                    await reader.ReadEpochAsync(CancellationToken.None);
+                    await Task.WhenAny(read, Task.Delay(10));
+                }
+
+                await read;
+                Assert.Equal(contents[entry.Handle], copy.ToArray());
+
+                // At most what the last epoch read ahead of this record.
+                Assert.InRange(reader.ReadAheadInMemoryBytes, 0, options.GroupsPerEpoch * 4096);
+            }
+
+            Assert.Equal(0, reader.ReadAheadInMemoryBytes);
+        }
+    }
+
     public void Dispose()
     {
         _metrics.Dispose();
