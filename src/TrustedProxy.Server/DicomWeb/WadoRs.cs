@@ -250,8 +250,17 @@ internal static class WadoRs
         IOptions<RecordStoreOptions> options, IOptions<PolicyOptions> policy)
     {
         var feature = context.Proxy();
-        var query = RecordQueries.Create(feature, views, pseudonymizer, null, study, series, instance) with { Limit = options.Value.MaxRetrieveInstances };
+        // One more than the limit is asked for: a study cut short without a word would look whole to a PACS.
+        var most = options.Value.MaxRetrieveInstances;
+        var query = RecordQueries.Create(feature, views, pseudonymizer, null, study, series, instance) with { Limit = most + 1 };
         var visible = await RecordAccess.SearchAsync(feature, query, index.SearchInstancesAsync, policy.Value.MaxRecordsExamined, context.RequestAborted);
+        if (visible.Records.Count > most || visible.Truncated)
+        {
+            return ([], Problem.Result(ProblemTypes.RetrieveTooLarge, visible.Truncated
+                ? $"the retrieval stopped after examining {visible.Examined} records (TrustedProxy:Policy:MaxRecordsExamined) and would be incomplete; retrieve it series by series"
+                : $"the {(series is null ? "study" : "series")} has more than {most} instances you may see (TrustedProxy:Records:MaxRetrieveInstances); retrieve it series by series"));
+        }
+
         if (visible.Records.Count > 0)
         {
             return (visible.Records, null);

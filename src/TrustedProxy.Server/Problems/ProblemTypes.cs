@@ -23,6 +23,7 @@ internal static class ProblemTypes
     public static readonly ProblemType InvalidDicom = new("invalid-dicom", 400, "Malformed DICOM file");
     public static readonly ProblemType DicomLimitExceeded = new("dicom-limit-exceeded", 400, "DICOM file exceeds a configured limit");
     public static readonly ProblemType PayloadTooLarge = new("payload-too-large", 413, "Request body too large");
+    public static readonly ProblemType RetrieveTooLarge = new("retrieve-too-large", 413, "More instances than one retrieval returns");
     public static readonly ProblemType BadRequest = new("bad-request", 400, "Bad request");
     public static readonly ProblemType InvalidQuery = new("invalid-query", 400, "Invalid query parameter");
     public static readonly ProblemType CaRequestRefused = new("ca-request-refused", 400, "Certificate authority request refused");
