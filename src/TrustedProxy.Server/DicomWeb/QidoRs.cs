@@ -66,6 +66,12 @@ internal static class QidoRs
             ignored.Add("StudyDate (not matched in the de-identified view)");
         }
 
+        if (deidentified && !string.IsNullOrWhiteSpace(q.AccessionNumber))
+        {
+            // The de-identified view has no accession numbers to match (RecordQueries drops the key there).
+            ignored.Add("AccessionNumber (not matched in the de-identified view)");
+        }
+
         var query = RecordQueries.Create(feature, views, pseudonymizer, q.PatientId, study ?? q.StudyInstanceUid, series ?? q.SeriesInstanceUid, q.SopInstanceUid, q.AccessionNumber, q.IssuerOfPatientId) with
         {
             Modality = q.Modality,

@@ -188,6 +188,12 @@ public sealed class DicomWebTests : ProxyTest
 
         var (byPseudonym, found, _) = await DicomWebClient.GetJsonAsync(researcher, $"dicomweb/studies?PatientID={pseudonym}", purpose: "research");
         Assert.Single(found.EnumerateArray());
+
+        // Keys the de-identified view cannot match are said to be ignored, not silently dropped.
+        var (_, _, unmatched) = await DicomWebClient.GetJsonAsync(researcher, "dicomweb/studies?StudyDate=20200101-20301231&AccessionNumber=ACC1", purpose: "research");
+        var warning = string.Join(" ", unmatched.Headers.GetValues("Warning"));
+        Assert.Contains("StudyDate (not matched in the de-identified view)", warning);
+        Assert.Contains("AccessionNumber (not matched in the de-identified view)", warning);
         var (originalUid, _) = await DicomWebClient.RetrieveAsync(researcher, $"dicomweb/studies/{Study}", purpose: "research");
         Assert.Equal(404, originalUid);
         Assert.Equal(200, byPseudonym);
