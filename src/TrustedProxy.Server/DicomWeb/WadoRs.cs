@@ -27,7 +27,13 @@ internal static class WadoRs
 
     public static async Task<IResult> RetrieveAsync(HttpContext context, string study, string? series, string? instance, RecordIndex index, RecordViews views, IdentifierPseudonymizer pseudonymizer, IOptions<RecordStoreOptions> options, IOptions<PolicyOptions> policy)
     {
-        if (!MediaTypes.Accepts(context.Request, MediaTypes.MultipartRelated, out var accepted))
+        // Only DICOM parts are sent: a multipart/related that asks for other parts (bulk data as
+        // application/octet-stream, rendered images) cannot be answered, and must not be answered
+        // with DICOM parts the client did not ask for. No type parameter means application/dicom.
+        var acceptable = MediaTypes.Accepts(context.Request, MediaTypes.MultipartRelated, out var candidates);
+        var accepted = candidates.Where(a => a.Parameters.FirstOrDefault(p => p.Name.Equals("type", StringComparison.OrdinalIgnoreCase)) is not { } type
+            || type.Value.ToString().Trim('"').Equals(MediaTypes.Dicom, StringComparison.OrdinalIgnoreCase)).ToList();
+        if (!acceptable || (candidates.Count > 0 && accepted.Count == 0))
         {
             return Problem.Result(ProblemTypes.NotAcceptable, $"instances are sent as {MediaTypes.MultipartRelated}; type=\"{MediaTypes.Dicom}\"");
         }

@@ -3,9 +3,10 @@ using TrustedProxy.Policy;
 namespace TrustedProxy.FunctionalTests.DicomWeb;
 
 /// <summary>
-/// A WADO-RS retrieval larger than <c>TrustedProxy:Records:MaxRetrieveInstances</c> is refused with
-/// a problem that says so, never answered with the first instances only: a PACS would take a study
-/// cut short for the whole study.
+/// WADO-RS answers what it was asked for or says why not: a retrieval larger than
+/// <c>TrustedProxy:Records:MaxRetrieveInstances</c> is refused, never answered with the first
+/// instances only (a PACS would take a study cut short for the whole study), and a request for parts
+/// other than DICOM (bulk data, rendered) is 406, not answered with DICOM parts.
 /// </summary>
 public sealed class RetrieveLimitTests
 {
@@ -33,5 +34,27 @@ public sealed class RetrieveLimitTests
         Assert.Contains("more than 2 instances", body.GetProperty("detail").GetString());
         Assert.Equal(200, series);
         Assert.Equal(files.Take(2).Select(Convert.ToHexString).Order(), parts.Select(Convert.ToHexString).Order());
+    }
+
+    [Theory]
+    [InlineData("multipart/related; type=\"application/octet-stream\"", 406)]
+    [InlineData("multipart/related; type=\"image/jpeg\"", 406)]
+    [InlineData("multipart/related; type=\"application/octet-stream\", multipart/related; type=\"application/dicom\"", 200)]
+    [InlineData("multipart/related; type=\"application/dicom\"", 200)]
+    [InlineData("multipart/related", 200)]
+    [InlineData("*/*", 200)]
+    public async Task ARetrievalAskingForPartsOtherThanDicom_IsNotAcceptable(string accept, int expected)
+    {
+        await using var proxy = await ProxyHost.StartAsync();
+        var file = new DicomFileBuilder().Patient("ACCEPT1", "Accept^Type").Study(Study, Study + ".9", "20261207", "CT").PixelData(2_000, seed: 99).Build();
+        var (stored, _) = await DicomWebClient.StoreAsync(proxy.Client(ProxyRole.Producer), "dicomweb/studies", [file]);
+        Assert.Equal(200, stored);
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"dicomweb/studies/{Study}");
+        request.Headers.TryAddWithoutValidation("Accept", accept);
+        using var response = await proxy.Client(ProxyRole.Consumer).SendAsync(request);
+
+        Assert.Equal(expected, (int)response.StatusCode);
+        Assert.Equal(expected == 200 ? "multipart/related" : "application/problem+json", response.Content.Headers.ContentType?.MediaType);
     }
 }
