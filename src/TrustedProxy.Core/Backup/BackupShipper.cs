@@ -37,6 +37,7 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
     private readonly SemaphoreSlim _staging = new(1, 1);
     private readonly Meter _meter;
     private BackupState _state;
+    private bool _generationsTurn;
 
     public BackupShipper(
         string directory, BackupSnapshotTaker snapshots, BackupGenerationWriter writer, IOptions<BackupOptions> options, int blockSize,
@@ -275,8 +276,11 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
 
         lock (_gate)
         {
-            // Increments first: they carry the recovery point; a generation only moves it by an interval.
-            if (_state.Chain is { Staged: { } increment } chain && increment.Shipped < increment.Objects)
+            // Increments carry the recovery point, a generation bounds the chain's length: when both
+            // wait, they take the dummy slots in turn, so neither starves the other.
+            var generationWaits = _state.Staged is { } g && g.Shipped < g.Objects;
+            _generationsTurn = generationWaits && !_generationsTurn;
+            if (_state.Chain is { Staged: { } increment } chain && increment.Shipped < increment.Objects && !_generationsTurn)
             {
                 var file = IncrementFile(chain.Generation, increment.Increment);
                 if (File.Exists(file))
