@@ -168,6 +168,48 @@ public sealed class BackupIncrementTests : IDisposable
         Assert.Null(await shipper.StageIncrementIfDueAsync(CancellationToken.None));
     }
 
+    [Fact]
+    public async Task AnIncrementsShippedProgress_SurvivesARestart_ItGoesOnFromItsNextObject_AndIsReplayed()
+    {
+        var directory = Path.Combine(_directory.Path, "restart");
+        var time = new FakeTimeProvider(Start);
+        Prepare(directory);
+        long objects;
+        string late;
+        using (var shipper = Shipper(directory, time))
+        using (var rig = await EngineRig.OpenAsync(directory, Options, time, seed: 3, cover: shipper))
+        {
+            await rig.AdmitRecordAsync(2);
+            await shipper.StageIfDueAsync(CancellationToken.None);
+            await rig.RunForAsync(TimeSpan.FromSeconds(60));
+            Assert.Equal(0, shipper.Status().NewestComplete);
+
+            late = (await rig.AdmitRecordAsync(1))[0].Handle!;
+            Assert.Equal(0, await shipper.StageIncrementIfDueAsync(CancellationToken.None));
+            objects = shipper.Status().ObjectsWaiting;
+            Assert.True(objects >= 3, $"only {objects} increment objects");
+            await rig.RunForAsync(TimeSpan.FromSeconds(1));
+            Assert.InRange(shipper.Status().ObjectsWaiting, 1, objects - 1);
+        }
+
+        using (var shipper = Shipper(directory, time))
+        using (var rig = await EngineRig.OpenAsync(directory, Options, time, seed: 4, cover: shipper))
+        {
+            Assert.InRange(shipper.Status().ObjectsWaiting, 1, objects - 1);
+            Assert.Null(shipper.Status().LastIncrement);
+            Assert.Null(await shipper.StageIncrementIfDueAsync(CancellationToken.None));
+            await rig.RunForAsync(TimeSpan.FromSeconds(60));
+            Assert.Equal(0, shipper.Status().LastIncrement);
+            Assert.Equal(0, shipper.Status().ObjectsWaiting);
+        }
+
+        using var keys = BackupKeys.From(_keyRing);
+        var restorer = new BackupRestorer(new FileSystemObjectStore(Path.Combine(directory, "cloud")), keys, new BackupObjectSealer(keys, BlockSize));
+        var (_, replay) = await RestoreAsync(restorer, (await restorer.FindNewestCompleteAsync(CancellationToken.None))!);
+        Assert.Single(replay.Applied);
+        Assert.Equal([late], replay.Handles);
+    }
+
     private async Task<(string Target, IncrementReplay Replay)> RestoreAsync(BackupRestorer restorer, FoundGeneration found)
     {
         var target = Path.Combine(_directory.Path, "restore-" + Guid.NewGuid().ToString("N"));
