@@ -53,9 +53,10 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
         _state = BackupState.Read(directory) ?? new BackupState(0, null, null, time.GetUtcNow());
         if (_state.Chain is { Staged: { } increment } chain && !File.Exists(IncrementFile(chain.Generation, increment.Increment)))
         {
-            // Its names cannot take other contents, and a gap ends every replay: a new generation instead.
+            // None of it left: its number is taken again. Some left: its names cannot take other
+            // contents, and a gap ends every replay, so a new generation instead.
             LogIncrementFileMissing(_logger, chain.Generation, increment.Increment);
-            _state = _state with { Chain = chain with { Staged = null, Broken = increment.Shipped > 0 } };
+            _state = _state with { Chain = Abandon(chain, increment) };
             _state.Write(directory);
         }
 
@@ -252,6 +253,9 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
         }
     }
 
+    private static IncrementChain Abandon(IncrementChain chain, StagedIncrement increment) =>
+        increment.Shipped > 0 ? chain with { Staged = null, Broken = true } : chain with { Staged = null, NextIncrement = increment.Increment };
+
     // The audit log's bytes from where the backend's copy ends (the log is append-only).
     private static string AuditTail(string copy, long from, string tail)
     {
@@ -291,7 +295,7 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
                 }
 
                 LogIncrementFileMissing(_logger, chain.Generation, increment.Increment);
-                _state = _state with { Chain = chain with { Staged = null, Broken = increment.Shipped > 0 } };
+                _state = _state with { Chain = Abandon(chain, increment) };
                 _state.Write(_directory);
             }
 
@@ -437,7 +441,7 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
     [LoggerMessage(EventId = 9005, Level = LogLevel.Information, Message = "Backup: increment {Increment} of generation {Generation} is committed in the backend")]
     private static partial void LogIncrementCommitted(ILogger logger, long generation, long increment);
 
-    [LoggerMessage(EventId = 9006, Level = LogLevel.Warning, Message = "Backup: the staged file of increment {Increment} of generation {Generation} is missing; no increment follows it, a new generation is due")]
+    [LoggerMessage(EventId = 9006, Level = LogLevel.Warning, Message = "Backup: the staged file of increment {Increment} of generation {Generation} is missing; it is taken again if none of it had left, else no increment follows it and a new generation is due")]
     private static partial void LogIncrementFileMissing(ILogger logger, long generation, long increment);
 
     private sealed record GenerationToken(long Generation, long Index);

@@ -210,6 +210,80 @@ public sealed class BackupIncrementTests : IDisposable
         Assert.Equal([late], replay.Handles);
     }
 
+    [Fact]
+    public async Task ALostStagedIncrement_IsTakenAgainUnderItsNumber_WhenNoneOfItLeft_ElseANewGenerationIsDue()
+    {
+        var directory = Path.Combine(_directory.Path, "lost");
+        var time = new FakeTimeProvider(Start);
+        Prepare(directory);
+        string IncrementFile(long k) => Path.Combine(directory, "backup", $"generation-0.increment-{k}.objects");
+        using (var shipper = Shipper(directory, time))
+        using (var rig = await EngineRig.OpenAsync(directory, Options, time, seed: 3, cover: shipper))
+        {
+            await rig.AdmitRecordAsync(2);
+            await shipper.StageIfDueAsync(CancellationToken.None);
+            await rig.RunForAsync(TimeSpan.FromSeconds(60));
+            await rig.AdmitRecordAsync(1);
+            Assert.Equal(0, await shipper.StageIncrementIfDueAsync(CancellationToken.None));
+        }
+
+        File.Delete(IncrementFile(0));
+        using (var shipper = Shipper(directory, time))
+        using (var rig = await EngineRig.OpenAsync(directory, Options, time, seed: 4, cover: shipper))
+        {
+            Assert.False(shipper.Due());
+            Assert.Equal(0, await shipper.StageIncrementIfDueAsync(CancellationToken.None));
+            var objects = shipper.Status().ObjectsWaiting;
+            await rig.RunForAsync(TimeSpan.FromSeconds(1));
+            Assert.InRange(shipper.Status().ObjectsWaiting, 1, objects - 1);
+        }
+
+        File.Delete(IncrementFile(0));
+        using (var shipper = Shipper(directory, time))
+        {
+            Assert.True(shipper.Due());
+            Assert.Null(await shipper.StageIncrementIfDueAsync(CancellationToken.None));
+        }
+    }
+
+    [Fact]
+    public async Task ACrashAfterObjectsWereShippedButBeforeTheirProgressWasWritten_DoesNotStallTheDummySlots_AndTheIncrementCommits()
+    {
+        var directory = Path.Combine(_directory.Path, "crash");
+        var time = new FakeTimeProvider(Start);
+        Prepare(directory);
+        var stateFile = Path.Combine(directory, "backup", BackupState.FileName);
+        byte[] stale;
+        using (var shipper = Shipper(directory, time))
+        using (var rig = await EngineRig.OpenAsync(directory, Options, time, seed: 3, cover: shipper))
+        {
+            await rig.AdmitRecordAsync(2);
+            await shipper.StageIfDueAsync(CancellationToken.None);
+            await rig.RunForAsync(TimeSpan.FromSeconds(60));
+            await rig.AdmitRecordAsync(1);
+            Assert.Equal(0, await shipper.StageIncrementIfDueAsync(CancellationToken.None));
+            var objects = shipper.Status().ObjectsWaiting;
+            stale = await File.ReadAllBytesAsync(stateFile);
+            await rig.RunForAsync(TimeSpan.FromSeconds(1));
+            Assert.InRange(shipper.Status().ObjectsWaiting, 1, objects - 1);
+        }
+
+        // The objects are in the cloud and the index under their names; the progress says they are not.
+        await File.WriteAllBytesAsync(stateFile, stale);
+        using (var shipper = Shipper(directory, time))
+        using (var rig = await EngineRig.OpenAsync(directory, Options, time, seed: 4, cover: shipper))
+        {
+            await rig.RunForAsync(TimeSpan.FromSeconds(60));
+            Assert.Equal(0, shipper.Status().LastIncrement);
+            Assert.Equal(0, shipper.Status().ObjectsWaiting);
+        }
+
+        using var keys = BackupKeys.From(_keyRing);
+        var restorer = new BackupRestorer(new FileSystemObjectStore(Path.Combine(directory, "cloud")), keys, new BackupObjectSealer(keys, BlockSize));
+        var (_, replay) = await RestoreAsync(restorer, (await restorer.FindNewestCompleteAsync(CancellationToken.None))!);
+        Assert.Single(replay.Applied);
+    }
+
     private async Task<(string Target, IncrementReplay Replay)> RestoreAsync(BackupRestorer restorer, FoundGeneration found)
     {
         var target = Path.Combine(_directory.Path, "restore-" + Guid.NewGuid().ToString("N"));
