@@ -47,14 +47,14 @@ internal static class BackupCommands
             // The restored chain goes on, and says first that it was restored and from which point.
             await using (var audit = AuditCommands.OpenAsOperator(report.DataDirectory))
             {
-                await audit.AppendAsync(AuditEvents.BackupRestored(installation, report.Generation, report.Manifest.CreatedAt, report.Manifest.Records));
+                await audit.AppendAsync(AuditEvents.BackupRestored(installation, report.Generation, report.BackupPoint, report.Records));
                 await audit.CheckpointAsync();
             }
 
             Print(report, "restored generation");
             Console.WriteLine($"data                 {report.DataDirectory}");
             Console.WriteLine($"certs                {report.CertsDirectory}");
-            Console.WriteLine($"not covered          uploads acknowledged after the backup point {report.Manifest.CreatedAt:O} are not in this backup; ask the hospitals to send them again");
+            Console.WriteLine($"not covered          uploads acknowledged after the backup point {report.BackupPoint:O} are not in this backup; ask the hospitals to send them again");
             return Cli.Ok;
         });
         return command;
@@ -76,8 +76,19 @@ internal static class BackupCommands
             var now = DateTimeOffset.UtcNow;
             if (state.LastComplete is { } last)
             {
-                Console.WriteLine($"newest complete      generation {last.Generation}, backup point {last.CreatedAt:O}, complete since {last.CompletedAt:O}");
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"lag                  {(now - last.CreatedAt).TotalSeconds:F0} s"));
+                Console.WriteLine($"newest complete      generation {last.Generation}, snapshot {last.CreatedAt:O}, complete since {last.CompletedAt:O}");
+                var increment = state.Chain is { Last: { } committed } chain && chain.Generation == last.Generation ? committed : null;
+                Console.WriteLine(increment is null
+                    ? "increments           none committed on it yet"
+                    : $"increments           {increment.Increment + 1} committed on it, the newest ({increment.Increment}) taken {increment.CreatedAt:O}, committed {increment.CommittedAt:O}");
+                if (state.Chain is { Staged: { } shipping } current && current.Generation == last.Generation)
+                {
+                    Console.WriteLine($"shipping increment   {shipping.Increment}: {shipping.Shipped} of {shipping.Objects} objects in the backend");
+                }
+
+                var point = increment?.CreatedAt ?? last.CreatedAt;
+                Console.WriteLine($"backup point         {point:O}");
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"lag                  {(now - point).TotalSeconds:F0} s"));
             }
             else
             {
@@ -122,9 +133,24 @@ internal static class BackupCommands
     private static void Print(RecoveryReport report, string verb)
     {
         var m = report.Manifest;
-        Console.WriteLine($"{verb,-20} {report.Generation} (backup point {m.CreatedAt:O}; {m.DataObjects + 1} objects, {report.Entries} files)");
-        Console.WriteLine($"records              {m.Records}");
-        Console.WriteLine($"waiting blocks       {m.WaitingBlocks} (their ciphertext restored; released on the schedule after start)");
+        var increments = report.Increments;
+        Console.WriteLine($"{verb,-20} {report.Generation} (snapshot {m.CreatedAt:O}; {m.DataObjects + 1} objects, {report.Entries} files)");
+        Console.WriteLine(increments.Last is { } last
+            ? $"increments           {increments.Applied.Count} replayed (0 … {last.Increment}), the last taken {last.CreatedAt:O}"
+            : "increments           none committed on this generation");
+        if (increments.Gap is { } gap)
+        {
+            Console.WriteLine($"                     increment {gap} is missing from the backend while increment {increments.LaterCommitted} is committed: the replay ended at the last complete one before it; later increments were not applied");
+        }
+
+        Console.WriteLine($"backup point         {report.BackupPoint:O}");
+        if (increments.Handles.Count > 0)
+        {
+            Console.WriteLine($"from increments      {increments.Handles.Count} waiting upload(s) restored: {string.Join(", ", increments.Handles)}");
+        }
+
+        Console.WriteLine($"records              {report.Records}");
+        Console.WriteLine($"waiting blocks       {report.WaitingBlocks} (their ciphertext restored; released on the schedule after start)");
         Console.WriteLine($"queued relocations   {m.QueuedRelocations}");
         Console.WriteLine($"audit                {report.Audit.Summary}");
         Console.WriteLine("certificate authority the CA key decrypts and matches the CA certificate");

@@ -14,23 +14,60 @@ internal sealed class BackupGenerationWriter(BackupObjectSealer sealer)
     public async Task<(long Objects, BackupManifest Manifest)> WriteAsync(
         Snapshot snapshot, long generation, DateTimeOffset createdAt, string workDirectory, string stagedFile, CancellationToken cancellationToken)
     {
+        BackupManifest? manifest = null;
+        var objects = await WriteSealedAsync(
+            snapshot.Files, generation, i => (ulong)i, BackupKeys.ManifestSequence,
+            (dataObjects, streamBytes, hash, entries) =>
+            {
+                var counts = snapshot.Counts;
+                manifest = new BackupManifest(1, generation, createdAt, dataObjects, streamBytes, hash, entries.Count, counts.Records, counts.WaitingBlocks, counts.QueuedRelocations, counts.AuditBytes);
+                return manifest.ToBytes();
+            },
+            workDirectory, stagedFile, cancellationToken).ConfigureAwait(false);
+        return (objects, manifest!);
+    }
+
+    /// <summary>
+    /// Increment <paramref name="increment"/> of <paramref name="generation"/>: its entries sealed at
+    /// the increment's sequences, its commit object last (<see cref="BackupKeys.IncrementSequence"/>).
+    /// </summary>
+    public async Task<(long Objects, BackupIncrementCommit Commit)> WriteIncrementAsync(
+        IReadOnlyList<(string Path, string Source)> files, long generation, long increment, Func<long, long, string, int, BackupIncrementCommit> commitOf,
+        string workDirectory, string stagedFile, CancellationToken cancellationToken)
+    {
+        BackupIncrementCommit? commit = null;
+        var objects = await WriteSealedAsync(
+            files, generation, i => BackupKeys.IncrementSequence(increment, i), BackupKeys.IncrementSequence(increment, BackupKeys.CommitIndex),
+            (dataObjects, streamBytes, hash, entries) =>
+            {
+                commit = commitOf(dataObjects, streamBytes, hash, entries.Count);
+                return commit.ToBytes();
+            },
+            workDirectory, stagedFile, cancellationToken).ConfigureAwait(false);
+        return (objects, commit!);
+    }
+
+    // The stream of the files cut into payloads, each sealed at sequenceOf(i), then the closing
+    // object (a manifest or a commit) sealed at closingSequence, in one staged file of whole objects.
+    private async Task<long> WriteSealedAsync(
+        IReadOnlyList<(string Path, string Source)> files, long generation, Func<long, ulong> sequenceOf, ulong closingSequence,
+        Func<long, long, string, IReadOnlyList<BackupEntry>, byte[]> closing, string workDirectory, string stagedFile, CancellationToken cancellationToken)
+    {
         var streamFile = Path.Combine(workDirectory, "stream.bin");
         IReadOnlyList<BackupEntry> entries;
         await using (var stream = new FileStream(streamFile, SecretFile.OwnerOnlyOptions(FileMode.CreateNew, FileAccess.Write, FileOptions.None)))
         {
-            entries = await BackupStreamFormat.WriteAsync(snapshot.Files, stream, cancellationToken).ConfigureAwait(false);
+            entries = await BackupStreamFormat.WriteAsync(files, stream, cancellationToken).ConfigureAwait(false);
         }
 
         try
         {
             var partial = stagedFile + ".part";
             long dataObjects = 0;
-            byte[] hash;
-            long streamBytes;
             await using (var input = File.OpenRead(streamFile))
             await using (var output = new FileStream(partial, SecretFile.OwnerOnlyOptions(FileMode.Create, FileAccess.Write, FileOptions.None)))
             {
-                streamBytes = input.Length;
+                var streamBytes = input.Length;
                 using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
                 var payload = new byte[sealer.PayloadCapacity];
                 while (true)
@@ -42,7 +79,7 @@ internal sealed class BackupGenerationWriter(BackupObjectSealer sealer)
                     }
 
                     sha.AppendData(payload, 0, read);
-                    await output.WriteAsync(sealer.Seal(generation, (ulong)dataObjects, payload.AsSpan(0, read)), cancellationToken).ConfigureAwait(false);
+                    await output.WriteAsync(sealer.Seal(generation, sequenceOf(dataObjects), payload.AsSpan(0, read)), cancellationToken).ConfigureAwait(false);
                     dataObjects++;
                     if (read < payload.Length)
                     {
@@ -51,15 +88,14 @@ internal sealed class BackupGenerationWriter(BackupObjectSealer sealer)
                 }
 
                 CryptographicOperations.ZeroMemory(payload);
-                hash = sha.GetHashAndReset();
-                var counts = snapshot.Counts;
-                var manifest = new BackupManifest(1, generation, createdAt, dataObjects, streamBytes, Convert.ToHexStringLower(hash), entries.Count, counts.Records, counts.WaitingBlocks, counts.QueuedRelocations, counts.AuditBytes);
-                await output.WriteAsync(sealer.Seal(generation, BackupKeys.ManifestSequence, manifest.ToBytes()), cancellationToken).ConfigureAwait(false);
+                var hash = Convert.ToHexStringLower(sha.GetHashAndReset());
+                await output.WriteAsync(sealer.Seal(generation, closingSequence, closing(dataObjects, streamBytes, hash, entries)), cancellationToken).ConfigureAwait(false);
                 await output.FlushAsync(cancellationToken).ConfigureAwait(false);
                 output.Flush(flushToDisk: true);
-                File.Move(partial, stagedFile, overwrite: true);
-                return (dataObjects + 1, manifest);
             }
+
+            File.Move(partial, stagedFile, overwrite: true);
+            return dataObjects + 1;
         }
         finally
         {

@@ -23,6 +23,14 @@ internal sealed class BackupKeys : IDisposable
     /// <summary>The sequence number of a generation's manifest (its data objects count up from 0).</summary>
     public const ulong ManifestSequence = ulong.MaxValue;
 
+    /// <summary>The index of an increment's commit object within the increment (its data objects count up from 0).</summary>
+    public const uint CommitIndex = uint.MaxValue;
+
+    /// <summary>Increments of one generation are numbered 0 … MaxIncrements-1 (so none reaches the manifest's sequence).</summary>
+    public const long MaxIncrements = (1L << 31) - 1;
+
+    private const ulong IncrementSpace = 1UL << 63;
+
     private readonly byte[] _sealing;
     private readonly byte[] _naming;
 
@@ -49,6 +57,41 @@ internal sealed class BackupKeys : IDisposable
     }
 
     public ObjectName ManifestNameOf(long generation) => NameOf(generation, ManifestSequence);
+
+    /// <summary>
+    /// The sequence of object <paramref name="index"/> of increment <paramref name="increment"/>: the
+    /// increments' own namespace within the generation, 2⁶³ + increment·2³² + index, above any base
+    /// object's sequence and below the manifest's; the commit is at index <see cref="CommitIndex"/>.
+    /// </summary>
+    public static ulong IncrementSequence(long increment, long index)
+    {
+        if (increment is < 0 or >= MaxIncrements || index is < 0 or > CommitIndex)
+        {
+            throw new ArgumentOutOfRangeException(nameof(increment), "no such increment object");
+        }
+
+        return IncrementSpace + ((ulong)increment << 32) + (ulong)index;
+    }
+
+    public ObjectName CommitNameOf(long generation, long increment) => NameOf(generation, IncrementSequence(increment, CommitIndex));
+
+    /// <summary>"12/4", "12/manifest", "12/increment 3/0", "12/increment 3/commit": for messages.</summary>
+    public static string Describe(ulong sequence)
+    {
+        if (sequence == ManifestSequence)
+        {
+            return "manifest";
+        }
+
+        if (sequence < IncrementSpace)
+        {
+            return sequence.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        var increment = (sequence - IncrementSpace) >> 32;
+        var index = (uint)(sequence & uint.MaxValue);
+        return FormattableString.Invariant($"increment {increment}/{(index == CommitIndex ? "commit" : index.ToString(System.Globalization.CultureInfo.InvariantCulture))}");
+    }
 
     public void Dispose()
     {

@@ -77,7 +77,7 @@ internal sealed class BackupObjectSealer(BackupKeys keys, int blockSize)
         }
     }
 
-    internal static string Describe(ulong sequence) => sequence == BackupKeys.ManifestSequence ? "manifest" : sequence.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    internal static string Describe(ulong sequence) => BackupKeys.Describe(sequence);
 
     private static byte[] Associated(long generation, ulong sequence)
     {

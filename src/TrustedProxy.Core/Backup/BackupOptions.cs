@@ -15,6 +15,14 @@ public sealed record BackupOptions
     [Range(1, 31 * 24 * 3600)]
     public int IntervalSeconds { get; init; } = 3600;
 
+    /// <summary>
+    /// How often the state is checked for changes to ship as an increment on the newest complete
+    /// generation (a new waiting upload, the audit log grown): the recovery point is about this plus
+    /// the time the increment waits for dummy slots.
+    /// </summary>
+    [Range(1, 3600)]
+    public int IncrementCheckSeconds { get; init; } = 5;
+
     /// <summary>The backup counts as behind (readiness degraded, alarm) when its newest complete generation is older than this.</summary>
     [Range(1, 365 * 24 * 3600)]
     public int LagAlarmSeconds { get; init; } = 4 * 3600;
@@ -26,6 +34,11 @@ public sealed record BackupOptions
         if (IntervalSeconds is < 1 or > 31 * 24 * 3600)
         {
             errors.Add("TrustedProxy:Backup:IntervalSeconds must be between 1 and 2678400");
+        }
+
+        if (IncrementCheckSeconds is < 1 or > 3600)
+        {
+            errors.Add("TrustedProxy:Backup:IncrementCheckSeconds must be between 1 and 3600");
         }
 
         if (LagAlarmSeconds < 1)

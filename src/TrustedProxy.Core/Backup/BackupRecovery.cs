@@ -9,7 +9,17 @@ using TrustedProxy.Storage;
 namespace TrustedProxy.Backup;
 
 /// <summary>What a recovery restored and checked.</summary>
-internal sealed record RecoveryReport(long Generation, BackupManifest Manifest, int Entries, AuditVerification Audit, bool CaChecked, string DataDirectory, string CertsDirectory);
+internal sealed record RecoveryReport(long Generation, BackupManifest Manifest, int Entries, AuditVerification Audit, bool CaChecked, string DataDirectory, string CertsDirectory, IncrementReplay Increments)
+{
+    /// <summary>The state restored is as of this time: the last increment replayed, or the generation's snapshot.</summary>
+    public DateTimeOffset BackupPoint => Increments.Last?.CreatedAt ?? Manifest.CreatedAt;
+
+    /// <summary>Records in the restored index.</summary>
+    public long Records => Increments.Last?.Records ?? Manifest.Records;
+
+    /// <summary>Real blocks waiting in the restored index.</summary>
+    public long WaitingBlocks => Increments.Last?.WaitingBlocks ?? Manifest.WaitingBlocks;
+}
 
 /// <summary>
 /// Recovery from nothing but the master key and the backend: the newest complete generation is read
@@ -47,6 +57,8 @@ internal sealed class BackupRecovery(IObjectStore store, ProxyKeyRing keys, int 
             using var backupKeys = BackupKeys.From(keys);
             var restorer = new BackupRestorer(store, backupKeys, new BackupObjectSealer(backupKeys, blockSize));
             var entries = await restorer.RestoreAsync(found, dataScratch, certsScratch, work, cancellationToken).ConfigureAwait(false);
+            var increments = await restorer.ReplayIncrementsAsync(found, dataScratch, certsScratch, Path.Combine(work, "increments"), cancellationToken).ConfigureAwait(false);
+            var expectedRecords = increments.Last?.Records ?? found.Manifest.Records;
 
             using var signing = AuditSigningKey.FromKeyRing(keys);
             var audit = AuditLog.VerifyDirectory(new AuditLogPaths(Path.Combine(dataScratch, "audit")), signing.PublicKey, external: null, new AuditLogOptions());
@@ -57,9 +69,9 @@ internal sealed class BackupRecovery(IObjectStore store, ProxyKeyRing keys, int 
 
             var caChecked = CheckCertificateAuthority(new CertificateAuthorityPaths(certsScratch));
             var records = CountRecords(Path.Combine(dataScratch, "proxy.db"));
-            if (records != found.Manifest.Records)
+            if (records != expectedRecords)
             {
-                throw new BackupIntegrityException($"the restored index holds {records} records, the manifest says {found.Manifest.Records}");
+                throw new BackupIntegrityException($"the restored index holds {records} records, the {(increments.Last is null ? "manifest" : "last increment's commit")} says {expectedRecords}");
             }
 
             var master = keys.ExportMasterKey();
@@ -74,7 +86,10 @@ internal sealed class BackupRecovery(IObjectStore store, ProxyKeyRing keys, int 
             }
 
             var now = time.GetUtcNow();
-            new BackupState(found.Generation + 1, null, new CompleteGeneration(found.Generation, found.Manifest.CreatedAt, now), now).Write(Path.Combine(dataScratch, "backup"));
+            // No increment is ever appended to the restored generation again (names past a gap may be
+            // taken): the chain is closed, and a new generation is due at once.
+            var closed = new IncrementChain(found.Generation, [], 0, BackupKeys.MaxIncrements, null, null, Broken: true);
+            new BackupState(found.Generation + 1, null, new CompleteGeneration(found.Generation, found.Manifest.CreatedAt, now), now, closed).Write(Path.Combine(dataScratch, "backup"));
 
             // Both or neither: a failure to place the certificates takes the data directory back.
             MoveInto(dataScratch, dataTarget);
@@ -88,7 +103,7 @@ internal sealed class BackupRecovery(IObjectStore store, ProxyKeyRing keys, int 
                 throw;
             }
 
-            return new RecoveryReport(found.Generation, found.Manifest, entries.Count, audit, caChecked, dataTarget, certsTarget);
+            return new RecoveryReport(found.Generation, found.Manifest, entries.Count, audit, caChecked, dataTarget, certsTarget, increments);
         }
         finally
         {

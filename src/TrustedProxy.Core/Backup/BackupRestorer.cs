@@ -8,6 +8,19 @@ namespace TrustedProxy.Backup;
 internal sealed record FoundGeneration(long Generation, BackupManifest Manifest);
 
 /// <summary>
+/// The increments replayed on a generation, in order, and where the replay stopped: at the first
+/// increment without a commit. <paramref name="Gap"/> is that increment's number when a later
+/// increment is committed (one in the middle is missing: the later ones are not applied).
+/// </summary>
+internal sealed record IncrementReplay(IReadOnlyList<BackupIncrementCommit> Applied, long? Gap, long? LaterCommitted)
+{
+    public BackupIncrementCommit? Last => Applied.Count > 0 ? Applied[^1] : null;
+
+    /// <summary>Handles of the waiting uploads whose ciphertext came from increments (no patient identifier).</summary>
+    public IReadOnlyList<string> Handles => [.. Applied.SelectMany(a => a.Handles)];
+}
+
+/// <summary>
 /// Finds and reads a backup with only the master key: generation numbers are probed upward (the
 /// first object of each generation, by its derived name; galloping, then a binary search), and the
 /// newest generation whose manifest exists and opens is the backup. Every object is opened (AES-GCM
@@ -85,35 +98,7 @@ internal sealed class BackupRestorer(IObjectStore store, BackupKeys keys, Backup
         {
             await using (var output = new FileStream(streamFile, SecretFile.OwnerOnlyOptions(FileMode.CreateNew, FileAccess.ReadWrite, FileOptions.None)))
             {
-                using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-                for (long sequence = 0; sequence < manifest.DataObjects; sequence++)
-                {
-                    var name = keys.NameOf(generation, (ulong)sequence);
-                    byte[] sealedObject;
-                    try
-                    {
-                        sealedObject = await ReadAsync(name, cancellationToken).ConfigureAwait(false);
-                    }
-                    catch (StoredObjectNotFoundException)
-                    {
-                        throw new BackupIntegrityException($"backup object {generation}/{sequence} is missing from the backend");
-                    }
-
-                    var payload = sealer.Open(generation, (ulong)sequence, sealedObject);
-                    if (payload.Length < sealer.PayloadCapacity && sequence != manifest.DataObjects - 1)
-                    {
-                        throw new BackupIntegrityException($"backup object {generation}/{sequence} is short before the end of the generation");
-                    }
-
-                    sha.AppendData(payload);
-                    await output.WriteAsync(payload, cancellationToken).ConfigureAwait(false);
-                    CryptographicOperations.ZeroMemory(payload);
-                }
-
-                if (output.Length != manifest.StreamBytes || !string.Equals(Convert.ToHexStringLower(sha.GetHashAndReset()), manifest.StreamSha256, StringComparison.Ordinal))
-                {
-                    throw new BackupIntegrityException($"generation {generation} does not match its manifest (length or SHA-256 of the stream)");
-                }
+                await ReadStreamAsync(generation, s => (ulong)s, manifest.DataObjects, manifest.StreamBytes, manifest.StreamSha256, output, $"generation {generation}", cancellationToken).ConfigureAwait(false);
 
                 output.Position = 0;
                 SecretFile.EnsurePrivateDirectory(dataRoot);
@@ -130,6 +115,163 @@ internal sealed class BackupRestorer(IObjectStore store, BackupKeys keys, Backup
         finally
         {
             File.Delete(streamFile);
+        }
+    }
+
+    /// <summary>
+    /// Replays on a restored generation (in <paramref name="dataRoot"/> and <paramref name="certsRoot"/>)
+    /// every committed increment, in order from 0, until the first without a commit. Each is read and
+    /// checked whole (every object opened at its place, the stream against its commit) before any of it
+    /// is applied: the index and the small files replaced, new staging and relocation files added, the
+    /// audit tail appended where the commit says the log ended. A damaged committed increment throws.
+    /// After the last, staging files the final index no longer holds as waiting are removed (released
+    /// or erased after the generation's snapshot).
+    /// </summary>
+    public async Task<IncrementReplay> ReplayIncrementsAsync(FoundGeneration found, string dataRoot, string certsRoot, string workDirectory, CancellationToken cancellationToken)
+    {
+        var generation = found.Generation;
+        var applied = new List<BackupIncrementCommit>();
+        SecretFile.EnsurePrivateDirectory(workDirectory);
+        for (long increment = 0; increment < BackupKeys.MaxIncrements; increment++)
+        {
+            var commitName = keys.CommitNameOf(generation, increment);
+            if (!await store.ExistsAsync(commitName, cancellationToken).ConfigureAwait(false))
+            {
+                long? later = null;
+                for (var next = increment + 1; next <= increment + Lookback && next < BackupKeys.MaxIncrements; next++)
+                {
+                    if (await store.ExistsAsync(keys.CommitNameOf(generation, next), cancellationToken).ConfigureAwait(false))
+                    {
+                        later = next;
+                        break;
+                    }
+                }
+
+                if (applied.Count > 0)
+                {
+                    PruneStaging(dataRoot);
+                }
+
+                return new IncrementReplay(applied, later is null ? null : increment, later);
+            }
+
+            var commitSequence = BackupKeys.IncrementSequence(increment, BackupKeys.CommitIndex);
+            var commit = BackupIncrementCommit.Parse(sealer.Open(generation, commitSequence, await ReadAsync(commitName, cancellationToken).ConfigureAwait(false)), generation, increment);
+            var streamFile = Path.Combine(workDirectory, $"increment-{increment}.stream");
+            var extracted = Path.Combine(workDirectory, $"increment-{increment}");
+            try
+            {
+                IReadOnlyList<BackupEntry> entries;
+                await using (var output = new FileStream(streamFile, SecretFile.OwnerOnlyOptions(FileMode.CreateNew, FileAccess.ReadWrite, FileOptions.None)))
+                {
+                    var k = increment;
+                    await ReadStreamAsync(generation, i => BackupKeys.IncrementSequence(k, i), commit.DataObjects, commit.StreamBytes, commit.StreamSha256, output, $"increment {increment} of generation {generation}", cancellationToken).ConfigureAwait(false);
+                    output.Position = 0;
+                    SecretFile.EnsurePrivateDirectory(Path.Combine(extracted, "data"));
+                    SecretFile.EnsurePrivateDirectory(Path.Combine(extracted, "certs"));
+                    entries = await BackupStreamFormat.ExtractAsync(output, Path.Combine(extracted, "data"), Path.Combine(extracted, "certs"), cancellationToken).ConfigureAwait(false);
+                }
+
+                if (entries.Count != commit.Entries)
+                {
+                    throw new BackupIntegrityException($"increment {increment} of generation {generation} holds {entries.Count} entries, its commit says {commit.Entries}");
+                }
+
+                foreach (var entry in entries)
+                {
+                    var source = Path.Combine(extracted, entry.Path.Replace('/', Path.DirectorySeparatorChar));
+                    var target = entry.Path.StartsWith(BackupStreamFormat.DataPrefix, StringComparison.Ordinal)
+                        ? Path.Combine(dataRoot, entry.Path[BackupStreamFormat.DataPrefix.Length..].Replace('/', Path.DirectorySeparatorChar))
+                        : Path.Combine(certsRoot, entry.Path[BackupStreamFormat.CertsPrefix.Length..].Replace('/', Path.DirectorySeparatorChar));
+                    BackupStreamFormat.CreateOwnerOnly(Path.GetDirectoryName(target)!);
+                    if (entry.Path == "data/audit/audit.log")
+                    {
+                        AppendAuditTail(source, target, commit);
+                    }
+                    else
+                    {
+                        File.Copy(source, target, overwrite: true);
+                    }
+                }
+
+                applied.Add(commit);
+            }
+            finally
+            {
+                File.Delete(streamFile);
+                if (Directory.Exists(extracted))
+                {
+                    Directory.Delete(extracted, recursive: true);
+                }
+            }
+        }
+
+        return new IncrementReplay(applied, null, null);
+    }
+
+    private static void AppendAuditTail(string tail, string log, BackupIncrementCommit commit)
+    {
+        var length = File.Exists(log) ? new FileInfo(log).Length : 0;
+        if (length != commit.AuditFrom)
+        {
+            throw new BackupIntegrityException($"increment {commit.Increment} of generation {commit.Generation} continues the audit log at {commit.AuditFrom} bytes, the restored log has {length}");
+        }
+
+        using var output = new FileStream(log, SecretFile.OwnerOnlyOptions(FileMode.Append, FileAccess.Write, FileOptions.None));
+        using var input = File.OpenRead(tail);
+        input.CopyTo(output);
+    }
+
+    private static void PruneStaging(string dataRoot)
+    {
+        var staging = Path.Combine(dataRoot, "staging");
+        var index = Path.Combine(dataRoot, "proxy.db");
+        if (!Directory.Exists(staging) || !File.Exists(index))
+        {
+            return;
+        }
+
+        var waiting = BackupSnapshotTaker.ReadIndex(index).Handles.ToHashSet(StringComparer.Ordinal);
+        foreach (var file in Directory.EnumerateFiles(staging, "*.tpx"))
+        {
+            if (!waiting.Contains(Path.GetFileNameWithoutExtension(file)))
+            {
+                File.Delete(file);
+            }
+        }
+    }
+
+    // Objects 0 … dataObjects-1 (at sequenceOf(i)) into output, checked against the length and SHA-256 their closing object states.
+    private async Task ReadStreamAsync(long generation, Func<long, ulong> sequenceOf, long dataObjects, long streamBytes, string streamSha256, Stream output, string what, CancellationToken cancellationToken)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        for (long i = 0; i < dataObjects; i++)
+        {
+            var sequence = sequenceOf(i);
+            byte[] sealedObject;
+            try
+            {
+                sealedObject = await ReadAsync(keys.NameOf(generation, sequence), cancellationToken).ConfigureAwait(false);
+            }
+            catch (StoredObjectNotFoundException)
+            {
+                throw new BackupIntegrityException($"backup object {generation}/{BackupKeys.Describe(sequence)} is missing from the backend");
+            }
+
+            var payload = sealer.Open(generation, sequence, sealedObject);
+            if (payload.Length < sealer.PayloadCapacity && i != dataObjects - 1)
+            {
+                throw new BackupIntegrityException($"backup object {generation}/{BackupKeys.Describe(sequence)} is short before the end of {what}");
+            }
+
+            sha.AppendData(payload);
+            await output.WriteAsync(payload, cancellationToken).ConfigureAwait(false);
+            CryptographicOperations.ZeroMemory(payload);
+        }
+
+        if (output.Length != streamBytes || !string.Equals(Convert.ToHexStringLower(sha.GetHashAndReset()), streamSha256, StringComparison.Ordinal))
+        {
+            throw new BackupIntegrityException($"{what} does not match its {(what.StartsWith("increment", StringComparison.Ordinal) ? "commit" : "manifest")} (length or SHA-256 of the stream)");
         }
     }
 

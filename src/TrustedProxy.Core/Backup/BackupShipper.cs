@@ -13,7 +13,8 @@ namespace TrustedProxy.Backup;
 /// <param name="Shipping">The generation being shipped (null: none).</param>
 /// <param name="ObjectsWaiting">Objects of that generation still waiting for a dummy slot.</param>
 /// <param name="Alarm">The lag exceeds the configured threshold.</param>
-public sealed record BackupStatus(bool Enabled, long? NewestComplete, DateTimeOffset? BackupPoint, double LagSeconds, long? Shipping, long ObjectsWaiting, bool Alarm);
+/// <param name="LastIncrement">The newest increment committed on top of the newest complete generation (null: none); when set, the backup point is its time.</param>
+public sealed record BackupStatus(bool Enabled, long? NewestComplete, DateTimeOffset? BackupPoint, double LagSeconds, long? Shipping, long ObjectsWaiting, bool Alarm, long? LastIncrement = null);
 
 /// <summary>
 /// Ships generations in the upload cache's dummy slots and keeps their progress. A generation is
@@ -36,6 +37,7 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
     private readonly SemaphoreSlim _staging = new(1, 1);
     private readonly Meter _meter;
     private BackupState _state;
+    private bool _generationsTurn;
 
     public BackupShipper(
         string directory, BackupSnapshotTaker snapshots, BackupGenerationWriter writer, IOptions<BackupOptions> options, int blockSize,
@@ -49,6 +51,15 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
         _time = time;
         _logger = logger;
         _state = BackupState.Read(directory) ?? new BackupState(0, null, null, time.GetUtcNow());
+        if (_state.Chain is { Staged: { } increment } chain && !File.Exists(IncrementFile(chain.Generation, increment.Increment)))
+        {
+            // None of it left: its number is taken again. Some left: its names cannot take other
+            // contents, and a gap ends every replay, so a new generation instead.
+            LogIncrementFileMissing(_logger, chain.Generation, increment.Increment);
+            _state = _state with { Chain = Abandon(chain, increment) };
+            _state.Write(directory);
+        }
+
         if (_state.Staged is { } staged && !File.Exists(StagedFile(staged.Generation)))
         {
             // The staged file is gone (a disk restored without it): the generation starts over under
@@ -74,10 +85,11 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
         }
 
         var now = _time.GetUtcNow();
-        var since = state.LastComplete?.CreatedAt ?? state.Since;
-        var lag = Math.Max(0, (now - since).TotalSeconds);
-        var waiting = state.Staged is { } staged ? staged.Objects - staged.Shipped : 0;
-        return new BackupStatus(_options.Enabled, state.LastComplete?.Generation, state.LastComplete?.CreatedAt, lag, state.Staged?.Generation, waiting, _options.Enabled && lag > _options.LagAlarmSeconds);
+        var increment = state.Chain is { Last: { } last } chain && chain.Generation == state.LastComplete?.Generation ? last : null;
+        var point = increment?.CreatedAt ?? state.LastComplete?.CreatedAt;
+        var lag = Math.Max(0, (now - (point ?? state.Since)).TotalSeconds);
+        var waiting = (state.Staged is { } staged ? staged.Objects - staged.Shipped : 0) + (state.Chain?.Staged is { } i ? i.Objects - i.Shipped : 0);
+        return new BackupStatus(_options.Enabled, state.LastComplete?.Generation, point, lag, state.Staged?.Generation, waiting, _options.Enabled && lag > _options.LagAlarmSeconds, increment?.Increment);
     }
 
     /// <summary>Whether a new generation is due: none being shipped, and the interval passed since the last snapshot.</summary>
@@ -90,7 +102,7 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
                 return false;
             }
 
-            return _state.LastComplete is not { } last || _time.GetUtcNow() - last.CreatedAt >= TimeSpan.FromSeconds(_options.IntervalSeconds);
+            return _state.Chain is { Broken: true } || _state.LastComplete is not { } last || _time.GetUtcNow() - last.CreatedAt >= TimeSpan.FromSeconds(_options.IntervalSeconds);
         }
     }
 
@@ -120,7 +132,8 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
                 var (objects, manifest) = await _writer.WriteAsync(snapshot, generation, createdAt, work, StagedFile(generation), cancellationToken).ConfigureAwait(false);
                 lock (_gate)
                 {
-                    _state = _state with { Staged = new StagedGeneration(generation, objects, 0, createdAt), NextGeneration = generation + 1 };
+                    var baseFiles = snapshot.Files.Select(f => f.Path).Where(p => p.StartsWith(StagingPrefix, StringComparison.Ordinal)).ToList();
+                    _state = _state with { Staged = new StagedGeneration(generation, objects, 0, createdAt, baseFiles, snapshot.Counts.AuditBytes), NextGeneration = generation + 1 };
                     _state.Write(_directory);
                 }
 
@@ -141,6 +154,123 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
         }
     }
 
+    /// <summary>
+    /// Stages the next increment of the newest complete generation when the state changed since what
+    /// the backend holds for it (a new waiting upload or queued relocation, the audit log grown: every
+    /// upload, deletion, certificate change is audited) and no increment is being shipped; returns its
+    /// number, or null. It carries the index (a whole copy), the staging and relocation files the
+    /// generation does not hold yet, the audit log's new bytes, and the rest of the small state
+    /// (checkpoint, read-cover model, certificates) whole.
+    /// </summary>
+    public async Task<long?> StageIncrementIfDueAsync(CancellationToken cancellationToken)
+    {
+        await _staging.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            IncrementChain chain;
+            lock (_gate)
+            {
+                if (!_options.Enabled || _state.Chain is not { Staged: null, Broken: false } c || c.NextIncrement >= BackupKeys.MaxIncrements)
+                {
+                    return null;
+                }
+
+                chain = c;
+            }
+
+            var shipped = chain.Shipped.ToHashSet(StringComparer.Ordinal);
+            if (!_snapshots.ChangedSince(shipped, chain.AuditBytes))
+            {
+                return null;
+            }
+
+            Crypto.SecretFile.EnsurePrivateDirectory(_directory);
+            var work = Path.Combine(_directory, "work");
+            var createdAt = _time.GetUtcNow();
+            var (generation, increment) = (chain.Generation, chain.NextIncrement);
+            try
+            {
+                var snapshot = await _snapshots.TakeAsync(work, cancellationToken).ConfigureAwait(false);
+                var files = new List<(string Path, string Source)>();
+                var added = new List<string>();
+                var handles = new List<string>();
+                foreach (var (path, source) in snapshot.Files)
+                {
+                    if (path.StartsWith(StagingPrefix, StringComparison.Ordinal))
+                    {
+                        if (shipped.Contains(path))
+                        {
+                            continue;
+                        }
+
+                        added.Add(path);
+                        if (!path.StartsWith(StagingPrefix + "relocations/", StringComparison.Ordinal))
+                        {
+                            handles.Add(Path.GetFileNameWithoutExtension(path));
+                        }
+                    }
+                    else if (path == AuditLogEntry)
+                    {
+                        files.Add((path, AuditTail(source, chain.AuditBytes, Path.Combine(work, "audit.tail"))));
+                        continue;
+                    }
+
+                    files.Add((path, source));
+                }
+
+                var counts = snapshot.Counts;
+                var (objects, _) = await _writer.WriteIncrementAsync(
+                    files, generation, increment,
+                    (dataObjects, streamBytes, hash, entries) => new BackupIncrementCommit(1, generation, increment, createdAt, dataObjects, streamBytes, hash, entries, chain.AuditBytes, counts.Records, counts.WaitingBlocks, handles),
+                    work, IncrementFile(generation, increment), cancellationToken).ConfigureAwait(false);
+                lock (_gate)
+                {
+                    if (_state.Chain is not { Staged: null } current || current.Generation != generation || current.NextIncrement != increment)
+                    {
+                        // A newer generation completed meanwhile: its own increments start from its snapshot.
+                        File.Delete(IncrementFile(generation, increment));
+                        return null;
+                    }
+
+                    _state = _state with { Chain = current with { Staged = new StagedIncrement(increment, objects, 0, createdAt, added, counts.AuditBytes), NextIncrement = increment + 1 } };
+                    _state.Write(_directory);
+                }
+
+                LogIncrementStaged(_logger, generation, increment, objects, handles.Count);
+                return increment;
+            }
+            finally
+            {
+                if (Directory.Exists(work))
+                {
+                    Directory.Delete(work, recursive: true);
+                }
+            }
+        }
+        finally
+        {
+            _staging.Release();
+        }
+    }
+
+    private static IncrementChain Abandon(IncrementChain chain, StagedIncrement increment) =>
+        increment.Shipped > 0 ? chain with { Staged = null, Broken = true } : chain with { Staged = null, NextIncrement = increment.Increment };
+
+    // The audit log's bytes from where the backend's copy ends (the log is append-only).
+    private static string AuditTail(string copy, long from, string tail)
+    {
+        using var input = File.OpenRead(copy);
+        if (input.Length < from)
+        {
+            throw new IOException($"the audit log is shorter ({input.Length} bytes) than the backup's copy ({from} bytes): it is append-only");
+        }
+
+        input.Position = from;
+        using var output = new FileStream(tail, Crypto.SecretFile.OwnerOnlyOptions(FileMode.CreateNew, FileAccess.Write, FileOptions.None));
+        input.CopyTo(output);
+        return tail;
+    }
+
     public CoverPayload? Peek(long length)
     {
         if (length != _blockSize)
@@ -150,31 +280,62 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
 
         lock (_gate)
         {
-            if (_state.Staged is not { } staged || staged.Shipped >= staged.Objects)
+            // Increments carry the recovery point, a generation bounds the chain's length: when both
+            // wait, they take the dummy slots in turn, so neither starves the other.
+            var generationWaits = _state.Staged is { } g && g.Shipped < g.Objects;
+            _generationsTurn = generationWaits && !_generationsTurn;
+            if (_state.Chain is { Staged: { } increment } chain && increment.Shipped < increment.Objects && !_generationsTurn)
             {
-                return null;
-            }
+                var file = IncrementFile(chain.Generation, increment.Increment);
+                if (File.Exists(file))
+                {
+                    var index = increment.Shipped;
+                    var sequence = BackupKeys.IncrementSequence(increment.Increment, index == increment.Objects - 1 ? BackupKeys.CommitIndex : index);
+                    return new CoverPayload(NameOf(chain.Generation, sequence), _blockSize, () => OpenObject(file, index), new IncrementToken(chain.Generation, increment.Increment, index));
+                }
 
-            var generation = staged.Generation;
-            var index = staged.Shipped;
-            if (!File.Exists(StagedFile(generation)))
-            {
-                // Never a payload that cannot be read: that would cost every dummy slot from now on.
-                LogStagedFileMissing(_logger, generation);
-                _state = _state with { Staged = null, NextGeneration = index > 0 ? generation + 1 : generation };
+                LogIncrementFileMissing(_logger, chain.Generation, increment.Increment);
+                _state = _state with { Chain = Abandon(chain, increment) };
                 _state.Write(_directory);
-                return null;
             }
 
-            var sequence = index == staged.Objects - 1 ? BackupKeys.ManifestSequence : (ulong)index;
-            var file = StagedFile(generation);
-            return new CoverPayload(NameOf(generation, sequence), _blockSize, () => OpenObject(file, index), (generation, index));
+            return PeekGeneration();
         }
+    }
+
+    // Under _gate.
+    private CoverPayload? PeekGeneration()
+    {
+        if (_state.Staged is not { } staged || staged.Shipped >= staged.Objects)
+        {
+            return null;
+        }
+
+        var generation = staged.Generation;
+        var index = staged.Shipped;
+        if (!File.Exists(StagedFile(generation)))
+        {
+            // Never a payload that cannot be read: that would cost every dummy slot from now on.
+            LogStagedFileMissing(_logger, generation);
+            _state = _state with { Staged = null, NextGeneration = index > 0 ? generation + 1 : generation };
+            _state.Write(_directory);
+            return null;
+        }
+
+        var sequence = index == staged.Objects - 1 ? BackupKeys.ManifestSequence : (ulong)index;
+        var file = StagedFile(generation);
+        return new CoverPayload(NameOf(generation, sequence), _blockSize, () => OpenObject(file, index), new GenerationToken(generation, index));
     }
 
     public void Shipped(CoverPayload payload)
     {
-        var (generation, index) = ((long, long))payload.Token;
+        if (payload.Token is IncrementToken token)
+        {
+            IncrementShipped(token);
+            return;
+        }
+
+        var (generation, index) = (GenerationToken)payload.Token;
         lock (_gate)
         {
             if (_state.Staged is not { } staged || staged.Generation != generation || staged.Shipped != index)
@@ -189,12 +350,57 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
                 return;
             }
 
-            _state = _state with { Staged = null, LastComplete = new CompleteGeneration(generation, staged.CreatedAt, _time.GetUtcNow()) };
+            // The increments of the previous generation end here (one being shipped is dropped: the
+            // new generation's own increments start from its snapshot and cover what it held).
+            if (_state.Chain is { Staged: { } dropped } previous)
+            {
+                File.Delete(IncrementFile(previous.Generation, dropped.Increment));
+            }
+
+            _state = _state with
+            {
+                Staged = null,
+                LastComplete = new CompleteGeneration(generation, staged.CreatedAt, _time.GetUtcNow()),
+                Chain = new IncrementChain(generation, staged.BaseFiles ?? [], staged.BaseAuditBytes, 0, null, null),
+            };
             _state.Write(_directory);
             File.Delete(StagedFile(generation));
         }
 
         LogComplete(_logger, generation);
+    }
+
+    private void IncrementShipped(IncrementToken token)
+    {
+        lock (_gate)
+        {
+            if (_state.Chain is not { Staged: { } staged } chain || chain.Generation != token.Generation || staged.Increment != token.Increment || staged.Shipped != token.Index)
+            {
+                return;
+            }
+
+            if (token.Index + 1 < staged.Objects)
+            {
+                _state = _state with { Chain = chain with { Staged = staged with { Shipped = token.Index + 1 } } };
+                _state.Write(_directory);
+                return;
+            }
+
+            _state = _state with
+            {
+                Chain = chain with
+                {
+                    Staged = null,
+                    Shipped = [.. chain.Shipped, .. staged.Files],
+                    AuditBytes = staged.AuditBytes,
+                    Last = new CommittedIncrement(staged.Increment, staged.CreatedAt, _time.GetUtcNow()),
+                },
+            };
+            _state.Write(_directory);
+            File.Delete(IncrementFile(token.Generation, token.Increment));
+        }
+
+        LogIncrementCommitted(_logger, token.Generation, token.Increment);
     }
 
     /// <summary>The backup's object names; set by the composition (the keys stay with <see cref="BackupKeys"/>).</summary>
@@ -206,7 +412,12 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
         _staging.Dispose();
     }
 
+    private const string StagingPrefix = "data/staging/";
+    private const string AuditLogEntry = "data/audit/audit.log";
+
     private string StagedFile(long generation) => Path.Combine(_directory, $"generation-{generation}.objects");
+
+    private string IncrementFile(long generation, long increment) => Path.Combine(_directory, $"generation-{generation}.increment-{increment}.objects");
 
     private Stream OpenObject(string file, long index)
     {
@@ -223,6 +434,19 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
 
     [LoggerMessage(EventId = 9002, Level = LogLevel.Information, Message = "Backup: generation {Generation} is complete in the backend")]
     private static partial void LogComplete(ILogger logger, long generation);
+
+    [LoggerMessage(EventId = 9004, Level = LogLevel.Information, Message = "Backup: increment {Increment} of generation {Generation} staged, {Objects} objects ({Uploads} new waiting uploads); shipping in dummy slots")]
+    private static partial void LogIncrementStaged(ILogger logger, long generation, long increment, long objects, int uploads);
+
+    [LoggerMessage(EventId = 9005, Level = LogLevel.Information, Message = "Backup: increment {Increment} of generation {Generation} is committed in the backend")]
+    private static partial void LogIncrementCommitted(ILogger logger, long generation, long increment);
+
+    [LoggerMessage(EventId = 9006, Level = LogLevel.Warning, Message = "Backup: the staged file of increment {Increment} of generation {Generation} is missing; it is taken again if none of it had left, else no increment follows it and a new generation is due")]
+    private static partial void LogIncrementFileMissing(ILogger logger, long generation, long increment);
+
+    private sealed record GenerationToken(long Generation, long Index);
+
+    private sealed record IncrementToken(long Generation, long Increment, long Index);
 
     [LoggerMessage(EventId = 9003, Level = LogLevel.Warning, Message = "Backup: the staged file of generation {Generation} is missing; the generation starts over")]
     private static partial void LogStagedFileMissing(ILogger logger, long generation);

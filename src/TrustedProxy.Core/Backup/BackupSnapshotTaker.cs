@@ -47,6 +47,27 @@ internal sealed class BackupSnapshotTaker(string dataDirectory, string certsDire
         }
     }
 
+    /// <summary>
+    /// Whether the state moved on from what the backend holds (cheap: names and one length, no index
+    /// read): a waiting upload's or a queued relocation's file not in <paramref name="shipped"/>, or
+    /// the audit log longer than <paramref name="auditBytes"/> (uploads, deletions, certificate
+    /// changes and policy decisions are all audited). A release alone changes neither: the restored
+    /// index then holds a block as waiting whose object the cloud already has, and its put-if-absent
+    /// after start finds it there.
+    /// </summary>
+    public bool ChangedSince(IReadOnlySet<string> shipped, long auditBytes)
+    {
+        var auditLog = new FileInfo(Path.Combine(dataDirectory, "audit", "audit.log"));
+        if (auditLog.Exists && auditLog.Length > auditBytes)
+        {
+            return true;
+        }
+
+        var staging = Path.Combine(dataDirectory, "staging");
+        return (Directory.Exists(staging) && Directory.EnumerateFiles(staging, "*.tpx").Any(f => !shipped.Contains($"data/staging/{Path.GetFileName(f)}")))
+            || (Directory.Exists(Path.Combine(staging, "relocations")) && Directory.EnumerateFiles(Path.Combine(staging, "relocations"), "*.tpx").Any(f => !shipped.Contains($"data/staging/relocations/{Path.GetFileName(f)}")));
+    }
+
     private async Task<Snapshot?> TryTakeAsync(string work, CancellationToken cancellationToken)
     {
         var files = new List<(string Path, string Source)>();
@@ -130,7 +151,7 @@ internal sealed class BackupSnapshotTaker(string dataDirectory, string certsDire
         return new Snapshot(files, new SnapshotCounts(records, waiting, queued, auditBytes));
     }
 
-    private static (long Records, long Waiting, IReadOnlyList<string> Handles) ReadIndex(string copy)
+    internal static (long Records, long Waiting, IReadOnlyList<string> Handles) ReadIndex(string copy)
     {
         using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = copy, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
         connection.Open();

@@ -129,6 +129,13 @@ internal sealed class BlockIndex(RecordIndex records)
             new { id, name = name.ToString() }).ConfigureAwait(false);
     }
 
+    /// <summary>Whether a block row already carries this object name.</summary>
+    public async Task<bool> IsNamedAsync(ObjectName name)
+    {
+        await using var connection = records.Open();
+        return await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM blocks WHERE object_name = @name", new { name = name.ToString() }).ConfigureAwait(false) > 0;
+    }
+
     public async Task<CacheBlock?> FindAsync(long id)
     {
         await using var connection = records.Open();

@@ -54,9 +54,16 @@ internal sealed class BlockWriter(IObjectStore store, StagingArea staging, Block
     /// then the dummy's row takes that name and is marked released with its retrieval group, so the
     /// index, the groups and the cover reads see a dummy as they would have. A crash between the put and
     /// the rename leaves the dummy to be written in a later slot and the object unknown to the index.
+    /// A payload already in the index under its name (put and renamed before a crash that came before
+    /// its source recorded it as shipped) is not put again: false, and the slot takes the dummy.
     /// </summary>
-    public async Task PutCoverAsync(CoverPayload payload, CacheBlock dummy, DateTimeOffset now, DateTimeOffset? expiresAt, Func<long> nextGroup, CancellationToken cancellationToken)
+    public async Task<bool> PutCoverAsync(CoverPayload payload, CacheBlock dummy, DateTimeOffset now, DateTimeOffset? expiresAt, Func<long> nextGroup, CancellationToken cancellationToken)
     {
+        if (await blocks.IsNamedAsync(payload.Name).ConfigureAwait(false))
+        {
+            return false;
+        }
+
         await using (var content = payload.Open())
         {
             await store.PutIfAbsentAsync(payload.Name, content, payload.Length, cancellationToken).ConfigureAwait(false);
@@ -64,5 +71,6 @@ internal sealed class BlockWriter(IObjectStore store, StagingArea staging, Block
 
         await blocks.RenameCachedDummyAsync(dummy.Id, payload.Name).ConfigureAwait(false);
         await blocks.MarkReleasedAsync(dummy with { ObjectName = payload.Name }, now, expiresAt, nextGroup()).ConfigureAwait(false);
+        return true;
     }
 }

@@ -455,12 +455,16 @@ internal sealed partial class UploadCacheEngine : IDisposable
             // An object waiting for cover (the backup) replaces the dummy's bytes and name when it has
             // the dummy's size: the same slot, the same size, one put, and the same random draws, so
             // the schedule goes on exactly as it would have.
+            // A payload found already shipped (a crash after its put and rename, before its source
+            // recorded it) is recorded now, and the slot carries the dummy.
+            var covered = false;
             if (_cover?.Peek(_readyDummies.Peek().Length) is { } payload)
             {
-                await _writer.PutCoverAsync(payload, _readyDummies.Peek(), now, DrawExpiry(now), NextGroup, cancellationToken).ConfigureAwait(false);
+                covered = await _writer.PutCoverAsync(payload, _readyDummies.Peek(), now, DrawExpiry(now), NextGroup, cancellationToken).ConfigureAwait(false);
                 _cover.Shipped(payload);
             }
-            else
+
+            if (!covered)
             {
                 await _writer.PutDummyAsync(_readyDummies.Peek(), now, DrawExpiry(now), NextGroup, cancellationToken).ConfigureAwait(false);
             }

@@ -5,14 +5,16 @@ using TrustedProxy.Backup;
 namespace TrustedProxy.Server.Backup;
 
 /// <summary>
-/// Stages a new backup generation whenever one is due (the previous complete, the interval passed);
-/// the upload cache's release loop ships it in dummy slots. Staging reads local files only: nothing
+/// Stages a new backup generation whenever one is due (the previous complete, the interval passed),
+/// and an increment on the newest complete generation whenever the state changed and the previous
+/// increment is committed; the upload cache's release loop ships both in dummy slots. Staging reads local files only: nothing
 /// here talks to the backend.
 /// </summary>
 internal sealed partial class BackupService(BackupShipper shipper, IOptions<BackupOptions> options, TimeProvider time, ILogger<BackupService> logger) : BackgroundService
 {
-    // Often enough that a generation starts soon after it is due, never more often than the interval.
-    private TimeSpan CheckEvery => TimeSpan.FromSeconds(Math.Min(15, options.Value.IntervalSeconds));
+    // Often enough that a generation starts soon after it is due and an upload is in an increment soon
+    // after its 202; a generation never more often than the interval.
+    private TimeSpan CheckEvery => TimeSpan.FromSeconds(Math.Min(Math.Min(15, options.Value.IntervalSeconds), options.Value.IncrementCheckSeconds));
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -26,6 +28,7 @@ internal sealed partial class BackupService(BackupShipper shipper, IOptions<Back
             try
             {
                 await shipper.StageIfDueAsync(stoppingToken);
+                await shipper.StageIncrementIfDueAsync(stoppingToken);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -43,7 +46,7 @@ internal sealed partial class BackupService(BackupShipper shipper, IOptions<Back
         }
     }
 
-    [LoggerMessage(EventId = 9010, Level = LogLevel.Error, Message = "Backup: staging a generation failed; it is tried again")]
+    [LoggerMessage(EventId = 9010, Level = LogLevel.Error, Message = "Backup: staging a generation or an increment failed; it is tried again")]
     private static partial void LogStagingFailed(ILogger logger, Exception exception);
 }
 
@@ -65,6 +68,11 @@ internal sealed class BackupHealthCheck(BackupShipper shipper) : IHealthCheck
             data["backupPoint"] = s.BackupPoint!.Value.ToString("O");
         }
 
+        if (s.LastIncrement is { } increment)
+        {
+            data["lastIncrement"] = increment;
+        }
+
         if (s.Shipping is { } shipping)
         {
             data["shippingGeneration"] = shipping;
@@ -72,7 +80,7 @@ internal sealed class BackupHealthCheck(BackupShipper shipper) : IHealthCheck
 
         var description = !s.Enabled ? "backup off (TrustedProxy:Backup:Enabled)"
             : s.NewestComplete is null ? $"no complete generation yet; {s.ObjectsWaiting} object(s) waiting for dummy slots"
-            : $"newest complete generation {s.NewestComplete}, backup point {s.BackupPoint:O}, {s.LagSeconds:F0} s behind; {s.ObjectsWaiting} object(s) waiting for dummy slots";
+            : $"newest complete generation {s.NewestComplete}{(s.LastIncrement is { } i ? $" and its increments to {i}" : "")}, backup point {s.BackupPoint:O}, {s.LagSeconds:F0} s behind; {s.ObjectsWaiting} object(s) waiting for dummy slots";
         return Task.FromResult(s.Alarm
             ? HealthCheckResult.Degraded($"behind, past the alarm threshold: {description}", data: data)
             : HealthCheckResult.Healthy(description, data: data));

@@ -62,11 +62,37 @@ public abstract class DisasterDrill
             // The administrator's view, and a trial restore beside the running proxy.
             var status = await CliProcess.RunAsync(site.Path, "backup", "status");
             Assert.True(status.ExitCode == 0, status.Error);
-            Assert.Matches("newest complete      generation [0-9]+, backup point ", status.Output);
+            Assert.Matches("newest complete      generation [0-9]+, snapshot ", status.Output);
             var verify = await CliProcess.RunAsync(site.Path, "backup", "verify");
             Assert.True(verify.ExitCode == 0, verify.Error + verify.Output);
             Assert.Contains("verified generation", verify.Output);
             Assert.Contains("audit log intact", verify.Output);
+            server.KillNine();
+        }
+
+        // Phase 3: no new generation for an hour; an upload acknowledged after the last full generation
+        // is covered by an increment soon after its 202.
+        WriteConfiguration(site.Path, port, held: true, intervalSeconds: 3600);
+        string late;
+        using (var server = await ServerProcess.StartAsync(site.Path, port))
+        {
+            using var admin = Client(site.Path, port, ProxyRole.Admin);
+
+            // A generation staged before the kill finishes first; none follows it within the hour.
+            await WaitForAsync(admin, h => !h.GetProperty("backup").GetProperty("data").TryGetProperty("shippingGeneration", out _), "no generation being shipped");
+            var generation = (await HealthAsync(admin)).GetProperty("backup").GetProperty("data").GetProperty("newestCompleteGeneration").GetInt64();
+            using var producer = Client(site.Path, port, ProxyRole.Producer);
+            var before = records.Keys.ToHashSet();
+            await UploadAsync(producer, records, 1, "LATE");
+            late = records.Keys.Single(k => !before.Contains(k));
+            var acknowledged = DateTimeOffset.UtcNow;
+            await WaitForAsync(admin, h => h.GetProperty("backup").GetProperty("data") is var d && d.TryGetProperty("lastIncrement", out _)
+                && DateTimeOffset.Parse(d.GetProperty("backupPoint").GetString()!, CultureInfo.InvariantCulture) > acknowledged, "an increment taken after the late upload, committed");
+            var backup = (await HealthAsync(admin)).GetProperty("backup").GetProperty("data");
+            Assert.Equal(generation, backup.GetProperty("newestCompleteGeneration").GetInt64());
+            var status = await CliProcess.RunAsync(site.Path, "backup", "status");
+            Assert.True(status.ExitCode == 0, status.Error);
+            Assert.Matches("increments           [0-9]+ committed on it", status.Output);
             server.KillNine();
         }
 
@@ -77,7 +103,10 @@ public abstract class DisasterDrill
         var recover = await CliProcess.RunAsync(site.Path, "recover", "--share", shares[0], "--share", shares[2], "--share", shares[4], "--data", "data", "--certs", "certs");
 
         Assert.True(recover.ExitCode == 0, recover.Error + recover.Output);
-        Assert.Contains("records              7", recover.Output);
+        Assert.Contains("records              8", recover.Output);
+        Assert.Matches("increments           [0-9]+ replayed", recover.Output);
+        Assert.Contains($"waiting upload(s) restored: ", recover.Output);
+        Assert.Contains(late, recover.Output);
         Assert.Matches("waiting blocks       [1-9]", recover.Output);
         Assert.Contains("audit log intact", recover.Output);
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.Combine(site.Path, "data")));
@@ -173,7 +202,7 @@ public abstract class DisasterDrill
         string.Empty,
         new CertificateAuthorityPaths(Path.Combine(root, "certs")).CaCertificate);
 
-    protected void WriteConfiguration(string root, int port, bool held)
+    protected void WriteConfiguration(string root, int port, bool held, int intervalSeconds = 1)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -194,7 +223,8 @@ public abstract class DisasterDrill
             ["TrustedProxy:UploadCache:RetryBaseSeconds"] = "0.2",
             ["TrustedProxy:UploadCache:RetryMaxSeconds"] = "1",
             ["TrustedProxy:Backup:Enabled"] = "true",
-            ["TrustedProxy:Backup:IntervalSeconds"] = "1",
+            ["TrustedProxy:Backup:IntervalSeconds"] = intervalSeconds.ToString(CultureInfo.InvariantCulture),
+            ["TrustedProxy:Backup:IncrementCheckSeconds"] = "1",
             ["TrustedProxy:Backup:LagAlarmSeconds"] = "600",
             ["TrustedProxy:ObliviousRetrieval:Schedule"] = "immediate",
             ["TrustedProxy:ObliviousRetrieval:RelocationHoldSeconds"] = "1",
