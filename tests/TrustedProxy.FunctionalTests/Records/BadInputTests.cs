@@ -90,6 +90,13 @@ public sealed class BadInputTests : ProxyTest
         {
             request.Headers.TransferEncodingChunked = true;
         }
+        else
+        {
+            // As a client of large uploads should: the body waits for the server's go-ahead, so a
+            // refusal by its declared length is read, not lost to a broken pipe while the body is
+            // still being sent to a server that has answered and closed.
+            request.Headers.ExpectContinue = true;
+        }
 
         using var response = await _producer.SendAsync(request);
         if (!response.IsSuccessStatusCode)
