@@ -188,6 +188,10 @@ internal sealed class BackupRestorer(IObjectStore store, BackupKeys keys, Backup
                     {
                         AppendAuditTail(source, target, commit);
                     }
+                    else if (entry.Path == IndexPagePatch.EntryPath)
+                    {
+                        IndexPagePatch.Apply(source, Path.Combine(dataRoot, "proxy.db"), $"increment {increment} of generation {generation}");
+                    }
                     else
                     {
                         File.Copy(source, target, overwrite: true);

@@ -130,11 +130,15 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
             {
                 var snapshot = await _snapshots.TakeAsync(work, cancellationToken).ConfigureAwait(false);
                 var (objects, manifest) = await _writer.WriteAsync(snapshot, generation, createdAt, work, StagedFile(generation), cancellationToken).ConfigureAwait(false);
+
+                // The index as this generation holds it: its first increment's pages are taken against it.
+                KeepReference(snapshot, ReferenceFile(generation, null));
                 lock (_gate)
                 {
                     var baseFiles = snapshot.Files.Select(f => f.Path).Where(p => p.StartsWith(StagingPrefix, StringComparison.Ordinal)).ToList();
                     _state = _state with { Staged = new StagedGeneration(generation, objects, 0, createdAt, baseFiles, snapshot.Counts.AuditBytes), NextGeneration = generation + 1 };
                     _state.Write(_directory);
+                    PruneReferences();
                 }
 
                 LogStaged(_logger, generation, objects, manifest.Records, manifest.WaitingBlocks);
@@ -158,7 +162,8 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
     /// Stages the next increment of the newest complete generation when the state changed since what
     /// the backend holds for it (a new waiting upload or queued relocation, the audit log grown: every
     /// upload, deletion, certificate change is audited) and no increment is being shipped; returns its
-    /// number, or null. It carries the index (a whole copy), the staging and relocation files the
+    /// number, or null. It carries the index's pages that changed since the chain's end (the whole
+    /// index when that copy is missing, as after an upgrade), the staging and relocation files the
     /// generation does not hold yet, the audit log's new bytes, and the rest of the small state
     /// (checkpoint, read-cover model, certificates) whole.
     /// </summary>
@@ -214,6 +219,14 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
                         files.Add((path, AuditTail(source, chain.AuditBytes, Path.Combine(work, "audit.tail"))));
                         continue;
                     }
+                    else if (path == IndexEntry && File.Exists(ReferenceOf(chain)))
+                    {
+                        // Only the pages that changed since the copy the backend's chain ends on.
+                        var patch = Path.Combine(work, "proxy.db.pages");
+                        IndexPagePatch.Create(ReferenceOf(chain), source, patch);
+                        files.Add((IndexPagePatch.EntryPath, patch));
+                        continue;
+                    }
 
                     files.Add((path, source));
                 }
@@ -232,8 +245,11 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
                         return null;
                     }
 
+                    // Before the state names the increment: a crash in between stages it again.
+                    KeepReference(snapshot, ReferenceFile(generation, increment));
                     _state = _state with { Chain = current with { Staged = new StagedIncrement(increment, objects, 0, createdAt, added, counts.AuditBytes), NextIncrement = increment + 1 } };
                     _state.Write(_directory);
+                    PruneReferences();
                 }
 
                 LogIncrementStaged(_logger, generation, increment, objects, handles.Count);
@@ -250,6 +266,49 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
         finally
         {
             _staging.Release();
+        }
+    }
+
+    // The index copy the backend's chain ends on: the newest committed increment's, else the generation's.
+    private string ReferenceOf(IncrementChain chain) => ReferenceFile(chain.Generation, chain.Last?.Increment);
+
+    private string ReferenceFile(long generation, long? increment) =>
+        Path.Combine(_directory, increment is { } i ? $"index-{generation}-{i}.db" : $"index-{generation}.db");
+
+    private static void KeepReference(Snapshot snapshot, string reference)
+    {
+        var index = snapshot.Files.First(f => f.Path == IndexEntry).Source;
+        var temporary = reference + ".tmp";
+        File.Copy(index, temporary, overwrite: true);
+        File.Move(temporary, reference, overwrite: true);
+    }
+
+    // Under _gate. Keeps the copies an increment may still be taken against: the chain's end, the one
+    // being shipped (it becomes the end once committed), and the generation being shipped (its
+    // increments start from it once complete).
+    private void PruneReferences()
+    {
+        var keep = new HashSet<string>(StringComparer.Ordinal);
+        if (_state.Chain is { } chain)
+        {
+            keep.Add(ReferenceOf(chain));
+            if (chain.Staged is { } staged)
+            {
+                keep.Add(ReferenceFile(chain.Generation, staged.Increment));
+            }
+        }
+
+        if (_state.Staged is { } generation)
+        {
+            keep.Add(ReferenceFile(generation.Generation, null));
+        }
+
+        foreach (var file in Directory.EnumerateFiles(_directory, "index-*.db"))
+        {
+            if (!keep.Contains(file))
+            {
+                File.Delete(file);
+            }
         }
     }
 
@@ -397,6 +456,7 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
                 },
             };
             _state.Write(_directory);
+            PruneReferences();
             File.Delete(IncrementFile(token.Generation, token.Increment));
         }
 
@@ -414,6 +474,7 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
 
     private const string StagingPrefix = "data/staging/";
     private const string AuditLogEntry = "data/audit/audit.log";
+    private const string IndexEntry = "data/proxy.db";
 
     private string StagedFile(long generation) => Path.Combine(_directory, $"generation-{generation}.objects");
 

@@ -12,7 +12,7 @@ internal sealed record Snapshot(IReadOnlyList<(string Path, string Source)> File
 
 /// <summary>
 /// Takes a consistent copy of everything the proxy needs to go on serving, without stopping it:
-/// the index through <c>VACUUM INTO</c> (a transaction-consistent copy), the cached ciphertext of
+/// the index through SQLite's online backup API (a transaction-consistent copy, page for page), the cached ciphertext of
 /// every record the copy says is waiting, the relocation queue, the audit log and its checkpoint
 /// under the audit append lock, the retrieval cover model, and the certificates directory (the CA
 /// key as it is, encrypted, with its passphrase file; SQLite files there also through
@@ -89,7 +89,7 @@ internal sealed class BackupSnapshotTaker(string dataDirectory, string certsDire
 
         var index = Path.Combine(dataDirectory, "proxy.db");
         var indexCopy = Target(work, "data/proxy.db");
-        Vacuum(index, indexCopy);
+        CopyPages(index, indexCopy);
         files.Add(("data/proxy.db", indexCopy));
         var (records, waiting, handles) = ReadIndex(indexCopy);
 
@@ -173,6 +173,31 @@ internal sealed class BackupSnapshotTaker(string dataDirectory, string certsDire
         }
 
         return (records, waiting, list);
+    }
+
+    /// <summary>
+    /// A transaction-consistent copy through SQLite's online backup API: page for page, so a page keeps
+    /// its number from one copy to the next and an increment can carry only the pages that changed
+    /// (<see cref="IndexPagePatch"/>). The copy is switched to a rollback journal so that it is one file.
+    /// </summary>
+    private static void CopyPages(string database, string copy)
+    {
+        BackupStreamFormat.CreateOwnerOnly(Path.GetDirectoryName(copy)!);
+        using (var source = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = database, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString()))
+        using (var destination = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = copy, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false }.ToString()))
+        {
+            source.Open();
+            destination.Open();
+            source.BackupDatabase(destination);
+            using var journal = destination.CreateCommand();
+            journal.CommandText = "PRAGMA journal_mode=DELETE";
+            journal.ExecuteScalar();
+        }
+
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(copy, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
     }
 
     private static void Vacuum(string database, string copy)

@@ -97,6 +97,15 @@ public sealed class BackupIncrementTests : IDisposable
         Assert.Contains(run.NewHandles[^1] + ".tpx", restored.Keys);
 
         Assert.Equal(await File.ReadAllBytesAsync(Path.Combine(directory, "audit", "audit.log")), await File.ReadAllBytesAsync(Path.Combine(target, "data", "audit", "audit.log")));
+
+        // The increments carried the index as changed pages, which rebuilt, page for page, the copy the
+        // last increment was taken from (kept by the shipper as the chain's end; older copies pruned).
+        // (The last increment's whole stream is smaller than the index it rebuilt, so it cannot hold a
+        // whole copy; here most of each is the dummies' rows the release loop added meanwhile.)
+        var index = new FileInfo(Path.Combine(target, "data", "proxy.db")).Length;
+        Assert.True(replay.Last.StreamBytes < index, $"the last increment: {replay.Last.StreamBytes} bytes, the index {index}");
+        Assert.Equal(await File.ReadAllBytesAsync(Path.Combine(directory, "backup", "index-0-1.db")), await File.ReadAllBytesAsync(Path.Combine(target, "data", "proxy.db")));
+        Assert.Equal(["index-0-1.db"], Directory.GetFiles(Path.Combine(directory, "backup"), "index-*.db").Select(Path.GetFileName));
     }
 
     [Fact]
