@@ -86,6 +86,11 @@ if (options.Scenario == "retrieval")
     return await PrivacyScenario.RunRetrievalAsync(args);
 }
 
+if (options.Scenario == "backup-recovery")
+{
+    return await TrustedProxy.LoadTests.BackupRecoveryBenchmark.RunAsync(args);
+}
+
 if (options.Scenario == "study")
 {
     return await TrustedProxy.LoadTests.StudyRetrievalBenchmark.RunAsync(args);
@@ -93,7 +98,7 @@ if (options.Scenario == "study")
 
 if (options.Scenario != "roundtrip")
 {
-    Console.Error.WriteLine("usage: roundtrip [--sizes bytes,bytes] [--iterations n] [--server url --producer p12 --consumer p12 --ca pem]\n       dicom [--iterations rounds]\n       privacy [--hours simulated-hours] [--seed n]\n       watermark [--iterations uploads]\n       retrieval [--hours simulated-hours] [--seed n] [--pairs per-class]\n       ingest [--sizes bytes] [--iterations uploads]\n       ingest --folder dir|--ct files [--connections 1,4] [--seconds n] [--rounds n] [--warmup n] [--fsyncs]\n       backlog [--iterations records]\n       padding\n       ot [--sizes record-bytes]\n       policy [--rules n] [--iterations decisions]\n       study [--instances n] [--rows pixels] [--cols pixels] [--from cloud|cache]\n       read-cost [--days n] [--idle-days n] [--seed n]");
+    Console.Error.WriteLine("usage: roundtrip [--sizes bytes,bytes] [--iterations n] [--server url --producer p12 --consumer p12 --ca pem]\n       dicom [--iterations rounds]\n       privacy [--hours simulated-hours] [--seed n]\n       watermark [--iterations uploads]\n       retrieval [--hours simulated-hours] [--seed n] [--pairs per-class]\n       ingest [--sizes bytes] [--iterations uploads]\n       ingest --folder dir|--ct files [--connections 1,4] [--seconds n] [--rounds n] [--warmup n] [--fsyncs]\n       backlog [--iterations records]\n       padding\n       ot [--sizes record-bytes]\n       policy [--rules n] [--iterations decisions]\n       study [--instances n] [--rows pixels] [--cols pixels] [--from cloud|cache]\n       read-cost [--days n] [--idle-days n] [--seed n]\n       backup-recovery [--records n]");
     return 2;
 }
 
