@@ -225,10 +225,17 @@ internal sealed class AuditLog : IAsyncDisposable, IDisposable
     /// <summary>For a container disposed synchronously.</summary>
     public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
+    // One meter for every log in the process (the CLI opens logs without a container): what an alert
+    // rule watches is that any entry failed, wherever.
+    private static readonly System.Diagnostics.Metrics.Meter Meter = new("TrustedProxy.Audit");
+    private static readonly System.Diagnostics.Metrics.Counter<long> Failures =
+        Meter.CreateCounter<long>("trustedproxy.audit.failures", "{entry}", "Audit entries that could not be made durable; what each recorded was refused: alert on any");
+
     private async Task<Receipt> EnqueueAsync(Pending pending)
     {
         if (!_queue.Writer.TryWrite(pending))
         {
+            Failures.Add(1);
             throw new AuditUnavailableException("the audit log is closed");
         }
 
@@ -264,6 +271,7 @@ internal sealed class AuditLog : IAsyncDisposable, IDisposable
         {
             var failure = ex as AuditUnavailableException
                 ?? new AuditUnavailableException($"the audit log '{Paths.Log}' cannot be written: {ex.Message}", ex);
+            Failures.Add(batch.Count);
             foreach (var pending in batch)
             {
                 pending.Done.TrySetException(failure);

@@ -100,6 +100,7 @@ internal sealed partial class UploadCacheEngine : IDisposable
         _meter = meters.Create("TrustedProxy.UploadCache");
         _meter.CreateObservableGauge("trustedproxy.upload_cache.waiting_blocks", () => Snapshot().WaitingBlocks, "{block}", "Real blocks waiting in the upload cache");
         _meter.CreateObservableGauge("trustedproxy.upload_cache.oldest_age", () => Snapshot().OldestAge.TotalSeconds, "s", "Age of the oldest waiting block");
+        _meter.CreateObservableGauge("trustedproxy.upload_cache.alarm", () => Snapshot().Alarm ? 1 : 0, "{alarm}", "1 while the oldest waiting block is older than AlarmAfterSeconds (the backend is stuck or refusing): alert on it");
         _releases = _meter.CreateCounter<long>("trustedproxy.upload_cache.releases", "{block}", "Blocks written to the backend (tag kind: real or dummy)");
         _errors = _meter.CreateCounter<long>("trustedproxy.upload_cache.backend_errors", "{error}", "Failed backend operations of the upload cache");
         _deletes = _meter.CreateCounter<long>("trustedproxy.upload_cache.deletes", "{block}", "Objects deleted from the backend");

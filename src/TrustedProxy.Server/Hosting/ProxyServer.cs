@@ -21,6 +21,7 @@ using TrustedProxy.Server.Health;
 using TrustedProxy.Server.ObliviousTransfer;
 using TrustedProxy.Server.Policy;
 using TrustedProxy.Server.Problems;
+using TrustedProxy.Server.Telemetry;
 using TrustedProxy.Server.Records;
 using TrustedProxy.Server.Tls;
 using TrustedProxy.Server.ObliviousRetrieval;
@@ -118,6 +119,8 @@ public static class ProxyServer
         var pseudonymization = binder.Bind<PseudonymizationOptions>("TrustedProxy:Pseudonymization");
         var limits = binder.Bind<RequestLimitsOptions>("TrustedProxy:Limits");
         var backup = binder.Bind<BackupOptions>("TrustedProxy:Backup");
+        var telemetry = binder.Bind<TelemetryOptions>("TrustedProxy:Telemetry");
+        binder.AddErrors(telemetry.Validate());
         binder.AddErrors(server.Validate());
         binder.AddErrors(uploadCache.Validate());
         binder.AddErrors(BackupServiceCollectionExtensions.Validate(backup, uploadCache));
@@ -265,6 +268,7 @@ public static class ProxyServer
         // answered as problem+json like every other error (ProblemExceptionHandler).
         services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddProxyHealthChecks();
+        services.AddProxyTelemetry(builder.Logging, telemetry);
         services.AddOpenApi(options => options.AddDocumentTransformer((document, _, _) =>
         {
             document.Info.Title = "TrustedProxy API";
@@ -315,6 +319,7 @@ public static class ProxyServer
         app.MapTrace();
         app.MapDashboard();
         app.MapProxyHealth();
+        app.MapProxyMetrics(telemetry);
         app.MapOpenApi("/openapi/{documentName}.json").RequiresAction(ProxyAction.Discover);
 
         await app.Services.GetRequiredService<PolicyStore>().InitializeAsync();

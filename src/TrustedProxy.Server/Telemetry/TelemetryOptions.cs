@@ -1,0 +1,44 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace TrustedProxy.Server.Telemetry;
+
+/// <summary>
+/// What the proxy exports about itself (<c>TrustedProxy:Telemetry</c>). Metrics carry no patient
+/// or record identifier: the proxy's instruments are counts, states and ages, ASP.NET Core's are
+/// tagged by route template (never the path a caller sent) and status.
+/// </summary>
+public sealed record TelemetryOptions
+{
+    /// <summary>An OTLP collector to push metrics and logs to (for example <c>http://collector:4317</c>); none by default.</summary>
+    public string? OtlpEndpoint { get; init; }
+
+    /// <summary>OTLP over <c>grpc</c> (port 4317 by convention) or <c>http/protobuf</c> (4318).</summary>
+    public string OtlpProtocol { get; init; } = "grpc";
+
+    /// <summary>How often metrics are pushed over OTLP.</summary>
+    [Range(1, 3600)]
+    public int ExportIntervalSeconds { get; init; } = 15;
+
+    /// <summary>Serve the Prometheus text format at <see cref="PrometheusPath"/>, to administrators only (the <c>maintain</c> action).</summary>
+    public bool Prometheus { get; init; } = true;
+
+    public string PrometheusPath { get; init; } = "/metrics";
+
+    public IEnumerable<string> Validate()
+    {
+        if (OtlpEndpoint is { } endpoint && (!Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")))
+        {
+            yield return $"TrustedProxy:Telemetry:OtlpEndpoint '{endpoint}' is not an absolute http or https URL";
+        }
+
+        if (OtlpProtocol is not ("grpc" or "http/protobuf"))
+        {
+            yield return $"TrustedProxy:Telemetry:OtlpProtocol '{OtlpProtocol}': choose grpc or http/protobuf";
+        }
+
+        if (!PrometheusPath.StartsWith('/') || PrometheusPath.Contains('{', StringComparison.Ordinal))
+        {
+            yield return $"TrustedProxy:Telemetry:PrometheusPath '{PrometheusPath}' must be a literal path starting with /";
+        }
+    }
+}
