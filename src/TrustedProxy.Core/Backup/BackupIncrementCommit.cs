@@ -6,7 +6,11 @@ namespace TrustedProxy.Backup;
 /// <summary>
 /// The last object of an increment, shipped only after its data objects: an increment with a commit
 /// is complete, and recovery replays only complete increments, in order. It pins the increment's
-/// stream (length, SHA-256) and says where its audit tail starts in the log.
+/// stream (length, SHA-256) and says where its audit tail starts in the log. It is one object, so
+/// its size must not grow with the increment: the uploads an increment carries are named by its
+/// entries (<c>data/staging/&lt;handle&gt;.tpx</c>), not listed here (a list outgrew one 4 KiB object
+/// at about 130 new uploads, and a 128 KiB one at about 4,500, after which no increment could be staged).
+/// Commits written with a <c>handles</c> list still parse (the property is ignored).
 /// </summary>
 /// <param name="Format">Always 1.</param>
 /// <param name="Generation">The generation this increment extends (also bound into every object's associated data).</param>
@@ -19,10 +23,9 @@ namespace TrustedProxy.Backup;
 /// <param name="AuditFrom">The audit log's length before this increment's tail (entry <c>data/audit/audit.log</c> holds the bytes from here).</param>
 /// <param name="Records">Records in the index it carries.</param>
 /// <param name="WaitingBlocks">Real blocks waiting in that index.</param>
-/// <param name="Handles">Handles of the waiting uploads whose ciphertext this increment carries for the first time in its generation.</param>
 internal sealed record BackupIncrementCommit(
     int Format, long Generation, long Increment, DateTimeOffset CreatedAt, long DataObjects, long StreamBytes, string StreamSha256,
-    int Entries, long AuditFrom, long Records, long WaitingBlocks, IReadOnlyList<string> Handles)
+    int Entries, long AuditFrom, long Records, long WaitingBlocks)
 {
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.Never };
 
@@ -41,7 +44,7 @@ internal sealed record BackupIncrementCommit(
         }
 
         if (commit is null || commit.Format != 1 || commit.Generation != generation || commit.Increment != increment || commit.DataObjects < 1
-            || commit.StreamBytes < 0 || commit.StreamSha256?.Length != 64 || commit.AuditFrom < 0 || commit.Handles is null)
+            || commit.StreamBytes < 0 || commit.StreamSha256?.Length != 64 || commit.AuditFrom < 0)
         {
             throw new BackupIntegrityException($"the commit of increment {increment} of generation {generation} is not a valid commit");
         }

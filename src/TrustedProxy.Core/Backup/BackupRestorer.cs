@@ -11,13 +11,12 @@ internal sealed record FoundGeneration(long Generation, BackupManifest Manifest)
 /// The increments replayed on a generation, in order, and where the replay stopped: at the first
 /// increment without a commit. <paramref name="Gap"/> is that increment's number when a later
 /// increment is committed (one in the middle is missing: the later ones are not applied).
+/// <paramref name="Handles"/> are the waiting uploads whose ciphertext came from the applied
+/// increments (no patient identifier), in order: each increment's new <c>data/staging/&lt;handle&gt;.tpx</c> entries.
 /// </summary>
-internal sealed record IncrementReplay(IReadOnlyList<BackupIncrementCommit> Applied, long? Gap, long? LaterCommitted)
+internal sealed record IncrementReplay(IReadOnlyList<BackupIncrementCommit> Applied, long? Gap, long? LaterCommitted, IReadOnlyList<string> Handles)
 {
     public BackupIncrementCommit? Last => Applied.Count > 0 ? Applied[^1] : null;
-
-    /// <summary>Handles of the waiting uploads whose ciphertext came from increments (no patient identifier).</summary>
-    public IReadOnlyList<string> Handles => [.. Applied.SelectMany(a => a.Handles)];
 }
 
 /// <summary>
@@ -131,6 +130,7 @@ internal sealed class BackupRestorer(IObjectStore store, BackupKeys keys, Backup
     {
         var generation = found.Generation;
         var applied = new List<BackupIncrementCommit>();
+        var handles = new List<string>();
         SecretFile.EnsurePrivateDirectory(workDirectory);
         for (long increment = 0; increment < BackupKeys.MaxIncrements; increment++)
         {
@@ -152,7 +152,7 @@ internal sealed class BackupRestorer(IObjectStore store, BackupKeys keys, Backup
                     PruneStaging(dataRoot);
                 }
 
-                return new IncrementReplay(applied, later is null ? null : increment, later);
+                return new IncrementReplay(applied, later is null ? null : increment, later, handles);
             }
 
             var commitSequence = BackupKeys.IncrementSequence(increment, BackupKeys.CommitIndex);
@@ -199,6 +199,7 @@ internal sealed class BackupRestorer(IObjectStore store, BackupKeys keys, Backup
                 }
 
                 applied.Add(commit);
+                handles.AddRange(entries.Select(e => e.Path).Where(IsUpload).Select(Path.GetFileNameWithoutExtension)!);
             }
             finally
             {
@@ -210,8 +211,12 @@ internal sealed class BackupRestorer(IObjectStore store, BackupKeys keys, Backup
             }
         }
 
-        return new IncrementReplay(applied, null, null);
+        return new IncrementReplay(applied, null, null, handles);
     }
+
+    // An upload's cached ciphertext (not a queued relocation): an increment holds only those new to its generation.
+    private static bool IsUpload(string entryPath) =>
+        entryPath.StartsWith("data/staging/", StringComparison.Ordinal) && !entryPath.StartsWith("data/staging/relocations/", StringComparison.Ordinal) && entryPath.EndsWith(".tpx", StringComparison.Ordinal);
 
     private static void AppendAuditTail(string tail, string log, BackupIncrementCommit commit)
     {

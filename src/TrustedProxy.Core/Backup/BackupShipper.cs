@@ -234,7 +234,7 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
                 var counts = snapshot.Counts;
                 var (objects, _) = await _writer.WriteIncrementAsync(
                     files, generation, increment,
-                    (dataObjects, streamBytes, hash, entries) => new BackupIncrementCommit(1, generation, increment, createdAt, dataObjects, streamBytes, hash, entries, chain.AuditBytes, counts.Records, counts.WaitingBlocks, handles),
+                    (dataObjects, streamBytes, hash, entries) => new BackupIncrementCommit(1, generation, increment, createdAt, dataObjects, streamBytes, hash, entries, chain.AuditBytes, counts.Records, counts.WaitingBlocks),
                     work, IncrementFile(generation, increment), cancellationToken).ConfigureAwait(false);
                 lock (_gate)
                 {

@@ -293,6 +293,41 @@ public sealed class BackupIncrementTests : IDisposable
         Assert.Single(replay.Applied);
     }
 
+    [Fact]
+    public async Task AnIncrementOfMoreNewUploadsThanOneObjectCouldList_IsStagedCommittedAndReplayed_NamingEveryUpload()
+    {
+        // The commit is one object. It used to list the new uploads' handles, and at 4 KiB blocks an
+        // increment of about 130 new uploads could no longer be staged (the wire harness found it);
+        // the uploads are now named from the increment's entries.
+        var directory = Path.Combine(_directory.Path, "many");
+        var time = new FakeTimeProvider(Start);
+        Prepare(directory);
+        var late = new List<string>();
+        using (var shipper = Shipper(directory, time))
+        using (var rig = await EngineRig.OpenAsync(directory, Options, time, seed: 3, cover: shipper))
+        {
+            await rig.AdmitRecordAsync(2);
+            await shipper.StageIfDueAsync(CancellationToken.None);
+            await rig.RunForAsync(TimeSpan.FromSeconds(60));
+            Assert.Equal(0, shipper.Status().NewestComplete);
+
+            for (var i = 0; i < 300; i++)
+            {
+                late.Add((await rig.AdmitRecordAsync(1))[0].Handle!);
+            }
+
+            Assert.Equal(0, await shipper.StageIncrementIfDueAsync(CancellationToken.None));
+            await rig.RunForAsync(TimeSpan.FromSeconds(300));
+            Assert.Equal(0, shipper.Status().LastIncrement);
+        }
+
+        using var keys = BackupKeys.From(_keyRing);
+        var restorer = new BackupRestorer(new FileSystemObjectStore(Path.Combine(directory, "cloud")), keys, new BackupObjectSealer(keys, BlockSize));
+        var (_, replay) = await RestoreAsync(restorer, (await restorer.FindNewestCompleteAsync(CancellationToken.None))!);
+        Assert.Single(replay.Applied);
+        Assert.Equal(late.Order(StringComparer.Ordinal), replay.Handles);
+    }
+
     private async Task<(string Target, IncrementReplay Replay)> RestoreAsync(BackupRestorer restorer, FoundGeneration found)
     {
         var target = Path.Combine(_directory.Path, "restore-" + Guid.NewGuid().ToString("N"));

@@ -7,6 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
+using TrustedProxy.Backup;
 using TrustedProxy.Crypto;
 using TrustedProxy.IO;
 using TrustedProxy.ObliviousRetrieval;
@@ -118,6 +119,23 @@ public sealed record WireRunOptions
 
     public WireReadControl ReadControl { get; init; } = WireReadControl.None;
 
+    /// <summary>
+    /// The backup (issue 14): when set and enabled, a real <see cref="BackupShipper"/> over the run's
+    /// data directory stages generations and increments and ships them in the dummy slots
+    /// (<see cref="WireBackup"/>). Null: off, as in the defaults.
+    /// </summary>
+    public BackupOptions? Backup { get; init; }
+
+    /// <summary>
+    /// The backup at the run's scale: a generation due five virtual minutes after the last one's
+    /// snapshot (three are staged in a half-hour run) and the increment check at its default, 5 s.
+    /// Every increment carries the whole index (about 2 MiB by the end, 500 objects of 4 KiB: the
+    /// index is not scaled down with the blocks) and each waiting upload's ciphertext once more, so
+    /// the backup takes nearly every dummy slot of the run and falls behind: the hardest case for
+    /// the wire question (almost every cover write is a backup object), not a measure of its lag.
+    /// </summary>
+    public static BackupOptions ScaledBackup => new() { Enabled = true, IntervalSeconds = 300, IncrementCheckSeconds = 5 };
+
     public int Seed { get; init; } = 1;
 
     /// <summary>
@@ -157,8 +175,16 @@ public sealed record WireRunOptions
 }
 
 /// <summary>What a wire run leaves: every request the cloud received, the truth to score with, and the workload.</summary>
-public sealed class WireRunResult(IReadOnlyList<TappedRequest> requests, IReadOnlyDictionary<string, string> kinds, IReadOnlyDictionary<string, ObjectTruth> realObjects, HospitalWorkload workload, IReadOnlyList<UploadedRecord> uploads, int engineErrors, TimeSpan wallTime, IReadOnlyList<ReadTruth> readTruth)
+public sealed class WireRunResult(
+    IReadOnlyList<TappedRequest> requests, IReadOnlyDictionary<string, string> kinds, IReadOnlyDictionary<string, ObjectTruth> realObjects, HospitalWorkload workload, IReadOnlyList<UploadedRecord> uploads, int engineErrors, TimeSpan wallTime, IReadOnlyList<ReadTruth> readTruth,
+    IReadOnlySet<string>? coverPayloads = null, WireBackupSummary? backup = null)
 {
+    /// <summary>Ground truth: the objects that took a dummy's slot and name (backup objects; of kind Dummy in <see cref="Kinds"/>). For scoring only.</summary>
+    public IReadOnlySet<string> CoverPayloads => coverPayloads ?? new HashSet<string>();
+
+    /// <summary>What the backup did (null: the backup was off).</summary>
+    public WireBackupSummary? Backup => backup;
+
     /// <summary>The read phase's object reads as planned, in order (empty without one). Ground truth, for scoring only.</summary>
     public IReadOnlyList<ReadTruth> ReadTruth => readTruth;
 
@@ -214,7 +240,8 @@ public static class WireRun
         using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
         try
         {
-            var index = new RecordIndex(Path.Combine(root, "index.db"));
+            // The data directory's layout as the server's (proxy.db, staging/), which the backup's snapshot reads.
+            var index = new RecordIndex(Path.Combine(root, "proxy.db"));
             var truth = WireTruth.Install(index);
             var blocks = new BlockIndex(index);
             var staging = new StagingArea(Path.Combine(root, "staging"));
@@ -225,9 +252,12 @@ public static class WireRun
             var padding = PaddingSchemes.Create(options.Cache);
             var random = new Random(options.Seed);
             using var mask = new ObjectMask(RandomNumberGenerator.GetBytes(32));
+            using var backup = options.Backup is { Enabled: true } backupOptions
+                ? WireBackup.Start(root, backupOptions, options.Cache.BlockSizeBytes, time, services.GetRequiredService<IMeterFactory>())
+                : null;
             using var engine = new UploadCacheEngine(
                 blocks, new BlockWriter(store, staging, blocks, mask), store, staging, padding, Options.Create(options.Cache), Options.Create(new ObliviousRetrievalOptions()),
-                time, random, services.GetRequiredService<IMeterFactory>(), NullLogger<UploadCacheEngine>.Instance);
+                time, random, services.GetRequiredService<IMeterFactory>(), NullLogger<UploadCacheEngine>.Instance, backup?.Shipper);
 
             var end = workload.Start + options.Duration;
             var uploads = workload.Records.Where(r => r.ArrivedAt < end).OrderBy(r => r.ArrivedAt).ThenBy(r => r.Id).ToList();
@@ -252,6 +282,16 @@ public static class WireRun
                     continue;
                 }
 
+                // The backup's checks come before an arrival or a slot at the same instant; they read
+                // local files only, and the engine's schedule does not depend on when they run.
+                var backupDue = backup?.NextCheckAt ?? DateTimeOffset.MaxValue;
+                if (backupDue <= arrival && backupDue <= due && backupDue < end)
+                {
+                    MoveTo(time, backupDue);
+                    await backup!.CheckAsync(cancellationToken);
+                    continue;
+                }
+
                 if (arrival <= due && arrival < end)
                 {
                     MoveTo(time, arrival);
@@ -259,6 +299,8 @@ public static class WireRun
                     {
                         names[name] = (uploads[next], block);
                     }
+
+                    backup?.Audit(uploads[next].Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
                     next++;
                     continue;
@@ -294,12 +336,16 @@ public static class WireRun
             var realObjects = names.Where(n => written.ContainsKey(n.Key)).ToDictionary(
                 n => n.Key,
                 n => new ObjectTruth(n.Value.Record.Id, n.Value.Block, n.Value.Record.StudyId, n.Value.Record.PatientId, n.Value.Record.HospitalId, n.Value.Record.ArrivedAt, written[n.Key]));
-            return new WireRunResult(requests, truth.All(), realObjects, workload, uploads, errors, started.Elapsed, slots);
+            return new WireRunResult(requests, truth.All(), realObjects, workload, uploads, errors, started.Elapsed, slots, truth.CoverPayloads(), backup?.Summary());
         }
         finally
         {
             Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
             Directory.Delete(root, recursive: true);
+            if (Directory.Exists(root + "-certs"))
+            {
+                Directory.Delete(root + "-certs", recursive: true);
+            }
         }
     }
 

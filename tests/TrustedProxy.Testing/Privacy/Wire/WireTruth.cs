@@ -6,8 +6,11 @@ namespace TrustedProxy.Testing.Privacy.Wire;
 /// <summary>
 /// Ground truth of a wire run: the kind (Real, Dummy, Retired) of every object the index ever
 /// named. The blocks table forgets an object once it is deleted, so a trigger copies each new row
-/// (and each change of kind) aside as it happens. For scoring only — and for the deliberately
-/// broken controls, which play a proxy that leaks its own knowledge.
+/// (and each change of kind) aside as it happens. A dummy whose slot an object waiting for cover
+/// takes (the backup, <c>ICoverPayloadSource</c>) is renamed in place before its put; a third trigger
+/// records the new name, still of kind Dummy (cover to the cloud), and notes it as a cover payload.
+/// For scoring only — and for the deliberately broken controls, which play a proxy that leaks its
+/// own knowledge.
 /// </summary>
 public sealed class WireTruth
 {
@@ -25,6 +28,12 @@ public sealed class WireTruth
             BEGIN INSERT OR REPLACE INTO wire_truth VALUES (new.object_name, new.kind); END;
             CREATE TRIGGER IF NOT EXISTS wire_truth_kind AFTER UPDATE OF kind ON blocks
             BEGIN UPDATE wire_truth SET kind = new.kind WHERE object_name = new.object_name; END;
+            CREATE TABLE IF NOT EXISTS wire_cover_payload (object_name TEXT PRIMARY KEY);
+            CREATE TRIGGER IF NOT EXISTS wire_truth_rename AFTER UPDATE OF object_name ON blocks WHEN new.object_name <> old.object_name
+            BEGIN
+                INSERT OR REPLACE INTO wire_truth VALUES (new.object_name, new.kind);
+                INSERT OR REPLACE INTO wire_cover_payload VALUES (new.object_name);
+            END;
             """);
         return new WireTruth(index);
     }
@@ -41,5 +50,12 @@ public sealed class WireTruth
     {
         using var connection = _index.Open();
         return connection.Query<(string Name, string Kind)>("SELECT object_name, kind FROM wire_truth").ToDictionary(r => r.Name, r => r.Kind);
+    }
+
+    /// <summary>The names of the objects that took a dummy's slot and name (backup objects), whether or not their put was accepted.</summary>
+    public IReadOnlySet<string> CoverPayloads()
+    {
+        using var connection = _index.Open();
+        return connection.Query<string>("SELECT object_name FROM wire_cover_payload").ToHashSet(StringComparer.Ordinal);
     }
 }
