@@ -27,6 +27,16 @@ public sealed record BackupOptions
     [Range(1, 365 * 24 * 3600)]
     public int LagAlarmSeconds { get; init; } = 4 * 3600;
 
+    /// <summary>
+    /// How many complete generations stay whole in the backend: the newest complete one and the ones
+    /// before it, down to this many (2: the newest and the one before, a fallback if the newest were
+    /// damaged). When a generation completes, every older one is retired: each of its objects (base,
+    /// manifest, increments) is deleted at its own random time, as a deleted record's blocks are,
+    /// except its object 0, which recovery needs to find the newest generation.
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int KeepGenerations { get; init; } = 2;
+
     /// <summary>Every reason this configuration cannot run, at once.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -44,6 +54,11 @@ public sealed record BackupOptions
         if (LagAlarmSeconds < 1)
         {
             errors.Add("TrustedProxy:Backup:LagAlarmSeconds must be at least 1");
+        }
+
+        if (KeepGenerations is < 1 or > 1_000_000)
+        {
+            errors.Add("TrustedProxy:Backup:KeepGenerations must be between 1 and 1000000: the newest complete generation is the backup and is never deleted");
         }
 
         return errors;
