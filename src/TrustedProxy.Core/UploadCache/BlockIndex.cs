@@ -131,7 +131,8 @@ internal sealed class BlockIndex(RecordIndex records)
 
     /// <summary>
     /// Schedules the deletion of the released objects with these names (a cover source's objects it
-    /// no longer needs: old backup generations, in renamed dummies' rows), each at its own
+    /// no longer needs: old backup generations, in renamed dummies' rows; only dummy rows, so no real
+    /// block could ever be taken), each at its own
     /// <paramref name="deleteAt"/> time, in one transaction; the deletion sweep removes them then, as
     /// it removes a deleted record's blocks. A name no row carries (never put, or deleted already) and
     /// a row already being deleted are left alone, so scheduling twice changes nothing. Returns how
@@ -145,7 +146,7 @@ internal sealed class BlockIndex(RecordIndex records)
         foreach (var name in names)
         {
             var id = await connection.ExecuteScalarAsync<long?>(
-                "SELECT id FROM blocks WHERE object_name = @name AND state = 'Released'", new { name = name.ToString() }, transaction).ConfigureAwait(false);
+                "SELECT id FROM blocks WHERE object_name = @name AND state = 'Released' AND kind = 'Dummy'", new { name = name.ToString() }, transaction).ConfigureAwait(false);
             if (id is null)
             {
                 continue;

@@ -225,6 +225,27 @@ public sealed class BackupRetirementTests : IDisposable
     }
 
     [Fact]
+    public async Task ScheduleDeletion_TakesReleasedDummyRowsByName_EachOnce_NeverARealBlock_AndSkipsNamesNoRowCarries()
+    {
+        var time = new FakeTimeProvider(Start);
+        using var rig = await EngineRig.OpenAsync(Path.Combine(_directory.Path, "index"), Options with { MaxHoldSeconds = 30 }, time, seed: 9);
+        var real = (await rig.AdmitRecordAsync(1))[0];
+        await rig.RunForAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(BlockState.Released, (await rig.Blocks.FindAsync(real.Id))!.State);
+        var dummies = await rig.Blocks.InStateAsync(BlockState.Released, BlockKind.Dummy);
+        ObjectName[] names = [dummies[0].ObjectName, dummies[1].ObjectName, real.ObjectName, ObjectName.NewRandom()];
+        var draws = 0;
+
+        Assert.Equal(2, await rig.Blocks.ScheduleDeletionAsync(names, () => Start.AddHours(++draws)));
+        Assert.Equal(0, await rig.Blocks.ScheduleDeletionAsync(names, () => Start.AddHours(10)));
+
+        var deleting = await rig.Blocks.InStateAsync(BlockState.Deleting, BlockKind.Dummy);
+        Assert.Equal(names[..2].Select(n => n.ToString()).Order(), deleting.Select(d => d.ObjectName.ToString()).Order());
+        Assert.Equal([Start.AddHours(1), Start.AddHours(2)], deleting.Select(d => d.DueAt).Order());
+        Assert.Equal(BlockState.Released, (await rig.Blocks.FindAsync(real.Id))!.State);
+    }
+
+    [Fact]
     public void KeepGenerations_BelowOne_IsRefusedAtStartUp()
     {
         Assert.Empty(new BackupOptions().Validate());
