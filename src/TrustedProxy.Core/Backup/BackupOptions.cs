@@ -27,6 +27,17 @@ public sealed record BackupOptions
     [Range(1, 365 * 24 * 3600)]
     public int LagAlarmSeconds { get; init; } = 4 * 3600;
 
+    /// <summary>
+    /// 0 (the default): every generation stays in the backend, each object in place of a dummy that
+    /// would have stayed. n: the n newest complete generations stay whole; when a generation
+    /// completes, every older one is retired: each of its objects (base, manifest, increments) is
+    /// deleted at its own random time, as a deleted record's blocks are, except its object 0, which
+    /// recovery needs to find the newest generation. Off by default because those deletes tell the
+    /// cloud which writes were cover (docs/backup-and-recovery.md, "What the cloud can and cannot learn").
+    /// </summary>
+    [Range(0, 1_000_000)]
+    public int KeepGenerations { get; init; }
+
     /// <summary>Every reason this configuration cannot run, at once.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -44,6 +55,11 @@ public sealed record BackupOptions
         if (LagAlarmSeconds < 1)
         {
             errors.Add("TrustedProxy:Backup:LagAlarmSeconds must be at least 1");
+        }
+
+        if (KeepGenerations is < 0 or > 1_000_000)
+        {
+            errors.Add("TrustedProxy:Backup:KeepGenerations must be between 0 (keep every generation) and 1000000");
         }
 
         return errors;

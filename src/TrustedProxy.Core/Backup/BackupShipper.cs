@@ -402,9 +402,10 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
                 return;
             }
 
+            var generations = RecordShipped(_state.Generations, generation, staged.Objects, index + 1);
             if (index + 1 < staged.Objects)
             {
-                _state = _state with { Staged = staged with { Shipped = index + 1 } };
+                _state = _state with { Staged = staged with { Shipped = index + 1 }, Generations = generations };
                 _state.Write(_directory);
                 return;
             }
@@ -416,17 +417,124 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
                 File.Delete(IncrementFile(previous.Generation, dropped.Increment));
             }
 
+            // Generations older than the kept ones are retired in the same write that makes this one
+            // the newest complete: a crash leaves either neither or both.
+            var (kept, retired) = Retire(generations, _options.KeepGenerations, generation);
             _state = _state with
             {
                 Staged = null,
                 LastComplete = new CompleteGeneration(generation, staged.CreatedAt, _time.GetUtcNow()),
                 Chain = new IncrementChain(generation, staged.BaseFiles ?? [], staged.BaseAuditBytes, 0, null, null),
+                Generations = kept,
+                Retiring = [.. _state.Retiring ?? [], .. retired],
             };
             _state.Write(_directory);
             File.Delete(StagedFile(generation));
+            foreach (var old in retired)
+            {
+                LogRetired(_logger, old.Generation, generation, _options.KeepGenerations);
+            }
         }
 
         LogComplete(_logger, generation);
+    }
+
+    // What of a generation is in the backend, its base objects up to `shipped`.
+    private static List<GenerationObjects> RecordShipped(IReadOnlyList<GenerationObjects>? generations, long generation, long objects, long shipped)
+    {
+        var list = (generations ?? []).Where(g => g.Generation != generation).ToList();
+        var previous = generations?.FirstOrDefault(g => g.Generation == generation);
+        list.Add(previous is null ? new GenerationObjects(generation, objects, shipped, []) : previous with { Objects = objects, Shipped = shipped });
+        return list;
+    }
+
+    // What of increment `increment` of `generation` is in the backend: `shipped` data objects, or all
+    // `objects` once committed. Only for a generation recorded from its base (not one completed before
+    // this record existed, whose base objects are unknown: it stays in the backend).
+    private static IReadOnlyList<GenerationObjects>? RecordIncrementShipped(IReadOnlyList<GenerationObjects>? generations, long generation, long increment, long objects, long shipped)
+    {
+        if (generations?.FirstOrDefault(g => g.Generation == generation) is not { } entry || entry.Increments.Count != increment)
+        {
+            return generations;
+        }
+
+        var updated = shipped == objects
+            ? entry with { Increments = [.. entry.Increments, objects], PartialIncrement = 0 }
+            : entry with { PartialIncrement = shipped };
+        return [.. generations.Select(g => g.Generation == generation ? updated : g)];
+    }
+
+    /// <summary>
+    /// Splits the recorded generations, once <paramref name="newest"/> is complete, into those kept
+    /// (the newest <paramref name="keep"/> complete ones and anything newer than the oldest of them)
+    /// and those retired (everything older, complete or abandoned part-way). The newest complete
+    /// generation is never retired, nor anything newer (a generation being shipped).
+    /// </summary>
+    internal static (IReadOnlyList<GenerationObjects> Kept, IReadOnlyList<GenerationObjects> Retired) Retire(IReadOnlyList<GenerationObjects> generations, int keep, long newest)
+    {
+        if (keep < 1)
+        {
+            // Every generation kept: nothing older than the newest will ever be retired, so its counts need not be kept either.
+            return ([.. generations.Where(g => g.Generation >= newest)], []);
+        }
+
+        var complete = generations.Where(g => g.Complete && g.Generation <= newest).Select(g => g.Generation).OrderDescending().ToList();
+        if (complete.Count <= keep)
+        {
+            return (generations, []);
+        }
+
+        var oldestKept = complete[keep - 1];
+        return ([.. generations.Where(g => g.Generation >= oldestKept)], [.. generations.Where(g => g.Generation < oldestKept).OrderBy(g => g.Generation)]);
+    }
+
+    public RetiredObjects? PeekRetired(int max)
+    {
+        lock (_gate)
+        {
+            if (_state.Retiring is not [var first, ..])
+            {
+                return null;
+            }
+
+            if (_state.LastComplete is not { } newest || first.Generation >= newest.Generation || first.Generation == _state.Staged?.Generation)
+            {
+                // Never the backup itself nor what is being shipped after it (Retire never puts them
+                // here; only a state edited by hand could): it is dropped from the retirement, not deleted.
+                LogNotRetired(_logger, first.Generation);
+                _state = _state with { Retiring = [.. _state.Retiring.Skip(1)], RetiringScheduled = 0 };
+                _state.Write(_directory);
+                return null;
+            }
+
+            // One more than asked tells whether this batch ends the generation.
+            var from = _state.RetiringScheduled;
+            var names = first.RetiredSequences().Skip((int)Math.Min(from, int.MaxValue)).Take(max + 1).Select(s => NameOf(first.Generation, s)).ToList();
+            var last = names.Count <= max;
+            return new RetiredObjects(last ? names : [.. names.Take(max)], new RetirementToken(first.Generation, from, last));
+        }
+    }
+
+    public void RetirementScheduled(RetiredObjects retired)
+    {
+        var token = (RetirementToken)retired.Token;
+        lock (_gate)
+        {
+            if (_state.Retiring is not [var first, ..] || first.Generation != token.Generation || _state.RetiringScheduled != token.From)
+            {
+                return;
+            }
+
+            _state = token.Last
+                ? _state with { Retiring = [.. _state.Retiring.Skip(1)], RetiringScheduled = 0 }
+                : _state with { RetiringScheduled = token.From + retired.Names.Count };
+            _state.Write(_directory);
+        }
+
+        if (token.Last)
+        {
+            LogRetirementScheduled(_logger, token.Generation, token.From + retired.Names.Count);
+        }
     }
 
     private void IncrementShipped(IncrementToken token)
@@ -438,15 +546,17 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
                 return;
             }
 
+            var generations = RecordIncrementShipped(_state.Generations, token.Generation, token.Increment, staged.Objects, token.Index + 1);
             if (token.Index + 1 < staged.Objects)
             {
-                _state = _state with { Chain = chain with { Staged = staged with { Shipped = token.Index + 1 } } };
+                _state = _state with { Chain = chain with { Staged = staged with { Shipped = token.Index + 1 } }, Generations = generations };
                 _state.Write(_directory);
                 return;
             }
 
             _state = _state with
             {
+                Generations = generations,
                 Chain = chain with
                 {
                     Staged = null,
@@ -508,6 +618,17 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
     private sealed record GenerationToken(long Generation, long Index);
 
     private sealed record IncrementToken(long Generation, long Increment, long Index);
+
+    private sealed record RetirementToken(long Generation, long From, bool Last);
+
+    [LoggerMessage(EventId = 9007, Level = LogLevel.Information, Message = "Backup: generation {Generation} is retired (generation {Newest} is complete, {Keep} kept); its objects but the first are to be deleted at random times")]
+    private static partial void LogRetired(ILogger logger, long generation, long newest, int keep);
+
+    [LoggerMessage(EventId = 9008, Level = LogLevel.Information, Message = "Backup: the deletion of {Objects} object names of retired generation {Generation} is scheduled")]
+    private static partial void LogRetirementScheduled(ILogger logger, long generation, long objects);
+
+    [LoggerMessage(EventId = 9009, Level = LogLevel.Warning, Message = "Backup: generation {Generation} was to be retired but is the newest complete one or being shipped; it is kept")]
+    private static partial void LogNotRetired(ILogger logger, long generation);
 
     [LoggerMessage(EventId = 9003, Level = LogLevel.Warning, Message = "Backup: the staged file of generation {Generation} is missing; the generation starts over")]
     private static partial void LogStagedFileMissing(ILogger logger, long generation);

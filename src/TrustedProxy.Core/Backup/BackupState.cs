@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using TrustedProxy.Crypto;
 
 namespace TrustedProxy.Backup;
@@ -29,11 +30,75 @@ internal sealed record IncrementChain(long Generation, IReadOnlyList<string> Shi
 internal sealed record CompleteGeneration(long Generation, DateTimeOffset CreatedAt, DateTimeOffset CompletedAt);
 
 /// <summary>
+/// What of one generation is in the backend, recorded as each of its objects is shipped, so that
+/// all of it can be deleted once it is retired: its base objects 0 … Shipped-1 of Objects (the
+/// manifest the last), each committed increment's object count in order (its commit the last), and
+/// how many data objects of the increment after them left (one being shipped, or dropped or
+/// abandoned part-way: its commit never left). A generation abandoned part-way (its staged file
+/// lost) has Shipped &lt; Objects and is never complete.
+/// </summary>
+internal sealed record GenerationObjects(long Generation, long Objects, long Shipped, IReadOnlyList<long> Increments, long PartialIncrement = 0)
+{
+    [JsonIgnore]
+    public bool Complete => Objects > 0 && Shipped == Objects;
+
+    /// <summary>
+    /// The sequences of every object of this generation that is to be deleted once it is retired:
+    /// all but object 0, which stays for good (recovery finds the newest generation by galloping on
+    /// each generation's object 0 from generation 0, so none may go missing). After a run cut short
+    /// (a generation or increment abandoned) also the object that would have come next: a crash
+    /// after its put and before its progress was written leaves it in the backend and in the block
+    /// index unrecorded here; a name that no index row carries is skipped, so no delete is ever sent
+    /// for a name that was never put.
+    /// </summary>
+    public IEnumerable<ulong> RetiredSequences()
+    {
+        ulong BaseSequence(long index) => index == Objects - 1 ? BackupKeys.ManifestSequence : (ulong)index;
+        for (long i = 1; i < Shipped; i++)
+        {
+            yield return BaseSequence(i);
+        }
+
+        if (Shipped is > 0 && Shipped < Objects)
+        {
+            yield return BaseSequence(Shipped);
+        }
+
+        for (var k = 0; k < Increments.Count; k++)
+        {
+            for (long i = 0; i < Increments[k] - 1; i++)
+            {
+                yield return BackupKeys.IncrementSequence(k, i);
+            }
+
+            yield return BackupKeys.IncrementSequence(k, BackupKeys.CommitIndex);
+        }
+
+        if (Complete && Increments.Count < BackupKeys.MaxIncrements)
+        {
+            long next = Increments.Count;
+            for (long i = 0; i <= PartialIncrement && i < BackupKeys.CommitIndex; i++)
+            {
+                yield return BackupKeys.IncrementSequence(next, i);
+            }
+
+            yield return BackupKeys.IncrementSequence(next, BackupKeys.CommitIndex);
+        }
+    }
+}
+
+/// <summary>
 /// The backup's progress, in <c>data/backup/state.json</c> (owner-only, rewritten atomically after
 /// each shipped object), so a restart goes on where it stopped: the same staged file, the next
 /// object. Generation numbers only go up; a restored proxy starts after the generation it came from.
+/// Generations: what of each generation not yet retired is in the backend. Retiring: generations
+/// retired (older than the kept ones) whose objects' deletion the upload cache has not all scheduled
+/// yet, in order; RetiringScheduled: how many of the first one's names it has scheduled. They stay
+/// here until it has, so a restart loses no retirement.
 /// </summary>
-internal sealed record BackupState(long NextGeneration, StagedGeneration? Staged, CompleteGeneration? LastComplete, DateTimeOffset Since, IncrementChain? Chain = null)
+internal sealed record BackupState(
+    long NextGeneration, StagedGeneration? Staged, CompleteGeneration? LastComplete, DateTimeOffset Since, IncrementChain? Chain = null,
+    IReadOnlyList<GenerationObjects>? Generations = null, IReadOnlyList<GenerationObjects>? Retiring = null, long RetiringScheduled = 0)
 {
     public const string FileName = "state.json";
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, WriteIndented = true };

@@ -129,6 +129,37 @@ internal sealed class BlockIndex(RecordIndex records)
             new { id, name = name.ToString() }).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Schedules the deletion of the released objects with these names (a cover source's objects it
+    /// no longer needs: old backup generations, in renamed dummies' rows; only dummy rows, so no real
+    /// block could ever be taken), each at its own
+    /// <paramref name="deleteAt"/> time, in one transaction; the deletion sweep removes them then, as
+    /// it removes a deleted record's blocks. A name no row carries (never put, or deleted already) and
+    /// a row already being deleted are left alone, so scheduling twice changes nothing. Returns how
+    /// many rows were scheduled.
+    /// </summary>
+    public async Task<int> ScheduleDeletionAsync(IReadOnlyCollection<ObjectName> names, Func<DateTimeOffset> deleteAt)
+    {
+        await using var connection = records.Open();
+        await using var transaction = await connection.BeginTransactionAsync().ConfigureAwait(false);
+        var scheduled = 0;
+        foreach (var name in names)
+        {
+            var id = await connection.ExecuteScalarAsync<long?>(
+                "SELECT id FROM blocks WHERE object_name = @name AND state = 'Released' AND kind = 'Dummy'", new { name = name.ToString() }, transaction).ConfigureAwait(false);
+            if (id is null)
+            {
+                continue;
+            }
+
+            scheduled += await connection.ExecuteAsync(
+                "UPDATE blocks SET state = 'Deleting', due_at = @due WHERE id = @id", new { id, due = Text(deleteAt()) }, transaction).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync().ConfigureAwait(false);
+        return scheduled;
+    }
+
     /// <summary>Whether a block row already carries this object name.</summary>
     public async Task<bool> IsNamedAsync(ObjectName name)
     {

@@ -39,6 +39,9 @@ public sealed record BackendRefusal(int Status, string Code, DateTimeOffset At, 
 /// </summary>
 internal sealed partial class UploadCacheEngine : IDisposable
 {
+    // Names of retired cover objects scheduled per deletion sweep (one transaction of this many rows).
+    private const int RetiredBatch = 2048;
+
     private readonly IReleaseSchedule _schedule;
     private readonly BlockIndex _blocks;
     private readonly BlockWriter _writer;
@@ -387,6 +390,7 @@ internal sealed partial class UploadCacheEngine : IDisposable
         if (now >= _nextSweep)
         {
             _nextSweep = now + ReleaseSchedules.Exponential(_random, TimeSpan.FromSeconds(10));
+            await ScheduleRetiredCoverAsync(now).ConfigureAwait(false);
             await SweepDeletionsAsync(now, cancellationToken).ConfigureAwait(false);
             WatchAlarm();
         }
@@ -565,6 +569,28 @@ internal sealed partial class UploadCacheEngine : IDisposable
 
         Admit([block with { Refusals = refusals, RetryAt = retryAt }]);
         LogRefused(_logger, "real", status, code, $"quarantined until {retryAt:O}");
+    }
+
+    /// <summary>
+    /// Objects the cover source no longer needs (an old backup generation's, put in dummy slots) leave
+    /// the backend as a deleted record's blocks do: each row gets its own delete time
+    /// (<see cref="DrawDeleteTime"/>) and the sweep deletes it when that comes, never at once. A batch
+    /// per sweep keeps the loop's step short (the next slot must not wait on a long transaction); the
+    /// source forgets a batch only once the index holds its delete times.
+    /// </summary>
+    private async Task ScheduleRetiredCoverAsync(DateTimeOffset now)
+    {
+        if (_cover?.PeekRetired(RetiredBatch) is not { } retired)
+        {
+            return;
+        }
+
+        if (retired.Names.Count > 0)
+        {
+            await _blocks.ScheduleDeletionAsync(retired.Names, () => DrawDeleteTime(now)).ConfigureAwait(false);
+        }
+
+        _cover.RetirementScheduled(retired);
     }
 
     /// <summary>Deletes what is due: blocks of deleted records and expired dummies, each at its own random time.</summary>
