@@ -145,7 +145,7 @@ internal static class CaCommands
 
     private static Command PublishCrl(Option<string?> keyFile)
     {
-        var command = new Command("crl", "Sign and publish a fresh CRL (it is valid for 7 days; the server republishes at start)") { keyFile, Cli.Certs };
+        var command = new Command("crl", "Sign and publish a fresh CRL (it is valid for 7 days; the server re-signs it at start and daily while it holds the CA key)") { keyFile, Cli.Certs };
         Cli.SetAction(command, (parse, _) =>
         {
             var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);

@@ -85,6 +85,13 @@ internal sealed class IssuedCertificateRegistry
         return connection.Query<Row>("SELECT * FROM issued WHERE revoked_at IS NOT NULL ORDER BY revoked_at").Select(ToRecord).ToList();
     }
 
+    /// <summary>The number of the newest CRL this CA signed: a CRL with a lower one is older.</summary>
+    public long CurrentCrlNumber()
+    {
+        using var connection = Open();
+        return connection.ExecuteScalar<long>("SELECT value FROM crl_number WHERE id = 1");
+    }
+
     /// <summary>Takes the next CRL number; CRL numbers only ever grow (RFC 5280 5.2.3).</summary>
     public long NextCrlNumber()
     {

@@ -9,7 +9,10 @@ namespace TrustedProxy.CertificateAuthority;
 /// The CRL as the server enforces it. Whoever revokes (the CLI or the admin API) rewrites the
 /// CRL file; every check looks at the file's timestamp and size and reloads a changed file, so a
 /// revocation takes effect on the next handshake and the next request, without a restart.
-/// A CRL that is missing or not signed by the CA fails closed: nobody is admitted.
+/// A CRL that is missing or not signed by the CA fails closed: nobody is admitted. So does a CRL
+/// older than one already seen or than the newest the CA registry says it signed (its CRL number
+/// lower: an old CRL put back would re-admit what was revoked since), and a CRL past its next-update
+/// time by more than the grace (revocations since could be missing from it).
 /// </summary>
 internal sealed partial class PublishedRevocationList
 {
@@ -17,14 +20,26 @@ internal sealed partial class PublishedRevocationList
     private readonly Org.BouncyCastle.Crypto.AsymmetricKeyParameter _caPublicKey;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly TimeSpan _grace;
+    private readonly Func<long>? _signedNumber;
+    private long _highestNumber = -1;
+    private DateTime _staleLogged;
     private static readonly (DateTime, long) Missing = (DateTime.MinValue, -1);
     private readonly Lock _gate = new();
     private (DateTime Written, long Length) _loadedVersion;
     private Snapshot? _current;
 
-    public PublishedRevocationList(string path, X509Certificate2 caCertificate, TimeProvider time, ILogger<PublishedRevocationList> logger)
+    /// <param name="path">The CRL file the CA writes.</param>
+    /// <param name="caCertificate">The CA whose signature a CRL must carry.</param>
+    /// <param name="time">The clock the next-update time is checked against.</param>
+    /// <param name="logger">Where refusals are explained.</param>
+    /// <param name="grace">How long past its next-update time a CRL is still enforced (then nobody is admitted).</param>
+    /// <param name="signedNumber">The newest CRL number the CA signed (its registry), when this machine has it.</param>
+    public PublishedRevocationList(string path, X509Certificate2 caCertificate, TimeProvider time, ILogger<PublishedRevocationList> logger, TimeSpan? grace = null, Func<long>? signedNumber = null)
     {
         _path = path;
+        _grace = grace ?? TimeSpan.FromDays(1);
+        _signedNumber = signedNumber;
         _caPublicKey = new X509CertificateParser().ReadCertificate(caCertificate.RawData).GetPublicKey();
         _time = time;
         _logger = logger;
@@ -42,7 +57,29 @@ internal sealed partial class PublishedRevocationList
             return RevocationStatus.Unknown;
         }
 
+        if (snapshot.NextUpdate is { } next && next + _grace < _time.GetUtcNow().UtcDateTime)
+        {
+            if (_staleLogged != next)
+            {
+                _staleLogged = next;
+                LogCrlExpired(_logger, next, _grace.TotalHours);
+            }
+
+            return RevocationStatus.Unknown;
+        }
+
         return snapshot.Revoked.Contains(CertificateSerial.Normalize(serial)) ? RevocationStatus.Revoked : RevocationStatus.Good;
+    }
+
+    /// <summary>Why no certificate is admitted now (for the refusal's detail), or null when the CRL is in force.</summary>
+    public string? Problem()
+    {
+        var snapshot = Refresh();
+        return snapshot is null
+            ? "no valid CRL is in force (missing, not signed by this CA, or older than one already published)"
+            : snapshot.NextUpdate is { } next && next + _grace < _time.GetUtcNow().UtcDateTime
+                ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"the CRL expired at {next:O} (grace {_grace.TotalHours:0.#} h): sign a fresh one (tproxy ca crl)")
+                : null;
     }
 
     private Snapshot? Refresh()
@@ -90,20 +127,41 @@ internal sealed partial class PublishedRevocationList
             var crl = new X509CrlParser().ReadCrl(der) ?? throw new InvalidDataException("no CRL in file");
             crl.Verify(_caPublicKey);
             var revoked = crl.GetRevokedCertificates()?.Select(e => CertificateSerial.Normalize(e.SerialNumber.ToString(16))).ToHashSet() ?? [];
+            var number = NumberOf(crl);
+            var floor = Math.Max(_highestNumber, _signedNumber?.Invoke() ?? -1);
+            if (number < floor)
+            {
+                LogCrlRolledBack(_logger, number, floor);
+                return null;
+            }
+
+            _highestNumber = number;
             if (crl.NextUpdate is { } next && next < _time.GetUtcNow().UtcDateTime)
             {
                 LogCrlStale(_logger, next);
             }
 
             LogCrlLoaded(_logger, revoked.Count);
-            return new Snapshot(der, revoked);
+            return new Snapshot(der, revoked, crl.NextUpdate);
         }
-        catch (Exception ex) when (ex is IOException or InvalidDataException or InvalidKeyException or SignatureException or Org.BouncyCastle.Security.Certificates.CrlException or ArgumentException)
+        catch (Exception ex) when (ex is IOException or InvalidDataException or InvalidKeyException or SignatureException or Org.BouncyCastle.Security.Certificates.CrlException or ArgumentException or Microsoft.Data.Sqlite.SqliteException)
         {
             LogCrlInvalid(_logger, ex.Message);
             return null;
         }
     }
+
+    // RFC 5280 5.2.3; a CRL without one (not this CA's) counts as the oldest.
+    private static long NumberOf(X509Crl crl) =>
+        crl.GetExtensionValue(Org.BouncyCastle.Asn1.X509.X509Extensions.CrlNumber) is { } value
+            ? Org.BouncyCastle.Asn1.X509.CrlNumber.GetInstance(Org.BouncyCastle.X509.Extension.X509ExtensionUtilities.FromExtensionValue(value)).PositiveValue.LongValue
+            : -1;
+
+    [LoggerMessage(EventId = 1105, Level = LogLevel.Error, Message = "The CRL's number {Number} is lower than {Floor}, already published: an older CRL was put back; every client certificate is refused until a fresh one is published")]
+    private static partial void LogCrlRolledBack(ILogger logger, long number, long floor);
+
+    [LoggerMessage(EventId = 1106, Level = LogLevel.Error, Message = "The CRL expired at {NextUpdate:O}, more than the grace of {GraceHours} h ago: every client certificate is refused until a fresh one is published")]
+    private static partial void LogCrlExpired(ILogger logger, DateTime nextUpdate, double graceHours);
 
     [LoggerMessage(EventId = 1101, Level = LogLevel.Error, Message = "No CRL at {Path}: every client certificate is refused until the CA publishes one")]
     private static partial void LogCrlMissing(ILogger logger, string path);
@@ -114,10 +172,10 @@ internal sealed partial class PublishedRevocationList
     [LoggerMessage(EventId = 1103, Level = LogLevel.Information, Message = "CRL loaded: {Count} revoked certificate(s)")]
     private static partial void LogCrlLoaded(ILogger logger, int count);
 
-    [LoggerMessage(EventId = 1104, Level = LogLevel.Warning, Message = "The CRL's next update ({NextUpdate:O}) has passed; its revocations still apply. Publish a fresh one")]
+    [LoggerMessage(EventId = 1104, Level = LogLevel.Warning, Message = "The CRL's next update ({NextUpdate:O}) has passed; it is enforced for the grace period, then nobody is admitted. Publish a fresh one")]
     private static partial void LogCrlStale(ILogger logger, DateTime nextUpdate);
 
-    private sealed record Snapshot(byte[] Der, HashSet<string> Revoked);
+    private sealed record Snapshot(byte[] Der, HashSet<string> Revoked, DateTime? NextUpdate);
 }
 
 /// <summary>The revocation status of a certificate.</summary>

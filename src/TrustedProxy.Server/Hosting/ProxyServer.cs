@@ -223,7 +223,10 @@ public static class ProxyServer
         services.AddSingleton<RecordViews>();
         services.AddSingleton(new CaMaterial(caCertificate.ExportCertificatePem() + "\n"));
         services.AddSingleton(new CertificateAuthorityAccess(authority));
-        services.AddSingleton(sp => new PublishedRevocationList(certificates.Crl, caCertificate, time, sp.GetRequiredService<ILogger<PublishedRevocationList>>()));
+        services.AddSingleton(sp => new PublishedRevocationList(
+            certificates.Crl, caCertificate, time, sp.GetRequiredService<ILogger<PublishedRevocationList>>(), TimeSpan.FromSeconds(server.CrlGraceSeconds),
+            File.Exists(certificates.Registry) ? () => new IssuedCertificateRegistry(certificates.Registry).CurrentCrlNumber() : null));
+        services.AddHostedService<Server.CertificateAuthority.CrlRefreshService>();
         services.AddSingleton(sp => new ClientCertificateValidator(caCertificate, sp.GetRequiredService<PublishedRevocationList>(), time));
         services.AddSingleton(Options.Create(watermarking));
         services.AddSingleton<RecordWatermarks>();

@@ -61,6 +61,14 @@ public sealed record ProxyServerOptions
     /// </summary>
     public string? PublicBaseAddress { get; init; }
 
+    /// <summary>
+    /// How long past its next-update time the CRL is still enforced; after that every client
+    /// certificate is refused (fail closed), since revocations made since may be missing from it.
+    /// The server signs a fresh CRL daily while it holds the CA key.
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.Range(0, 30 * 86400)]
+    public int CrlGraceSeconds { get; init; } = 86400;
+
     internal static readonly string[] DefaultUrls = ["https://localhost:8443"];
     internal static readonly string[] DefaultHostNames = ["localhost", "127.0.0.1", "::1"];
 

@@ -47,7 +47,9 @@ internal sealed partial class PolicyEnforcementMiddleware(
         if (revocations.Check(identity.CertificateSerial) != RevocationStatus.Good)
         {
             LogRevokedOnOpenConnection(logger, identity.CertificateSerial);
-            await Problem.Write(context, ProblemTypes.CertificateRevoked, $"certificate {identity.CertificateSerial} is revoked or its status cannot be established");
+            await Problem.Write(context, ProblemTypes.CertificateRevoked, revocations.Problem() is { } problem
+                ? $"the status of certificate {identity.CertificateSerial} cannot be established: {problem}"
+                : $"certificate {identity.CertificateSerial} is revoked");
             return;
         }
 
