@@ -144,9 +144,10 @@ internal static class BackupCommands
         }
 
         Console.WriteLine($"backup point         {report.BackupPoint:O}");
-        if (increments.Handles.Count > 0)
+        if (increments.Handles.Count > 0 || increments.HandlesOmitted > 0)
         {
-            Console.WriteLine($"from increments      {increments.Handles.Count} waiting upload(s) restored: {string.Join(", ", increments.Handles)}");
+            var more = increments.HandlesOmitted > 0 ? $" and {increments.HandlesOmitted} more (their commits had no room to name them)" : "";
+            Console.WriteLine($"from increments      {increments.Handles.Count + increments.HandlesOmitted} waiting upload(s) restored: {string.Join(", ", increments.Handles)}{more}");
         }
 
         Console.WriteLine($"records              {report.Records}");

@@ -41,7 +41,21 @@ internal sealed class BackupGenerationWriter(BackupObjectSealer sealer)
             (dataObjects, streamBytes, hash, entries) =>
             {
                 commit = commitOf(dataObjects, streamBytes, hash, entries.Count);
-                return commit.ToBytes();
+                var bytes = commit.ToBytes();
+
+                // The commit is one object. Its handle list only names the new uploads for the report;
+                // with thousands of them (a backlog pushed, a backlog of the backup) it would not fit:
+                // as many as fit are named, the rest counted.
+                var all = commit.Handles;
+                var keep = all.Count;
+                while (bytes.Length > sealer.PayloadCapacity && keep > 0)
+                {
+                    keep = Math.Max(0, keep - Math.Max(1, (bytes.Length - sealer.PayloadCapacity + 28) / 29)); // a handle takes at least 29 bytes there
+                    commit = commit with { Handles = [.. all.Take(keep)], HandlesOmitted = all.Count - keep };
+                    bytes = commit.ToBytes();
+                }
+
+                return bytes;
             },
             workDirectory, stagedFile, cancellationToken).ConfigureAwait(false);
         return (objects, commit!);

@@ -19,10 +19,11 @@ namespace TrustedProxy.Backup;
 /// <param name="AuditFrom">The audit log's length before this increment's tail (entry <c>data/audit/audit.log</c> holds the bytes from here).</param>
 /// <param name="Records">Records in the index it carries.</param>
 /// <param name="WaitingBlocks">Real blocks waiting in that index.</param>
-/// <param name="Handles">Handles of the waiting uploads whose ciphertext this increment carries for the first time in its generation.</param>
+/// <param name="Handles">Handles of the waiting uploads whose ciphertext this increment carries for the first time in its generation (for the report only; as many as fit in the commit object).</param>
+/// <param name="HandlesOmitted">How many more such uploads it carries whose handles did not fit in the commit object (0 in commits written before this field).</param>
 internal sealed record BackupIncrementCommit(
     int Format, long Generation, long Increment, DateTimeOffset CreatedAt, long DataObjects, long StreamBytes, string StreamSha256,
-    int Entries, long AuditFrom, long Records, long WaitingBlocks, IReadOnlyList<string> Handles)
+    int Entries, long AuditFrom, long Records, long WaitingBlocks, IReadOnlyList<string> Handles, int HandlesOmitted = 0)
 {
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.Never };
 
@@ -41,7 +42,7 @@ internal sealed record BackupIncrementCommit(
         }
 
         if (commit is null || commit.Format != 1 || commit.Generation != generation || commit.Increment != increment || commit.DataObjects < 1
-            || commit.StreamBytes < 0 || commit.StreamSha256?.Length != 64 || commit.AuditFrom < 0 || commit.Handles is null)
+            || commit.StreamBytes < 0 || commit.StreamSha256?.Length != 64 || commit.AuditFrom < 0 || commit.Handles is null || commit.HandlesOmitted < 0)
         {
             throw new BackupIntegrityException($"the commit of increment {increment} of generation {generation} is not a valid commit");
         }

@@ -18,6 +18,9 @@ internal sealed record IncrementReplay(IReadOnlyList<BackupIncrementCommit> Appl
 
     /// <summary>Handles of the waiting uploads whose ciphertext came from increments (no patient identifier).</summary>
     public IReadOnlyList<string> Handles => [.. Applied.SelectMany(a => a.Handles)];
+
+    /// <summary>How many more waiting uploads came from increments whose commits had no room to name them.</summary>
+    public long HandlesOmitted => Applied.Sum(a => (long)a.HandlesOmitted);
 }
 
 /// <summary>

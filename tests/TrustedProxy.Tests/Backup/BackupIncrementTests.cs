@@ -293,6 +293,48 @@ public sealed class BackupIncrementTests : IDisposable
         Assert.Single(replay.Applied);
     }
 
+    [Fact]
+    public async Task AnIncrementWithMoreNewUploadsThanItsCommitCanName_IsStagedAndCommitted_NamingThoseThatFit_AndReplaysThemAll()
+    {
+        // A commit is one object; at 4 KiB it has room for about 130 handles. Before the fix, staging
+        // such an increment threw (the commit did not fit) on every check until the next generation.
+        var directory = Path.Combine(_directory.Path, "many");
+        var time = new FakeTimeProvider(Start);
+        Prepare(directory);
+        var options = Options with { PoolThreshold = 1_000_000 };
+        var late = new List<string>();
+        using (var shipper = Shipper(directory, time))
+        using (var rig = await EngineRig.OpenAsync(directory, options, time, seed: 7, cover: shipper))
+        {
+            await rig.AdmitRecordAsync(1);
+            await shipper.StageIfDueAsync(CancellationToken.None);
+            await rig.RunForAsync(TimeSpan.FromSeconds(60));
+            Assert.Equal(0, shipper.Status().NewestComplete);
+
+            for (var i = 0; i < 300; i++)
+            {
+                late.Add((await rig.AdmitRecordAsync(1))[0].Handle!);
+            }
+
+            Assert.Equal(0, await shipper.StageIncrementIfDueAsync(CancellationToken.None));
+            await rig.RunForAsync(TimeSpan.FromSeconds(120));
+            Assert.Equal(0, shipper.Status().LastIncrement);
+        }
+
+        using var keys = BackupKeys.From(_keyRing);
+        var restorer = new BackupRestorer(new FileSystemObjectStore(Path.Combine(directory, "cloud")), keys, new BackupObjectSealer(keys, BlockSize));
+        var (target, replay) = await RestoreAsync(restorer, (await restorer.FindNewestCompleteAsync(CancellationToken.None))!);
+        var commit = Assert.Single(replay.Applied);
+        Assert.InRange(commit.Handles.Count, 100, 299);
+        Assert.Equal(300, commit.Handles.Count + commit.HandlesOmitted);
+        Assert.Equal(300, replay.Handles.Count + replay.HandlesOmitted);
+        Assert.All(commit.Handles, h => Assert.Contains(h, late));
+        var restored = Directory.GetFiles(Path.Combine(target, "data", "staging"), "*.tpx").Select(f => Path.GetFileNameWithoutExtension(f)).ToHashSet();
+        var waiting = BackupSnapshotTaker.ReadIndex(Path.Combine(target, "data", "proxy.db")).Handles;
+        Assert.Equal(waiting.Order(), restored.Order());
+        Assert.All(late, h => Assert.Contains(h, Handles(Path.Combine(target, "data", "proxy.db"))));
+    }
+
     private async Task<(string Target, IncrementReplay Replay)> RestoreAsync(BackupRestorer restorer, FoundGeneration found)
     {
         var target = Path.Combine(_directory.Path, "restore-" + Guid.NewGuid().ToString("N"));
