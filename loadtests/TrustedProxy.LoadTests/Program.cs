@@ -13,6 +13,7 @@ using TrustedProxy.Testing;
 //   ... privacy --hours 168 --seed 1     (the curious-cloud harness's report, no proxy needed)
 //   ... retrieval --hours 96 --seed 1    (its request-side attacks on reads)
 //   ... read-cost --days 28               (the epoch read schedule's daily cost at the documented load, and idle)
+//   ... backup-rpo --hours 10 --load 1,3 --seed 1   (the backup's recovery point and cloud bytes/day, virtual time)
 //   ... ingest --sizes 524288 --iterations 400     (upload cache on vs off, and the fsync cost)
 //   ... ingest --folder DIR --connections 1,4 [--seconds 15 --rounds 2 --warmup 20 --fsyncs]
 //                                                  (uploads/s of tproxy serve against Orthanc's REST /instances,
@@ -81,6 +82,11 @@ if (options.Scenario == "read-cost")
     return TrustedProxy.LoadTests.ReadCostScenario.Run(args);
 }
 
+if (options.Scenario == "backup-rpo")
+{
+    return await TrustedProxy.LoadTests.BackupRpoScenario.RunAsync(args);
+}
+
 if (options.Scenario == "retrieval")
 {
     return await PrivacyScenario.RunRetrievalAsync(args);
@@ -98,7 +104,7 @@ if (options.Scenario == "study")
 
 if (options.Scenario != "roundtrip")
 {
-    Console.Error.WriteLine("usage: roundtrip [--sizes bytes,bytes] [--iterations n] [--server url --producer p12 --consumer p12 --ca pem]\n       dicom [--iterations rounds]\n       privacy [--hours simulated-hours] [--seed n]\n       watermark [--iterations uploads]\n       retrieval [--hours simulated-hours] [--seed n] [--pairs per-class]\n       ingest [--sizes bytes] [--iterations uploads]\n       ingest --folder dir|--ct files [--connections 1,4] [--seconds n] [--rounds n] [--warmup n] [--fsyncs]\n       backlog [--iterations records]\n       padding\n       ot [--sizes record-bytes]\n       policy [--rules n] [--iterations decisions]\n       study [--instances n] [--rows pixels] [--cols pixels] [--from cloud|cache]\n       read-cost [--days n] [--idle-days n] [--seed n]\n       backup-recovery [--records n]");
+    Console.Error.WriteLine("usage: roundtrip [--sizes bytes,bytes] [--iterations n] [--server url --producer p12 --consumer p12 --ca pem]\n       dicom [--iterations rounds]\n       privacy [--hours simulated-hours] [--seed n]\n       watermark [--iterations uploads]\n       retrieval [--hours simulated-hours] [--seed n] [--pairs per-class]\n       ingest [--sizes bytes] [--iterations uploads]\n       ingest --folder dir|--ct files [--connections 1,4] [--seconds n] [--rounds n] [--warmup n] [--fsyncs]\n       backlog [--iterations records]\n       padding\n       ot [--sizes record-bytes]\n       policy [--rules n] [--iterations decisions]\n       study [--instances n] [--rows pixels] [--cols pixels] [--from cloud|cache]\n       read-cost [--days n] [--idle-days n] [--seed n]\n       backup-rpo [--hours n] [--load 1,3] [--seed n] [--block-kib n] [--start-hour h] [--slots n] [--interval s]\n       backup-recovery [--records n]");
     return 2;
 }
 
