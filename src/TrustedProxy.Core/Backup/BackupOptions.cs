@@ -11,9 +11,13 @@ public sealed record BackupOptions
     /// </summary>
     public bool Enabled { get; init; }
 
-    /// <summary>How long after a generation's snapshot the next one is taken (once the previous is complete).</summary>
+    /// <summary>
+    /// How long after a generation's snapshot the next one is taken (once the previous is complete). A day:
+    /// a generation re-ships every waiting upload's cache file and the whole index and takes dummy slots
+    /// for hours, while increments carry the changes in between (docs/benchmarks.md, "Backup recovery point").
+    /// </summary>
     [Range(1, 31 * 24 * 3600)]
-    public int IntervalSeconds { get; init; } = 3600;
+    public int IntervalSeconds { get; init; } = 86400;
 
     /// <summary>
     /// How often the state is checked for changes to ship as an increment on the newest complete

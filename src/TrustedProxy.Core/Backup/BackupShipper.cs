@@ -195,7 +195,7 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
             var (generation, increment) = (chain.Generation, chain.NextIncrement);
             try
             {
-                var snapshot = await _snapshots.TakeAsync(work, cancellationToken).ConfigureAwait(false);
+                var snapshot = await _snapshots.TakeAsync(work, cancellationToken, shipped).ConfigureAwait(false);
                 var files = new List<(string Path, string Source)>();
                 var added = new List<string>();
                 var handles = new List<string>();

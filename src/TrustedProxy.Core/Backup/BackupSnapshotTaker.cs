@@ -24,7 +24,14 @@ internal sealed class BackupSnapshotTaker(string dataDirectory, string certsDire
 {
     private const int Attempts = 5;
 
-    public async Task<Snapshot> TakeAsync(string workDirectory, CancellationToken cancellationToken)
+    /// <param name="workDirectory">Where the copy is made (emptied first).</param>
+    /// <param name="cancellationToken">Stops between files.</param>
+    /// <param name="alreadyHeld">
+    /// Staging and relocation entries the backend already holds (an increment's chain): not copied,
+    /// and left out of the snapshot, since an increment would leave them out anyway (they are the
+    /// bulk of the state: every waiting upload's ciphertext).
+    /// </param>
+    public async Task<Snapshot> TakeAsync(string workDirectory, CancellationToken cancellationToken, IReadOnlySet<string>? alreadyHeld = null)
     {
         for (var attempt = 1; ; attempt++)
         {
@@ -34,7 +41,7 @@ internal sealed class BackupSnapshotTaker(string dataDirectory, string certsDire
             }
 
             SecretFile.EnsurePrivateDirectory(workDirectory);
-            var taken = await TryTakeAsync(workDirectory, cancellationToken).ConfigureAwait(false);
+            var taken = await TryTakeAsync(workDirectory, alreadyHeld ?? new HashSet<string>(), cancellationToken).ConfigureAwait(false);
             if (taken is not null)
             {
                 return taken;
@@ -68,7 +75,7 @@ internal sealed class BackupSnapshotTaker(string dataDirectory, string certsDire
             || (Directory.Exists(Path.Combine(staging, "relocations")) && Directory.EnumerateFiles(Path.Combine(staging, "relocations"), "*.tpx").Any(f => !shipped.Contains($"data/staging/relocations/{Path.GetFileName(f)}")));
     }
 
-    private async Task<Snapshot?> TryTakeAsync(string work, CancellationToken cancellationToken)
+    private async Task<Snapshot?> TryTakeAsync(string work, IReadOnlySet<string> alreadyHeld, CancellationToken cancellationToken)
     {
         var files = new List<(string Path, string Source)>();
 
@@ -80,7 +87,8 @@ internal sealed class BackupSnapshotTaker(string dataDirectory, string certsDire
         {
             foreach (var file in Directory.EnumerateFiles(relocations, "*.tpx").Order(StringComparer.Ordinal))
             {
-                if (Copy(file, work, $"data/staging/relocations/{Path.GetFileName(file)}", files))
+                var path = $"data/staging/relocations/{Path.GetFileName(file)}";
+                if (alreadyHeld.Contains(path) ? File.Exists(file) : Copy(file, work, path, files))
                 {
                     queued++;
                 }
@@ -96,7 +104,13 @@ internal sealed class BackupSnapshotTaker(string dataDirectory, string certsDire
         foreach (var handle in handles)
         {
             var file = Path.Combine(dataDirectory, "staging", handle + ".tpx");
-            if (!Copy(file, work, $"data/staging/{handle}.tpx", files))
+            var path = $"data/staging/{handle}.tpx";
+            if (alreadyHeld.Contains(path))
+            {
+                continue;
+            }
+
+            if (!Copy(file, work, path, files))
             {
                 return null;
             }
