@@ -237,7 +237,14 @@ public sealed class GroupReadTests
     [Fact]
     public async Task ARelocationQueuedWhenTheProxyStopped_IsDoneAtTheNextStart_AndTheRecordIsServedFromItMeanwhile()
     {
-        await using var proxy = await ProxyHost.StartAsync(settings: new Dictionary<string, string?>(Settings) { ["TrustedProxy:UploadCache:MinHoldSeconds"] = "2", ["TrustedProxy:UploadCache:MeanHoldSeconds"] = "3" });
+        // Held at least 15 s, so that the cache file read below is still there on a loaded machine
+        // (at 2 s it was once released before the third upload ended).
+        await using var proxy = await ProxyHost.StartAsync(settings: new Dictionary<string, string?>(Settings)
+        {
+            ["TrustedProxy:UploadCache:MinHoldSeconds"] = "15",
+            ["TrustedProxy:UploadCache:MeanHoldSeconds"] = "16",
+            ["TrustedProxy:UploadCache:MaxHoldSeconds"] = "20",
+        });
         var (handles, files) = await UploadAsync(proxy, 3);
         var index = proxy.Services.GetRequiredService<RecordIndex>();
 
