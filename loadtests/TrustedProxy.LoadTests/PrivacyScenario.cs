@@ -44,7 +44,10 @@ internal static class PrivacyScenario
         var watch = Stopwatch.StartNew();
         var workload = HospitalWorkload.Generate(new WorkloadOptions { Duration = TimeSpan.FromHours(hours), Seed = seed });
         var consumers = new RetrievalWorkloadOptions { Seed = seed + 2 };
-        var cases = RetrievalHarness.StandardCases();
+        // --min-stream-groups 8,512,1024: only the defaults, at each smallest size class (a quick sweep).
+        var cases = Value("--min-stream-groups") is { } mins
+            ? mins.Split(',').Select(m => new RetrievalCase(new TrustedProxy.UploadCache.UploadCacheOptions(), RetrievalConfiguration.Defaults with { MinStreamGroups = int.Parse(m, CultureInfo.InvariantCulture) })).ToList()
+            : RetrievalHarness.StandardCases();
         Console.Error.WriteLine($"simulating {cases.Count} retrieval configurations over {hours} h on {Environment.ProcessorCount} cores");
         var evaluations = await RetrievalHarness.EvaluateAllAsync(workload, consumers, cases, RequestLinkingAttack.DefaultWindows, pairs, seed);
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done in {watch.Elapsed.TotalSeconds:F0} s"));

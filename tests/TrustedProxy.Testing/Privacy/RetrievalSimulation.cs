@@ -25,12 +25,13 @@ public enum ReadMode
 /// <param name="ObliviousTransfer">Consumers fetch single instances by OT over their study: the proxy reads the whole study.</param>
 /// <param name="RelocationHoldHours">A relocated block enters the upload schedule after a further uniform delay of up to this many hours.</param>
 /// <param name="LocalStreams">A request served locally still starts a stream of its size class (epochs only).</param>
-public sealed record RetrievalConfiguration(ReadMode Mode, int GroupSize = 1, int GroupsPerEpoch = 64, double CoverPerWanted = 1, bool Relocate = true, bool ObliviousTransfer = false, double RelocationHoldHours = 0, bool LocalStreams = false)
+/// <param name="MinStreamGroups">The smallest size class a stream is padded to (epochs only).</param>
+public sealed record RetrievalConfiguration(ReadMode Mode, int GroupSize = 1, int GroupsPerEpoch = 64, double CoverPerWanted = 1, bool Relocate = true, bool ObliviousTransfer = false, double RelocationHoldHours = 0, bool LocalStreams = false, int MinStreamGroups = 8)
 {
     public static readonly RetrievalConfiguration Defaults = FromOptions(new ObliviousRetrievalOptions());
 
     public static RetrievalConfiguration FromOptions(ObliviousRetrievalOptions o) => new(
-        o.Schedule == ObliviousRetrievalOptions.Immediate ? ReadMode.GroupsImmediate : ReadMode.Epochs, o.GroupSize, o.GroupsPerEpoch, o.CoverPerWanted, o.RelocateAfterRead, RelocationHoldHours: o.RelocationHoldSeconds / 3600, LocalStreams: o.StreamForLocalReads);
+        o.Schedule == ObliviousRetrievalOptions.Immediate ? ReadMode.GroupsImmediate : ReadMode.Epochs, o.GroupSize, o.GroupsPerEpoch, o.CoverPerWanted, o.RelocateAfterRead, RelocationHoldHours: o.RelocationHoldSeconds / 3600, LocalStreams: o.StreamForLocalReads, MinStreamGroups: o.MinStreamGroups);
 
     /// <summary>The options the server would run with (the declared load is the simulation's own, as a site would declare it).</summary>
     public ObliviousRetrievalOptions Options(double retrievalsPerDay, double retrievalMegabytes) => new ObliviousRetrievalOptions() with
@@ -41,6 +42,7 @@ public sealed record RetrievalConfiguration(ReadMode Mode, int GroupSize = 1, in
         DeclaredRetrievalsPerDay = retrievalsPerDay,
         DeclaredRetrievalMegabytes = Math.Max(0.01, retrievalMegabytes),
         StreamForLocalReads = LocalStreams,
+        MinStreamGroups = MinStreamGroups,
     };
 
     public string Label =>
@@ -54,6 +56,7 @@ public sealed record RetrievalConfiguration(ReadMode Mode, int GroupSize = 1, in
         + (ObliviousTransfer ? ", OT mode" : "")
         + (Mode != ReadMode.Direct && Relocate ? $", relocation held U(0, {RelocationHoldHours:0.#} h)" : "")
         + (Mode == ReadMode.Epochs && !LocalStreams ? ", no stream for local reads" : "")
+        + (Mode == ReadMode.Epochs && MinStreamGroups != Defaults.MinStreamGroups ? $", streams of at least {MinStreamGroups} groups" : "")
         + (this == Defaults ? " (**defaults**)" : "");
 }
 
