@@ -77,7 +77,7 @@ internal static class BackupCommands
             if (state.LastComplete is { } last)
             {
                 Console.WriteLine($"newest complete      generation {last.Generation}, snapshot {last.CreatedAt:O}, complete since {last.CompletedAt:O}");
-                var increment = state.Chain is { Last: { } committed } chain && chain.Generation == last.Generation ? committed : null;
+                var increment = state.LastIncrement;
                 Console.WriteLine(increment is null
                     ? "increments           none committed on it yet"
                     : $"increments           {increment.Increment + 1} committed on it, the newest ({increment.Increment}) taken {increment.CreatedAt:O}, committed {increment.CommittedAt:O}");
@@ -86,8 +86,8 @@ internal static class BackupCommands
                     Console.WriteLine($"shipping increment   {shipping.Increment}: {shipping.Shipped} of {shipping.Objects} objects in the backend");
                 }
 
-                var point = increment?.CreatedAt ?? last.CreatedAt;
-                Console.WriteLine($"backup point         {point:O}");
+                var point = state.BackupPoint!.Value;
+                Console.WriteLine($"backup point         {point:O}{(point > (increment?.CreatedAt ?? last.CreatedAt) ? " (the previous generation's increments, until this one's reach further)" : "")}");
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"lag                  {(now - point).TotalSeconds:F0} s"));
             }
             else

@@ -37,14 +37,58 @@ internal sealed class BackupRecovery(IObjectStore store, ProxyKeyRing keys, int 
             ? $"{flag} '{directory}' is not empty: recovery writes only into a new or empty directory"
             : File.Exists(directory) ? $"{flag} '{directory}' is a file" : null;
 
-    /// <summary>Finds the newest complete generation (null: no backup of this key in the backend).</summary>
+    /// <summary>
+    /// Finds the backup that reaches furthest (null: no backup of this key in the backend): the newest
+    /// complete generation, or the one before it when that one's increments reach a later point. While
+    /// a new generation ships, the previous one's increments go on; once it completes its own chain
+    /// starts again from its snapshot, so for a while the previous chain holds more (uploads it carried
+    /// after the new snapshot). The other is kept as the fallback should the chosen one be damaged.
+    /// </summary>
     public async Task<FoundGeneration?> FindAsync(CancellationToken cancellationToken)
     {
         using var backupKeys = BackupKeys.From(keys);
-        return await new BackupRestorer(store, backupKeys, new BackupObjectSealer(backupKeys, blockSize)).FindNewestCompleteAsync(cancellationToken).ConfigureAwait(false);
+        var restorer = new BackupRestorer(store, backupKeys, new BackupObjectSealer(backupKeys, blockSize));
+        var complete = await restorer.FindCompleteAsync(2, cancellationToken).ConfigureAwait(false);
+        if (complete is not [var newest, ..])
+        {
+            return null;
+        }
+
+        if (complete is not [_, var previous])
+        {
+            return newest;
+        }
+
+        ChainReach newestReach, previousReach;
+        try
+        {
+            previousReach = await restorer.ReachAsync(previous, cancellationToken).ConfigureAwait(false);
+        }
+        catch (BackupIntegrityException)
+        {
+            return newest;
+        }
+
+        newestReach = await restorer.ReachAsync(newest, cancellationToken).ConfigureAwait(false);
+        return previousReach.BackupPoint > newestReach.BackupPoint
+            ? previous with { Fallback = newest }
+            : newest with { Fallback = previous };
     }
 
+    /// <summary>Restores <paramref name="found"/>; if it turns out damaged, its fallback (the other complete generation) instead.</summary>
     public async Task<RecoveryReport> RecoverAsync(FoundGeneration found, string dataTarget, string certsTarget, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await RecoverOneAsync(found, dataTarget, certsTarget, cancellationToken).ConfigureAwait(false);
+        }
+        catch (BackupIntegrityException) when (found.Fallback is { } fallback)
+        {
+            return await RecoverOneAsync(fallback, dataTarget, certsTarget, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<RecoveryReport> RecoverOneAsync(FoundGeneration found, string dataTarget, string certsTarget, CancellationToken cancellationToken)
     {
         dataTarget = Path.GetFullPath(dataTarget);
         certsTarget = Path.GetFullPath(certsTarget);
@@ -89,7 +133,7 @@ internal sealed class BackupRecovery(IObjectStore store, ProxyKeyRing keys, int 
             // No increment is ever appended to the restored generation again (names past a gap may be
             // taken): the chain is closed, and a new generation is due at once.
             var closed = new IncrementChain(found.Generation, [], 0, BackupKeys.MaxIncrements, null, null, Broken: true);
-            new BackupState(found.Generation + 1, null, new CompleteGeneration(found.Generation, found.Manifest.CreatedAt, now), now, closed).Write(Path.Combine(dataScratch, "backup"));
+            new BackupState(Math.Max(found.Generation, found.Newest) + 1, null, new CompleteGeneration(found.Generation, found.Manifest.CreatedAt, now), now, closed).Write(Path.Combine(dataScratch, "backup"));
 
             // Both or neither: a failure to place the certificates takes the data directory back.
             MoveInto(dataScratch, dataTarget);

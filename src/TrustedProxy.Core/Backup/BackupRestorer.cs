@@ -4,8 +4,16 @@ using TrustedProxy.Storage;
 
 namespace TrustedProxy.Backup;
 
-/// <summary>A generation found in the backend, its manifest opened and checked.</summary>
-internal sealed record FoundGeneration(long Generation, BackupManifest Manifest);
+/// <summary>
+/// A generation found in the backend, its manifest opened and checked. <paramref name="Newest"/> is
+/// the highest generation number with an object in the backend (complete or not): a restored proxy
+/// ships its next generation after it. <paramref name="Fallback"/>: the other complete generation to
+/// restore if this one turns out damaged.
+/// </summary>
+internal sealed record FoundGeneration(long Generation, BackupManifest Manifest, long Newest = -1, FoundGeneration? Fallback = null);
+
+/// <summary>How far a generation's chain reaches: its last committed increment before the first gap (null: none), and the backup point that gives.</summary>
+internal sealed record ChainReach(long? LastIncrement, DateTimeOffset BackupPoint);
 
 /// <summary>
 /// The increments replayed on a generation, in order, and where the replay stopped: at the first
@@ -31,11 +39,19 @@ internal sealed class BackupRestorer(IObjectStore store, BackupKeys keys, Backup
     /// <summary>How many generations below the newest are tried when newer ones are incomplete.</summary>
     private const int Lookback = 16;
 
-    public async Task<FoundGeneration?> FindNewestCompleteAsync(CancellationToken cancellationToken)
+    public async Task<FoundGeneration?> FindNewestCompleteAsync(CancellationToken cancellationToken) =>
+        (await FindCompleteAsync(1, cancellationToken).ConfigureAwait(false)) is [var newest, ..] ? newest : null;
+
+    /// <summary>
+    /// Up to <paramref name="count"/> complete generations, newest first, within the lookback below
+    /// the newest generation present. A damaged manifest is skipped; if no manifest opens, the first
+    /// damage is thrown.
+    /// </summary>
+    public async Task<IReadOnlyList<FoundGeneration>> FindCompleteAsync(int count, CancellationToken cancellationToken)
     {
         if (!await store.ExistsAsync(keys.NameOf(0, 0), cancellationToken).ConfigureAwait(false))
         {
-            return null;
+            return [];
         }
 
         // Generations start at 0 and are never skipped: find the last whose first object exists.
@@ -62,7 +78,8 @@ internal sealed class BackupRestorer(IObjectStore store, BackupKeys keys, Backup
         }
 
         BackupIntegrityException? damaged = null;
-        for (var generation = present; generation >= Math.Max(0, present - Lookback); generation--)
+        var found = new List<FoundGeneration>();
+        for (var generation = present; generation >= Math.Max(0, present - Lookback) && found.Count < count; generation--)
         {
             var manifestName = keys.ManifestNameOf(generation);
             if (!await store.ExistsAsync(manifestName, cancellationToken).ConfigureAwait(false))
@@ -73,7 +90,7 @@ internal sealed class BackupRestorer(IObjectStore store, BackupKeys keys, Backup
             try
             {
                 var manifest = BackupManifest.Parse(sealer.Open(generation, BackupKeys.ManifestSequence, await ReadAsync(manifestName, cancellationToken).ConfigureAwait(false)), generation);
-                return new FoundGeneration(generation, manifest);
+                found.Add(new FoundGeneration(generation, manifest, present));
             }
             catch (BackupIntegrityException ex)
             {
@@ -81,7 +98,36 @@ internal sealed class BackupRestorer(IObjectStore store, BackupKeys keys, Backup
             }
         }
 
-        return damaged is null ? null : throw damaged;
+        return found.Count > 0 || damaged is null ? found : throw damaged;
+    }
+
+    /// <summary>
+    /// How far <paramref name="found"/>'s increments reach, as a replay would go: commits probed in
+    /// order from 0 to the first missing, the last one opened for its time. Nothing is written.
+    /// </summary>
+    public async Task<ChainReach> ReachAsync(FoundGeneration found, CancellationToken cancellationToken)
+    {
+        long? last = null;
+        for (long increment = 0; increment < BackupKeys.MaxIncrements; increment++)
+        {
+            if (!await store.ExistsAsync(keys.CommitNameOf(found.Generation, increment), cancellationToken).ConfigureAwait(false))
+            {
+                break;
+            }
+
+            last = increment;
+        }
+
+        if (last is not { } k)
+        {
+            return new ChainReach(null, found.Manifest.CreatedAt);
+        }
+
+        var commit = BackupIncrementCommit.Parse(
+            sealer.Open(found.Generation, BackupKeys.IncrementSequence(k, BackupKeys.CommitIndex), await ReadAsync(keys.CommitNameOf(found.Generation, k), cancellationToken).ConfigureAwait(false)),
+            found.Generation,
+            k);
+        return new ChainReach(k, commit.CreatedAt);
     }
 
     /// <summary>
@@ -90,7 +136,7 @@ internal sealed class BackupRestorer(IObjectStore store, BackupKeys keys, Backup
     /// </summary>
     public async Task<IReadOnlyList<BackupEntry>> RestoreAsync(FoundGeneration found, string dataRoot, string certsRoot, string workDirectory, CancellationToken cancellationToken)
     {
-        var (generation, manifest) = found;
+        var (generation, manifest) = (found.Generation, found.Manifest);
         SecretFile.EnsurePrivateDirectory(workDirectory);
         var streamFile = Path.Combine(workDirectory, $"generation-{generation}.stream");
         try

@@ -85,8 +85,9 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
         }
 
         var now = _time.GetUtcNow();
-        var increment = state.Chain is { Last: { } last } chain && chain.Generation == state.LastComplete?.Generation ? last : null;
-        var point = increment?.CreatedAt ?? state.LastComplete?.CreatedAt;
+        var increment = state.LastIncrement;
+        var point = state.BackupPoint;
+
         var lag = Math.Max(0, (now - (point ?? state.Since)).TotalSeconds);
         var waiting = (state.Staged is { } staged ? staged.Objects - staged.Shipped : 0) + (state.Chain?.Staged is { } i ? i.Objects - i.Shipped : 0);
         return new BackupStatus(_options.Enabled, state.LastComplete?.Generation, point, lag, state.Staged?.Generation, waiting, _options.Enabled && lag > _options.LagAlarmSeconds, increment?.Increment);
@@ -420,11 +421,18 @@ internal sealed partial class BackupShipper : ICoverPayloadSource, IDisposable
             // Generations older than the kept ones are retired in the same write that makes this one
             // the newest complete: a crash leaves either neither or both.
             var (kept, retired) = Retire(generations, _options.KeepGenerations, generation);
+
+            // The previous chain, if it stays whole and reached past this snapshot, is what recovery
+            // restores until this generation's own increments go further (BackupRecovery.FindAsync).
+            var reach = _state.Chain is { Last: { } last, Broken: false } ending && ending.Generation == _state.LastComplete?.Generation
+                && !retired.Any(g => g.Generation == ending.Generation) && last.CreatedAt > staged.CreatedAt
+                ? last.CreatedAt
+                : (DateTimeOffset?)null;
             _state = _state with
             {
                 Staged = null,
                 LastComplete = new CompleteGeneration(generation, staged.CreatedAt, _time.GetUtcNow()),
-                Chain = new IncrementChain(generation, staged.BaseFiles ?? [], staged.BaseAuditBytes, 0, null, null),
+                Chain = new IncrementChain(generation, staged.BaseFiles ?? [], staged.BaseAuditBytes, 0, null, null, PreviousReach: reach),
                 Generations = kept,
                 Retiring = [.. _state.Retiring ?? [], .. retired],
             };

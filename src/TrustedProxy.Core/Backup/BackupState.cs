@@ -22,9 +22,11 @@ internal sealed record CommittedIncrement(long Increment, DateTimeOffset Created
 /// the backend holds for it (base and committed increments), how much of the audit log, the next
 /// increment's number, the one being shipped, the newest committed. Broken: an increment's staged
 /// file was lost after some of it left; no increment follows it (recovery would stop at the gap), so
-/// a new generation is due at once.
+/// a new generation is due at once. PreviousReach: when the previous generation's chain (kept whole)
+/// had an increment newer than this generation's snapshot, that increment's time; recovery restores
+/// that chain until this one reaches further, so the backup point does not move back.
 /// </summary>
-internal sealed record IncrementChain(long Generation, IReadOnlyList<string> Shipped, long AuditBytes, long NextIncrement, StagedIncrement? Staged, CommittedIncrement? Last, bool Broken = false);
+internal sealed record IncrementChain(long Generation, IReadOnlyList<string> Shipped, long AuditBytes, long NextIncrement, StagedIncrement? Staged, CommittedIncrement? Last, bool Broken = false, DateTimeOffset? PreviousReach = null);
 
 /// <summary>The newest generation whose manifest is in the backend.</summary>
 internal sealed record CompleteGeneration(long Generation, DateTimeOffset CreatedAt, DateTimeOffset CompletedAt);
@@ -101,6 +103,25 @@ internal sealed record BackupState(
     IReadOnlyList<GenerationObjects>? Generations = null, IReadOnlyList<GenerationObjects>? Retiring = null, long RetiringScheduled = 0)
 {
     public const string FileName = "state.json";
+
+    /// <summary>The newest complete generation's newest committed increment (null: none yet).</summary>
+    [JsonIgnore]
+    public CommittedIncrement? LastIncrement => Chain is { Last: { } last } chain && chain.Generation == LastComplete?.Generation ? last : null;
+
+    /// <summary>
+    /// The backup point a recovery reaches now (null: no complete generation): the newest increment
+    /// of the newest complete generation, else its snapshot, or the previous chain's reach when that
+    /// is later (<see cref="IncrementChain.PreviousReach"/>).
+    /// </summary>
+    [JsonIgnore]
+    public DateTimeOffset? BackupPoint
+    {
+        get
+        {
+            var point = LastIncrement?.CreatedAt ?? LastComplete?.CreatedAt;
+            return Chain is { PreviousReach: { } reach } chain && chain.Generation == LastComplete?.Generation && reach > point ? reach : point;
+        }
+    }
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, WriteIndented = true };
 
     public static BackupState? Read(string directory)

@@ -128,6 +128,70 @@ public sealed class BackupRetirementTests : IDisposable
     }
 
     [Fact]
+    public async Task WhileANewGenerationShips_ThePreviousChainGoesOn_StatusAndRecoveryKeepItsPointUntilTheNewChainPassesIt_ADamagedOneFallsBack()
+    {
+        using var site = await Site.OpenAsync(this, "reach", seed: 5);
+        using var keys = BackupKeys.From(_keyRing);
+        await site.GenerationAsync(0);
+
+        // Uploads waiting in the cache make the next generation many objects, an increment a few.
+        for (var i = 0; i < 12; i++)
+        {
+            await site.Rig.AdmitRecordAsync(2);
+        }
+
+        await site.IncrementAsync();
+
+        // Generation 1 is staged; an upload after its snapshot goes out as generation 0's increment 1,
+        // which commits while generation 1 is still shipping.
+        site.Time.Advance(TimeSpan.FromSeconds(Backup.IntervalSeconds));
+        Assert.Equal(1, await site.Shipper.StageIfDueAsync(CancellationToken.None));
+        var snapshot = BackupState.Read(site.BackupDirectory)!.Staged!.CreatedAt;
+        site.Time.Advance(TimeSpan.FromSeconds(1));
+        var handle = await site.UploadAsync();
+        Assert.Equal(1, await site.Shipper.StageIncrementIfDueAsync(CancellationToken.None));
+        var reach = site.Time.GetUtcNow();
+        for (var i = 0; i < 240 && site.Shipper.Status().NewestComplete != 1; i++)
+        {
+            await site.Rig.RunForAsync(TimeSpan.FromSeconds(0.5));
+        }
+
+        Assert.Equal(1, site.Shipper.Status().NewestComplete);
+        Assert.Contains(keys.CommitNameOf(0, 1), await site.Rig.StoredAsync());
+        var status = site.Shipper.Status();
+        Assert.Null(status.LastIncrement);
+        Assert.True(reach > snapshot);
+        Assert.Equal(reach, status.BackupPoint);
+
+        var recovery = new BackupRecovery(site.Rig.Cloud, _keyRing, BlockSize, site.Time);
+        var found = (await recovery.FindAsync(CancellationToken.None))!;
+        Assert.Equal(0, found.Generation);
+        Assert.Equal(1, found.Fallback!.Generation);
+        var first = Path.Combine(_directory.Path, "reach-0");
+        var report = await recovery.RecoverAsync(found, Path.Combine(first, "data"), Path.Combine(first, "certs"), CancellationToken.None);
+        Assert.Equal(0, report.Generation);
+        Assert.Equal([0L, 1L], report.Increments.Applied.Select(a => a.Increment));
+        Assert.Equal(reach, report.BackupPoint);
+        Assert.True(BackupState.Read(site.BackupDirectory)!.Generations!.Single(g => g.Generation == 1).Objects > 2 * 4, "generation 1 is not larger than an increment");
+        Assert.True(report.Audit.Intact, report.Audit.Summary);
+        Assert.NotNull(await new RecordIndex(Path.Combine(first, "data", "proxy.db")).FindAsync(handle));
+        Assert.Equal(2, BackupState.Read(Path.Combine(first, "data", "backup"))!.NextGeneration);
+
+        // The previous chain damaged: recovery falls back to the newest generation (its snapshot the point).
+        Assert.True(await site.Rig.Cloud.DeleteAsync(keys.NameOf(0, BackupKeys.IncrementSequence(1, 0)), CancellationToken.None));
+        var second = Path.Combine(_directory.Path, "reach-1");
+        var fallback = await recovery.RecoverAsync((await recovery.FindAsync(CancellationToken.None))!, Path.Combine(second, "data"), Path.Combine(second, "certs"), CancellationToken.None);
+        Assert.Equal(1, fallback.Generation);
+        Assert.Equal(snapshot, fallback.BackupPoint);
+        Assert.Null(await new RecordIndex(Path.Combine(second, "data", "proxy.db")).FindAsync(handle));
+
+        // Once generation 1's own increment commits it reaches furthest, and is the backup.
+        await site.IncrementAsync();
+        Assert.True(site.Shipper.Status().BackupPoint > reach);
+        Assert.Equal(1, (await recovery.FindAsync(CancellationToken.None))!.Generation);
+    }
+
+    [Fact]
     public async Task ARestartBetweenRetirementAndScheduling_OrBetweenSchedulingAndItsAcknowledgement_LosesNothing_AndSchedulesNothingTwice()
     {
         using var keys = BackupKeys.From(_keyRing);
@@ -367,6 +431,14 @@ public sealed class BackupRetirementTests : IDisposable
             }
 
             Assert.Equal(generation, Shipper.Status().NewestComplete);
+        }
+
+        /// <summary>An upload and an audited change, not yet staged: its handle.</summary>
+        public async Task<string> UploadAsync()
+        {
+            var blocks = await Rig.AdmitRecordAsync(1);
+            await AuditAsync(_tests._keyRing, _directory, Time);
+            return blocks[0].Handle!;
         }
 
         /// <summary>An upload and an audited change, shipped as the newest generation's next increment.</summary>
