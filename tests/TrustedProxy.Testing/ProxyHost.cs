@@ -92,6 +92,10 @@ public sealed class ProxyHost : IAsyncDisposable
             // cloud right after an upload. The cache has its own tests.
             ["TrustedProxy:UploadCache:Enabled"] = "false",
 
+            // No backup unless a test turns it on (null: the product's default, on with the cache):
+            // tests of the cache count its slots and objects; the backup has its own tests.
+            ["TrustedProxy:Backup:Enabled"] = "false",
+
             // Group reads at once rather than in constant-rate slots with cover reads in between,
             // which would keep every test server busy reading. The schedule has its own tests.
             ["TrustedProxy:ObliviousRetrieval:Schedule"] = "immediate",

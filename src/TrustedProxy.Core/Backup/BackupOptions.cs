@@ -6,10 +6,15 @@ namespace TrustedProxy.Backup;
 public sealed record BackupOptions
 {
     /// <summary>
-    /// Ship generations of the proxy's state in the upload cache's dummy slots. Off by default in
-    /// this first version; it needs the upload cache enabled with fixed-block padding.
+    /// Ship generations of the proxy's state, and increments between them, in the upload cache's
+    /// dummy slots. On by default wherever the upload cache can carry it (enabled, fixed-block
+    /// padding, dummies kept for good: the defaults); where it cannot and this is not set, the
+    /// backup is off and start-up says why; set to true there, start-up refuses.
     /// </summary>
-    public bool Enabled { get; init; }
+    public bool Enabled { get; init; } = true;
+
+    /// <summary>Why the backup is off though not switched off (set at start-up, not configuration).</summary>
+    public string? OffBecause { get; init; }
 
     /// <summary>
     /// How long after a generation's snapshot the next one is taken (once the previous is complete). A day:

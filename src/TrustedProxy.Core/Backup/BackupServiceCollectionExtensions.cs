@@ -38,6 +38,16 @@ internal static class BackupServiceCollectionExtensions
         return services;
     }
 
+    /// <summary>
+    /// The backup as it will run: on by default wherever the upload cache can carry it (so that an
+    /// acknowledged upload survives the loss of the proxy's disk), off where it cannot and
+    /// configuration did not ask for it (write-through, another padding, dummies that expire). Set
+    /// explicitly, <see cref="BackupOptions.Enabled"/> is kept, and <see cref="Validate"/> refuses a
+    /// configuration it cannot run with.
+    /// </summary>
+    public static BackupOptions Resolve(BackupOptions backup, UploadCacheOptions cache, bool enabledConfigured) =>
+        enabledConfigured || !backup.Enabled || !Unmet(cache).Any() ? backup : backup with { Enabled = false, OffBecause = Unmet(cache).First() };
+
     /// <summary>What the backup needs of the upload cache: dummy slots of the backup's block size, and dummies kept for good (a backup object is one).</summary>
     public static IEnumerable<string> Validate(BackupOptions backup, UploadCacheOptions cache)
     {
@@ -51,19 +61,27 @@ internal static class BackupServiceCollectionExtensions
             yield break;
         }
 
+        foreach (var unmet in Unmet(cache))
+        {
+            yield return $"TrustedProxy:Backup:Enabled needs {unmet}";
+        }
+    }
+
+    private static IEnumerable<string> Unmet(UploadCacheOptions cache)
+    {
         if (!cache.Enabled)
         {
-            yield return "TrustedProxy:Backup:Enabled needs the upload cache (TrustedProxy:UploadCache:Enabled): backup objects travel only in its dummy slots";
+            yield return "the upload cache (TrustedProxy:UploadCache:Enabled): backup objects travel only in its dummy slots";
         }
 
         if (cache.Padding != FixedBlockPadding.SchemeName)
         {
-            yield return $"TrustedProxy:Backup:Enabled needs TrustedProxy:UploadCache:Padding '{FixedBlockPadding.SchemeName}': a backup object is one block, like every dummy";
+            yield return $"TrustedProxy:UploadCache:Padding '{FixedBlockPadding.SchemeName}': a backup object is one block, like every dummy";
         }
 
         if (cache.MeanDummyLifetimeSeconds > 0)
         {
-            yield return "TrustedProxy:Backup:Enabled needs dummies kept for good (TrustedProxy:UploadCache:MeanDummyLifetimeSeconds 0): a backup object lives as a dummy and would expire with them";
+            yield return "dummies kept for good (TrustedProxy:UploadCache:MeanDummyLifetimeSeconds 0): a backup object lives as a dummy and would expire with them";
         }
     }
 }

@@ -4,8 +4,9 @@ namespace TrustedProxy.UploadCache;
 
 /// <summary>
 /// The constant-rate schedule's slot rate from the write load a site declares (docs/upload-cache.md,
-/// "Sizing"): μ = max(<see cref="MinSlotsPerSecond"/>, <see cref="Headroom"/> × D / (B × 86,400)),
-/// D the declared bytes a day (uploads a day × megabytes each), B the block size; and the pool
+/// "Sizing"): μ = max(<see cref="MinSlotsPerSecond"/>, h × D / (B × 86,400)), h = <see cref="Headroom"/>
+/// (plus <see cref="BackupHeadroom"/> when the backup rides the dummy slots), D the declared bytes a
+/// day (uploads a day × megabytes each), B the block size; and the pool
 /// threshold k = μ × <see cref="MeanResidenceSeconds"/>, so that a block waits 2 h on average at
 /// any rate, as in the configuration measured in docs/privacy.md. The rate follows a declared,
 /// long-run figure, never the live load: what the cloud sees still does not depend on what the
@@ -20,6 +21,13 @@ public static class SlotRate
     /// </summary>
     public const double Headroom = 3;
 
+    /// <summary>
+    /// Slots per declared block for the backup (issue 14), which ships each waiting upload's
+    /// ciphertext once more, plus index pages, in dummy slots only: measured, it keeps up when μ is
+    /// about four times the real block rate (docs/benchmarks.md, "Backup recovery point").
+    /// </summary>
+    public const double BackupHeadroom = 1;
+
     /// <summary>The floor (one block every 20 s on average, 0.57 GB a day at 128 KiB): a site that declares no uploads still releases within hours.</summary>
     public const double MinSlotsPerSecond = 0.05;
 
@@ -29,8 +37,11 @@ public static class SlotRate
     private const double SecondsPerDay = 86_400;
 
     /// <summary>μ for a declared load, before the configured bound of 100,000 slots/s is checked.</summary>
-    public static double Derive(double uploadsPerDay, double uploadMegabytes, int blockSizeBytes) =>
-        Math.Max(MinSlotsPerSecond, Headroom * uploadsPerDay * uploadMegabytes * 1e6 / blockSizeBytes / SecondsPerDay);
+    public static double Derive(double uploadsPerDay, double uploadMegabytes, int blockSizeBytes, bool backup) =>
+        Math.Max(MinSlotsPerSecond, HeadroomFor(backup) * uploadsPerDay * uploadMegabytes * 1e6 / blockSizeBytes / SecondsPerDay);
+
+    /// <summary>Slots per declared block: <see cref="Headroom"/>, plus <see cref="BackupHeadroom"/> with the backup on.</summary>
+    public static double HeadroomFor(bool backup) => Headroom + (backup ? BackupHeadroom : 0);
 
     /// <summary>The pool threshold that keeps the mean residence at <see cref="MeanResidenceSeconds"/>.</summary>
     public static int PoolThresholdFor(double slotsPerSecond) => (int)Math.Clamp(Math.Round(slotsPerSecond * MeanResidenceSeconds), 1, int.MaxValue);
@@ -40,14 +51,14 @@ public static class SlotRate
     /// sets <see cref="UploadCacheOptions.SlotsPerSecond"/> (then both stay as configured: an
     /// explicit rate wins) or <see cref="UploadCacheOptions.PoolThreshold"/> (kept, with the derived rate).
     /// </summary>
-    public static UploadCacheOptions Apply(UploadCacheOptions options, bool rateConfigured, bool thresholdConfigured)
+    public static UploadCacheOptions Apply(UploadCacheOptions options, bool rateConfigured, bool thresholdConfigured, bool backup)
     {
         if (rateConfigured)
         {
             return options;
         }
 
-        var rate = Derive(options.DeclaredUploadsPerDay, options.DeclaredUploadMegabytes, options.BlockSizeBytes);
+        var rate = Derive(options.DeclaredUploadsPerDay, options.DeclaredUploadMegabytes, options.BlockSizeBytes, backup);
         return options with { SlotsPerSecond = rate, PoolThreshold = thresholdConfigured ? options.PoolThreshold : PoolThresholdFor(rate) };
     }
 
@@ -55,7 +66,7 @@ public static class SlotRate
     public static double GigabytesPerDay(double slotsPerSecond, int blockSizeBytes) => slotsPerSecond * blockSizeBytes * SecondsPerDay / 1e9;
 
     /// <summary>Errors in a declared write load (empty when it can be kept), named as <c>tproxy init</c>'s flags.</summary>
-    public static IReadOnlyList<string> Validate(double uploadsPerDay, double uploadMegabytes, int blockSizeBytes)
+    public static IReadOnlyList<string> Validate(double uploadsPerDay, double uploadMegabytes, int blockSizeBytes, bool backup)
     {
         var errors = new List<string>();
         if (!(uploadsPerDay is >= 0 and <= 10_000_000))
@@ -68,7 +79,7 @@ public static class SlotRate
             errors.Add("--upload-megabytes must be between 0.01 and 1,000,000");
         }
 
-        if (errors.Count == 0 && Derive(uploadsPerDay, uploadMegabytes, blockSizeBytes) > UploadCacheOptions.MaxSlotsPerSecond)
+        if (errors.Count == 0 && Derive(uploadsPerDay, uploadMegabytes, blockSizeBytes, backup) > UploadCacheOptions.MaxSlotsPerSecond)
         {
             errors.Add(string.Create(CultureInfo.InvariantCulture, $"a declared write load of {uploadsPerDay * uploadMegabytes / 1000:0.#} GB a day needs more than {UploadCacheOptions.MaxSlotsPerSecond:N0} slots/s of {blockSizeBytes / 1024} KiB; declare less or raise TrustedProxy:UploadCache:BlockSizeBytes"));
         }
@@ -81,7 +92,7 @@ public static class SlotRate
     /// <c>constant-rate</c> the slot rate times the block size whatever the load, of which the
     /// declared uploads' own bytes; otherwise what the schedule adds to the uploads.
     /// </summary>
-    public static string Cost(UploadCacheOptions options, bool rateConfigured)
+    public static string Cost(UploadCacheOptions options, bool rateConfigured, bool backup)
     {
         var kib = options.BlockSizeBytes / 1024;
         if (!options.Enabled)
@@ -96,7 +107,7 @@ public static class SlotRate
 
         var origin = rateConfigured
             ? "set by TrustedProxy:UploadCache:SlotsPerSecond"
-            : string.Create(CultureInfo.InvariantCulture, $"from the declared {options.DeclaredUploadsPerDay:0.##} uploads of {options.DeclaredUploadMegabytes:0.##} MB a day, {options.DeclaredUploadsPerDay * options.DeclaredUploadMegabytes / 1000:0.##} GB, times {Headroom:0.#}");
+            : string.Create(CultureInfo.InvariantCulture, $"from the declared {options.DeclaredUploadsPerDay:0.##} uploads of {options.DeclaredUploadMegabytes:0.##} MB a day, {options.DeclaredUploadsPerDay * options.DeclaredUploadMegabytes / 1000:0.##} GB, times {HeadroomFor(backup):0.#}{(backup ? $" ({Headroom:0.#} for the uploads and their cover, {BackupHeadroom:0.#} for the backup)" : "")}");
         var perDay = GigabytesPerDay(options.SlotsPerSecond, options.BlockSizeBytes);
         return string.Create(CultureInfo.InvariantCulture, $"{perDay:0.##} GB a day written to the cloud and kept, {perDay * 365 / 1000:0.##} TB a year, whatever the load: {options.SlotsPerSecond:0.###} writes/s of {kib} KiB, real or dummy ({origin}); a block waits {options.PoolThreshold / options.SlotsPerSecond / 60:0} min on average");
     }

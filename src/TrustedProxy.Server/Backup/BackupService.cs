@@ -20,8 +20,15 @@ internal sealed partial class BackupService(BackupShipper shipper, IOptions<Back
     {
         if (!shipper.Enabled)
         {
+            if (options.Value.OffBecause is { } reason)
+            {
+                LogOffBecause(logger, reason);
+            }
+
             return;
         }
+
+        LogOn(logger);
 
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -46,12 +53,18 @@ internal sealed partial class BackupService(BackupShipper shipper, IOptions<Back
         }
     }
 
+    [LoggerMessage(EventId = 9011, Level = LogLevel.Information, Message = "Backup: on, in the upload cache's dummy slots (docs/backup-and-recovery.md); a recovery needs k of the master key's shares: deal them with 'tproxy keys split' if 'tproxy init' did not")]
+    private static partial void LogOn(ILogger logger);
+
+    [LoggerMessage(EventId = 9012, Level = LogLevel.Warning, Message = "Backup: off, an acknowledged upload does not survive the loss of this disk: it needs {Reason}")]
+    private static partial void LogOffBecause(ILogger logger, string reason);
+
     [LoggerMessage(EventId = 9010, Level = LogLevel.Error, Message = "Backup: staging a generation or an increment failed; it is tried again")]
     private static partial void LogStagingFailed(ILogger logger, Exception exception);
 }
 
 /// <summary>The backup's lag for administrators (/healthz): degraded when the newest complete generation is older than the alarm threshold.</summary>
-internal sealed class BackupHealthCheck(BackupShipper shipper) : IHealthCheck
+internal sealed class BackupHealthCheck(BackupShipper shipper, IOptions<BackupOptions> options) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
@@ -78,7 +91,7 @@ internal sealed class BackupHealthCheck(BackupShipper shipper) : IHealthCheck
             data["shippingGeneration"] = shipping;
         }
 
-        var description = !s.Enabled ? "backup off (TrustedProxy:Backup:Enabled)"
+        var description = !s.Enabled ? (options.Value.OffBecause is { } reason ? $"backup off: it needs {reason}" : "backup off (TrustedProxy:Backup:Enabled)")
             : s.NewestComplete is null ? $"no complete generation yet; {s.ObjectsWaiting} object(s) waiting for dummy slots"
             : $"newest complete generation {s.NewestComplete}{(s.LastIncrement is { } i ? $" and its increments to {i}" : "")}, backup point {s.BackupPoint:O}, {s.LagSeconds:F0} s behind; {s.ObjectsWaiting} object(s) waiting for dummy slots";
         return Task.FromResult(s.Alarm

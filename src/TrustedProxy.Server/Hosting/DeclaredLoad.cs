@@ -46,7 +46,7 @@ public static class DeclaredLoad
             errors.Add("--retrieval-megabytes must be between 0.01 and 1,000,000");
         }
 
-        errors.AddRange(SlotRate.Validate(load.UploadsPerDay, load.UploadMegabytes, new UploadCacheOptions().BlockSizeBytes));
+        errors.AddRange(SlotRate.Validate(load.UploadsPerDay, load.UploadMegabytes, new UploadCacheOptions().BlockSizeBytes, backup: true));
         return errors;
     }
 
@@ -110,5 +110,5 @@ public static class DeclaredLoad
 
     /// <summary>What writing to the cloud costs at that declared write load with the other defaults (the server's start-up says the same, event 4007).</summary>
     public static string WriteCost(double uploadsPerDay, double uploadMegabytes) =>
-        SlotRate.Cost(SlotRate.Apply(new UploadCacheOptions { DeclaredUploadsPerDay = uploadsPerDay, DeclaredUploadMegabytes = uploadMegabytes }, rateConfigured: false, thresholdConfigured: false), rateConfigured: false);
+        SlotRate.Cost(SlotRate.Apply(new UploadCacheOptions { DeclaredUploadsPerDay = uploadsPerDay, DeclaredUploadMegabytes = uploadMegabytes }, rateConfigured: false, thresholdConfigured: false, backup: true), rateConfigured: false, backup: true);
 }

@@ -98,15 +98,19 @@ public static class ProxyServer
         var deidentification = binder.Bind<DeidentificationSettings>("TrustedProxy:Deidentification");
         var uploadCache = binder.Bind<UploadCacheOptions>("TrustedProxy:UploadCache");
 
+        // The backup is on wherever it can ride the dummy slots, unless configuration says otherwise;
+        // set explicitly on, a configuration it cannot run with is refused below.
+        var backup = BackupServiceCollectionExtensions.Resolve(binder.Bind<BackupOptions>("TrustedProxy:Backup"), uploadCache, builder.Configuration["TrustedProxy:Backup:Enabled"] is not null);
+
         // The slot rate follows the declared write load unless configuration sets it (docs/upload-cache.md, "Sizing").
-        var slotRate = new SlotRateOrigin(builder.Configuration["TrustedProxy:UploadCache:SlotsPerSecond"] is not null);
-        if (!slotRate.Configured && SlotRate.Derive(uploadCache.DeclaredUploadsPerDay, uploadCache.DeclaredUploadMegabytes, uploadCache.BlockSizeBytes) > UploadCacheOptions.MaxSlotsPerSecond)
+        var slotRate = new SlotRateOrigin(builder.Configuration["TrustedProxy:UploadCache:SlotsPerSecond"] is not null, backup.Enabled);
+        if (!slotRate.Configured && SlotRate.Derive(uploadCache.DeclaredUploadsPerDay, uploadCache.DeclaredUploadMegabytes, uploadCache.BlockSizeBytes, backup.Enabled) > UploadCacheOptions.MaxSlotsPerSecond)
         {
             binder.AddErrors([$"TrustedProxy:UploadCache: the declared write load (DeclaredUploadsPerDay × DeclaredUploadMegabytes) needs more than {UploadCacheOptions.MaxSlotsPerSecond:N0} slots/s; declare less, raise BlockSizeBytes or set SlotsPerSecond"]);
         }
         else
         {
-            uploadCache = SlotRate.Apply(uploadCache, slotRate.Configured, builder.Configuration["TrustedProxy:UploadCache:PoolThreshold"] is not null);
+            uploadCache = SlotRate.Apply(uploadCache, slotRate.Configured, builder.Configuration["TrustedProxy:UploadCache:PoolThreshold"] is not null, backup.Enabled);
         }
 
         var obliviousTransfer = binder.Bind<ObliviousTransferOptions>("TrustedProxy:ObliviousTransfer");
@@ -118,7 +122,6 @@ public static class ProxyServer
         var objectFormat = binder.Bind<ObjectFormatOptions>("TrustedProxy:ObjectFormat");
         var pseudonymization = binder.Bind<PseudonymizationOptions>("TrustedProxy:Pseudonymization");
         var limits = binder.Bind<RequestLimitsOptions>("TrustedProxy:Limits");
-        var backup = binder.Bind<BackupOptions>("TrustedProxy:Backup");
         var telemetry = binder.Bind<TelemetryOptions>("TrustedProxy:Telemetry");
         binder.AddErrors(telemetry.Validate());
         binder.AddErrors(server.Validate());

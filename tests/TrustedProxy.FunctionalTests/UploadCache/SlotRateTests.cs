@@ -14,11 +14,16 @@ public sealed class SlotRateTests
 {
     private const int WriteCostEvent = 4007;
 
-    /// <summary>The cache on with the product's schedule (no test shortcuts), and the start-up line at Information.</summary>
+    private const int BackupOnEvent = 9011;
+    private const int BackupOffEvent = 9012;
+
+    /// <summary>The cache on with the product's schedule and backup (no test shortcuts), and the start-up lines at Information.</summary>
     private static Dictionary<string, string?> CacheOn => new()
     {
         ["TrustedProxy:UploadCache:Enabled"] = "true",
+        ["TrustedProxy:Backup:Enabled"] = null,
         ["Logging:LogLevel:TrustedProxy.Server.UploadCache"] = "Information",
+        ["Logging:LogLevel:TrustedProxy.Server.Backup"] = "Information",
     };
 
     [Fact]
@@ -30,12 +35,43 @@ public sealed class SlotRateTests
         var options = proxy.Services.GetRequiredService<IOptions<UploadCacheOptions>>().Value;
         var perDay = SlotRate.GigabytesPerDay(options.SlotsPerSecond, options.BlockSizeBytes);
 
-        // Not the 4 slots/s (45 GB a day) the record's default would write whatever the load.
-        Assert.Equal(SlotRate.Derive(10, 50, options.BlockSizeBytes), options.SlotsPerSecond);
+        // Not the 4 slots/s (45 GB a day) the record's default would write whatever the load: four
+        // times the declared bytes, one of them for the backup, which is on by default with the cache.
+        Assert.Equal(SlotRate.Derive(10, 50, options.BlockSizeBytes, backup: true), options.SlotsPerSecond);
         Assert.InRange(perDay, 0.5, 3);
         var said = Assert.Single(logs.Collector.GetSnapshot(), r => r.Id.Id == WriteCostEvent);
-        Assert.Contains("1.5 GB a day written to the cloud and kept", said.Message, StringComparison.Ordinal);
-        Assert.Contains("from the declared 10 uploads of 50 MB a day", said.Message, StringComparison.Ordinal);
+        Assert.Contains("2 GB a day written to the cloud and kept", said.Message, StringComparison.Ordinal);
+        Assert.Contains("from the declared 10 uploads of 50 MB a day, 0.5 GB, times 4 (3 for the uploads and their cover, 1 for the backup)", said.Message, StringComparison.Ordinal);
+        Assert.Single(logs.Collector.GetSnapshot(), r => r.Id.Id == BackupOnEvent);
+        Assert.True(proxy.Services.GetRequiredService<IOptions<TrustedProxy.Backup.BackupOptions>>().Value.Enabled);
+    }
+
+    [Fact]
+    public async Task WithTheBackupSwitchedOff_TheRateIsThreeTimesTheDeclaration_AndWithoutTheCacheTheBackupIsOffAndSaysWhy_OrRefusedIfAskedFor()
+    {
+        using var logs = new FakeLoggerProvider();
+        var off = new Dictionary<string, string?>(CacheOn) { ["TrustedProxy:Backup:Enabled"] = "false" };
+        await using (var proxy = await ProxyHost.StartAsync(settings: off, logs: logs))
+        {
+            Assert.Equal(SlotRate.Derive(10, 50, new UploadCacheOptions().BlockSizeBytes, backup: false), proxy.Services.GetRequiredService<IOptions<UploadCacheOptions>>().Value.SlotsPerSecond);
+            Assert.Contains("1.5 GB a day written to the cloud and kept", Assert.Single(logs.Collector.GetSnapshot(), r => r.Id.Id == WriteCostEvent).Message, StringComparison.Ordinal);
+            Assert.DoesNotContain(logs.Collector.GetSnapshot(), r => r.Id.Id is BackupOnEvent or BackupOffEvent);
+        }
+
+        // Write-through, the backup not mentioned: it cannot ride dummy slots there, so it is off and the log says so.
+        using var writeThroughLogs = new FakeLoggerProvider();
+        var writeThrough = new Dictionary<string, string?>(CacheOn) { ["TrustedProxy:UploadCache:Enabled"] = "false" };
+        await using (var proxy = await ProxyHost.StartAsync(settings: writeThrough, logs: writeThroughLogs))
+        {
+            Assert.False(proxy.Services.GetRequiredService<IOptions<TrustedProxy.Backup.BackupOptions>>().Value.Enabled);
+            var warned = Assert.Single(writeThroughLogs.Collector.GetSnapshot(), r => r.Id.Id == BackupOffEvent);
+            Assert.Contains("the upload cache (TrustedProxy:UploadCache:Enabled)", warned.Message, StringComparison.Ordinal);
+        }
+
+        // Asked for there, it is refused at start-up.
+        var asked = new Dictionary<string, string?>(writeThrough) { ["TrustedProxy:Backup:Enabled"] = "true" };
+        var refused = await Assert.ThrowsAsync<InvalidConfigurationException>(() => ProxyHost.StartAsync(settings: asked));
+        Assert.Contains(refused.Errors, e => e.Contains("TrustedProxy:Backup:Enabled needs the upload cache", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -48,11 +84,11 @@ public sealed class SlotRateTests
 
         var options = proxy.Services.GetRequiredService<IOptions<UploadCacheOptions>>().Value;
 
-        // 40 GB a day declared, three times that in slots: 10.6 slots/s, and k for a 2 h mean residence.
-        Assert.Equal(3 * 40e9 / options.BlockSizeBytes / 86_400, options.SlotsPerSecond, 9);
+        // 40 GB a day declared, four times that in slots (three, and one for the backup): 14.1 slots/s, and k for a 2 h mean residence.
+        Assert.Equal(4 * 40e9 / options.BlockSizeBytes / 86_400, options.SlotsPerSecond, 9);
         Assert.Equal((int)Math.Round(options.SlotsPerSecond * 7200), options.PoolThreshold);
         var said = Assert.Single(logs.Collector.GetSnapshot(), r => r.Id.Id == WriteCostEvent);
-        Assert.StartsWith("Cloud writes: 120 GB a day written to the cloud and kept, 43.8 TB a year, whatever the load: 10.596 writes/s of 128 KiB", said.Message, StringComparison.Ordinal);
+        Assert.StartsWith("Cloud writes: 160 GB a day written to the cloud and kept, 58.4 TB a year, whatever the load: 14.129 writes/s of 128 KiB", said.Message, StringComparison.Ordinal);
         Assert.Contains("a block waits 120 min on average", said.Message, StringComparison.Ordinal);
     }
 

@@ -89,8 +89,8 @@ public static class PrivacyHarness
             constant with { SlotsPerSecond = 4, PoolThreshold = 28_800 },
             constant with { SlotsPerSecond = 4, PoolThreshold = 57_600 },
 
-            // What the server runs for a site that declares this workload's load (270 studies of 43.3 MB a day): μ and k derived, R = 2 h.
-            SlotRate.Apply(constant with { DeclaredUploadsPerDay = 270, DeclaredUploadMegabytes = 43.3 }, rateConfigured: false, thresholdConfigured: false),
+            // What the server runs for a site that declares this workload's load (270 studies of 43.3 MB a day): μ and k derived (the backup's share included, on by default), R = 2 h.
+            SlotRate.Apply(constant with { DeclaredUploadsPerDay = 270, DeclaredUploadMegabytes = 43.3 }, rateConfigured: false, thresholdConfigured: false, backup: true),
             constant with { SlotsPerSecond = 4, PoolThreshold = 28_800, Padding = PadmePadding.SchemeName },
             exponential with { MeanHoldSeconds = 600, CoverPerSecond = 0 },
             exponential with { MeanHoldSeconds = 3600, CoverPerSecond = 0 },
