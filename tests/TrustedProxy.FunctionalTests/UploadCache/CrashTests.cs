@@ -173,6 +173,11 @@ public sealed class CrashTests
                 // The test is about uploads: its closing check reads every record back (thousands on
                 // a quiet machine), which the constant-rate read schedule would take half an hour to do.
                 ObliviousRetrieval = new { Schedule = "immediate", RelocationHoldSeconds = 1 },
+
+                // Off (on by default with the cache): a kill between a backup object's put and its
+                // rename in the index leaves an object the index does not know, which the closing
+                // "no orphan object" check would count (docs/backup-and-recovery.md, "Not done yet").
+                Backup = new { Enabled = false },
                 Storage = new { Backend = "filesystem", filesystem = new { Root = "data/cloud" } },
                 Policy = new { Directory = Repository.Path("config", "policies") },
             },
