@@ -2,6 +2,8 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Primitives;
 using TrustedProxy.Audit;
 
+using TrustedProxy.Telemetry;
+
 namespace TrustedProxy.Policy;
 
 /// <summary>A change to the policy files that was refused, and why; the version before it stayed in force.</summary>
@@ -241,5 +243,12 @@ internal sealed partial class PolicyStore : IDisposable
 /// <summary>The decision point over the policy set in force.</summary>
 internal sealed class PolicyDecisionPoint(PolicyStore store) : IPolicyDecisionPoint
 {
-    public PolicyDecision Decide(PolicyRequest request) => PolicyEvaluator.Evaluate(store.Current, request);
+    public PolicyDecision Decide(PolicyRequest request)
+    {
+        using var span = ProxyTracing.Start("policy.decide");
+        var decision = PolicyEvaluator.Evaluate(store.Current, request);
+        span?.SetTag(ProxyTracing.Action, request.Action.ToString());
+        span?.SetTag(ProxyTracing.Permitted, decision.Permitted);
+        return decision;
+    }
 }

@@ -7,6 +7,8 @@ using TrustedProxy.Storage;
 using TrustedProxy.ObliviousRetrieval;
 using TrustedProxy.UploadCache;
 
+using TrustedProxy.Telemetry;
+
 namespace TrustedProxy.Records;
 
 /// <summary>A record's plaintext, ready to stream; owns the key, the scratch copy and the plaintext held in memory until disposed.</summary>
@@ -85,6 +87,8 @@ internal sealed class RecordReader(RecordIndex index, GroupReader groups, Record
 
     private async Task<RecordContent> OpenOnceAsync(RecordEntry entry, Relocation relocate, CancellationToken cancellationToken)
     {
+        using var span = ProxyTracing.Start("record.read");
+        span?.SetTag(ProxyTracing.Bytes, entry.PlaintextLength);
         var dataKey = keys.KeyEncryptionKey.Unwrap(entry.WrappedKey, entry.Handle);
         Stream? ciphertext = null;
         PlaintextBuffer? whole = null;
@@ -95,6 +99,7 @@ internal sealed class RecordReader(RecordIndex index, GroupReader groups, Record
             // A record whose relocation is queued is served from the queue's copy, never the cloud's old objects.
             ciphertext = entry.State == RecordState.Cached ? staging.OpenRead(entry.Handle) : relocations.OpenQueued(entry);
             var fromCloud = ciphertext is null;
+            span?.SetTag(ProxyTracing.RecordSource, fromCloud ? "cloud" : entry.State == RecordState.Cached ? "cache" : "relocation-queue");
             if (!fromCloud && relocate != Relocation.Now)
             {
                 // An ordinary read served locally still starts the stream a read would (unless its

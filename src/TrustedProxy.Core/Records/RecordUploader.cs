@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
@@ -12,6 +13,8 @@ using TrustedProxy.IO;
 using TrustedProxy.Storage;
 using TrustedProxy.UploadCache;
 using TrustedProxy.Watermarking;
+
+using TrustedProxy.Telemetry;
 
 namespace TrustedProxy.Records;
 
@@ -115,9 +118,17 @@ internal sealed partial class RecordUploader(
     {
         // A refused upload is in the audit log as a permitted one is (a policy refusal is already
         // there as its decision); the entry names the reason and never the file's identifiers.
+        using var span = ProxyTracing.Start("upload");
         try
         {
-            return await StoreAsync(body, origin, authorize, cancellationToken, expectedStudyInstanceUid).ConfigureAwait(false);
+            var receipt = await StoreAsync(body, origin, authorize, cancellationToken, expectedStudyInstanceUid).ConfigureAwait(false);
+            span?.SetTag(ProxyTracing.Bytes, receipt.Length);
+            span?.SetTag(ProxyTracing.Outcome, receipt.AlreadyStored ? "duplicate" : "stored");
+            return receipt;
+        }
+        catch (Exception ex) when (span is not null && Refused(span, ex))
+        {
+            throw;
         }
         catch (DicomFormatException format)
         {
@@ -134,6 +145,14 @@ internal sealed partial class RecordUploader(
             await audit.AppendAsync(AuditEvents.UploadRefused(origin.Organisation, UploadRefusals.DuplicateInstance, duplicate.ExistingHandle)).ConfigureAwait(false);
             throw;
         }
+    }
+
+    // Names the refusal on the span (its kind, never its message, which may quote the file); never catches.
+    private static bool Refused(Activity span, Exception ex)
+    {
+        span.SetTag(ProxyTracing.Outcome, ex.GetType().Name);
+        span.SetStatus(ActivityStatusCode.Error);
+        return false;
     }
 
     private readonly KeyedLock<(string Organisation, string SopInstanceUid)> _instances = new();
@@ -169,9 +188,18 @@ internal sealed partial class RecordUploader(
                 var length = (int)whole.Length;
                 var upload = whole.GetBuffer();
                 var original = SHA256.HashData(upload.AsSpan(0, length));
-                var read = await DicomFile.ReadUploadAsync(upload, length, dicomLimits.Value, cancellationToken).ConfigureAwait(false);
-                header = read?.Header ?? await DicomHeader.ReadAsync(new MemoryStream(upload, 0, length, writable: false), dicomLimits.Value, cancellationToken).ConfigureAwait(false);
-                (instanceLock, replaced, alreadyStored) = await AdmitAsync(header, origin, original, authorize, handle, expectedStudyInstanceUid, cancellationToken).ConfigureAwait(false);
+                (DicomFile File, DicomHeader Header, int PixelDataOffset)? read;
+                using (ProxyTracing.Start("dicom.read"))
+                {
+                    read = await DicomFile.ReadUploadAsync(upload, length, dicomLimits.Value, cancellationToken).ConfigureAwait(false);
+                    header = read?.Header ?? await DicomHeader.ReadAsync(new MemoryStream(upload, 0, length, writable: false), dicomLimits.Value, cancellationToken).ConfigureAwait(false);
+                }
+
+                using (ProxyTracing.Start("record.admit"))
+                {
+                    (instanceLock, replaced, alreadyStored) = await AdmitAsync(header, origin, original, authorize, handle, expectedStudyInstanceUid, cancellationToken).ConfigureAwait(false);
+                }
+
                 if (alreadyStored is not null)
                 {
                     // Nothing new is kept: no seal, no cache file.
@@ -181,16 +209,24 @@ internal sealed partial class RecordUploader(
                 }
                 else
                 {
-                    seal = read is { } file
-                        ? await watermarks.SealParsedAsync(file.File, file.PixelDataOffset, upload, length, fields, original, cancellationToken).ConfigureAwait(false)
-                        : await watermarks.SealAsync(upload, length, fields, cancellationToken, original).ConfigureAwait(false);
+                    using (ProxyTracing.Start("seal"))
+                    {
+                        seal = read is { } file
+                            ? await watermarks.SealParsedAsync(file.File, file.PixelDataOffset, upload, length, fields, original, cancellationToken).ConfigureAwait(false)
+                            : await watermarks.SealAsync(upload, length, fields, cancellationToken, original).ConfigureAwait(false);
+                    }
+
                     _seals.Add(1);
 
                     // Only a seal in the pixels changes the bytes; otherwise what is stored is the upload.
                     digest = seal.Kind == RecordSealKind.Pixels ? SHA256.HashData(seal.Stored.AsSpan(0, seal.StoredLength)) : original;
                     plaintextLength = seal.StoredLength;
-                    staged = staging.Create(handle);
-                    layout = await EncryptAndPadAsync(staged, dataKey, envelopeIndex, seal.Stored.AsMemory(0, seal.StoredLength), cancellationToken).ConfigureAwait(false);
+                    using (ProxyTracing.Start("encrypt"))
+                    {
+                        staged = staging.Create(handle);
+                        layout = await EncryptAndPadAsync(staged, dataKey, envelopeIndex, seal.Stored.AsMemory(0, seal.StoredLength), cancellationToken).ConfigureAwait(false);
+                    }
+
                 }
             }
             else

@@ -10,6 +10,8 @@ using TrustedProxy.IO;
 using TrustedProxy.Policy;
 using TrustedProxy.Watermarking;
 
+using TrustedProxy.Telemetry;
+
 namespace TrustedProxy.Records;
 
 /// <summary>
@@ -106,10 +108,12 @@ internal sealed class RecordViews(
     /// </summary>
     public async Task<ViewedRecord> OpenAsync(RecordEntry entry, PolicyObligations obligations, EgressMark? egress, CancellationToken cancellationToken, AuditedAhead? ahead = null)
     {
+        using var span = ProxyTracing.Start("record.open");
         var viewed = await PrepareAsync(entry, obligations, egress, cancellationToken).ConfigureAwait(false);
         try
         {
             var view = ViewName(viewed.View, obligations);
+            span?.SetTag(ProxyTracing.View, view);
             if (ahead?.TryTake(entry.Handle, view, viewed.Mark) != true)
             {
                 await audit.AppendAsync(AuditEvents.Retrieve(entry, view, viewed.Mark, egress?.RequestId)).ConfigureAwait(false);

@@ -12,6 +12,10 @@ public sealed record TelemetryOptions
     /// <summary>An OTLP collector to push metrics and logs to (for example <c>http://collector:4317</c>); none by default.</summary>
     public string? OtlpEndpoint { get; init; }
 
+    /// <summary>The share of traces kept and exported (with <see cref="OtlpEndpoint"/>), 0 to 1; a caller's own sampling decision is followed.</summary>
+    [Range(0.0, 1.0)]
+    public double TraceSampleRatio { get; init; } = 1.0;
+
     /// <summary>OTLP over <c>grpc</c> (port 4317 by convention) or <c>http/protobuf</c> (4318).</summary>
     public string OtlpProtocol { get; init; } = "grpc";
 
@@ -29,6 +33,11 @@ public sealed record TelemetryOptions
         if (OtlpEndpoint is { } endpoint && (!Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")))
         {
             yield return $"TrustedProxy:Telemetry:OtlpEndpoint '{endpoint}' is not an absolute http or https URL";
+        }
+
+        if (!(TraceSampleRatio is >= 0 and <= 1))
+        {
+            yield return $"TrustedProxy:Telemetry:TraceSampleRatio {TraceSampleRatio} must be between 0 and 1";
         }
 
         if (OtlpProtocol is not ("grpc" or "http/protobuf"))

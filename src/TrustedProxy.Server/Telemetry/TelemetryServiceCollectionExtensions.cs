@@ -2,6 +2,7 @@ using OpenTelemetry.Exporter;
 using OpenTelemetry.Logs;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
 using TrustedProxy.Policy;
 using TrustedProxy.Server.Policy;
 
@@ -10,9 +11,11 @@ namespace TrustedProxy.Server.Telemetry;
 /// <summary>
 /// The proxy's telemetry: its own meters (<c>TrustedProxy.*</c>: upload cache, backup, policy,
 /// retrieval, records, audit), ASP.NET Core's and the runtime's, through OpenTelemetry; pushed over
-/// OTLP when a collector is configured (with the logs), scraped in the Prometheus format by
-/// administrators. No tracing: a trace would follow a request into the cloud clients, and the cloud
-/// must never see anything per request (docs/operations.md, "Telemetry").
+/// OTLP when a collector is configured (with the logs and the traces), scraped in the Prometheus
+/// format by administrators. Traces follow a request through the proxy (policy, DICOM, seal,
+/// encryption, the record's opening) and stop there: the cloud clients' handlers propagate no
+/// context, so the cloud never sees anything per request; and no span carries an identifier (the
+/// request path is removed from ASP.NET Core's spans, which keep the route template) (docs/operations.md, "Telemetry").
 /// </summary>
 internal static class TelemetryServiceCollectionExtensions
 {
@@ -43,6 +46,11 @@ internal static class TelemetryServiceCollectionExtensions
 
         if (options.OtlpEndpoint is not null)
         {
+            telemetry.WithTracing(tracing =>
+            {
+                ConfigureTracing(tracing, options);
+                tracing.AddOtlpExporter(exporter => Configure(exporter, options));
+            });
             logging.AddOpenTelemetry(logs =>
             {
                 logs.SetResourceBuilder(ResourceBuilder.CreateDefault().AddService(ServiceName));
@@ -63,6 +71,31 @@ internal static class TelemetryServiceCollectionExtensions
         }
 
         return app;
+    }
+
+    /// <summary>
+    /// What is traced: the proxy's own spans (<see cref="TrustedProxy.Telemetry.ProxyTracing"/>) and
+    /// ASP.NET Core's server spans without the request's path and query (a DICOMweb or records path
+    /// names UIDs or handles); a share of traces set by <see cref="TelemetryOptions.TraceSampleRatio"/>,
+    /// following a caller's sampling decision when it sends one.
+    /// </summary>
+    public static TracerProviderBuilder ConfigureTracing(TracerProviderBuilder tracing, TelemetryOptions options) => tracing
+        .SetResourceBuilder(ResourceBuilder.CreateDefault().AddService(ServiceName))
+        .SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(options.TraceSampleRatio)))
+        .AddSource(TrustedProxy.Telemetry.ProxyTracing.SourceName)
+        .AddAspNetCoreInstrumentation(aspNetCore =>
+        {
+            aspNetCore.RecordException = false;
+            aspNetCore.EnrichWithHttpRequest = (activity, _) => Scrub(activity);
+            aspNetCore.EnrichWithHttpResponse = (activity, _) => Scrub(activity);
+        });
+
+    // The raw target may name a UID (/dicomweb/studies/1.2.…) or a record's handle; the route template (http.route) stays.
+    private static void Scrub(System.Diagnostics.Activity activity)
+    {
+        activity.SetTag("url.path", null);
+        activity.SetTag("url.query", null);
+        activity.SetTag("url.full", null);
     }
 
     private static void Configure(OtlpExporterOptions exporter, TelemetryOptions options)

@@ -221,7 +221,7 @@ public sealed class CoverOnTheWireTests : IDisposable
         {
             // The proxy's own server activities too, as a deployment with OpenTelemetry on would have
             // them: the context then certainly exists inside the proxy, and must still stop there.
-            ShouldListenTo = source => source.Name is SourceName or "Microsoft.AspNetCore",
+            ShouldListenTo = source => source.Name is SourceName or "Microsoft.AspNetCore" or TrustedProxy.Telemetry.ProxyTracing.SourceName,
             Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
             ActivityStarted = activity =>
             {
