@@ -296,38 +296,84 @@ internal sealed class BackupRestorer(IObjectStore store, BackupKeys keys, Backup
         }
     }
 
-    // Objects 0 … dataObjects-1 (at sequenceOf(i)) into output, checked against the length and SHA-256 their closing object states.
+    /// <summary>
+    /// How many objects are read (and opened) at once: a real backend costs a round trip per object,
+    /// so one at a time bounds a recovery by latency, not bandwidth; memory is this many blocks.
+    /// </summary>
+    public int ReadConcurrency { get; init; } = DefaultReadConcurrency;
+
+    public const int DefaultReadConcurrency = 16;
+
+    // Objects 0 … dataObjects-1 (at sequenceOf(i)) into output, checked against the length and SHA-256
+    // their closing object states. Up to ReadConcurrency objects are fetched and opened ahead; they are
+    // hashed and written strictly in order.
     private async Task ReadStreamAsync(long generation, Func<long, ulong> sequenceOf, long dataObjects, long streamBytes, string streamSha256, Stream output, string what, CancellationToken cancellationToken)
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        for (long i = 0; i < dataObjects; i++)
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var ahead = new Queue<Task<byte[]>>();
+        long next = 0;
+        try
         {
-            var sequence = sequenceOf(i);
-            byte[] sealedObject;
-            try
+            for (long i = 0; i < dataObjects; i++)
             {
-                sealedObject = await ReadAsync(keys.NameOf(generation, sequence), cancellationToken).ConfigureAwait(false);
-            }
-            catch (StoredObjectNotFoundException)
-            {
-                throw new BackupIntegrityException($"backup object {generation}/{BackupKeys.Describe(sequence)} is missing from the backend");
-            }
+                while (next < dataObjects && ahead.Count < Math.Max(1, ReadConcurrency))
+                {
+                    var sequence = sequenceOf(next++);
+                    ahead.Enqueue(Task.Run(() => FetchAndOpenAsync(generation, sequence, stop.Token), stop.Token));
+                }
 
-            var payload = sealer.Open(generation, sequence, sealedObject);
+                var payload = await ahead.Dequeue().ConfigureAwait(false);
+                WriteInOrder(payload, i);
+                await output.WriteAsync(payload, cancellationToken).ConfigureAwait(false);
+                CryptographicOperations.ZeroMemory(payload);
+            }
+        }
+        finally
+        {
+            // A failure (or the caller's cancellation) stops the reads still in flight; their payloads are wiped.
+            await stop.CancelAsync().ConfigureAwait(false);
+            foreach (var pending in ahead)
+            {
+                try
+                {
+                    CryptographicOperations.ZeroMemory(await pending.ConfigureAwait(false));
+                }
+                catch (Exception ex) when (ex is OperationCanceledException or BackupIntegrityException or IOException or StoredObjectNotFoundException)
+                {
+                }
+            }
+        }
+
+        void WriteInOrder(byte[] payload, long i)
+        {
             if (payload.Length < sealer.PayloadCapacity && i != dataObjects - 1)
             {
-                throw new BackupIntegrityException($"backup object {generation}/{BackupKeys.Describe(sequence)} is short before the end of {what}");
+                throw new BackupIntegrityException($"backup object {generation}/{BackupKeys.Describe(sequenceOf(i))} is short before the end of {what}");
             }
 
             sha.AppendData(payload);
-            await output.WriteAsync(payload, cancellationToken).ConfigureAwait(false);
-            CryptographicOperations.ZeroMemory(payload);
         }
 
         if (output.Length != streamBytes || !string.Equals(Convert.ToHexStringLower(sha.GetHashAndReset()), streamSha256, StringComparison.Ordinal))
         {
             throw new BackupIntegrityException($"{what} does not match its {(what.StartsWith("increment", StringComparison.Ordinal) ? "commit" : "manifest")} (length or SHA-256 of the stream)");
         }
+    }
+
+    private async Task<byte[]> FetchAndOpenAsync(long generation, ulong sequence, CancellationToken cancellationToken)
+    {
+        byte[] sealedObject;
+        try
+        {
+            sealedObject = await ReadAsync(keys.NameOf(generation, sequence), cancellationToken).ConfigureAwait(false);
+        }
+        catch (StoredObjectNotFoundException)
+        {
+            throw new BackupIntegrityException($"backup object {generation}/{BackupKeys.Describe(sequence)} is missing from the backend");
+        }
+
+        return sealer.Open(generation, sequence, sealedObject);
     }
 
     private async Task<byte[]> ReadAsync(ObjectName name, CancellationToken cancellationToken)
