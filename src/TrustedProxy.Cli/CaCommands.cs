@@ -15,7 +15,7 @@ internal static class CaCommands
 {
     public static Command Create()
     {
-        var keyFile = new Option<string?>("--key-file") { Description = $"The CA key's passphrase file (default certs/ca/ca.key.secret; or set {CaPassphrase.EnvironmentVariable})" };
+        var keyFile = new Option<string?>("--key-file") { Description = $"A file holding the CA key's passphrase (default: {CaPassphrase.EnvironmentVariable}, else derived from the master key; a CA made before keeps certs/ca/ca.key.secret)" };
         var command = new Command("ca", "The federation's certificate authority")
         {
             Init(keyFile),
@@ -30,21 +30,21 @@ internal static class CaCommands
     private static Command Init(Option<string?> keyFile)
     {
         var hosts = new Option<string[]>("--host") { Description = "Host names and addresses for the proxy's TLS certificate", DefaultValueFactory = _ => ["localhost", "127.0.0.1", "::1"], AllowMultipleArgumentsPerToken = true };
-        var command = new Command("init", $"Create the root CA (ECDSA {ProxyCertificateAuthority.RootCurve}) and the proxy's TLS certificate; the key is encrypted with {CaPassphrase.EnvironmentVariable} or a generated key file") { hosts, keyFile, Cli.Certs, AuditCommands.Data };
+        var command = new Command("init", $"Create the root CA (ECDSA {ProxyCertificateAuthority.RootCurve}) and the proxy's TLS certificate; the key is encrypted with {CaPassphrase.EnvironmentVariable} or a passphrase derived from the master key") { hosts, keyFile, Cli.Certs, AuditCommands.Data };
         Cli.SetAction(command, (parse, _) => AuditCommands.AuditedAsync(parse, audit =>
         {
             var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);
-            var result = LocalFederation.Initialize(paths, "unused", parse.GetValue(hosts)!, Environment.GetEnvironmentVariable(CaPassphrase.EnvironmentVariable), issueClients: false, TimeProvider.System, audit);
+            using var keys = AuditCommands.MasterKey(parse.GetValue(AuditCommands.Data)!, create: true)!;
+            var result = LocalFederation.Initialize(paths, "unused", parse.GetValue(hosts)!, CaPassphrase.ForNewKey(keys), issueClients: false, TimeProvider.System, audit);
             if (!result.CreatedCa)
             {
                 throw new CliException($"a CA already exists in '{paths.CaDirectory}'");
             }
 
             Console.WriteLine($"created CA {paths.CaCertificate} and server certificate {paths.ServerCertificate}");
-            if (File.Exists(paths.CaKeyFile))
-            {
-                Console.WriteLine($"the CA key is encrypted under the key file {paths.CaKeyFile} (0600); keep it off this machine in production");
-            }
+            Console.WriteLine(Environment.GetEnvironmentVariable(CaPassphrase.EnvironmentVariable) is { Length: > 0 }
+                ? $"the CA key is encrypted under {CaPassphrase.EnvironmentVariable}: it is needed to issue and revoke"
+                : "the CA key is encrypted under a passphrase derived from the master key (recovered with its shares); nothing beside the key opens it");
 
             return Task.FromResult(Cli.Ok);
         }));
@@ -64,7 +64,7 @@ internal static class CaCommands
         Cli.SetAction(command, (parse, _) => AuditCommands.AuditedAsync(parse, async audit =>
         {
             var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);
-            var ca = ProxyCertificateAuthority.Open(paths, TimeProvider.System, parse.GetValue(keyFile), audit);
+            var ca = OpenCa(parse, keyFile, audit);
             ProxyRoles.TryParse(parse.GetValue(role), out var parsedRole);
             var org = parse.GetValue(organisation)!;
             var validity = TimeSpan.FromDays(parse.GetValue(days));
@@ -107,7 +107,7 @@ internal static class CaCommands
         Cli.SetAction(command, (parse, _) => AuditCommands.AuditedAsync(parse, audit =>
         {
             var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);
-            var ca = ProxyCertificateAuthority.Open(paths, TimeProvider.System, parse.GetValue(keyFile), audit);
+            var ca = OpenCa(parse, keyFile, audit);
             RevocationReasons.TryParse(parse.GetValue(reason), out var parsed);
             var changed = ca.Revoke(parse.GetValue(serial)!, parsed);
             Console.WriteLine(changed ? $"revoked {CertificateSerial.Normalize(parse.GetValue(serial)!)}; CRL published at {paths.Crl}" : "already revoked; CRL republished");
@@ -119,11 +119,11 @@ internal static class CaCommands
     private static Command List(Option<string?> keyFile)
     {
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table" };
-        var command = new Command("list", "Every certificate the CA issued") { json, keyFile, Cli.Certs };
+        var command = new Command("list", "Every certificate the CA issued") { json, keyFile, Cli.Certs, AuditCommands.Data };
         Cli.SetAction(command, (parse, _) =>
         {
             var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);
-            var ca = ProxyCertificateAuthority.Open(paths, TimeProvider.System, parse.GetValue(keyFile));
+            var ca = OpenCa(parse, keyFile);
             var issued = ca.List();
             if (parse.GetValue(json))
             {
@@ -145,14 +145,23 @@ internal static class CaCommands
 
     private static Command PublishCrl(Option<string?> keyFile)
     {
-        var command = new Command("crl", "Sign and publish a fresh CRL (it is valid for 7 days; the server re-signs it at start and daily while it holds the CA key)") { keyFile, Cli.Certs };
+        var command = new Command("crl", "Sign and publish a fresh CRL (it is valid for 7 days; the server re-signs it at start and daily while it holds the CA key)") { keyFile, Cli.Certs, AuditCommands.Data };
         Cli.SetAction(command, (parse, _) =>
         {
             var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);
-            ProxyCertificateAuthority.Open(paths, TimeProvider.System, parse.GetValue(keyFile)).PublishCrl();
+            OpenCa(parse, keyFile).PublishCrl();
             Console.WriteLine($"CRL published at {paths.Crl}");
             return Task.FromResult(Cli.Ok);
         });
         return command;
+    }
+
+    // The CA key's passphrase: the environment, --key-file, a CA's older key file beside its key, or
+    // derived from the master key under --data (the master key is held only while the key is opened).
+    private static ProxyCertificateAuthority OpenCa(ParseResult parse, Option<string?> keyFile, TrustedProxy.Audit.AuditLog? audit = null)
+    {
+        var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);
+        using var keys = AuditCommands.MasterKey(parse.GetValue(AuditCommands.Data)!, create: false);
+        return ProxyCertificateAuthority.Open(paths, TimeProvider.System, parse.GetValue(keyFile), audit, keys);
     }
 }

@@ -51,7 +51,12 @@ internal static class InitCommand
         async Task<int> Initialize(ParseResult parse, TrustedProxy.Audit.AuditLog audit, DeclaredLoad.Values load, bool declares, string? existingKey)
         {
             var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);
-            var result = LocalFederation.Initialize(paths, parse.GetValue(organisation)!, parse.GetValue(hosts)!, Environment.GetEnvironmentVariable(CaPassphrase.EnvironmentVariable), issueClients: true, TimeProvider.System, audit);
+            LocalFederationResult result;
+            using (var master = AuditCommands.MasterKey(parse.GetValue(AuditCommands.Data)!, create: true)!)
+            {
+                result = LocalFederation.Initialize(paths, parse.GetValue(organisation)!, parse.GetValue(hosts)!, CaPassphrase.ForNewKey(master), issueClients: true, TimeProvider.System, audit);
+            }
+
             Console.WriteLine(result.CreatedCa ? $"created CA           {paths.CaCertificate}" : $"kept existing CA     {paths.CaCertificate}");
             Console.WriteLine(result.CreatedServerCertificate ? $"created server cert  {paths.ServerCertificate}" : $"kept server cert     {paths.ServerCertificate}");
             foreach (var file in result.CreatedClientFiles)

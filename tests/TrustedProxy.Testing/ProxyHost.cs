@@ -158,8 +158,12 @@ public sealed class ProxyHost : IAsyncDisposable
 
     public TrustedProxyClient Client(X509Certificate2 certificate) => Track(new TrustedProxyClient(BaseAddress, certificate, CaCertificate));
 
-    /// <summary>Opens the CA with the key file the proxy generated, to issue odd certificates.</summary>
-    internal ProxyCertificateAuthority OpenCa() => ProxyCertificateAuthority.Open(Certificates, TimeProvider.System);
+    /// <summary>Opens the CA with the passphrase the proxy derived from its master key, to issue odd certificates.</summary>
+    internal ProxyCertificateAuthority OpenCa()
+    {
+        using var keys = TrustedProxy.Crypto.ProxyKeyRing.LoadOrCreate(Path.Combine(Root, "data", "keys", "master.key"));
+        return ProxyCertificateAuthority.Open(Certificates, TimeProvider.System, keys: keys);
+    }
 
     /// <summary>Every object the backend holds, as the cloud sees it.</summary>
     public async Task<IReadOnlyList<StoredObject>> CloudObjectsAsync()

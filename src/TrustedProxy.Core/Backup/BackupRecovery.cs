@@ -111,7 +111,7 @@ internal sealed class BackupRecovery(IObjectStore store, ProxyKeyRing keys, int 
                 throw new BackupIntegrityException($"the restored {audit.Summary}");
             }
 
-            var caChecked = CheckCertificateAuthority(new CertificateAuthorityPaths(certsScratch));
+            var caChecked = CheckCertificateAuthority(new CertificateAuthorityPaths(certsScratch), keys);
             var records = CountRecords(Path.Combine(dataScratch, "proxy.db"));
             if (records != expectedRecords)
             {
@@ -161,16 +161,17 @@ internal sealed class BackupRecovery(IObjectStore store, ProxyKeyRing keys, int 
         }
     }
 
-    // The CA key is restored encrypted as it was; its passphrase file came with it. The key must
-    // decrypt and be the CA certificate's own.
-    private static bool CheckCertificateAuthority(CertificateAuthorityPaths paths)
+    // The CA key is restored encrypted as it was; its passphrase is derived from the master key being
+    // recovered with (or, for a CA made before that, its passphrase file came with it, or the operator
+    // sets the environment's). The key must decrypt and be the CA certificate's own.
+    private static bool CheckCertificateAuthority(CertificateAuthorityPaths paths, ProxyKeyRing keys)
     {
         if (!paths.CaExists)
         {
             throw new BackupIntegrityException("the restored certificates directory has no CA");
         }
 
-        var passphrase = CaPassphrase.Resolve(paths) ?? throw new BackupIntegrityException($"the restored CA key has no passphrase file ({Path.GetFileName(paths.CaKeyFile)}) and {CaPassphrase.EnvironmentVariable} is not set");
+        var passphrase = CaPassphrase.Resolve(paths, keys: keys)!;
         using var key = ECDsa.Create();
         try
         {
@@ -178,7 +179,7 @@ internal sealed class BackupRecovery(IObjectStore store, ProxyKeyRing keys, int 
         }
         catch (CryptographicException)
         {
-            throw new BackupIntegrityException("the restored CA key does not decrypt with its passphrase");
+            throw new BackupIntegrityException($"the restored CA key does not decrypt with its passphrase (derived from the master key, its restored key file, or {CaPassphrase.EnvironmentVariable})");
         }
 
         using var certificate = X509Certificate2.CreateFromPem(File.ReadAllText(paths.CaCertificate));

@@ -21,7 +21,8 @@ internal static class LocalFederation
         var createdCa = !paths.CaExists;
         var ca = createdCa
             ? ProxyCertificateAuthority.Create(paths, "TrustedProxy Root CA", passphrase, time, audit)
-            : ProxyCertificateAuthority.Open(paths, time, audit: audit);
+            : ProxyCertificateAuthority.Open(paths, CaPassphrase.Resolve(paths) ?? passphrase ?? throw new CertificateAuthorityException(
+                $"no passphrase for the CA key: set {CaPassphrase.EnvironmentVariable}, or the master key it was derived from"), time, audit);
 
         var createdServer = false;
         if (!File.Exists(paths.ServerCertificate) || !File.Exists(paths.ServerPrivateKey))

@@ -132,10 +132,10 @@ internal sealed class ProxyCertificateAuthority
         return new ProxyCertificateAuthority(paths, signingKey, root, time, audit);
     }
 
-    /// <summary>Opens the CA with the passphrase from the environment or the key file.</summary>
-    public static ProxyCertificateAuthority Open(CertificateAuthorityPaths paths, TimeProvider time, string? keyFile = null, AuditLog? audit = null) =>
-        Open(paths, CaPassphrase.Resolve(paths, keyFile) ?? throw new CertificateAuthorityException(
-            $"no passphrase for the CA key: set {CaPassphrase.EnvironmentVariable} or provide the key file '{keyFile ?? paths.CaKeyFile}'"), time, audit);
+    /// <summary>Opens the CA with the passphrase from the environment, a key file, or the master key (<see cref="CaPassphrase.Resolve"/>).</summary>
+    public static ProxyCertificateAuthority Open(CertificateAuthorityPaths paths, TimeProvider time, string? keyFile = null, AuditLog? audit = null, ProxyKeyRing? keys = null) =>
+        Open(paths, CaPassphrase.Resolve(paths, keyFile, keys) ?? throw new CertificateAuthorityException(
+            $"no passphrase for the CA key: set {CaPassphrase.EnvironmentVariable}, provide the key file '{keyFile ?? paths.CaKeyFile}', or the master key it was derived from"), time, audit);
 
     /// <summary>Reads the public root certificate without touching the private key.</summary>
     public static X509Certificate2 LoadRootCertificate(CertificateAuthorityPaths paths) =>

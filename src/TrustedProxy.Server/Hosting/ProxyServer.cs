@@ -174,7 +174,7 @@ public static class ProxyServer
 
         if (server.AutoInitializeCertificates)
         {
-            LocalFederation.Initialize(certificates, server.LocalOrganisation, server.EffectiveHostNames.ToList(), passphrase: null, issueClients: true, time, audit);
+            LocalFederation.Initialize(certificates, server.LocalOrganisation, server.EffectiveHostNames.ToList(), CaPassphrase.ForNewKey(keyRing), issueClients: true, time, audit);
         }
         else if (!certificates.CaExists || !File.Exists(certificates.ServerCertificate))
         {
@@ -183,7 +183,7 @@ public static class ProxyServer
 
         var caCertificate = ProxyCertificateAuthority.LoadRootCertificate(certificates);
         var serverCertificate = LoadServerCertificate(certificates);
-        ProxyCertificateAuthority? authority = CaPassphrase.Resolve(certificates) is { } passphrase
+        ProxyCertificateAuthority? authority = CaPassphrase.Resolve(certificates, keys: keyRing) is { } passphrase
             ? ProxyCertificateAuthority.Open(certificates, passphrase, time, audit)
             : null;
         authority?.PublishCrl();

@@ -143,8 +143,10 @@ public abstract class DisasterDrill
         using (var server = await ServerProcess.StartAsync(site.Path, port))
         {
             using var admin = Client(site.Path, port, ProxyRole.Admin);
-            await WaitForAsync(admin, h => h.GetProperty("upload-cache").GetProperty("data").GetProperty("waitingBlocks").GetInt32() == 0, "the restored waiting blocks released");
-            Assert.Empty(Directory.GetFiles(Path.Combine(site.Path, "data", "staging"), "*.tpx"));
+            // A record's cache file is removed just after its last block is marked released: wait for both.
+            var staging = Path.Combine(site.Path, "data", "staging");
+            await WaitForAsync(admin, h => h.GetProperty("upload-cache").GetProperty("data").GetProperty("waitingBlocks").GetInt32() == 0 && Directory.GetFiles(staging, "*.tpx").Length == 0, "the restored waiting blocks released and their cache files removed");
+            Assert.Empty(Directory.GetFiles(staging, "*.tpx"));
             using var consumer = Client(site.Path, port, ProxyRole.Consumer);
             foreach (var (handle, content) in records)
             {

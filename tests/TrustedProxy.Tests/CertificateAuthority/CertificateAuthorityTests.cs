@@ -47,6 +47,31 @@ public sealed class CertificateAuthorityTests : IDisposable
     }
 
     [Fact]
+    public void ByDefault_TheKeysPassphraseIsDerivedFromTheMasterKey_NothingBesideTheKeyOpensIt_AndAnotherMasterKeyCannot()
+    {
+        using var other = new TemporaryDirectory();
+        var paths = new CertificateAuthorityPaths(other.Path);
+        using var master = TrustedProxy.Crypto.ProxyKeyRing.FromBytes(System.Security.Cryptography.SHA256.HashData("ca passphrase master"u8));
+        using var stranger = TrustedProxy.Crypto.ProxyKeyRing.FromBytes(System.Security.Cryptography.SHA256.HashData("another installation"u8));
+        var created = LocalFederation.Initialize(paths, "Local Hospital", ["localhost"], CaPassphrase.Derive(master), issueClients: false, TimeProvider.System);
+
+        Assert.True(created.CreatedCa);
+        Assert.False(File.Exists(paths.CaKeyFile));
+        Assert.Empty(Directory.GetFiles(paths.CaDirectory, "*.secret"));
+        Assert.NotNull(ProxyCertificateAuthority.Open(paths, TimeProvider.System, keys: master));
+
+        // The certificates directory alone, or with another installation's master key, opens nothing.
+        var alone = Assert.Throws<CertificateAuthorityException>(() => ProxyCertificateAuthority.Open(paths, TimeProvider.System));
+        Assert.Contains("no passphrase for the CA key", alone.Message, StringComparison.Ordinal);
+        Assert.Throws<CertificateAuthorityException>(() => ProxyCertificateAuthority.Open(paths, TimeProvider.System, keys: stranger));
+
+        // The derivation is a function of the master key alone: the same shares give the same passphrase.
+        using var again = TrustedProxy.Crypto.ProxyKeyRing.FromBytes(System.Security.Cryptography.SHA256.HashData("ca passphrase master"u8));
+        Assert.Equal(CaPassphrase.Derive(master), CaPassphrase.Derive(again));
+        Assert.NotEqual(CaPassphrase.Derive(master), CaPassphrase.Derive(stranger));
+    }
+
+    [Fact]
     public void APassphraseInsteadOfAKeyFile_WritesNoKeyFile()
     {
         using var other = new TemporaryDirectory();
