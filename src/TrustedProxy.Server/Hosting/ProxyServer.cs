@@ -206,7 +206,7 @@ public static class ProxyServer
         services.AddSingleton(keyRing);
         services.AddSingleton(ObjectMask.From(keyRing));
         services.AddSingleton(store);
-        services.AddSingleton(new RecordIndex(Path.Combine(dataDirectory, "proxy.db")));
+        services.AddSingleton(new RecordIndex(Path.Combine(dataDirectory, "proxy.db"), time: time));
         services.AddSingleton(Options.Create(policy));
         services.AddSingleton<PolicyHistory>();
         services.AddSingleton(sp => new PolicyStore(policySet!, policyDirectory, policy, profiles, sp.GetRequiredService<PolicyHistory>(), sp.GetRequiredService<AuditLog>(), time, sp.GetRequiredService<ILogger<PolicyStore>>()));
