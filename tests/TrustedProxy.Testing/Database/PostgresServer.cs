@@ -86,7 +86,9 @@ public sealed class PostgresServer
         var port = FreePort.Next();
         var server = new PostgresServer(directory, port);
         var data = Path.Combine(directory, "data");
-        Run(Path.Combine(binaries, "initdb"), ["-D", data, "-A", "trust", "-U", Superuser, "-E", "UTF8", "--no-sync", "--no-instructions"], asRoot);
+        // A linguistic default collation (ICU en-US: "b" before "C"), as production clusters usually
+        // have, so that a query relying on byte order without saying so fails here too.
+        Run(Path.Combine(binaries, "initdb"), ["-D", data, "-A", "trust", "-U", Superuser, "-E", "UTF8", "--locale=C.UTF-8", "--locale-provider=icu", "--icu-locale=en-US", "--no-sync", "--no-instructions"], asRoot);
         var options = string.Join(' ', [
             "-p", port.ToString(CultureInfo.InvariantCulture), "-k", directory, "-c", "listen_addresses=127.0.0.1",
             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200"]);
