@@ -7,8 +7,8 @@ using TrustedProxy.Policy;
 namespace TrustedProxy.Cli;
 
 /// <summary>
-/// <c>tproxy ca …</c>: the certificate authority, operated on the files under certs/ (works with or
-/// without a running server). Creating the CA, issuing and revoking are recorded in the audit log under
+/// <c>tproxy ca …</c>: the certificate authority, operated on the files under certs/ and the registry
+/// where the server keeps it (TrustedProxy:Database; works with or without a running server). Creating the CA, issuing and revoking are recorded in the audit log under
 /// --data, as the operator at this terminal, before they take effect.
 /// </summary>
 internal static class CaCommands
@@ -34,7 +34,7 @@ internal static class CaCommands
         Cli.SetAction(command, (parse, _) => AuditCommands.AuditedAsync(parse, audit =>
         {
             var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);
-            var result = LocalFederation.Initialize(paths, "unused", parse.GetValue(hosts)!, Environment.GetEnvironmentVariable(CaPassphrase.EnvironmentVariable), issueClients: false, TimeProvider.System, audit);
+            var result = LocalFederation.Initialize(paths, "unused", parse.GetValue(hosts)!, Environment.GetEnvironmentVariable(CaPassphrase.EnvironmentVariable), issueClients: false, TimeProvider.System, audit, Cli.CertificateRegistry());
             if (!result.CreatedCa)
             {
                 throw new CliException($"a CA already exists in '{paths.CaDirectory}'");
@@ -64,7 +64,7 @@ internal static class CaCommands
         Cli.SetAction(command, (parse, _) => AuditCommands.AuditedAsync(parse, async audit =>
         {
             var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);
-            var ca = ProxyCertificateAuthority.Open(paths, TimeProvider.System, parse.GetValue(keyFile), audit);
+            var ca = ProxyCertificateAuthority.Open(paths, TimeProvider.System, parse.GetValue(keyFile), audit, Cli.CertificateRegistry());
             ProxyRoles.TryParse(parse.GetValue(role), out var parsedRole);
             var org = parse.GetValue(organisation)!;
             var validity = TimeSpan.FromDays(parse.GetValue(days));
@@ -107,7 +107,7 @@ internal static class CaCommands
         Cli.SetAction(command, (parse, _) => AuditCommands.AuditedAsync(parse, audit =>
         {
             var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);
-            var ca = ProxyCertificateAuthority.Open(paths, TimeProvider.System, parse.GetValue(keyFile), audit);
+            var ca = ProxyCertificateAuthority.Open(paths, TimeProvider.System, parse.GetValue(keyFile), audit, Cli.CertificateRegistry());
             RevocationReasons.TryParse(parse.GetValue(reason), out var parsed);
             var changed = ca.Revoke(parse.GetValue(serial)!, parsed);
             Console.WriteLine(changed ? $"revoked {CertificateSerial.Normalize(parse.GetValue(serial)!)}; CRL published at {paths.Crl}" : "already revoked; CRL republished");
@@ -123,7 +123,7 @@ internal static class CaCommands
         Cli.SetAction(command, (parse, _) =>
         {
             var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);
-            var ca = ProxyCertificateAuthority.Open(paths, TimeProvider.System, parse.GetValue(keyFile));
+            var ca = ProxyCertificateAuthority.Open(paths, TimeProvider.System, parse.GetValue(keyFile), registry: Cli.CertificateRegistry());
             var issued = ca.List();
             if (parse.GetValue(json))
             {
@@ -149,7 +149,7 @@ internal static class CaCommands
         Cli.SetAction(command, (parse, _) =>
         {
             var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);
-            ProxyCertificateAuthority.Open(paths, TimeProvider.System, parse.GetValue(keyFile)).PublishCrl();
+            ProxyCertificateAuthority.Open(paths, TimeProvider.System, parse.GetValue(keyFile), registry: Cli.CertificateRegistry()).PublishCrl();
             Console.WriteLine($"CRL published at {paths.Crl}");
             return Task.FromResult(Cli.Ok);
         });

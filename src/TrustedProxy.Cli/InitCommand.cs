@@ -51,7 +51,7 @@ internal static class InitCommand
         async Task<int> Initialize(ParseResult parse, TrustedProxy.Audit.AuditLog audit, DeclaredLoad.Values load, bool declares, string? existingKey)
         {
             var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);
-            var result = LocalFederation.Initialize(paths, parse.GetValue(organisation)!, parse.GetValue(hosts)!, Environment.GetEnvironmentVariable(CaPassphrase.EnvironmentVariable), issueClients: true, TimeProvider.System, audit);
+            var result = LocalFederation.Initialize(paths, parse.GetValue(organisation)!, parse.GetValue(hosts)!, Environment.GetEnvironmentVariable(CaPassphrase.EnvironmentVariable), issueClients: true, TimeProvider.System, audit, Cli.CertificateRegistry());
             Console.WriteLine(result.CreatedCa ? $"created CA           {paths.CaCertificate}" : $"kept existing CA     {paths.CaCertificate}");
             Console.WriteLine(result.CreatedServerCertificate ? $"created server cert  {paths.ServerCertificate}" : $"kept server cert     {paths.ServerCertificate}");
             foreach (var file in result.CreatedClientFiles)

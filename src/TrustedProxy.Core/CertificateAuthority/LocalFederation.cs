@@ -16,12 +16,12 @@ internal static class LocalFederation
     public static readonly TimeSpan ServerValidity = TimeSpan.FromDays(397);
     public static readonly TimeSpan ClientValidity = TimeSpan.FromDays(365);
 
-    public static LocalFederationResult Initialize(CertificateAuthorityPaths paths, string organisation, IReadOnlyList<string> serverHostNames, string? passphrase, bool issueClients, TimeProvider time, AuditLog? audit = null)
+    public static LocalFederationResult Initialize(CertificateAuthorityPaths paths, string organisation, IReadOnlyList<string> serverHostNames, string? passphrase, bool issueClients, TimeProvider time, AuditLog? audit = null, CertificateRegistryLocation? registry = null)
     {
         var createdCa = !paths.CaExists;
         var ca = createdCa
-            ? ProxyCertificateAuthority.Create(paths, "TrustedProxy Root CA", passphrase, time, audit)
-            : ProxyCertificateAuthority.Open(paths, time, audit: audit);
+            ? ProxyCertificateAuthority.Create(paths, "TrustedProxy Root CA", passphrase, time, audit, registry)
+            : ProxyCertificateAuthority.Open(paths, time, audit: audit, registry: registry);
 
         var createdServer = false;
         if (!File.Exists(paths.ServerCertificate) || !File.Exists(paths.ServerPrivateKey))

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using TrustedProxy.Audit;
 using TrustedProxy.Backup;
 using TrustedProxy.CertificateAuthority;
+using TrustedProxy.Database;
 using TrustedProxy.Crypto;
 using TrustedProxy.Deidentification;
 using TrustedProxy.Dicom;
@@ -120,6 +121,8 @@ public static class ProxyServer
         var limits = binder.Bind<RequestLimitsOptions>("TrustedProxy:Limits");
         var backup = binder.Bind<BackupOptions>("TrustedProxy:Backup");
         var telemetry = binder.Bind<TelemetryOptions>("TrustedProxy:Telemetry");
+        var database = binder.Bind<DatabaseOptions>(DatabaseOptions.Section);
+        binder.AddErrors(database.Validate());
         binder.AddErrors(telemetry.Validate());
         binder.AddErrors(server.Validate());
         binder.AddErrors(uploadCache.Validate());
@@ -148,6 +151,8 @@ public static class ProxyServer
         var root = settings.ContentRoot;
         var dataDirectory = Path.GetFullPath(Path.Combine(root, paths.DataDirectory));
         var certificates = new CertificateAuthorityPaths(Path.GetFullPath(Path.Combine(root, paths.CertificatesDirectory)));
+        // So far only the CA registry follows TrustedProxy:Database; the index stays in SQLite (docs/database.md).
+        var registry = CertificateRegistryLocation.From(database);
         var time = settings.Time;
 
         SecretFile.EnsurePrivateDirectory(dataDirectory);
@@ -171,7 +176,7 @@ public static class ProxyServer
 
         if (server.AutoInitializeCertificates)
         {
-            LocalFederation.Initialize(certificates, server.LocalOrganisation, server.EffectiveHostNames.ToList(), passphrase: null, issueClients: true, time, audit);
+            LocalFederation.Initialize(certificates, server.LocalOrganisation, server.EffectiveHostNames.ToList(), passphrase: null, issueClients: true, time, audit, registry);
         }
         else if (!certificates.CaExists || !File.Exists(certificates.ServerCertificate))
         {
@@ -181,7 +186,7 @@ public static class ProxyServer
         var caCertificate = ProxyCertificateAuthority.LoadRootCertificate(certificates);
         var serverCertificate = LoadServerCertificate(certificates);
         ProxyCertificateAuthority? authority = CaPassphrase.Resolve(certificates) is { } passphrase
-            ? ProxyCertificateAuthority.Open(certificates, passphrase, time, audit)
+            ? ProxyCertificateAuthority.Open(certificates, passphrase, time, audit, registry)
             : null;
         authority?.PublishCrl();
 
@@ -225,7 +230,7 @@ public static class ProxyServer
         services.AddSingleton(new CertificateAuthorityAccess(authority));
         services.AddSingleton(sp => new PublishedRevocationList(
             certificates.Crl, caCertificate, time, sp.GetRequiredService<ILogger<PublishedRevocationList>>(), TimeSpan.FromSeconds(server.CrlGraceSeconds),
-            File.Exists(certificates.Registry) ? () => new IssuedCertificateRegistry(certificates.Registry).CurrentCrlNumber() : null));
+            registry.Exists(certificates) ? () => registry.Open(certificates, time).CurrentCrlNumber() : null));
         services.AddHostedService<Server.CertificateAuthority.CrlRefreshService>();
         services.AddSingleton(sp => new ClientCertificateValidator(caCertificate, sp.GetRequiredService<PublishedRevocationList>(), time));
         services.AddSingleton(Options.Create(watermarking));
