@@ -199,6 +199,33 @@ public sealed class PostgreSqlIssuedCertificateRegistryTests(PostgresDatabase da
         }
     }
 
+    [Fact]
+    public async Task ADatabaseMigratedByANewerProxy_IsRefused_AndLeftAsItIs()
+    {
+        var server = await Testing.Database.PostgresServer.SharedAsync();
+        var newer = await server.CreateDatabaseAsync();
+        try
+        {
+            IssuedCertificateRegistry.OnPostgreSql(newer, Time);
+            await using (var connection = new NpgsqlConnection(newer))
+            {
+                await connection.OpenAsync();
+                await connection.ExecuteAsync("INSERT INTO ca_schema_version (version, applied_at) VALUES (2, '2030-01-01T00:00:00.0000000+00:00')");
+            }
+
+            var refused = Assert.Throws<InvalidOperationException>(() => IssuedCertificateRegistry.OnPostgreSql(newer, Time));
+
+            Assert.Equal("the certificate registry schema is version 2, newer than this proxy knows (1); upgrade the proxy", refused.Message);
+            await using var check = new NpgsqlConnection(newer);
+            await check.OpenAsync();
+            Assert.Equal(2L, await check.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM ca_schema_version"));
+        }
+        finally
+        {
+            await server.DropDatabaseAsync(newer);
+        }
+    }
+
     private protected override IssuedCertificateRegistry Open() => IssuedCertificateRegistry.OnPostgreSql(database.ConnectionString, Time);
 
     protected override DbConnection Connect()
