@@ -7,6 +7,8 @@
 #       nodejs, npm                                   for the cloud emulators
 #       chromium, fonts-dejavu-core                   the dashboard's browser test (driven by Playwright), and a
 #                                                     TrueType font the PDF-report test embeds
+#       postgresql                                    a real PostgreSQL 15 for the database tests, started by the tests
+#                                                     themselves in a temporary directory (never the system service)
 #   - Azurite and s3rver from tools/package-lock.json (npm ci)
 #   - NuGet packages (dotnet restore, part of dotnet test)
 # Extra arguments go to `dotnet test`, e.g. tools/test.sh --filter FullyQualifiedName~Crypto
@@ -18,11 +20,13 @@ for package in python3-pydicom python3-numpy python3-pil dcmtk orthanc orthanc-d
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+# initdb is not on PATH in Debian's package (it lives in /usr/lib/postgresql/<version>/bin).
+command -v initdb >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then
     echo "installing Debian packages: ${missing[*]}"
     apt-get update -qq
-    # Orthanc is only a test client here: its package must not start the system service.
+    # Orthanc and PostgreSQL are only test parts here: their packages must not start the system services.
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d.tproxy && chmod +x /usr/sbin/policy-rc.d.tproxy
     [ -e /usr/sbin/policy-rc.d ] || { cp /usr/sbin/policy-rc.d.tproxy /usr/sbin/policy-rc.d; remove_policy=1; }
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -7,8 +7,8 @@ using TrustedProxy.Policy;
 namespace TrustedProxy.Cli;
 
 /// <summary>
-/// <c>tproxy ca …</c>: the certificate authority, operated on the files under certs/ (works with or
-/// without a running server). Creating the CA, issuing and revoking are recorded in the audit log under
+/// <c>tproxy ca …</c>: the certificate authority, operated on the files under certs/ and the registry
+/// where the server keeps it (TrustedProxy:Database; works with or without a running server). Creating the CA, issuing and revoking are recorded in the audit log under
 /// --data, as the operator at this terminal, before they take effect.
 /// </summary>
 internal static class CaCommands
@@ -35,7 +35,7 @@ internal static class CaCommands
         {
             var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);
             using var keys = AuditCommands.MasterKey(parse.GetValue(AuditCommands.Data)!, create: true)!;
-            var result = LocalFederation.Initialize(paths, "unused", parse.GetValue(hosts)!, CaPassphrase.ForNewKey(keys), issueClients: false, TimeProvider.System, audit);
+            var result = LocalFederation.Initialize(paths, "unused", parse.GetValue(hosts)!, CaPassphrase.ForNewKey(keys), issueClients: false, TimeProvider.System, audit, Cli.CertificateRegistry());
             if (!result.CreatedCa)
             {
                 throw new CliException($"a CA already exists in '{paths.CaDirectory}'");
@@ -162,6 +162,6 @@ internal static class CaCommands
     {
         var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);
         using var keys = AuditCommands.MasterKey(parse.GetValue(AuditCommands.Data)!, create: false);
-        return ProxyCertificateAuthority.Open(paths, TimeProvider.System, parse.GetValue(keyFile), audit, keys);
+        return ProxyCertificateAuthority.Open(paths, TimeProvider.System, parse.GetValue(keyFile), audit, Cli.CertificateRegistry(), keys);
     }
 }

@@ -131,13 +131,26 @@ internal static class Cli
             : throw new CliException($"several {name} credentials in '{paths.ClientsDirectory}' and none of the local organisation '{local}' (TrustedProxy:Server:LocalOrganisation); choose one with --cert, e.g. --cert {matches[0]}");
     }
 
+    /// <summary>
+    /// Where the CA registry is, as the server finds it (TrustedProxy:Database), so that an issue or a
+    /// revocation made here is the one the server reads; an invalid setting stops the command as it stops the server.
+    /// </summary>
+    public static CertificateRegistryLocation CertificateRegistry()
+    {
+        var options = Configuration().GetSection(Database.DatabaseOptions.Section).Get<Database.DatabaseOptions>() ?? new Database.DatabaseOptions();
+        var errors = options.Validate().ToList();
+        return errors.Count == 0 ? CertificateRegistryLocation.From(options) : throw new InvalidConfigurationException(errors);
+    }
+
     // As the server reads it: config/appsettings.json where the command runs, then the environment.
+    private static IConfiguration Configuration() => new ConfigurationBuilder()
+        .AddJsonFile(Path.GetFullPath(Path.Combine("config", "appsettings.json")), optional: true)
+        .AddEnvironmentVariables()
+        .Build();
+
     private static string LocalOrganisation()
     {
-        var configuration = new ConfigurationBuilder()
-            .AddJsonFile(Path.GetFullPath(Path.Combine("config", "appsettings.json")), optional: true)
-            .AddEnvironmentVariables()
-            .Build();
+        var configuration = Configuration();
         return configuration["TrustedProxy:Server:LocalOrganisation"] is { Length: > 0 } organisation
             ? organisation
             : new ProxyServerOptions().LocalOrganisation;

@@ -54,7 +54,7 @@ internal static class InitCommand
             LocalFederationResult result;
             using (var master = AuditCommands.MasterKey(parse.GetValue(AuditCommands.Data)!, create: true)!)
             {
-                result = LocalFederation.Initialize(paths, parse.GetValue(organisation)!, parse.GetValue(hosts)!, CaPassphrase.ForNewKey(master), issueClients: true, TimeProvider.System, audit);
+                result = LocalFederation.Initialize(paths, parse.GetValue(organisation)!, parse.GetValue(hosts)!, CaPassphrase.ForNewKey(master), issueClients: true, TimeProvider.System, audit, Cli.CertificateRegistry());
             }
 
             Console.WriteLine(result.CreatedCa ? $"created CA           {paths.CaCertificate}" : $"kept existing CA     {paths.CaCertificate}");

@@ -1,5 +1,6 @@
 using Dapper;
-using Microsoft.Data.Sqlite;
+using System.Data.Common;
+using TrustedProxy.Database;
 
 namespace TrustedProxy.CertificateAuthority;
 
@@ -17,34 +18,32 @@ public sealed record IssuedCertificateRecord(
     string? RevocationReason);
 
 /// <summary>
-/// The CA's memory of what it issued and revoked (SQLite), shared by the server and the CLI so
-/// that a revocation made by either is in the next CRL whoever publishes it.
+/// The CA's memory of what it issued and revoked, shared by the server and the CLI so that a
+/// revocation made by either is in the next CRL whoever publishes it. The same statements run on
+/// SQLite (registry.db beside the CA, the default) and on PostgreSQL (shared by several proxies);
+/// its <see cref="DatabaseOwner"/> creates and migrates the tables (Database/Migrations/CertificateRegistry/).
 /// </summary>
 internal sealed class IssuedCertificateRegistry
 {
-    private readonly string _connectionString;
+    private static readonly MigrationScripts SqliteScripts = MigrationScripts.Load(DatabaseSchema.CertificateRegistry, DatabaseEngine.Sqlite);
+    private static readonly MigrationScripts PostgreSqlScripts = MigrationScripts.Load(DatabaseSchema.CertificateRegistry, DatabaseEngine.PostgreSql);
 
-    public IssuedCertificateRegistry(string path)
+    private readonly DatabaseOwner _database;
+
+    /// <summary>The SQLite registry file (created if missing).</summary>
+    public IssuedCertificateRegistry(string path, TimeProvider? time = null)
+        // Unpooled: the CLI and the server share the file, and nothing should hold it open between operations.
+        : this(DatabaseOwner.Sqlite(path, SqliteScripts, time ?? TimeProvider.System, pooling: false))
     {
-        _connectionString = new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString();
-        using var connection = Open();
-        connection.Execute("""
-            PRAGMA journal_mode = WAL;
-            CREATE TABLE IF NOT EXISTS issued (
-                serial TEXT PRIMARY KEY,
-                subject TEXT NOT NULL,
-                organisation TEXT NOT NULL,
-                role TEXT NOT NULL,
-                kind TEXT NOT NULL,
-                not_before TEXT NOT NULL,
-                not_after TEXT NOT NULL,
-                issued_at TEXT NOT NULL,
-                revoked_at TEXT NULL,
-                revocation_reason TEXT NULL);
-            CREATE TABLE IF NOT EXISTS crl_number (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
-            INSERT OR IGNORE INTO crl_number (id, value) VALUES (1, 0);
-            """);
     }
+
+    private IssuedCertificateRegistry(DatabaseOwner database) => _database = database;
+
+    public DatabaseEngine Engine => _database.Engine;
+
+    /// <summary>The registry in a PostgreSQL database (which must exist), its tables created or migrated now.</summary>
+    public static IssuedCertificateRegistry OnPostgreSql(string connectionString, TimeProvider time) =>
+        new(DatabaseOwner.PostgreSql(connectionString, PostgreSqlScripts, time));
 
     public void Add(IssuedCertificateRecord record)
     {
@@ -99,13 +98,7 @@ internal sealed class IssuedCertificateRegistry
         return connection.ExecuteScalar<long>("UPDATE crl_number SET value = value + 1 WHERE id = 1 RETURNING value");
     }
 
-    private SqliteConnection Open()
-    {
-        var connection = new SqliteConnection(_connectionString);
-        connection.Open();
-        connection.Execute("PRAGMA busy_timeout = 5000;");
-        return connection;
-    }
+    private DbConnection Open() => _database.Open();
 
     private static string Iso(DateTimeOffset value) => value.UtcDateTime.ToString("O");
 

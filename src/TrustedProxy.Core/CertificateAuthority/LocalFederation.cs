@@ -16,13 +16,13 @@ internal static class LocalFederation
     public static readonly TimeSpan ServerValidity = TimeSpan.FromDays(397);
     public static readonly TimeSpan ClientValidity = TimeSpan.FromDays(365);
 
-    public static LocalFederationResult Initialize(CertificateAuthorityPaths paths, string organisation, IReadOnlyList<string> serverHostNames, string? passphrase, bool issueClients, TimeProvider time, AuditLog? audit = null)
+    public static LocalFederationResult Initialize(CertificateAuthorityPaths paths, string organisation, IReadOnlyList<string> serverHostNames, string? passphrase, bool issueClients, TimeProvider time, AuditLog? audit = null, CertificateRegistryLocation? registry = null)
     {
         var createdCa = !paths.CaExists;
         var ca = createdCa
-            ? ProxyCertificateAuthority.Create(paths, "TrustedProxy Root CA", passphrase, time, audit)
+            ? ProxyCertificateAuthority.Create(paths, "TrustedProxy Root CA", passphrase, time, audit, registry)
             : ProxyCertificateAuthority.Open(paths, CaPassphrase.Resolve(paths) ?? passphrase ?? throw new CertificateAuthorityException(
-                $"no passphrase for the CA key: set {CaPassphrase.EnvironmentVariable}, or the master key it was derived from"), time, audit);
+                $"no passphrase for the CA key: set {CaPassphrase.EnvironmentVariable}, or the master key it was derived from"), time, audit, registry);
 
         var createdServer = false;
         if (!File.Exists(paths.ServerCertificate) || !File.Exists(paths.ServerPrivateKey))

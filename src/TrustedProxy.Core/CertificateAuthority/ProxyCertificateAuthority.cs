@@ -46,14 +46,14 @@ internal sealed class ProxyCertificateAuthority
     private readonly SecureRandom _random = new();
     private readonly AuditLog? _audit;
 
-    private ProxyCertificateAuthority(CertificateAuthorityPaths paths, AsymmetricKeyParameter signingKey, BcCertificate root, TimeProvider time, AuditLog? audit)
+    private ProxyCertificateAuthority(CertificateAuthorityPaths paths, AsymmetricKeyParameter signingKey, BcCertificate root, TimeProvider time, AuditLog? audit, CertificateRegistryLocation? registry)
     {
         _audit = audit;
         _paths = paths;
         _signingKey = signingKey;
         _root = root;
         _time = time;
-        _registry = new IssuedCertificateRegistry(paths.Registry);
+        _registry = (registry ?? CertificateRegistryLocation.BesideTheCa).Open(paths, time);
         Certificate = X509CertificateLoader.LoadCertificate(root.GetEncoded());
     }
 
@@ -66,7 +66,7 @@ internal sealed class ProxyCertificateAuthority
     /// Creates a new root CA under <paramref name="paths"/>. The private key is encrypted with
     /// <paramref name="passphrase"/>, or, when none is given, with a random key file written beside it (0600).
     /// </summary>
-    public static ProxyCertificateAuthority Create(CertificateAuthorityPaths paths, string commonName, string? passphrase, TimeProvider time, AuditLog? audit = null)
+    public static ProxyCertificateAuthority Create(CertificateAuthorityPaths paths, string commonName, string? passphrase, TimeProvider time, AuditLog? audit = null, CertificateRegistryLocation? registry = null)
     {
         if (paths.CaExists)
         {
@@ -104,13 +104,13 @@ internal sealed class ProxyCertificateAuthority
         }
 
         File.WriteAllText(paths.CaCertificate, ToPem(root));
-        var ca = new ProxyCertificateAuthority(paths, keys.Private, root, time, audit);
+        var ca = new ProxyCertificateAuthority(paths, keys.Private, root, time, audit, registry);
         ca.PublishCrl();
         return ca;
     }
 
     /// <summary>Opens an existing CA, decrypting its key with <paramref name="passphrase"/>.</summary>
-    public static ProxyCertificateAuthority Open(CertificateAuthorityPaths paths, string passphrase, TimeProvider time, AuditLog? audit = null)
+    public static ProxyCertificateAuthority Open(CertificateAuthorityPaths paths, string passphrase, TimeProvider time, AuditLog? audit = null, CertificateRegistryLocation? registry = null)
     {
         if (!paths.CaExists)
         {
@@ -129,13 +129,13 @@ internal sealed class ProxyCertificateAuthority
 
         var signingKey = PrivateKeyFactory.CreateKey(ecdsa.ExportPkcs8PrivateKey());
         var root = new X509CertificateParser().ReadCertificate(File.ReadAllBytes(paths.CaCertificate));
-        return new ProxyCertificateAuthority(paths, signingKey, root, time, audit);
+        return new ProxyCertificateAuthority(paths, signingKey, root, time, audit, registry);
     }
 
     /// <summary>Opens the CA with the passphrase from the environment, a key file, or the master key (<see cref="CaPassphrase.Resolve"/>).</summary>
-    public static ProxyCertificateAuthority Open(CertificateAuthorityPaths paths, TimeProvider time, string? keyFile = null, AuditLog? audit = null, ProxyKeyRing? keys = null) =>
+    public static ProxyCertificateAuthority Open(CertificateAuthorityPaths paths, TimeProvider time, string? keyFile = null, AuditLog? audit = null, CertificateRegistryLocation? registry = null, ProxyKeyRing? keys = null) =>
         Open(paths, CaPassphrase.Resolve(paths, keyFile, keys) ?? throw new CertificateAuthorityException(
-            $"no passphrase for the CA key: set {CaPassphrase.EnvironmentVariable}, provide the key file '{keyFile ?? paths.CaKeyFile}', or the master key it was derived from"), time, audit);
+            $"no passphrase for the CA key: set {CaPassphrase.EnvironmentVariable}, provide the key file '{keyFile ?? paths.CaKeyFile}', or the master key it was derived from"), time, audit, registry);
 
     /// <summary>Reads the public root certificate without touching the private key.</summary>
     public static X509Certificate2 LoadRootCertificate(CertificateAuthorityPaths paths) =>

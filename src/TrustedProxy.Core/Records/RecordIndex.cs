@@ -1,151 +1,23 @@
 using System.Globalization;
 using Dapper;
 using Microsoft.Data.Sqlite;
+using TrustedProxy.Database;
 using TrustedProxy.Storage;
 
 namespace TrustedProxy.Records;
 
 /// <summary>
 /// The proxy's index of records in SQLite (WAL, synchronous=FULL so an acknowledged row survives
-/// power loss). The schema is created and migrated at start-up; each migration runs once, in a
+/// power loss). Its <see cref="DatabaseOwner"/> creates and migrates the schema at start-up from the
+/// numbered scripts embedded under Database/Migrations/Records/Sqlite/; each runs once, in a
 /// transaction, and is recorded in <c>schema_version</c>.
 /// </summary>
 internal sealed class RecordIndex
 {
-    private static readonly string[] Migrations =
-    [
-        """
-        CREATE TABLE records (
-            handle TEXT PRIMARY KEY,
-            object_name TEXT NOT NULL UNIQUE,
-            wrapped_key BLOB NOT NULL,
-            patient_pseudonym TEXT NULL,
-            study_instance_uid TEXT NULL,
-            series_instance_uid TEXT NULL,
-            sop_instance_uid TEXT NULL,
-            sop_class_uid TEXT NULL,
-            modality TEXT NULL,
-            study_date TEXT NULL,
-            transfer_syntax_uid TEXT NOT NULL,
-            plaintext_length INTEGER NOT NULL,
-            stored_length INTEGER NOT NULL,
-            content_sha256 BLOB NOT NULL,
-            origin_organisation TEXT NOT NULL,
-            state TEXT NOT NULL,
-            created_at TEXT NOT NULL);
-        CREATE INDEX ix_records_patient ON records (patient_pseudonym);
-        CREATE INDEX ix_records_study ON records (study_instance_uid);
-        CREATE INDEX ix_records_study_date ON records (study_date);
-        CREATE INDEX ix_records_state ON records (state);
-        CREATE TABLE decisions (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            at TEXT NOT NULL,
-            certificate_serial TEXT NOT NULL,
-            organisation TEXT NOT NULL,
-            role TEXT NOT NULL,
-            action TEXT NOT NULL,
-            resource TEXT NOT NULL,
-            permitted INTEGER NOT NULL,
-            rule TEXT NOT NULL,
-            reason TEXT NOT NULL);
-        """,
-        """
-        ALTER TABLE records ADD COLUMN sealed_metadata BLOB NULL;
-        ALTER TABLE records ADD COLUMN accession_pseudonym TEXT NULL;
-        ALTER TABLE records ADD COLUMN series_number INTEGER NULL;
-        ALTER TABLE records ADD COLUMN instance_number INTEGER NULL;
-        ALTER TABLE records ADD COLUMN research_pseudonym TEXT NULL;
-        ALTER TABLE records ADD COLUMN deid_study_uid TEXT NULL;
-        ALTER TABLE records ADD COLUMN deid_series_uid TEXT NULL;
-        ALTER TABLE records ADD COLUMN deid_sop_uid TEXT NULL;
-        CREATE INDEX ix_records_accession ON records (accession_pseudonym);
-        CREATE INDEX ix_records_series ON records (series_instance_uid);
-        CREATE INDEX ix_records_sop ON records (sop_instance_uid);
-        CREATE INDEX ix_records_research ON records (research_pseudonym);
-        CREATE INDEX ix_records_deid_study ON records (deid_study_uid);
-        CREATE INDEX ix_records_deid_series ON records (deid_series_uid);
-        CREATE INDEX ix_records_deid_sop ON records (deid_sop_uid);
-        """,
-        // v3: the upload cache. A record's ciphertext is cut into blocks, each its own cloud object
-        // under its own random name; until released a block waits in the local cache. Records of
-        // earlier versions become one released block each (their object name is their envelope index).
-        """
-        CREATE TABLE blocks (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            object_name TEXT NOT NULL UNIQUE,
-            handle TEXT NULL,
-            block_index INTEGER NOT NULL,
-            length INTEGER NOT NULL,
-            kind TEXT NOT NULL,
-            state TEXT NOT NULL,
-            admitted_at TEXT NOT NULL,
-            due_at TEXT NOT NULL,
-            released_at TEXT NULL);
-        CREATE INDEX ix_blocks_handle ON blocks (handle, block_index);
-        CREATE INDEX ix_blocks_state_due ON blocks (state, due_at);
-        INSERT INTO blocks (object_name, handle, block_index, length, kind, state, admitted_at, due_at, released_at)
-            SELECT object_name, handle, 0, stored_length, 'Real',
-                   CASE state WHEN 'Stored' THEN 'Released' WHEN 'Staged' THEN 'Cached' ELSE 'Deleting' END,
-                   created_at, CASE state WHEN 'Stored' THEN '9999-12-31T23:59:59.9999999Z' ELSE created_at END,
-                   CASE state WHEN 'Stored' THEN created_at ELSE NULL END
-            FROM records;
-        """,
-        // v4: retrieval groups. Every released object belongs to one group of N; reading one member
-        // reads the group. Blocks released before v4 get their groups at the next start.
-        """
-        ALTER TABLE blocks ADD COLUMN group_id INTEGER NULL;
-        CREATE INDEX ix_blocks_group ON blocks (group_id);
-        """,
-        // v5: reversible watermarking. How each record is sealed (in its pixels, by a detached seal,
-        // or not: older records), and the request tag each decision's fingerprints carry.
-        """
-        ALTER TABLE records ADD COLUMN seal_kind TEXT NULL;
-        ALTER TABLE records ADD COLUMN detached_seal BLOB NULL;
-        ALTER TABLE records ADD COLUMN seal_detail TEXT NULL;
-        ALTER TABLE records ADD COLUMN original_sha256 BLOB NULL;
-        ALTER TABLE decisions ADD COLUMN request_id TEXT NULL;
-        ALTER TABLE decisions ADD COLUMN request_tag TEXT NULL;
-        CREATE INDEX ix_decisions_request_tag ON decisions (request_tag);
-        """,
-        // v6: policies as files. Each decision keeps its purpose, break-glass flag and justification,
-        // the record it was about (record-level decisions), the policy version and its explanation;
-        // every policy version loaded is kept with its files, for history and diffs.
-        """
-        ALTER TABLE decisions ADD COLUMN purpose TEXT NULL;
-        ALTER TABLE decisions ADD COLUMN break_glass INTEGER NOT NULL DEFAULT 0;
-        ALTER TABLE decisions ADD COLUMN justification TEXT NULL;
-        ALTER TABLE decisions ADD COLUMN record_handle TEXT NULL;
-        ALTER TABLE decisions ADD COLUMN policy_version TEXT NULL;
-        ALTER TABLE decisions ADD COLUMN explanation TEXT NULL;
-        CREATE INDEX ix_decisions_record ON decisions (record_handle);
-        CREATE TABLE policy_versions (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            hash TEXT NOT NULL,
-            loaded_at TEXT NOT NULL,
-            files TEXT NOT NULL);
-        """,
-        // v7: what the cloud sees on the wire (issue 20). Every object put from now on is masked
-        // under a key tied to its name (docs/encryption-format.md); objects already in the cloud
-        // are not, and are read as they are until migrated. A block the backend refused for good
-        // waits in quarantine: how often it was refused, and when it may take a slot again.
-        """
-        ALTER TABLE blocks ADD COLUMN masked INTEGER NOT NULL DEFAULT 0;
-        UPDATE blocks SET masked = 1 WHERE state = 'Cached';
-        ALTER TABLE blocks ADD COLUMN refusals INTEGER NOT NULL DEFAULT 0;
-        ALTER TABLE blocks ADD COLUMN retry_at TEXT NULL;
-        """,
-        // v8: patient pseudonyms are scoped by issuer or origin organisation (issue 13). The Patient
-        // ID alone keeps its own pseudonym for searches that name no issuer. Records indexed before
-        // were pseudonymised by the Patient ID alone: both columns hold that value for them, so they
-        // keep their old (linked) pseudonym, which consent entries written for them still name.
-        """
-        ALTER TABLE records ADD COLUMN patient_id_match TEXT NULL;
-        UPDATE records SET patient_id_match = patient_pseudonym;
-        CREATE INDEX ix_records_patient_id_match ON records (patient_id_match);
-        """,
-    ];
+    // The index's numbered scripts (Database/Migrations/Records/Sqlite/), read once.
+    private static readonly MigrationScripts Scripts = MigrationScripts.Load(DatabaseSchema.Records, DatabaseEngine.Sqlite);
 
-    private readonly string _connectionString;
+    private readonly DatabaseOwner _database;
 
     // An index opened at an earlier version (tests of later migrations) has no watermarking columns.
     private readonly bool _hasSealColumns;
@@ -153,20 +25,16 @@ internal sealed class RecordIndex
 
     /// <param name="databasePath">The SQLite file (created if missing).</param>
     /// <param name="migrateTo">Tests only: stop migrating at this schema version, to test a later migration.</param>
-    public RecordIndex(string databasePath, int? migrateTo = null)
+    /// <param name="time">Stamps each migration's row in schema_version (the system clock when none is given).</param>
+    public RecordIndex(string databasePath, int? migrateTo = null, TimeProvider? time = null)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(databasePath))!);
-        _connectionString = new SqliteConnectionStringBuilder { DataSource = databasePath, Pooling = true }.ToString();
-        using var connection = new SqliteConnection(_connectionString);
-        connection.Open();
-        connection.Execute("PRAGMA journal_mode = WAL;");
-        Migrate(connection, migrateTo ?? Migrations.Length);
-        _hasSealColumns = (migrateTo ?? Migrations.Length) >= 5;
-        _hasPatientIdMatch = (migrateTo ?? Migrations.Length) >= 8;
+        _database = DatabaseOwner.Sqlite(databasePath, Scripts, time ?? TimeProvider.System, pooling: true, migrateTo);
+        _hasSealColumns = (migrateTo ?? Scripts.Latest) >= 5;
+        _hasPatientIdMatch = (migrateTo ?? Scripts.Latest) >= 8;
     }
 
     /// <summary>The schema version this build migrates every index to.</summary>
-    public static int LatestSchemaVersion => Migrations.Length;
+    public static int LatestSchemaVersion => Scripts.Latest;
 
     public int SchemaVersion
     {
@@ -351,31 +219,7 @@ internal sealed class RecordIndex
         return await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM records").ConfigureAwait(false);
     }
 
-    internal SqliteConnection Open()
-    {
-        var connection = new SqliteConnection(_connectionString);
-        connection.Open();
-        connection.Execute("PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;");
-        return connection;
-    }
-
-    private static void Migrate(SqliteConnection connection, int target)
-    {
-        connection.Execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)");
-        var current = connection.ExecuteScalar<int?>("SELECT MAX(version) FROM schema_version") ?? 0;
-        if (current > Migrations.Length)
-        {
-            throw new InvalidOperationException($"the index schema is version {current}, newer than this proxy knows ({Migrations.Length}); upgrade the proxy");
-        }
-
-        for (var version = current + 1; version <= target; version++)
-        {
-            using var transaction = connection.BeginTransaction();
-            connection.Execute(Migrations[version - 1], transaction: transaction);
-            connection.Execute("INSERT INTO schema_version (version, applied_at) VALUES (@version, @at)", new { version, at = DateTimeOffset.UtcNow.ToString("O") }, transaction);
-            transaction.Commit();
-        }
-    }
+    internal SqliteConnection Open() => (SqliteConnection)_database.Open();
 
     private static string? DateText(DateOnly? date) => date?.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
 

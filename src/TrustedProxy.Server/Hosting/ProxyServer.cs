@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using TrustedProxy.Audit;
 using TrustedProxy.Backup;
 using TrustedProxy.CertificateAuthority;
+using TrustedProxy.Database;
 using TrustedProxy.Crypto;
 using TrustedProxy.Deidentification;
 using TrustedProxy.Dicom;
@@ -123,6 +124,8 @@ public static class ProxyServer
         var pseudonymization = binder.Bind<PseudonymizationOptions>("TrustedProxy:Pseudonymization");
         var limits = binder.Bind<RequestLimitsOptions>("TrustedProxy:Limits");
         var telemetry = binder.Bind<TelemetryOptions>("TrustedProxy:Telemetry");
+        var database = binder.Bind<DatabaseOptions>(DatabaseOptions.Section);
+        binder.AddErrors(database.Validate());
         binder.AddErrors(telemetry.Validate());
         binder.AddErrors(server.Validate());
         binder.AddErrors(uploadCache.Validate());
@@ -151,6 +154,8 @@ public static class ProxyServer
         var root = settings.ContentRoot;
         var dataDirectory = Path.GetFullPath(Path.Combine(root, paths.DataDirectory));
         var certificates = new CertificateAuthorityPaths(Path.GetFullPath(Path.Combine(root, paths.CertificatesDirectory)));
+        // So far only the CA registry follows TrustedProxy:Database; the index stays in SQLite (docs/database.md).
+        var registry = CertificateRegistryLocation.From(database);
         var time = settings.Time;
 
         SecretFile.EnsurePrivateDirectory(dataDirectory);
@@ -174,7 +179,7 @@ public static class ProxyServer
 
         if (server.AutoInitializeCertificates)
         {
-            LocalFederation.Initialize(certificates, server.LocalOrganisation, server.EffectiveHostNames.ToList(), CaPassphrase.ForNewKey(keyRing), issueClients: true, time, audit);
+            LocalFederation.Initialize(certificates, server.LocalOrganisation, server.EffectiveHostNames.ToList(), CaPassphrase.ForNewKey(keyRing), issueClients: true, time, audit, registry);
         }
         else if (!certificates.CaExists || !File.Exists(certificates.ServerCertificate))
         {
@@ -184,7 +189,7 @@ public static class ProxyServer
         var caCertificate = ProxyCertificateAuthority.LoadRootCertificate(certificates);
         var serverCertificate = LoadServerCertificate(certificates);
         ProxyCertificateAuthority? authority = CaPassphrase.Resolve(certificates, keys: keyRing) is { } passphrase
-            ? ProxyCertificateAuthority.Open(certificates, passphrase, time, audit)
+            ? ProxyCertificateAuthority.Open(certificates, passphrase, time, audit, registry)
             : null;
         authority?.PublishCrl();
 
@@ -209,7 +214,7 @@ public static class ProxyServer
         services.AddSingleton(keyRing);
         services.AddSingleton(ObjectMask.From(keyRing));
         services.AddSingleton(store);
-        services.AddSingleton(new RecordIndex(Path.Combine(dataDirectory, "proxy.db")));
+        services.AddSingleton(new RecordIndex(Path.Combine(dataDirectory, "proxy.db"), time: time));
         services.AddSingleton(Options.Create(policy));
         services.AddSingleton<PolicyHistory>();
         services.AddSingleton(sp => new PolicyStore(policySet!, policyDirectory, policy, profiles, sp.GetRequiredService<PolicyHistory>(), sp.GetRequiredService<AuditLog>(), time, sp.GetRequiredService<ILogger<PolicyStore>>()));
@@ -228,7 +233,7 @@ public static class ProxyServer
         services.AddSingleton(new CertificateAuthorityAccess(authority));
         services.AddSingleton(sp => new PublishedRevocationList(
             certificates.Crl, caCertificate, time, sp.GetRequiredService<ILogger<PublishedRevocationList>>(), TimeSpan.FromSeconds(server.CrlGraceSeconds),
-            File.Exists(certificates.Registry) ? () => new IssuedCertificateRegistry(certificates.Registry).CurrentCrlNumber() : null));
+            registry.Exists(certificates) ? () => registry.Open(certificates, time).CurrentCrlNumber() : null));
         services.AddHostedService<Server.CertificateAuthority.CrlRefreshService>();
         services.AddSingleton(sp => new ClientCertificateValidator(caCertificate, sp.GetRequiredService<PublishedRevocationList>(), time));
         services.AddSingleton(Options.Create(watermarking));
