@@ -143,6 +143,35 @@ internal sealed class RecordIndex
         UPDATE records SET patient_id_match = patient_pseudonym;
         CREATE INDEX ix_records_patient_id_match ON records (patient_id_match);
         """,
+        // v9: key-encryption-key versions (issue 16, docs/key-hierarchy.md). Each row names the
+        // version that wrapped its data key (also in the wrapped key's header; every earlier row is
+        // version 1); key_versions says which version wraps new keys and which are retired;
+        // key_rotations is a rotation's durable progress. The triggers keep a retired (or unknown)
+        // version out of the table whatever writes it, so retiring is a promise the index keeps.
+        """
+        ALTER TABLE records ADD COLUMN key_version INTEGER NOT NULL DEFAULT 1;
+        CREATE INDEX ix_records_key_version ON records (key_version);
+        CREATE TABLE key_versions (
+            version INTEGER PRIMARY KEY,
+            state TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            retired_at TEXT NULL);
+        INSERT INTO key_versions (version, state, created_at) VALUES (1, 'Current', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+        CREATE TABLE key_rotations (
+            target_version INTEGER PRIMARY KEY,
+            cursor TEXT NOT NULL,
+            passes INTEGER NOT NULL DEFAULT 0,
+            rewrapped INTEGER NOT NULL DEFAULT 0,
+            conflicts INTEGER NOT NULL DEFAULT 0,
+            started_at TEXT NOT NULL,
+            finished_at TEXT NULL);
+        CREATE TRIGGER records_key_version_insert BEFORE INSERT ON records
+            WHEN COALESCE((SELECT state FROM key_versions WHERE version = NEW.key_version), 'Retired') = 'Retired'
+            BEGIN SELECT RAISE(ABORT, 'the data key is wrapped under a retired or unknown key-encryption-key version'); END;
+        CREATE TRIGGER records_key_version_update BEFORE UPDATE OF key_version ON records
+            WHEN COALESCE((SELECT state FROM key_versions WHERE version = NEW.key_version), 'Retired') = 'Retired'
+            BEGIN SELECT RAISE(ABORT, 'the data key is wrapped under a retired or unknown key-encryption-key version'); END;
+        """,
     ];
 
     private readonly string _connectionString;
@@ -150,6 +179,7 @@ internal sealed class RecordIndex
     // An index opened at an earlier version (tests of later migrations) has no watermarking columns.
     private readonly bool _hasSealColumns;
     private readonly bool _hasPatientIdMatch;
+    private readonly bool _hasKeyVersion;
 
     /// <param name="databasePath">The SQLite file (created if missing).</param>
     /// <param name="migrateTo">Tests only: stop migrating at this schema version, to test a later migration.</param>
@@ -163,6 +193,7 @@ internal sealed class RecordIndex
         Migrate(connection, migrateTo ?? Migrations.Length);
         _hasSealColumns = (migrateTo ?? Migrations.Length) >= 5;
         _hasPatientIdMatch = (migrateTo ?? Migrations.Length) >= 8;
+        _hasKeyVersion = (migrateTo ?? Migrations.Length) >= 9;
     }
 
     /// <summary>The schema version this build migrates every index to.</summary>
@@ -189,11 +220,11 @@ internal sealed class RecordIndex
             INSERT INTO records (handle, object_name, wrapped_key, patient_pseudonym, study_instance_uid, series_instance_uid,
                 sop_instance_uid, sop_class_uid, modality, study_date, transfer_syntax_uid, plaintext_length, stored_length,
                 content_sha256, origin_organisation, state, created_at, sealed_metadata, accession_pseudonym, series_number,
-                instance_number, research_pseudonym, deid_study_uid, deid_series_uid, deid_sop_uid{(_hasSealColumns ? ", seal_kind, detached_seal, seal_detail, original_sha256" : "")}{(_hasPatientIdMatch ? ", patient_id_match" : "")})
+                instance_number, research_pseudonym, deid_study_uid, deid_series_uid, deid_sop_uid{(_hasSealColumns ? ", seal_kind, detached_seal, seal_detail, original_sha256" : "")}{(_hasPatientIdMatch ? ", patient_id_match" : "")}{(_hasKeyVersion ? ", key_version" : "")})
             VALUES (@Handle, @ObjectName, @WrappedKey, @PatientPseudonym, @StudyInstanceUid, @SeriesInstanceUid,
                 @SopInstanceUid, @SopClassUid, @Modality, @StudyDate, @TransferSyntaxUid, @PlaintextLength, @StoredLength,
                 @ContentSha256, @OriginOrganisation, @State, @CreatedAt, @SealedMetadata, @AccessionPseudonym, @SeriesNumber,
-                @InstanceNumber, @ResearchPseudonym, @DeidentifiedStudyUid, @DeidentifiedSeriesUid, @DeidentifiedSopInstanceUid{(_hasSealColumns ? ", @SealKind, @DetachedSeal, @SealDetail, @OriginalSha256" : "")}{(_hasPatientIdMatch ? ", @PatientIdMatch" : "")})
+                @InstanceNumber, @ResearchPseudonym, @DeidentifiedStudyUid, @DeidentifiedSeriesUid, @DeidentifiedSopInstanceUid{(_hasSealColumns ? ", @SealKind, @DetachedSeal, @SealDetail, @OriginalSha256" : "")}{(_hasPatientIdMatch ? ", @PatientIdMatch" : "")}{(_hasKeyVersion ? ", @KeyVersion" : "")})
             """,
             ToParameters(entry),
             transaction).ConfigureAwait(false);
@@ -345,6 +376,18 @@ internal sealed class RecordIndex
         return await connection.ExecuteAsync("DELETE FROM records WHERE handle = @handle", new { handle }).ConfigureAwait(false) == 1;
     }
 
+    /// <summary>The key-encryption-key version that wraps new data keys (read per upload, so a rotation started by another process applies at once).</summary>
+    public async Task<int> CurrentKeyVersionAsync()
+    {
+        if (!_hasKeyVersion)
+        {
+            return 1;
+        }
+
+        await using var connection = Open();
+        return await connection.ExecuteScalarAsync<int>("SELECT version FROM key_versions WHERE state = 'Current'").ConfigureAwait(false);
+    }
+
     public async Task<long> CountAsync()
     {
         await using var connection = Open();
@@ -411,6 +454,7 @@ internal sealed class RecordIndex
         e.SealDetail,
         e.OriginalSha256,
         e.PatientIdMatch,
+        KeyVersion = Crypto.WrappedDataKey.IndexedVersion(e.WrappedKey),
     };
 
 #pragma warning disable IDE1006 // column names as stored

@@ -85,7 +85,7 @@ internal sealed class RecordReader(RecordIndex index, GroupReader groups, Record
 
     private async Task<RecordContent> OpenOnceAsync(RecordEntry entry, Relocation relocate, CancellationToken cancellationToken)
     {
-        var dataKey = keys.KeyEncryptionKey.Unwrap(entry.WrappedKey, entry.Handle);
+        var dataKey = keys.KeyEncryptionKeys.Unwrap(entry.WrappedKey, entry.Handle);
         Stream? ciphertext = null;
         PlaintextBuffer? whole = null;
         try
