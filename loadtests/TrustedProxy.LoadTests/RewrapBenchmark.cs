@@ -68,11 +68,12 @@ internal static class RewrapBenchmark
         insert.Transaction = transaction;
         insert.CommandText =
             """
-            INSERT INTO records (handle, object_name, wrapped_key, patient_pseudonym, study_instance_uid, series_instance_uid, sop_instance_uid,
+            INSERT INTO records (handle, object_name, patient_pseudonym, study_instance_uid, series_instance_uid, sop_instance_uid,
                 sop_class_uid, modality, study_date, transfer_syntax_uid, plaintext_length, stored_length, content_sha256, origin_organisation,
-                state, created_at, sealed_metadata, key_version)
-            VALUES ($handle, $object, $wrapped, $patient, $study, $series, $sop, '1.2.840.10008.5.1.4.1.1.2', 'CT', '2026-01-01',
-                '1.2.840.10008.1.2.1', 524288, 524416, $sha, 'Haukeland', 'Stored', '2026-01-01T00:00:00.0000000Z', $metadata, 1)
+                state, created_at, sealed_metadata)
+            VALUES ($handle, $object, $patient, $study, $series, $sop, '1.2.840.10008.5.1.4.1.1.2', 'CT', '2026-01-01',
+                '1.2.840.10008.1.2.1', 524288, 524416, $sha, 'Haukeland', 'Stored', '2026-01-01T00:00:00.0000000Z', $metadata);
+            INSERT INTO record_keys (handle, wrapped_key, key_version) VALUES ($handle, $wrapped, 1);
             """;
         var parameters = new[] { "$handle", "$object", "$wrapped", "$patient", "$study", "$series", "$sop", "$sha", "$metadata" }
             .ToDictionary(n => n, n => insert.Parameters.Add(n, SqliteType.Blob));
@@ -115,16 +116,16 @@ internal static class RewrapBenchmark
         var cursor = "";
         while (true)
         {
-            var batch = new List<(long RowId, string Handle, byte[] Wrapped)>(batchSize);
+            var batch = new List<(string Handle, byte[] Wrapped)>(batchSize);
             using (var read = connection.CreateCommand())
             {
-                read.CommandText = "SELECT rowid, handle, wrapped_key FROM records WHERE handle > $cursor AND +key_version < 3 ORDER BY handle LIMIT $limit";
+                read.CommandText = "SELECT handle, wrapped_key FROM record_keys WHERE handle > $cursor AND +key_version < 3 ORDER BY handle LIMIT $limit";
                 read.Parameters.AddWithValue("$cursor", cursor);
                 read.Parameters.AddWithValue("$limit", batchSize);
                 using var reader = read.ExecuteReader();
                 while (reader.Read())
                 {
-                    batch.Add((reader.GetInt64(0), reader.GetString(1), (byte[])reader.GetValue(2)));
+                    batch.Add((reader.GetString(0), (byte[])reader.GetValue(1)));
                 }
             }
 
@@ -138,18 +139,16 @@ internal static class RewrapBenchmark
             using var transaction = connection.BeginTransaction(deferred: false);
             using var update = connection.CreateCommand();
             update.Transaction = transaction;
-            update.CommandText = "UPDATE records SET wrapped_key = $new, key_version = 2 WHERE rowid = $rowid AND handle = $handle AND wrapped_key = $old";
+            update.CommandText = "UPDATE record_keys SET wrapped_key = $new, key_version = 2 WHERE handle = $handle AND wrapped_key = $old";
             var newKey = update.Parameters.Add("$new", SqliteType.Blob);
             var oldKey = update.Parameters.Add("$old", SqliteType.Blob);
             var handle = update.Parameters.Add("$handle", SqliteType.Text);
-            var rowId = update.Parameters.Add("$rowid", SqliteType.Integer);
             update.Prepare();
             for (var i = 0; i < batch.Count; i++)
             {
                 newKey.Value = fresh[i];
                 oldKey.Value = batch[i].Wrapped;
                 handle.Value = batch[i].Handle;
-                rowId.Value = batch[i].RowId;
                 if (update.ExecuteNonQuery() != 1)
                 {
                     throw new InvalidOperationException("a row changed under the benchmark");

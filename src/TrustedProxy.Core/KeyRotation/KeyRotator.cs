@@ -110,17 +110,17 @@ internal sealed class KeyRotator(RecordIndex index, KeyEncryptionKeys keys, KeyR
         return result;
     }
 
-    private sealed record Row(long RowId, string Handle, byte[] WrappedKey, byte[] Rewrapped);
+    private sealed record Row(string Handle, byte[] WrappedKey, byte[] Rewrapped);
 
-    private sealed record Candidate(long RowId, string Handle, byte[] WrappedKey);
+    private sealed record Candidate(string Handle, byte[] WrappedKey);
 
     // Reads outside any write transaction (WAL: a snapshot, no lock on writers). "+key_version"
-    // keeps SQLite on the handle index, which walks the cursor in order, rather than the version index.
+    // keeps SQLite on the primary key, which walks the cursor in order, rather than the version index.
     private List<Candidate> ReadBatch(long target, string cursor)
     {
         using var connection = index.Open();
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT rowid, handle, wrapped_key FROM records WHERE handle > $cursor AND +key_version < $target ORDER BY handle LIMIT $limit";
+        command.CommandText = "SELECT handle, wrapped_key FROM record_keys WHERE handle > $cursor AND +key_version < $target ORDER BY handle LIMIT $limit";
         command.Parameters.AddWithValue("$cursor", cursor);
         command.Parameters.AddWithValue("$target", target);
         command.Parameters.AddWithValue("$limit", options.BatchSize);
@@ -128,7 +128,7 @@ internal sealed class KeyRotator(RecordIndex index, KeyEncryptionKeys keys, KeyR
         var batch = new List<Candidate>(options.BatchSize);
         while (reader.Read())
         {
-            batch.Add(new Candidate(reader.GetInt64(0), reader.GetString(1), (byte[])reader.GetValue(2)));
+            batch.Add(new Candidate(reader.GetString(0), (byte[])reader.GetValue(1)));
         }
 
         return batch;
@@ -143,7 +143,7 @@ internal sealed class KeyRotator(RecordIndex index, KeyEncryptionKeys keys, KeyR
             try
             {
                 using var dataKey = keys.Unwrap(candidate.WrappedKey, candidate.Handle);
-                rows.Add(new Row(candidate.RowId, candidate.Handle, candidate.WrappedKey, keys.Wrap(dataKey, candidate.Handle, (int)target)));
+                rows.Add(new Row(candidate.Handle, candidate.WrappedKey, keys.Wrap(dataKey, candidate.Handle, (int)target)));
             }
             catch (EnvelopeIntegrityException)
             {
@@ -161,14 +161,11 @@ internal sealed class KeyRotator(RecordIndex index, KeyEncryptionKeys keys, KeyR
         using var update = connection.CreateCommand();
         update.Transaction = transaction;
 
-        // By rowid (read with the row) rather than through the handle's index; the handle and the
-        // old wrapped key (random nonce) are compared too, so a row deleted and its rowid reused
-        // meanwhile is a conflict, never an overwrite.
-        update.CommandText = "UPDATE records SET wrapped_key = $new, key_version = $target WHERE rowid = $rowid AND handle = $handle AND wrapped_key = $old";
+        // Compare-and-set on the wrapped key read (its nonce is random, so equal means unchanged).
+        update.CommandText = "UPDATE record_keys SET wrapped_key = $new, key_version = $target WHERE handle = $handle AND wrapped_key = $old";
         var newKey = KeyVersionStore.Parameter(update, "$new", SqliteType.Blob);
         var oldKey = KeyVersionStore.Parameter(update, "$old", SqliteType.Blob);
         var handle = KeyVersionStore.Parameter(update, "$handle", SqliteType.Text);
-        var rowId = KeyVersionStore.Parameter(update, "$rowid", SqliteType.Integer);
         KeyVersionStore.Parameter(update, "$target", SqliteType.Integer).Value = target;
         update.Prepare();
         long written = 0;
@@ -177,7 +174,6 @@ internal sealed class KeyRotator(RecordIndex index, KeyEncryptionKeys keys, KeyR
             newKey.Value = row.Rewrapped;
             oldKey.Value = row.WrappedKey;
             handle.Value = row.Handle;
-            rowId.Value = row.RowId;
             written += update.ExecuteNonQuery();
         }
 

@@ -86,7 +86,7 @@ internal sealed class KeyVersionStore(RecordIndex index, TimeProvider time)
     public long Remaining(long targetVersion)
     {
         using var connection = index.Open();
-        return connection.ExecuteScalar<long>("SELECT COUNT(*) FROM records WHERE key_version < @targetVersion", new { targetVersion });
+        return connection.ExecuteScalar<long>("SELECT COUNT(*) FROM record_keys WHERE key_version < @targetVersion", new { targetVersion });
     }
 
     /// <summary>Starts the next pass from the beginning of the index (durably, so a resume does too).</summary>
@@ -105,7 +105,7 @@ internal sealed class KeyVersionStore(RecordIndex index, TimeProvider time)
     {
         using var connection = index.Open();
         using var transaction = connection.BeginTransaction(deferred: false);
-        if (connection.ExecuteScalar<long>("SELECT COUNT(*) FROM records WHERE key_version < @targetVersion", new { targetVersion }, transaction) > 0)
+        if (connection.ExecuteScalar<long>("SELECT COUNT(*) FROM record_keys WHERE key_version < @targetVersion", new { targetVersion }, transaction) > 0)
         {
             return null;
         }
@@ -124,7 +124,7 @@ internal sealed class KeyVersionStore(RecordIndex index, TimeProvider time)
         using var connection = index.Open();
         return connection.Query<KeyVersionInfo>(
             """
-            SELECT v.version AS Version, v.state AS State, (SELECT COUNT(*) FROM records r WHERE r.key_version = v.version) AS Records,
+            SELECT v.version AS Version, v.state AS State, (SELECT COUNT(*) FROM record_keys k WHERE k.key_version = v.version) AS Records,
                    v.created_at AS CreatedAt, v.retired_at AS RetiredAt
             FROM key_versions v ORDER BY v.version
             """).ToList();

@@ -143,20 +143,28 @@ internal sealed class RecordIndex
         UPDATE records SET patient_id_match = patient_pseudonym;
         CREATE INDEX ix_records_patient_id_match ON records (patient_id_match);
         """,
-        // v9: key-encryption-key versions (issue 16, docs/key-hierarchy.md). Each row names the
-        // version that wrapped its data key (also in the wrapped key's header; every earlier row is
-        // version 1); key_versions says which version wraps new keys and which are retired;
-        // key_rotations is a rotation's durable progress. The triggers keep a retired (or unknown)
-        // version out of the table whatever writes it, so retiring is a promise the index keeps.
+        // v9: key-encryption-key versions (issue 16, docs/key-hierarchy.md). Wrapped data keys move
+        // out of the wide records rows into a narrow table, so a rotation rewrites ~100-byte rows, 40
+        // to a page, rather than each record's whole row with its sealed header; the old column is
+        // dropped so no copy under an old version stays behind. Each key row names the version that
+        // wrapped it (also in the wrapped key's header; every earlier row is version 1); key_versions
+        // says which version wraps new keys and which are retired; key_rotations is a rotation's
+        // durable progress. The triggers keep a retired (or unknown) version out of record_keys
+        // whatever writes it, and take a record's key with it when the record is deleted.
         """
-        ALTER TABLE records ADD COLUMN key_version INTEGER NOT NULL DEFAULT 1;
-        CREATE INDEX ix_records_key_version ON records (key_version);
         CREATE TABLE key_versions (
             version INTEGER PRIMARY KEY,
             state TEXT NOT NULL,
             created_at TEXT NOT NULL,
             retired_at TEXT NULL);
         INSERT INTO key_versions (version, state, created_at) VALUES (1, 'Current', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+        CREATE TABLE record_keys (
+            handle TEXT PRIMARY KEY,
+            wrapped_key BLOB NOT NULL,
+            key_version INTEGER NOT NULL) WITHOUT ROWID;
+        INSERT INTO record_keys (handle, wrapped_key, key_version) SELECT handle, wrapped_key, 1 FROM records;
+        ALTER TABLE records DROP COLUMN wrapped_key;
+        CREATE INDEX ix_record_keys_version ON record_keys (key_version);
         CREATE TABLE key_rotations (
             target_version INTEGER PRIMARY KEY,
             cursor TEXT NOT NULL,
@@ -165,12 +173,14 @@ internal sealed class RecordIndex
             conflicts INTEGER NOT NULL DEFAULT 0,
             started_at TEXT NOT NULL,
             finished_at TEXT NULL);
-        CREATE TRIGGER records_key_version_insert BEFORE INSERT ON records
+        CREATE TRIGGER record_keys_version_insert BEFORE INSERT ON record_keys
             WHEN COALESCE((SELECT state FROM key_versions WHERE version = NEW.key_version), 'Retired') = 'Retired'
             BEGIN SELECT RAISE(ABORT, 'the data key is wrapped under a retired or unknown key-encryption-key version'); END;
-        CREATE TRIGGER records_key_version_update BEFORE UPDATE OF key_version ON records
+        CREATE TRIGGER record_keys_version_update BEFORE UPDATE OF key_version ON record_keys
             WHEN COALESCE((SELECT state FROM key_versions WHERE version = NEW.key_version), 'Retired') = 'Retired'
             BEGIN SELECT RAISE(ABORT, 'the data key is wrapped under a retired or unknown key-encryption-key version'); END;
+        CREATE TRIGGER records_delete_key AFTER DELETE ON records
+            BEGIN DELETE FROM record_keys WHERE handle = OLD.handle; END;
         """,
     ];
 
@@ -196,6 +206,11 @@ internal sealed class RecordIndex
         _hasKeyVersion = (migrateTo ?? Migrations.Length) >= 9;
     }
 
+    // A record with its wrapped key (in record_keys from v9 on).
+    private string Columns => _hasKeyVersion
+        ? "r.*, k.wrapped_key AS wrapped_key FROM records r JOIN record_keys k ON k.handle = r.handle"
+        : "r.* FROM records r";
+
     /// <summary>The schema version this build migrates every index to.</summary>
     public static int LatestSchemaVersion => Migrations.Length;
 
@@ -217,17 +232,25 @@ internal sealed class RecordIndex
         await using var transaction = connection.BeginTransaction();
         await connection.ExecuteAsync(
             $"""
-            INSERT INTO records (handle, object_name, wrapped_key, patient_pseudonym, study_instance_uid, series_instance_uid,
+            INSERT INTO records (handle, object_name, {(_hasKeyVersion ? "" : "wrapped_key, ")}patient_pseudonym, study_instance_uid, series_instance_uid,
                 sop_instance_uid, sop_class_uid, modality, study_date, transfer_syntax_uid, plaintext_length, stored_length,
                 content_sha256, origin_organisation, state, created_at, sealed_metadata, accession_pseudonym, series_number,
-                instance_number, research_pseudonym, deid_study_uid, deid_series_uid, deid_sop_uid{(_hasSealColumns ? ", seal_kind, detached_seal, seal_detail, original_sha256" : "")}{(_hasPatientIdMatch ? ", patient_id_match" : "")}{(_hasKeyVersion ? ", key_version" : "")})
-            VALUES (@Handle, @ObjectName, @WrappedKey, @PatientPseudonym, @StudyInstanceUid, @SeriesInstanceUid,
+                instance_number, research_pseudonym, deid_study_uid, deid_series_uid, deid_sop_uid{(_hasSealColumns ? ", seal_kind, detached_seal, seal_detail, original_sha256" : "")}{(_hasPatientIdMatch ? ", patient_id_match" : "")})
+            VALUES (@Handle, @ObjectName, {(_hasKeyVersion ? "" : "@WrappedKey, ")}@PatientPseudonym, @StudyInstanceUid, @SeriesInstanceUid,
                 @SopInstanceUid, @SopClassUid, @Modality, @StudyDate, @TransferSyntaxUid, @PlaintextLength, @StoredLength,
                 @ContentSha256, @OriginOrganisation, @State, @CreatedAt, @SealedMetadata, @AccessionPseudonym, @SeriesNumber,
-                @InstanceNumber, @ResearchPseudonym, @DeidentifiedStudyUid, @DeidentifiedSeriesUid, @DeidentifiedSopInstanceUid{(_hasSealColumns ? ", @SealKind, @DetachedSeal, @SealDetail, @OriginalSha256" : "")}{(_hasPatientIdMatch ? ", @PatientIdMatch" : "")}{(_hasKeyVersion ? ", @KeyVersion" : "")})
+                @InstanceNumber, @ResearchPseudonym, @DeidentifiedStudyUid, @DeidentifiedSeriesUid, @DeidentifiedSopInstanceUid{(_hasSealColumns ? ", @SealKind, @DetachedSeal, @SealDetail, @OriginalSha256" : "")}{(_hasPatientIdMatch ? ", @PatientIdMatch" : "")})
             """,
             ToParameters(entry),
             transaction).ConfigureAwait(false);
+        if (_hasKeyVersion)
+        {
+            await connection.ExecuteAsync(
+                "INSERT INTO record_keys (handle, wrapped_key, key_version) VALUES (@Handle, @WrappedKey, @KeyVersion)",
+                new { entry.Handle, entry.WrappedKey, KeyVersion = Crypto.WrappedDataKey.IndexedVersion(entry.WrappedKey) },
+                transaction).ConfigureAwait(false);
+        }
+
         var ids = new List<long>(blocks.Count);
         foreach (var block in blocks)
         {
@@ -241,7 +264,7 @@ internal sealed class RecordIndex
     public async Task<RecordEntry?> FindAsync(string handle)
     {
         await using var connection = Open();
-        var row = await connection.QuerySingleOrDefaultAsync<Row>("SELECT * FROM records WHERE handle = @handle", new { handle }).ConfigureAwait(false);
+        var row = await connection.QuerySingleOrDefaultAsync<Row>($"SELECT {Columns} WHERE r.handle = @handle", new { handle }).ConfigureAwait(false);
         return row?.ToEntry();
     }
 
@@ -256,10 +279,10 @@ internal sealed class RecordIndex
     {
         await using var connection = Open();
         var rows = await connection.QueryAsync<Row>(
-            """
-            SELECT * FROM records
+            $"""
+            SELECT {Columns}
             WHERE sop_instance_uid = @sopInstanceUid AND origin_organisation = @originOrganisation AND state IN ('Stored', 'Cached', 'Staged')
-            ORDER BY created_at, handle
+            ORDER BY created_at, r.handle
             """,
             new { originOrganisation, sopInstanceUid }).ConfigureAwait(false);
         return rows.Select(r => r.ToEntry()).ToList();
@@ -270,7 +293,7 @@ internal sealed class RecordIndex
     {
         await using var connection = Open();
         var rows = await connection.QueryAsync<Row>(
-            $"SELECT * FROM records WHERE {Where(query)} ORDER BY created_at DESC, handle LIMIT @Limit OFFSET @Offset",
+            $"SELECT {Columns} WHERE {Where(query)} ORDER BY created_at DESC, r.handle LIMIT @Limit OFFSET @Offset",
             Parameters(query)).ConfigureAwait(false);
         return rows.Select(r => r.ToEntry()).ToList();
     }
@@ -281,8 +304,8 @@ internal sealed class RecordIndex
         await using var connection = Open();
         var rows = await connection.QueryAsync<Row>(
             $"""
-            SELECT * FROM records WHERE {Where(query)}
-            ORDER BY study_instance_uid, series_number, series_instance_uid, instance_number, sop_instance_uid, handle
+            SELECT {Columns} WHERE {Where(query)}
+            ORDER BY study_instance_uid, series_number, series_instance_uid, instance_number, sop_instance_uid, r.handle
             LIMIT @Limit OFFSET @Offset
             """,
             Parameters(query)).ConfigureAwait(false);
@@ -357,7 +380,7 @@ internal sealed class RecordIndex
     public async Task<IReadOnlyList<RecordEntry>> InStateAsync(RecordState state)
     {
         await using var connection = Open();
-        var rows = await connection.QueryAsync<Row>("SELECT * FROM records WHERE state = @state", new { state = state.ToString() }).ConfigureAwait(false);
+        var rows = await connection.QueryAsync<Row>($"SELECT {Columns} WHERE state = @state", new { state = state.ToString() }).ConfigureAwait(false);
         return rows.Select(r => r.ToEntry()).ToList();
     }
 
@@ -454,7 +477,6 @@ internal sealed class RecordIndex
         e.SealDetail,
         e.OriginalSha256,
         e.PatientIdMatch,
-        KeyVersion = Crypto.WrappedDataKey.IndexedVersion(e.WrappedKey),
     };
 
 #pragma warning disable IDE1006 // column names as stored

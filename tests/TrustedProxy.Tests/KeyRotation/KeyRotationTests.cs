@@ -62,6 +62,32 @@ public sealed class KeyRotationTests : IDisposable
     }
 
     [Fact]
+    public async Task AnIndexFromBeforeVersions_MovesEveryWrappedKeyToTheKeyTable_LeavesNoCopyBehind_AndDeletesItWithItsRecord()
+    {
+        using var ring = ProxyKeyRing.FromBytes(_masterKey);
+        var old = new RecordIndex(IndexPath, migrateTo: 8);
+        using var key = DataKey.CreateRandom();
+        var handle = RecordHandle.New();
+        var legacy = LegacyWrap(key, handle);
+        await old.InsertAsync(Entry(handle, legacy));
+
+        var migrated = new RecordIndex(IndexPath);
+        var found = await migrated.FindAsync(handle);
+
+        Assert.Equal(legacy, found!.WrappedKey);
+        using (var back = ring.KeyEncryptionKeys.Unwrap(found.WrappedKey, handle))
+        {
+            Assert.Equal(key.Span.ToArray(), back.Span.ToArray());
+        }
+
+        using var connection = migrated.Open();
+        Assert.DoesNotContain("wrapped_key", await connection.QueryAsync<string>("SELECT name FROM pragma_table_info('records')"));
+        Assert.Equal(1, await connection.ExecuteScalarAsync<long>("SELECT key_version FROM record_keys WHERE handle = @handle", new { handle }));
+        Assert.True(await migrated.DeleteAsync(handle));
+        Assert.Equal(0, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM record_keys"));
+    }
+
+    [Fact]
     public async Task NewRecords_UseTheNewVersionAtOnce_AndARetiredVersionCannotBeWrittenToTheIndex()
     {
         using var ring = ProxyKeyRing.FromBytes(_masterKey);
@@ -175,7 +201,7 @@ public sealed class KeyRotationTests : IDisposable
                     using var fresh = DataKey.CreateRandom();
                     var wrapped = ring.KeyEncryptionKeys.Wrap(fresh, handle, version);
                     using var connection = server.Open();
-                    if (await connection.ExecuteAsync("UPDATE records SET wrapped_key = @wrapped, key_version = @version WHERE handle = @handle", new { wrapped, version, handle }) == 1)
+                    if (await connection.ExecuteAsync("UPDATE record_keys SET wrapped_key = @wrapped, key_version = @version WHERE handle = @handle", new { wrapped, version, handle }) == 1)
                     {
                         lock (keys)
                         {
@@ -212,7 +238,7 @@ public sealed class KeyRotationTests : IDisposable
         var broken = keys.Keys.Order().ElementAt(123);
         using (var connection = index.Open())
         {
-            await connection.ExecuteAsync("UPDATE records SET wrapped_key = @garbage WHERE handle = @broken", new { garbage = RandomNumberGenerator.GetBytes(61), broken });
+            await connection.ExecuteAsync("UPDATE record_keys SET wrapped_key = @garbage WHERE handle = @broken", new { garbage = RandomNumberGenerator.GetBytes(61), broken });
         }
 
         using var ring = ProxyKeyRing.FromBytes(_masterKey);
@@ -272,8 +298,9 @@ public sealed class KeyRotationTests : IDisposable
             var wrapped = i % 2 == 0 ? LegacyWrap(key, handle) : ring.KeyEncryptionKeys.Wrap(key, handle, 1);
             await connection.ExecuteAsync(
                 """
-                INSERT INTO records (handle, object_name, wrapped_key, transfer_syntax_uid, plaintext_length, stored_length, content_sha256, origin_organisation, state, created_at, key_version)
-                VALUES (@handle, @name, @wrapped, '1.2.840.10008.1.2.1', 10, 74, zeroblob(32), 'Haukeland', 'Stored', '2026-01-01T00:00:00Z', 1)
+                INSERT INTO records (handle, object_name, transfer_syntax_uid, plaintext_length, stored_length, content_sha256, origin_organisation, state, created_at)
+                VALUES (@handle, @name, '1.2.840.10008.1.2.1', 10, 74, zeroblob(32), 'Haukeland', 'Stored', '2026-01-01T00:00:00Z');
+                INSERT INTO record_keys (handle, wrapped_key, key_version) VALUES (@handle, @wrapped, 1);
                 """,
                 new { handle, name = ObjectName.NewRandom().ToString(), wrapped },
                 transaction);
@@ -290,29 +317,31 @@ public sealed class KeyRotationTests : IDisposable
     {
         var handle = RecordHandle.New();
         using var key = DataKey.CreateRandom();
-        await index.InsertAsync(new RecordEntry
-        {
-            Handle = handle,
-            ObjectName = ObjectName.NewRandom(),
-            WrappedKey = ring.KeyEncryptionKeys.Wrap(key, handle, version),
-            PatientPseudonym = patient,
-            TransferSyntaxUid = "1.2.840.10008.1.2.1",
-            PlaintextLength = 10,
-            StoredLength = 74,
-            ContentSha256 = new byte[32],
-            OriginOrganisation = "Haukeland",
-            State = RecordState.Stored,
-            CreatedAt = DateTimeOffset.UtcNow,
-        });
+        await index.InsertAsync(Entry(handle, ring.KeyEncryptionKeys.Wrap(key, handle, version)) with { PatientPseudonym = patient });
         return new Inserted(handle, key.Span.ToArray());
     }
+
+    private static RecordEntry Entry(string handle, byte[] wrappedKey) => new()
+    {
+        Handle = handle,
+        ObjectName = ObjectName.NewRandom(),
+        WrappedKey = wrappedKey,
+        TransferSyntaxUid = "1.2.840.10008.1.2.1",
+        PlaintextLength = 10,
+        StoredLength = 74,
+        ContentSha256 = new byte[32],
+        OriginOrganisation = "Haukeland",
+        State = RecordState.Stored,
+        CreatedAt = DateTimeOffset.UtcNow,
+    };
 
     private async Task AssertEveryKeyIntactAsync(RecordIndex index, Dictionary<string, byte[]> keys, int? expectedVersion)
     {
         using var ring = ProxyKeyRing.FromBytes(_masterKey);
         using var connection = index.Open();
-        var rows = (await connection.QueryAsync<(string Handle, byte[] WrappedKey, long KeyVersion)>("SELECT handle, wrapped_key, key_version FROM records")).ToList();
+        var rows = (await connection.QueryAsync<(string Handle, byte[] WrappedKey, long KeyVersion)>("SELECT k.handle, k.wrapped_key, k.key_version FROM records r JOIN record_keys k ON k.handle = r.handle")).ToList();
         Assert.Equal(keys.Count, rows.Count);
+        Assert.Equal(rows.Count, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM record_keys"));
         foreach (var row in rows)
         {
             Assert.True(WrappedDataKey.TryReadVersion(row.WrappedKey, out var version));
