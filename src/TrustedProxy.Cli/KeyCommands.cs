@@ -81,7 +81,7 @@ internal static class KeyCommands
                     },
                     cancellationToken);
                 var rate = result.ProcessorTime > TimeSpan.Zero ? result.Rewrapped / result.ProcessorTime.TotalSeconds : 0;
-                Console.WriteLine($"{(result.Resumed ? "resumed rotation" : "rotation")}     to key version {result.TargetVersion}: {result.Rewrapped} data keys re-wrapped in {result.Elapsed.TotalSeconds:F1} s ({rate:F0} per CPU second), {result.Conflicts} changed meanwhile and taken again");
+                Console.WriteLine($"{(result.Resumed ? "resumed rotation" : "rotation"),-21}to key version {result.TargetVersion}: {result.Rewrapped} data keys re-wrapped in {result.Elapsed.TotalSeconds:F1} s ({rate:F0} per CPU second), {result.Conflicts} changed meanwhile and taken again");
                 if (!result.Complete)
                 {
                     var which = result.Unreadable.Count > 0 ? $"; these open under no key version: {string.Join(", ", result.Unreadable.Take(10))}" : "";
