@@ -69,17 +69,25 @@ internal static class KeyCommands
             var lastShown = 0L;
             return await AuditCommands.AuditedAsync(parse, async audit =>
             {
-                var result = await rotator.RunAsync(
-                    entry => audit.AppendAsync(entry),
-                    progress =>
-                    {
-                        if (progress.Rewrapped - lastShown >= options.AuditEvery / 10 + 1)
+                KeyRotationResult result;
+                try
+                {
+                    result = await rotator.RunAsync(
+                        entry => audit.AppendAsync(entry),
+                        progress =>
                         {
-                            lastShown = progress.Rewrapped;
-                            Console.WriteLine($"re-wrapped           {progress.Rewrapped} (pass {progress.Pass + 1})");
-                        }
-                    },
-                    cancellationToken);
+                            if (progress.Rewrapped - lastShown >= options.AuditEvery / 10 + 1)
+                            {
+                                lastShown = progress.Rewrapped;
+                                Console.WriteLine($"re-wrapped           {progress.Rewrapped} (pass {progress.Pass + 1})");
+                            }
+                        },
+                        cancellationToken);
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    throw new CliException("stopped between two batches; run 'tproxy keys rotate' again to resume where it stopped");
+                }
                 var rate = result.ProcessorTime > TimeSpan.Zero ? result.Rewrapped / result.ProcessorTime.TotalSeconds : 0;
                 Console.WriteLine($"{(result.Resumed ? "resumed rotation" : "rotation"),-21}to key version {result.TargetVersion}: {result.Rewrapped} data keys re-wrapped in {result.Elapsed.TotalSeconds:F1} s ({rate:F0} per CPU second), {result.Conflicts} changed meanwhile and taken again");
                 if (!result.Complete)
