@@ -94,7 +94,7 @@ internal static class KeyCommands
                 {
                     var which = result.Unreadable.Count > 0 ? $"; these open under no key version: {string.Join(", ", result.Unreadable.Take(10))}" : "";
                     // Returned rather than thrown, so the audit checkpoint over the run is still signed.
-                    await Console.Error.WriteLineAsync($"tproxy: {result.Remaining} records are still wrapped under an older key version, which stays in use{which}; run 'tproxy keys rotate' again to resume");
+                    await Console.Error.WriteLineAsync($"tproxy: {(result.Remaining > 0 ? $"{result.Remaining} records are" : "a record that arrived during the last check is")} still wrapped under an older key version, which stays in use{which}; run 'tproxy keys rotate' again to resume");
                     return Cli.Failed;
                 }
 

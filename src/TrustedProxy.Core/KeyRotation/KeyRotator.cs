@@ -16,9 +16,10 @@ namespace TrustedProxy.KeyRotation;
 /// <param name="Remaining">Rows still wrapped under an older version.</param>
 /// <param name="Elapsed">Wall-clock time of this run.</param>
 /// <param name="ProcessorTime">Processor time this process spent meanwhile (all threads), for records per second per core.</param>
-internal sealed record KeyRotationResult(long TargetVersion, bool Resumed, long Rewrapped, long Conflicts, IReadOnlyList<string> Unreadable, IReadOnlyList<int> Retired, long Remaining, TimeSpan Elapsed, TimeSpan ProcessorTime)
+/// <param name="Finished">The older versions were retired and the rotation closed (a row arriving between the last count and the retirement, with no pass left, leaves it open).</param>
+internal sealed record KeyRotationResult(long TargetVersion, bool Resumed, long Rewrapped, long Conflicts, IReadOnlyList<string> Unreadable, IReadOnlyList<int> Retired, long Remaining, TimeSpan Elapsed, TimeSpan ProcessorTime, bool Finished)
 {
-    public bool Complete => Remaining == 0;
+    public bool Complete => Finished;
 }
 
 /// <summary>Where a running rotation is (after each batch).</summary>
@@ -57,6 +58,7 @@ internal sealed class KeyRotator(RecordIndex index, KeyEncryptionKeys keys, KeyR
         long rewrapped = 0, conflicts = 0, nextAudit = options.AuditEvery;
         var unreadable = new List<string>();
         IReadOnlyList<int> retired = [];
+        var finished = false;
         long remaining;
         while (true)
         {
@@ -88,6 +90,7 @@ internal sealed class KeyRotator(RecordIndex index, KeyEncryptionKeys keys, KeyR
             if (remaining == 0 && _store.TryRetire(target) is { } versions)
             {
                 retired = versions;
+                finished = true;
                 break;
             }
 
@@ -105,7 +108,7 @@ internal sealed class KeyRotator(RecordIndex index, KeyEncryptionKeys keys, KeyR
         }
 
         var result = new KeyRotationResult(target, resumed, rewrapped, conflicts, unreadable.ToList(), retired, remaining, clock.Elapsed,
-            Process.GetCurrentProcess().TotalProcessorTime - cpuAtStart);
+            Process.GetCurrentProcess().TotalProcessorTime - cpuAtStart, finished);
         await audit(AuditEvents.KeyRotationFinish(result)).ConfigureAwait(false);
         return result;
     }
