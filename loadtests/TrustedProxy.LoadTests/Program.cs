@@ -22,6 +22,8 @@ using TrustedProxy.Testing;
 //   ... padding                                    (padding overhead on pydicom's corpus)
 //   ... ot --sizes 524288                          (oblivious-transfer cost per transfer)
 //   ... policy --rules 1000 --iterations 1000000   (PDP decision latency p50/p99 with that many rules)
+//   ... rewrap --records 100000 --batch-size 1000   (key-encryption-key rotation: data keys re-wrapped per second
+//                                                  per core, against raw SQLite updates of the same rows)
 //   ... study --instances 2000 --rows 512 --cols 512   (a whole CT study by WADO-RS from the S3 cloud at the
 //                                                      default read settings, against Orthanc's DICOMweb on the same files)
 
@@ -97,6 +99,11 @@ if (options.Scenario == "backup-recovery")
     return await TrustedProxy.LoadTests.BackupRecoveryBenchmark.RunAsync(args);
 }
 
+if (options.Scenario == "rewrap")
+{
+    return await TrustedProxy.LoadTests.RewrapBenchmark.RunAsync(args);
+}
+
 if (options.Scenario == "study")
 {
     return await TrustedProxy.LoadTests.StudyRetrievalBenchmark.RunAsync(args);
@@ -104,7 +111,7 @@ if (options.Scenario == "study")
 
 if (options.Scenario != "roundtrip")
 {
-    Console.Error.WriteLine("usage: roundtrip [--sizes bytes,bytes] [--iterations n] [--server url --producer p12 --consumer p12 --ca pem]\n       dicom [--iterations rounds]\n       privacy [--hours simulated-hours] [--seed n]\n       watermark [--iterations uploads]\n       retrieval [--hours simulated-hours] [--seed n] [--pairs per-class]\n       ingest [--sizes bytes] [--iterations uploads]\n       ingest --folder dir|--ct files [--connections 1,4] [--seconds n] [--rounds n] [--warmup n] [--fsyncs]\n       backlog [--iterations records]\n       padding\n       ot [--sizes record-bytes]\n       policy [--rules n] [--iterations decisions]\n       study [--instances n] [--rows pixels] [--cols pixels] [--from cloud|cache]\n       read-cost [--days n] [--idle-days n] [--seed n]\n       backup-rpo [--hours n] [--load 1,3] [--seed n] [--block-kib n] [--start-hour h] [--slots n] [--interval s]\n       backup-recovery [--records n]");
+    Console.Error.WriteLine("usage: roundtrip [--sizes bytes,bytes] [--iterations n] [--server url --producer p12 --consumer p12 --ca pem]\n       dicom [--iterations rounds]\n       privacy [--hours simulated-hours] [--seed n]\n       watermark [--iterations uploads]\n       retrieval [--hours simulated-hours] [--seed n] [--pairs per-class]\n       ingest [--sizes bytes] [--iterations uploads]\n       ingest --folder dir|--ct files [--connections 1,4] [--seconds n] [--rounds n] [--warmup n] [--fsyncs]\n       backlog [--iterations records]\n       padding\n       ot [--sizes record-bytes]\n       policy [--rules n] [--iterations decisions]\n       study [--instances n] [--rows pixels] [--cols pixels] [--from cloud|cache]\n       read-cost [--days n] [--idle-days n] [--seed n]\n       backup-rpo [--hours n] [--load 1,3] [--seed n] [--block-kib n] [--start-hour h] [--slots n] [--interval s]\n       backup-recovery [--records n]\n       rewrap [--records n] [--batch-size n] [--metadata-bytes n]");
     return 2;
 }
 

@@ -3,6 +3,8 @@ using System.Security.Cryptography;
 using TrustedProxy.Audit;
 using TrustedProxy.Crypto;
 using TrustedProxy.KeyEscrow;
+using TrustedProxy.KeyRotation;
+using TrustedProxy.Records;
 
 namespace TrustedProxy.Cli;
 
@@ -28,11 +30,98 @@ internal static class KeyCommands
         DefaultValueFactory = _ => MasterKeyEscrow.DefaultThreshold,
     };
 
-    public static Command Create() => new("keys", "Escrow of the master key: deal it to custodians as k-of-n shares, check a set of shares")
+    public static Command Create() => new("keys", "Escrow of the master key (k-of-n shares) and rotation of the key-encryption key")
     {
         Split(),
         VerifyShares(),
+        Rotate(),
+        Versions(),
     };
+
+    /// <summary>The index the server keeps in its data directory (ProxyServer).</summary>
+    private static RecordIndex ExistingIndex(string data)
+    {
+        var path = Path.Combine(data, "proxy.db");
+        return File.Exists(path)
+            ? new RecordIndex(path)
+            : throw new CliException($"no index '{path}' (pass --data, the proxy's data directory)", isUsage: true);
+    }
+
+    private static Command Rotate()
+    {
+        var defaults = new KeyRotationOptions();
+        var batch = new Option<int>("--batch-size") { Description = "Rows re-wrapped per index transaction (1 to 100000)", DefaultValueFactory = _ => defaults.BatchSize };
+        var auditEvery = new Option<long>("--audit-every") { Description = "Records between progress entries in the audit log", DefaultValueFactory = _ => defaults.AuditEvery };
+        var passes = new Option<int>("--max-passes") { Description = "Passes over the index at most (later passes take rows that changed during the first)", DefaultValueFactory = _ => defaults.MaxPasses };
+        var command = new Command("rotate", "Rotate the key-encryption key: a new version wraps new records at once, every existing data key is re-wrapped online (safe while 'tproxy serve' runs), old versions are retired; after a crash or Ctrl-C, run again to resume") { batch, auditEvery, passes, AuditCommands.Data };
+        Cli.SetAction(command, async (parse, cancellationToken) =>
+        {
+            var options = new KeyRotationOptions { BatchSize = parse.GetValue(batch), AuditEvery = parse.GetValue(auditEvery), MaxPasses = parse.GetValue(passes) };
+            if (options.Validate().ToList() is { Count: > 0 } errors)
+            {
+                throw new CliException(string.Join("; ", errors), isUsage: true);
+            }
+
+            var data = parse.GetValue(AuditCommands.Data)!;
+            using var keys = AuditCommands.MasterKey(data, create: false) ?? throw new CliException(AuditCommands.NoMasterKey(data));
+            var index = ExistingIndex(data);
+            var rotator = new KeyRotator(index, keys.KeyEncryptionKeys, options, TimeProvider.System);
+            var lastShown = 0L;
+            return await AuditCommands.AuditedAsync(parse, async audit =>
+            {
+                KeyRotationResult result;
+                try
+                {
+                    result = await rotator.RunAsync(
+                        entry => audit.AppendAsync(entry),
+                        progress =>
+                        {
+                            if (progress.Rewrapped - lastShown >= options.AuditEvery / 10 + 1)
+                            {
+                                lastShown = progress.Rewrapped;
+                                Console.WriteLine($"re-wrapped           {progress.Rewrapped} (pass {progress.Pass + 1})");
+                            }
+                        },
+                        cancellationToken);
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    throw new CliException("stopped between two batches; run 'tproxy keys rotate' again to resume where it stopped");
+                }
+                var rate = result.ProcessorTime > TimeSpan.Zero ? result.Rewrapped / result.ProcessorTime.TotalSeconds : 0;
+                Console.WriteLine($"{(result.Resumed ? "resumed rotation" : "rotation"),-21}to key version {result.TargetVersion}: {result.Rewrapped} data keys re-wrapped in {result.Elapsed.TotalSeconds:F1} s ({rate:F0} per CPU second), {result.Conflicts} changed meanwhile and taken again");
+                if (!result.Complete)
+                {
+                    var which = result.Unreadable.Count > 0 ? $"; these open under no key version: {string.Join(", ", result.Unreadable.Take(10))}" : "";
+                    // Returned rather than thrown, so the audit checkpoint over the run is still signed.
+                    await Console.Error.WriteLineAsync($"tproxy: {(result.Remaining > 0 ? $"{result.Remaining} records are" : "a record that arrived during the last check is")} still wrapped under an older key version, which stays in use{which}; run 'tproxy keys rotate' again to resume");
+                    return Cli.Failed;
+                }
+
+                Console.WriteLine(result.Retired.Count > 0
+                    ? $"retired              key version {string.Join(", ", result.Retired)}: no record refers to it"
+                    : "retired              nothing (no older version was in use)");
+                return Cli.Ok;
+            });
+        });
+        return command;
+    }
+
+    private static Command Versions()
+    {
+        var command = new Command("versions", "List the key-encryption-key versions: which wraps new records, how many records each wraps, which are retired") { AuditCommands.Data };
+        Cli.SetAction(command, (parse, _) =>
+        {
+            var store = new KeyVersionStore(ExistingIndex(parse.GetValue(AuditCommands.Data)!), TimeProvider.System);
+            foreach (var version in store.Versions())
+            {
+                Console.WriteLine($"version {version.Version,-6} {version.State,-9} {version.Records,12} records   created {version.CreatedAt}{(version.RetiredAt is null ? "" : $"   retired {version.RetiredAt}")}");
+            }
+
+            return Task.FromResult(Cli.Ok);
+        });
+        return command;
+    }
 
     /// <summary>
     /// Every reason the split asked for cannot be made, before anything is created: the parameters,

@@ -26,6 +26,7 @@ public static class AuditKinds
     public const string PatientLinkage = "patient-linkage";
     public const string KeySplit = "key-split";
     public const string BackupRestored = "backup-restored";
+    public const string KeyRotation = "key-rotation";
 }
 
 /// <summary>
@@ -161,6 +162,38 @@ internal static class AuditEvents
         ["split"] = splitId,
         ["threshold"] = threshold,
         ["shares"] = shares,
+    });
+
+    /// <summary>A key-encryption-key rotation began (or resumed after a crash or a stop): the version it re-wraps to and how much is left; never a key.</summary>
+    public static AuditEvent KeyRotationStart(long targetVersion, bool resumed, long remaining, long rewrappedBefore, int batchSize) => new(AuditKinds.KeyRotation, new JsonObject
+    {
+        ["step"] = resumed ? "resume" : "start",
+        ["version"] = targetVersion,
+        ["remaining"] = remaining,
+        ["rewrappedBefore"] = rewrappedBefore,
+        ["batchSize"] = batchSize,
+    });
+
+    public static AuditEvent KeyRotationProgress(long targetVersion, int pass, long rewrapped, long conflicts) => new(AuditKinds.KeyRotation, new JsonObject
+    {
+        ["step"] = "progress",
+        ["version"] = targetVersion,
+        ["pass"] = pass,
+        ["rewrapped"] = rewrapped,
+        ["conflicts"] = conflicts,
+    });
+
+    /// <summary>A rotation run ended: what it re-wrapped, which versions it retired, what (if anything) is left and which records could not be re-wrapped.</summary>
+    public static AuditEvent KeyRotationFinish(KeyRotation.KeyRotationResult result) => new(AuditKinds.KeyRotation, new JsonObject
+    {
+        ["step"] = result.Complete ? "finish" : "incomplete",
+        ["version"] = result.TargetVersion,
+        ["rewrapped"] = result.Rewrapped,
+        ["conflicts"] = result.Conflicts,
+        ["remaining"] = result.Remaining,
+        ["retired"] = new JsonArray(result.Retired.Select(v => (JsonNode?)JsonValue.Create(v)).ToArray()),
+        ["unreadable"] = result.Unreadable.Count == 0 ? null : new JsonArray(result.Unreadable.Take(100).Select(h => (JsonNode?)JsonValue.Create(h)).ToArray()),
+        ["seconds"] = Math.Round(result.Elapsed.TotalSeconds, 3),
     });
 
     /// <summary>The proxy was rebuilt from a backup generation (tproxy recover): the first entry after the restored ones.</summary>

@@ -13,6 +13,8 @@ internal sealed class ProxyKeyRing : IDisposable
     public const int MasterKeyBytes = 32;
 
     // HKDF info strings: changing one changes every key derived from it, so they are versioned.
+    // Key-encryption-key version 1 keeps the info string it always had, so records wrapped before
+    // versions existed still open; later versions append their number (KeyEncryptionInfoFor).
     internal const string KeyEncryptionInfo = "TrustedProxy/key-encryption/v1";
     internal const string PatientPseudonymInfo = "TrustedProxy/patient-pseudonym/v1";
     internal const string DeidentifiedUidInfo = "TrustedProxy/deidentified-uid/v1";
@@ -30,11 +32,12 @@ internal sealed class ProxyKeyRing : IDisposable
         }
 
         _masterKey = masterKey;
-        KeyEncryptionKey = new KeyEncryptionKey(Derive(KeyEncryptionInfo));
+        KeyEncryptionKeys = new KeyEncryptionKeys(version => Derive(KeyEncryptionInfoFor(version)));
         IdentifierPseudonymKey = Derive(PatientPseudonymInfo);
     }
 
-    public KeyEncryptionKey KeyEncryptionKey { get; }
+    /// <summary>Every version of the key-encryption key (derived on first use).</summary>
+    public KeyEncryptionKeys KeyEncryptionKeys { get; }
 
     public byte[] IdentifierPseudonymKey { get; }
 
@@ -85,6 +88,10 @@ internal sealed class ProxyKeyRing : IDisposable
 
     public static ProxyKeyRing FromBytes(ReadOnlySpan<byte> masterKey) => new(masterKey.ToArray());
 
+    /// <summary>The HKDF info of key-encryption-key <paramref name="version"/> (1 is the original key).</summary>
+    internal static string KeyEncryptionInfoFor(int version) =>
+        version == 1 ? KeyEncryptionInfo : $"{KeyEncryptionInfo}/version-{version.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+
     /// <summary>Derives a purpose-bound 256-bit key; the caller owns and should wipe the result.</summary>
     public byte[] Derive(string purpose) => Derive(purpose, 32);
 
@@ -99,6 +106,6 @@ internal sealed class ProxyKeyRing : IDisposable
     {
         CryptographicOperations.ZeroMemory(_masterKey);
         CryptographicOperations.ZeroMemory(IdentifierPseudonymKey);
-        KeyEncryptionKey.Dispose();
+        KeyEncryptionKeys.Dispose();
     }
 }

@@ -107,7 +107,7 @@ internal sealed partial class RelocationQueue(RecordIndex index, RecordRelocator
                 // Deleted, or moved on (a newer copy) since it was queued: nothing to do.
                 if (entry is { State: RecordState.Stored } && entry.ObjectName == objectName && relocator.CanRelocate)
                 {
-                    using var dataKey = keys.KeyEncryptionKey.Unwrap(entry.WrappedKey, entry.Handle);
+                    using var dataKey = keys.KeyEncryptionKeys.Unwrap(entry.WrappedKey, entry.Handle);
                     await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 1 << 16, FileOptions.Asynchronous);
                     await relocator.RelocateAsync(entry, file, dataKey, cancellationToken).ConfigureAwait(false);
                 }

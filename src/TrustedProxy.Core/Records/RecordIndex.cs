@@ -22,6 +22,7 @@ internal sealed class RecordIndex
     // An index opened at an earlier version (tests of later migrations) has no watermarking columns.
     private readonly bool _hasSealColumns;
     private readonly bool _hasPatientIdMatch;
+    private readonly bool _hasKeyVersion;
 
     /// <param name="databasePath">The SQLite file (created if missing).</param>
     /// <param name="migrateTo">Tests only: stop migrating at this schema version, to test a later migration.</param>
@@ -31,7 +32,13 @@ internal sealed class RecordIndex
         _database = DatabaseOwner.Sqlite(databasePath, Scripts, time ?? TimeProvider.System, pooling: true, migrateTo);
         _hasSealColumns = (migrateTo ?? Scripts.Latest) >= 5;
         _hasPatientIdMatch = (migrateTo ?? Scripts.Latest) >= 8;
+        _hasKeyVersion = (migrateTo ?? Scripts.Latest) >= 9;
     }
+
+    // A record with its wrapped key (in record_keys from v9 on).
+    private string Columns => _hasKeyVersion
+        ? "r.*, k.wrapped_key AS wrapped_key FROM records r JOIN record_keys k ON k.handle = r.handle"
+        : "r.* FROM records r";
 
     /// <summary>The schema version this build migrates every index to.</summary>
     public static int LatestSchemaVersion => Scripts.Latest;
@@ -54,17 +61,25 @@ internal sealed class RecordIndex
         await using var transaction = connection.BeginTransaction();
         await connection.ExecuteAsync(
             $"""
-            INSERT INTO records (handle, object_name, wrapped_key, patient_pseudonym, study_instance_uid, series_instance_uid,
+            INSERT INTO records (handle, object_name, {(_hasKeyVersion ? "" : "wrapped_key, ")}patient_pseudonym, study_instance_uid, series_instance_uid,
                 sop_instance_uid, sop_class_uid, modality, study_date, transfer_syntax_uid, plaintext_length, stored_length,
                 content_sha256, origin_organisation, state, created_at, sealed_metadata, accession_pseudonym, series_number,
                 instance_number, research_pseudonym, deid_study_uid, deid_series_uid, deid_sop_uid{(_hasSealColumns ? ", seal_kind, detached_seal, seal_detail, original_sha256" : "")}{(_hasPatientIdMatch ? ", patient_id_match" : "")})
-            VALUES (@Handle, @ObjectName, @WrappedKey, @PatientPseudonym, @StudyInstanceUid, @SeriesInstanceUid,
+            VALUES (@Handle, @ObjectName, {(_hasKeyVersion ? "" : "@WrappedKey, ")}@PatientPseudonym, @StudyInstanceUid, @SeriesInstanceUid,
                 @SopInstanceUid, @SopClassUid, @Modality, @StudyDate, @TransferSyntaxUid, @PlaintextLength, @StoredLength,
                 @ContentSha256, @OriginOrganisation, @State, @CreatedAt, @SealedMetadata, @AccessionPseudonym, @SeriesNumber,
                 @InstanceNumber, @ResearchPseudonym, @DeidentifiedStudyUid, @DeidentifiedSeriesUid, @DeidentifiedSopInstanceUid{(_hasSealColumns ? ", @SealKind, @DetachedSeal, @SealDetail, @OriginalSha256" : "")}{(_hasPatientIdMatch ? ", @PatientIdMatch" : "")})
             """,
             ToParameters(entry),
             transaction).ConfigureAwait(false);
+        if (_hasKeyVersion)
+        {
+            await connection.ExecuteAsync(
+                "INSERT INTO record_keys (handle, wrapped_key, key_version) VALUES (@Handle, @WrappedKey, @KeyVersion)",
+                new { entry.Handle, entry.WrappedKey, KeyVersion = Crypto.WrappedDataKey.IndexedVersion(entry.WrappedKey) },
+                transaction).ConfigureAwait(false);
+        }
+
         var ids = new List<long>(blocks.Count);
         foreach (var block in blocks)
         {
@@ -78,7 +93,7 @@ internal sealed class RecordIndex
     public async Task<RecordEntry?> FindAsync(string handle)
     {
         await using var connection = Open();
-        var row = await connection.QuerySingleOrDefaultAsync<Row>("SELECT * FROM records WHERE handle = @handle", new { handle }).ConfigureAwait(false);
+        var row = await connection.QuerySingleOrDefaultAsync<Row>($"SELECT {Columns} WHERE r.handle = @handle", new { handle }).ConfigureAwait(false);
         return row?.ToEntry();
     }
 
@@ -93,10 +108,10 @@ internal sealed class RecordIndex
     {
         await using var connection = Open();
         var rows = await connection.QueryAsync<Row>(
-            """
-            SELECT * FROM records
+            $"""
+            SELECT {Columns}
             WHERE sop_instance_uid = @sopInstanceUid AND origin_organisation = @originOrganisation AND state IN ('Stored', 'Cached', 'Staged')
-            ORDER BY created_at, handle
+            ORDER BY created_at, r.handle
             """,
             new { originOrganisation, sopInstanceUid }).ConfigureAwait(false);
         return rows.Select(r => r.ToEntry()).ToList();
@@ -107,7 +122,7 @@ internal sealed class RecordIndex
     {
         await using var connection = Open();
         var rows = await connection.QueryAsync<Row>(
-            $"SELECT * FROM records WHERE {Where(query)} ORDER BY created_at DESC, handle LIMIT @Limit OFFSET @Offset",
+            $"SELECT {Columns} WHERE {Where(query)} ORDER BY created_at DESC, r.handle LIMIT @Limit OFFSET @Offset",
             Parameters(query)).ConfigureAwait(false);
         return rows.Select(r => r.ToEntry()).ToList();
     }
@@ -118,8 +133,8 @@ internal sealed class RecordIndex
         await using var connection = Open();
         var rows = await connection.QueryAsync<Row>(
             $"""
-            SELECT * FROM records WHERE {Where(query)}
-            ORDER BY study_instance_uid, series_number, series_instance_uid, instance_number, sop_instance_uid, handle
+            SELECT {Columns} WHERE {Where(query)}
+            ORDER BY study_instance_uid, series_number, series_instance_uid, instance_number, sop_instance_uid, r.handle
             LIMIT @Limit OFFSET @Offset
             """,
             Parameters(query)).ConfigureAwait(false);
@@ -194,7 +209,7 @@ internal sealed class RecordIndex
     public async Task<IReadOnlyList<RecordEntry>> InStateAsync(RecordState state)
     {
         await using var connection = Open();
-        var rows = await connection.QueryAsync<Row>("SELECT * FROM records WHERE state = @state", new { state = state.ToString() }).ConfigureAwait(false);
+        var rows = await connection.QueryAsync<Row>($"SELECT {Columns} WHERE state = @state", new { state = state.ToString() }).ConfigureAwait(false);
         return rows.Select(r => r.ToEntry()).ToList();
     }
 
@@ -211,6 +226,18 @@ internal sealed class RecordIndex
     {
         await using var connection = Open();
         return await connection.ExecuteAsync("DELETE FROM records WHERE handle = @handle", new { handle }).ConfigureAwait(false) == 1;
+    }
+
+    /// <summary>The key-encryption-key version that wraps new data keys (read per upload, so a rotation started by another process applies at once).</summary>
+    public async Task<int> CurrentKeyVersionAsync()
+    {
+        if (!_hasKeyVersion)
+        {
+            return 1;
+        }
+
+        await using var connection = Open();
+        return await connection.ExecuteScalarAsync<int>("SELECT version FROM key_versions WHERE state = 'Current'").ConfigureAwait(false);
     }
 
     public async Task<long> CountAsync()

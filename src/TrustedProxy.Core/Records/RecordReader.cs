@@ -89,7 +89,7 @@ internal sealed class RecordReader(RecordIndex index, GroupReader groups, Record
     {
         using var span = ProxyTracing.Start("record.read");
         span?.SetTag(ProxyTracing.Bytes, entry.PlaintextLength);
-        var dataKey = keys.KeyEncryptionKey.Unwrap(entry.WrappedKey, entry.Handle);
+        var dataKey = keys.KeyEncryptionKeys.Unwrap(entry.WrappedKey, entry.Handle);
         Stream? ciphertext = null;
         PlaintextBuffer? whole = null;
         try

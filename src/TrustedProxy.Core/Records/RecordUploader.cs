@@ -318,7 +318,7 @@ internal sealed partial class RecordUploader(
             {
                 Handle = handle,
                 ObjectName = envelopeIndex,
-                WrappedKey = keys.KeyEncryptionKey.Wrap(dataKey, handle),
+                WrappedKey = keys.KeyEncryptionKeys.Wrap(dataKey, handle, await index.CurrentKeyVersionAsync().ConfigureAwait(false)),
                 PatientPseudonym = PatientPseudonym(header, origin),
                 PatientIdMatch = header.PatientId is null ? null : pseudonymizer.PatientIdMatch(header.PatientId),
                 AccessionPseudonym = header.AccessionNumber is { Length: > 0 } accession ? pseudonymizer.Accession(accession) : null,

@@ -325,7 +325,7 @@ internal sealed class RecordViews(
         }
 
         byte[] metadata;
-        using (var dataKey = keys.KeyEncryptionKey.Unwrap(entry.WrappedKey, entry.Handle))
+        using (var dataKey = keys.KeyEncryptionKeys.Unwrap(entry.WrappedKey, entry.Handle))
         {
             metadata = RecordMetadataSealer.Open(dataKey, entry.Handle, entry.SealedMetadata);
         }

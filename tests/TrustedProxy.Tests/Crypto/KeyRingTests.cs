@@ -41,16 +41,16 @@ public sealed class KeyRingTests : IDisposable
         using var ring = ProxyKeyRing.FromBytes(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
         using var key = DataKey.CreateRandom();
 
-        var wrapped = ring.KeyEncryptionKey.Wrap(key, "aaaaaaaaaaaaaaaaaaaaaaaaaa");
+        var wrapped = ring.KeyEncryptionKeys.Wrap(key, "aaaaaaaaaaaaaaaaaaaaaaaaaa", 1);
 
-        using (var back = ring.KeyEncryptionKey.Unwrap(wrapped, "aaaaaaaaaaaaaaaaaaaaaaaaaa"))
+        using (var back = ring.KeyEncryptionKeys.Unwrap(wrapped, "aaaaaaaaaaaaaaaaaaaaaaaaaa"))
         {
             Assert.Equal(key.Span.ToArray(), back.Span.ToArray());
         }
 
-        Assert.Throws<EnvelopeIntegrityException>(() => ring.KeyEncryptionKey.Unwrap(wrapped, "bbbbbbbbbbbbbbbbbbbbbbbbbb"));
+        Assert.Throws<EnvelopeIntegrityException>(() => ring.KeyEncryptionKeys.Unwrap(wrapped, "bbbbbbbbbbbbbbbbbbbbbbbbbb"));
         wrapped[20] ^= 1;
-        Assert.Throws<EnvelopeIntegrityException>(() => ring.KeyEncryptionKey.Unwrap(wrapped, "aaaaaaaaaaaaaaaaaaaaaaaaaa"));
+        Assert.Throws<EnvelopeIntegrityException>(() => ring.KeyEncryptionKeys.Unwrap(wrapped, "aaaaaaaaaaaaaaaaaaaaaaaaaa"));
     }
 
     [Fact]
@@ -60,9 +60,9 @@ public sealed class KeyRingTests : IDisposable
         using var other = ProxyKeyRing.FromBytes(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
         using var key = DataKey.CreateRandom();
 
-        var wrapped = ring.KeyEncryptionKey.Wrap(key, "aaaaaaaaaaaaaaaaaaaaaaaaaa");
+        var wrapped = ring.KeyEncryptionKeys.Wrap(key, "aaaaaaaaaaaaaaaaaaaaaaaaaa", 1);
 
-        Assert.Throws<EnvelopeIntegrityException>(() => other.KeyEncryptionKey.Unwrap(wrapped, "aaaaaaaaaaaaaaaaaaaaaaaaaa"));
+        Assert.Throws<EnvelopeIntegrityException>(() => other.KeyEncryptionKeys.Unwrap(wrapped, "aaaaaaaaaaaaaaaaaaaaaaaaaa"));
     }
 
     public void Dispose() => _directory.Dispose();
@@ -78,7 +78,7 @@ public sealed class KeyRingTests : IDisposable
             using var key = DataKey.CreateRandom();
             try
             {
-                using var back = ring.KeyEncryptionKey.Unwrap(ring.KeyEncryptionKey.Wrap(key, handle), handle);
+                using var back = ring.KeyEncryptionKeys.Unwrap(ring.KeyEncryptionKeys.Wrap(key, handle, 1), handle);
                 if (!back.Span.SequenceEqual(key.Span))
                 {
                     Interlocked.Increment(ref failures);

@@ -23,11 +23,15 @@ public sealed class RecordSchemaMigrationTests : IDisposable
     [Fact]
     public void FreshIndex_HasTheSchemaTheInlineMigrationsProduced_ByteForByte()
     {
-        var index = new RecordIndex(_directory.File("proxy.db"), time: _time);
+        // Versions 1-8 as the inline migrations left them (records-schema.txt, written by that code).
+        var moved = new RecordIndex(_directory.File("v8.db"), migrateTo: 8, time: _time);
+        Assert.Equal(File.ReadAllText(Fixture("records-schema.txt")), Schema(moved));
 
-        Assert.Equal(8, RecordIndex.LatestSchemaVersion);
+        // And the latest: version 9 (key-encryption-key versions), written as a script from the start.
+        var index = new RecordIndex(_directory.File("proxy.db"), time: _time);
+        Assert.Equal(9, RecordIndex.LatestSchemaVersion);
         Assert.Equal(RecordIndex.LatestSchemaVersion, index.SchemaVersion);
-        Assert.Equal(File.ReadAllText(Fixture("records-schema.txt")), Schema(index));
+        Assert.Equal(File.ReadAllText(Fixture("records-schema-v9.txt")), Schema(index));
     }
 
     [Theory]
@@ -40,7 +44,7 @@ public sealed class RecordSchemaMigrationTests : IDisposable
         var index = new RecordIndex(path, time: _time);
 
         Assert.Equal(RecordIndex.LatestSchemaVersion, index.SchemaVersion);
-        Assert.Equal(File.ReadAllText(Fixture("records-schema.txt")), Schema(index));
+        Assert.Equal(File.ReadAllText(Fixture("records-schema-v9.txt")), Schema(index));
         var stored = (await index.FindAsync("fixture-stored"))!;
         Assert.Equal([1, 2, 3, 4, 5], stored.WrappedKey);
         Assert.Equal(("patient-pseudonym-1", "1.2.3", "CT", new DateOnly(2024, 1, 10), "Haukeland", RecordState.Stored), (stored.PatientPseudonym, stored.StudyInstanceUid, stored.Modality, stored.StudyDate, stored.OriginOrganisation, stored.State));
@@ -64,7 +68,7 @@ public sealed class RecordSchemaMigrationTests : IDisposable
         using var connection = index.Open();
         Assert.Equal(1, connection.ExecuteScalar<int>("SELECT COUNT(*) FROM decisions WHERE resource = 'fixture-stored'"));
         var stamps = connection.Query<(long Version, string AppliedAt)>("SELECT version, applied_at FROM schema_version ORDER BY version").ToList();
-        Assert.Equal(Enumerable.Range(1, 8).Select(v => (long)v), stamps.Select(s => s.Version));
+        Assert.Equal(Enumerable.Range(1, 9).Select(v => (long)v), stamps.Select(s => s.Version));
         Assert.All(stamps.Where(s => s.Version > version), s => Assert.Equal(MigratedAt.ToString("O"), s.AppliedAt));
         Assert.All(stamps.Where(s => s.Version <= version), s => Assert.NotEqual(MigratedAt.ToString("O"), s.AppliedAt));
     }
@@ -98,12 +102,12 @@ public sealed class RecordSchemaMigrationTests : IDisposable
         using (var connection = new SqliteConnection($"Data Source={path};Pooling=False"))
         {
             connection.Open();
-            connection.Execute("INSERT INTO schema_version (version, applied_at) VALUES (9, '2030-01-01T00:00:00.0000000+00:00')");
+            connection.Execute("INSERT INTO schema_version (version, applied_at) VALUES (10, '2030-01-01T00:00:00.0000000+00:00')");
         }
 
         var refused = Assert.Throws<InvalidOperationException>(() => new RecordIndex(path, time: _time));
 
-        Assert.Equal("the index schema is version 9, newer than this proxy knows (8); upgrade the proxy", refused.Message);
+        Assert.Equal("the index schema is version 10, newer than this proxy knows (9); upgrade the proxy", refused.Message);
     }
 
     [Fact]
@@ -115,7 +119,7 @@ public sealed class RecordSchemaMigrationTests : IDisposable
         var indexes = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(() => new RecordIndex(path, time: _time))));
 
         using var connection = indexes[0].Open();
-        Assert.Equal(Enumerable.Range(1, 8).Select(v => (long)v), connection.Query<long>("SELECT version FROM schema_version ORDER BY version"));
+        Assert.Equal(Enumerable.Range(1, 9).Select(v => (long)v), connection.Query<long>("SELECT version FROM schema_version ORDER BY version"));
     }
 
     [Fact]
