@@ -95,7 +95,7 @@ internal sealed class ExportBundleReader(ExportOptions limits, TimeProvider time
         long total = 0;
         for (var index = 0; index < recordCount; index++)
         {
-            var record = await ReadRecordAsync(input, key, bundleId, recipientKeyId, index, segmentSize, scratch, limits.MaxBundleBytes - total, cancellationToken).ConfigureAwait(false);
+            var record = await ReadRecordAsync(input, key, bundleId, recipientKeyId, index, segmentSize, scratch, limits.MaxRecordBytes, limits.MaxBundleBytes - total, cancellationToken).ConfigureAwait(false);
             total += record.Length;
             records.Add(record);
         }
@@ -140,6 +140,7 @@ internal sealed class ExportBundleReader(ExportOptions limits, TimeProvider time
             chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
             chain.ChainPolicy.CustomTrustStore.Add(ca);
             chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            chain.ChainPolicy.DisableCertificateDownloads = true;
             chain.ChainPolicy.VerificationTime = time.GetUtcNow().UtcDateTime;
             chain.ChainPolicy.ApplicationPolicy.Add(new System.Security.Cryptography.Oid(ServerAuthOid));
             bool built;
@@ -171,7 +172,7 @@ internal sealed class ExportBundleReader(ExportOptions limits, TimeProvider time
     }
 
     private static async Task<OpenedRecord> ReadRecordAsync(
-        TranscriptReader input, ECDiffieHellman key, byte[] bundleId, byte[] recipientKeyId, int index, int segmentSize, string scratch, long bundleBytesLeft, CancellationToken cancellationToken)
+        TranscriptReader input, ECDiffieHellman key, byte[] bundleId, byte[] recipientKeyId, int index, int segmentSize, string scratch, long maxRecordBytes, long bundleBytesLeft, CancellationToken cancellationToken)
     {
         var handle = Encoding.ASCII.GetString(await input.ReadAsync((await input.ReadAsync(1, cancellationToken).ConfigureAwait(false))[0], cancellationToken).ConfigureAwait(false));
         var view = Encoding.ASCII.GetString(await input.ReadAsync((await input.ReadAsync(1, cancellationToken).ConfigureAwait(false))[0], cancellationToken).ConfigureAwait(false));
@@ -207,6 +208,11 @@ internal sealed class ExportBundleReader(ExportOptions limits, TimeProvider time
                 }
 
                 length += size;
+                if (length > maxRecordBytes)
+                {
+                    throw new ExportBundleException($"record {handle} is larger than the {maxRecordBytes} bytes allowed for one record (--max-record-bytes)");
+                }
+
                 if (length > bundleBytesLeft)
                 {
                     throw new ExportBundleException($"the bundle holds more than the {bundleBytesLeft} bytes still allowed (--max-bundle-bytes)");

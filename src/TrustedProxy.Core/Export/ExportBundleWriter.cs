@@ -40,28 +40,40 @@ internal sealed class ExportBundleWriter : IDisposable
     /// <summary>Writes the header of a bundle that will carry exactly <paramref name="recordCount"/> records.</summary>
     public static async Task<ExportBundleWriter> StartAsync(Stream output, ExportRecipient recipient, ExportSigner signer, int recordCount, ExportOptions options, DateTimeOffset created, CancellationToken cancellationToken)
     {
+        var writer = Create(output, recipient, signer, recordCount, options);
+        await writer.WriteHeaderAsync(created, cancellationToken).ConfigureAwait(false);
+        return writer;
+    }
+
+    /// <summary>A writer whose bundle id is drawn but nothing written yet (the caller records the export first).</summary>
+    public static ExportBundleWriter Create(Stream output, ExportRecipient recipient, ExportSigner signer, int recordCount, ExportOptions options)
+    {
         if (recordCount < 0 || recordCount > options.MaxRecords)
         {
             throw new ExportBundleException($"a bundle carries at most {options.MaxRecords} records (TrustedProxy:Export:MaxRecords); {recordCount} were asked for");
         }
 
-        var writer = new ExportBundleWriter(output, recipient, signer, recordCount, options.SegmentSize);
-        var cert = signer.CertificateDer;
+        return new ExportBundleWriter(output, recipient, signer, recordCount, options.SegmentSize);
+    }
+
+    /// <summary>The header: magic, version, bundle id, creation time, segment size, record count, recipient key id, signer certificate.</summary>
+    public async Task WriteHeaderAsync(DateTimeOffset created, CancellationToken cancellationToken)
+    {
+        var cert = _signer.CertificateDer;
         var header = new byte[ExportFormat.Magic.Length + 1 + ExportFormat.BundleIdLength + 8 + 4 + 4 + ExportFormat.KeyIdLength + 2 + cert.Length];
         var span = header.AsSpan();
         ExportFormat.Magic.CopyTo(span);
         span = span[ExportFormat.Magic.Length..];
         span[0] = ExportFormat.Version;
-        writer.BundleId.CopyTo(span[1..]);
+        BundleId.CopyTo(span[1..]);
         span = span[(1 + ExportFormat.BundleIdLength)..];
         BinaryPrimitives.WriteInt64BigEndian(span, created.ToUnixTimeSeconds());
-        BinaryPrimitives.WriteInt32BigEndian(span[8..], options.SegmentSize);
-        BinaryPrimitives.WriteInt32BigEndian(span[12..], recordCount);
-        recipient.KeyId.CopyTo(span[16..]);
+        BinaryPrimitives.WriteInt32BigEndian(span[8..], _segmentSize);
+        BinaryPrimitives.WriteInt32BigEndian(span[12..], _recordCount);
+        _recipient.KeyId.CopyTo(span[16..]);
         BinaryPrimitives.WriteUInt16BigEndian(span[(16 + ExportFormat.KeyIdLength)..], checked((ushort)cert.Length));
         cert.CopyTo(span[(18 + ExportFormat.KeyIdLength)..]);
-        await writer.WriteAsync(header, cancellationToken).ConfigureAwait(false);
-        return writer;
+        await WriteAsync(header, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Starts the next record: a fresh content key, wrapped to the recipient; returns the stream its plaintext is written to.</summary>

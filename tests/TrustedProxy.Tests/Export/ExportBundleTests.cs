@@ -225,12 +225,14 @@ public sealed class ExportBundleTests(ExportFederation federation) : IClassFixtu
         var records = await Assert.ThrowsAsync<ExportBundleException>(() => OpenAsync(bundle, federation.Partner, _work.File("a"), new ExportOptions { MaxRecords = 2 }));
         var bytes = await Assert.ThrowsAsync<ExportBundleException>(() => OpenAsync(bundle, federation.Partner, _work.File("b"), new ExportOptions { MaxBundleBytes = 59 }));
         var certificate = await Assert.ThrowsAsync<ExportBundleException>(() => OpenAsync(bundle, federation.Partner, _work.File("c"), new ExportOptions { MaxSignerCertificateBytes = 256 }));
+        var record = await Assert.ThrowsAsync<ExportBundleException>(() => OpenAsync(bundle, federation.Partner, _work.File("e"), new ExportOptions { MaxRecordBytes = 29 }));
 
         Assert.Contains("3 records, more than the 2 allowed", records.Message);
         Assert.Contains("--max-bundle-bytes", bytes.Message);
         Assert.Contains("more than the 256 allowed", certificate.Message);
+        Assert.Contains("--max-record-bytes", record.Message);
         AssertNothingWritten(_work.File("a"));
-        Assert.Single(await OpenAsync(bundle, federation.Partner, _work.File("d"), new ExportOptions { MaxRecords = 3, MaxBundleBytes = 60 }), r => r.Length == 30);
+        Assert.Single(await OpenAsync(bundle, federation.Partner, _work.File("d"), new ExportOptions { MaxRecords = 3, MaxBundleBytes = 60, MaxRecordBytes = 30 }), r => r.Length == 30);
     }
 
     [Fact]
