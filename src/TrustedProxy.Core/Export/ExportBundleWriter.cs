@@ -201,6 +201,15 @@ internal sealed class ExportRecordStream : Stream
         ObjectDisposedException.ThrowIf(Completed || _released, this);
         while (!buffer.IsEmpty)
         {
+            if (_filled == 0 && buffer.Length >= SegmentSize)
+            {
+                // A whole segment in the caller's buffer is sealed from there, without a copy.
+                await SealAsync(buffer[..SegmentSize], final: false, cancellationToken).ConfigureAwait(false);
+                Length64 += SegmentSize;
+                buffer = buffer[SegmentSize..];
+                continue;
+            }
+
             var take = Math.Min(buffer.Length, SegmentSize - _filled);
             buffer[..take].CopyTo(_plain.AsMemory(_filled));
             _filled += take;
@@ -209,7 +218,7 @@ internal sealed class ExportRecordStream : Stream
             if (_filled == SegmentSize)
             {
                 // A full segment is sealed as a middle one at once; the final one, possibly empty, comes at completion.
-                await SealAsync(final: false, cancellationToken).ConfigureAwait(false);
+                await SealAsync(_plain.AsMemory(0, _filled), final: false, cancellationToken).ConfigureAwait(false);
             }
         }
     }
@@ -218,32 +227,32 @@ internal sealed class ExportRecordStream : Stream
     public async Task CompleteAsync(CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(Completed || _released, this);
-        await SealAsync(final: true, cancellationToken).ConfigureAwait(false);
+        await SealAsync(_plain.AsMemory(0, _filled), final: true, cancellationToken).ConfigureAwait(false);
         Completed = true;
         Release();
     }
 
-    private async ValueTask SealAsync(bool final, CancellationToken cancellationToken)
+    private async ValueTask SealAsync(ReadOnlyMemory<byte> plaintext, bool final, CancellationToken cancellationToken)
     {
         if (_segment == uint.MaxValue)
         {
             throw new InvalidOperationException("a record has at most 2^32 - 1 segments");
         }
 
-        Seal(final);
+        Seal(plaintext.Span, final);
         _segment++;
-        await _writer.WriteAsync(_frame.AsMemory(0, 4 + _filled + ExportFormat.TagLength), cancellationToken).ConfigureAwait(false);
+        await _writer.WriteAsync(_frame.AsMemory(0, 4 + plaintext.Length + ExportFormat.TagLength), cancellationToken).ConfigureAwait(false);
         _filled = 0;
     }
 
-    private void Seal(bool final)
+    private void Seal(ReadOnlySpan<byte> plaintext, bool final)
     {
         Span<byte> nonce = stackalloc byte[12];
         Span<byte> aad = stackalloc byte[ExportFormat.SegmentAssociatedDataLength];
         ExportFormat.SegmentNonce(nonce, _segment, final);
         ExportFormat.SegmentAssociatedData(aad, _writer.BundleId, _index, _segment, final);
-        BinaryPrimitives.WriteUInt32BigEndian(_frame, (uint)_filled | (final ? ExportFormat.FinalFlag : 0));
-        _aes.Encrypt(nonce, _plain.AsSpan(0, _filled), _frame.AsSpan(4, _filled), _frame.AsSpan(4 + _filled, ExportFormat.TagLength), aad);
+        BinaryPrimitives.WriteUInt32BigEndian(_frame, (uint)plaintext.Length | (final ? ExportFormat.FinalFlag : 0));
+        _aes.Encrypt(nonce, plaintext, _frame.AsSpan(4, plaintext.Length), _frame.AsSpan(4 + plaintext.Length, ExportFormat.TagLength), aad);
     }
 
     public override void Flush()

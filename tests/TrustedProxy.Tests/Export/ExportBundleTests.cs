@@ -61,7 +61,10 @@ public sealed class ExportBundleTests(ExportFederation federation) : IClassFixtu
     private static (string Handle, string View, byte[] Content)[] Records(params int[] sizes) =>
         [.. sizes.Select((size, i) => (RecordHandle.New(), i % 2 == 0 ? "original" : "deidentified:basic", RandomNumberGenerator.GetBytes(size)))];
 
-    private static async Task<byte[]> WriteAsync(X509Certificate2 recipientCertificate, X509Certificate2 signerCertificate, ExportOptions options, params (string Handle, string View, byte[] Content)[] records)
+    private static Task<byte[]> WriteAsync(X509Certificate2 recipientCertificate, X509Certificate2 signerCertificate, ExportOptions options, params (string Handle, string View, byte[] Content)[] records) =>
+        WriteAsync(recipientCertificate, signerCertificate, options, 1000, records);
+
+    private static async Task<byte[]> WriteAsync(X509Certificate2 recipientCertificate, X509Certificate2 signerCertificate, ExportOptions options, int piece, params (string Handle, string View, byte[] Content)[] records)
     {
         using var recipient = ExportRecipient.FromCertificate(ExportFederation.PublicOnly(recipientCertificate));
         using var signer = new ExportSigner(signerCertificate);
@@ -71,10 +74,10 @@ public sealed class ExportBundleTests(ExportFederation federation) : IClassFixtu
         {
             await using var record = await writer.BeginRecordAsync(handle, view, CancellationToken.None);
 
-            // Written in uneven pieces, as a de-identifier's output arrives.
-            for (var offset = 0; offset < content.Length; offset += 1000)
+            // Written in pieces, uneven as a de-identifier's output arrives, or whole as a record held in memory.
+            for (var offset = 0; offset < content.Length; offset += piece)
             {
-                await record.WriteAsync(content.AsMemory(offset, Math.Min(1000, content.Length - offset)));
+                await record.WriteAsync(content.AsMemory(offset, Math.Min(piece, content.Length - offset)));
             }
 
             await record.CompleteAsync(CancellationToken.None);
@@ -116,6 +119,17 @@ public sealed class ExportBundleTests(ExportFederation federation) : IClassFixtu
         }
 
         Assert.Equal(["out"], Directory.EnumerateFileSystemEntries(_work.Path).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public async Task RecordsWrittenWhole_AreSealedStraightFromTheCallersBuffer_AndOpenBitExact()
+    {
+        var records = Records(3 * ExportFormat.MinSegmentSize, 3 * ExportFormat.MinSegmentSize + 7);
+        var whole = await WriteAsync(federation.Partner, federation.Server, Small, int.MaxValue, records);
+
+        var opened = await OpenAsync(whole, federation.Partner, _work.File("out"));
+
+        Assert.Equal(records.Select(r => r.Content), opened.Select(r => File.ReadAllBytes(r.Path)));
     }
 
     [Fact]
