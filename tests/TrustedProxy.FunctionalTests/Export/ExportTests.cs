@@ -146,6 +146,31 @@ public sealed class ExportTests : ProxyTest, IDisposable
     }
 
     [Fact]
+    public async Task ARecipientWhoseCertificateIsRevoked_IsRefused_BeforeAnythingIsSentOrAudited()
+    {
+        var handles = await UploadAsync();
+        using var former = Proxy.OpenCa().IssueClient("Former Partner", ProxyRole.Consumer, TimeSpan.FromDays(30));
+        var researcher = Proxy.Client(ProxyRole.Consumer);
+        researcher.PurposeOfUse = "research";
+        using (var before = new MemoryStream())
+        {
+            await researcher.ExportAsync(new ExportRequest(former.CertificatePem, [handles[0]]), before);
+            Assert.True(before.Length > 0);
+        }
+
+        await Proxy.Client(ProxyRole.Admin).RevokeCertificateAsync(former.Serial, "key-compromise");
+        var exports = AuditEntries().Count(e => e["kind"]!.GetValue<string>() == AuditKinds.Export);
+        using var after = new MemoryStream();
+        var problem = await Assert.ThrowsAsync<TrustedProxyException>(() => researcher.ExportAsync(new ExportRequest(former.CertificatePem, [handles[0]]), after));
+
+        Assert.Equal(400, problem.Status);
+        Assert.Equal("urn:trustedproxy:problem:invalid-recipient", problem.ProblemType);
+        Assert.Contains("revoked", problem.Detail, StringComparison.Ordinal);
+        Assert.Equal(0, after.Length);
+        Assert.Equal(exports, AuditEntries().Count(e => e["kind"]!.GetValue<string>() == AuditKinds.Export));
+    }
+
+    [Fact]
     public async Task AStudy_IsExportedByItsUidInTheCallersView_AndOpensWithThePartnersKey()
     {
         var handles = await UploadAsync();
