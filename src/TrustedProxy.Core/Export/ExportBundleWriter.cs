@@ -20,17 +20,20 @@ internal sealed class ExportBundleWriter : IDisposable
     private readonly ExportSigner _signer;
     private readonly int _recordCount;
     private readonly int _segmentSize;
+    private readonly ExportOptions _options;
+    private long _bundleBytes;
     private readonly IncrementalHash _transcript = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
     private int _written;
     private ExportRecordStream? _open;
 
-    private ExportBundleWriter(Stream output, ExportRecipient recipient, ExportSigner signer, int recordCount, int segmentSize)
+    private ExportBundleWriter(Stream output, ExportRecipient recipient, ExportSigner signer, int recordCount, ExportOptions options)
     {
         _output = output;
         _recipient = recipient;
         _signer = signer;
         _recordCount = recordCount;
-        _segmentSize = segmentSize;
+        _segmentSize = options.SegmentSize;
+        _options = options;
         _transcript.AppendData(ExportFormat.SignatureLabel);
     }
 
@@ -53,7 +56,7 @@ internal sealed class ExportBundleWriter : IDisposable
             throw new ExportBundleException($"a bundle carries at most {options.MaxRecords} records (TrustedProxy:Export:MaxRecords); {recordCount} were asked for");
         }
 
-        return new ExportBundleWriter(output, recipient, signer, recordCount, options.SegmentSize);
+        return new ExportBundleWriter(output, recipient, signer, recordCount, options);
     }
 
     /// <summary>The header: magic, version, bundle id, creation time, segment size, record count, recipient key id, signer certificate.</summary>
@@ -134,6 +137,25 @@ internal sealed class ExportBundleWriter : IDisposable
         await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Counts a record's plaintext against the limits a recipient's reader applies by default, so
+    /// that the proxy never sends a bundle its recipient would refuse for size; a record that grows
+    /// past them (a de-identified view is sized only as it streams) aborts the bundle unsigned.
+    /// </summary>
+    internal void Count(long recordBytes, int added)
+    {
+        _bundleBytes += added;
+        if (recordBytes > _options.MaxRecordBytes)
+        {
+            throw new ExportBundleException($"a record is larger than the {_options.MaxRecordBytes} bytes a bundle may carry for one (TrustedProxy:Export:MaxRecordBytes)");
+        }
+
+        if (_bundleBytes > _options.MaxBundleBytes)
+        {
+            throw new ExportBundleException($"the records add up to more than the {_options.MaxBundleBytes} bytes a bundle may carry (TrustedProxy:Export:MaxBundleBytes)");
+        }
+    }
+
     internal async ValueTask WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
     {
         _transcript.AppendData(bytes.Span);
@@ -176,7 +198,7 @@ internal sealed class ExportRecordStream : Stream
     public bool Completed { get; private set; }
 
     /// <summary>Plaintext bytes written so far.</summary>
-    public long Length64 { get; private set; }
+    public long Written { get; private set; }
 
     private int SegmentSize { get; }
 
@@ -190,7 +212,7 @@ internal sealed class ExportRecordStream : Stream
 
     public override long Length => throw new NotSupportedException();
 
-    public override long Position { get => Length64; set => throw new NotSupportedException(); }
+    public override long Position { get => Written; set => throw new NotSupportedException(); }
 
     public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
@@ -204,8 +226,9 @@ internal sealed class ExportRecordStream : Stream
             if (_filled == 0 && buffer.Length >= SegmentSize)
             {
                 // A whole segment in the caller's buffer is sealed from there, without a copy.
+                Written += SegmentSize;
+                _writer.Count(Written, SegmentSize);
                 await SealAsync(buffer[..SegmentSize], final: false, cancellationToken).ConfigureAwait(false);
-                Length64 += SegmentSize;
                 buffer = buffer[SegmentSize..];
                 continue;
             }
@@ -213,7 +236,8 @@ internal sealed class ExportRecordStream : Stream
             var take = Math.Min(buffer.Length, SegmentSize - _filled);
             buffer[..take].CopyTo(_plain.AsMemory(_filled));
             _filled += take;
-            Length64 += take;
+            Written += take;
+            _writer.Count(Written, take);
             buffer = buffer[take..];
             if (_filled == SegmentSize)
             {

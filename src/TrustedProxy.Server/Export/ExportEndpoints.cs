@@ -61,6 +61,17 @@ internal static class ExportEndpoints
                 return refusal;
             }
 
+            // The sizes as stored: a de-identified view differs a little, and the writer counts it as it streams.
+            if (records.FirstOrDefault(r => r.Entry.PlaintextLength > options.Value.MaxRecordBytes) is { } large)
+            {
+                return Problem.Result(ProblemTypes.ExportTooLarge, $"record {large.Entry.Handle} is larger than the {options.Value.MaxRecordBytes} bytes an export carries for one record (TrustedProxy:Export:MaxRecordBytes)");
+            }
+
+            if (records.Sum(r => r.Entry.PlaintextLength) > options.Value.MaxBundleBytes)
+            {
+                return Problem.Result(ProblemTypes.ExportTooLarge, $"the records add up to more than the {options.Value.MaxBundleBytes} bytes one export carries (TrustedProxy:Export:MaxBundleBytes); export them in parts");
+            }
+
             foreach (var record in records)
             {
                 await views.CheckAsync(record.Entry, record.Decision.Obligations, context.RequestAborted);

@@ -171,6 +171,35 @@ public sealed class ExportTests : ProxyTest, IDisposable
     }
 
     [Fact]
+    public async Task AnExportBeyondTheConfiguredLimits_IsRefusedWith413_BeforeAnythingIsSentOrAudited()
+    {
+        await using var strict = await ProxyHost.StartAsync(settings: new Dictionary<string, string?>
+        {
+            ["TrustedProxy:Export:MaxRecords"] = "1",
+            ["TrustedProxy:Export:MaxBundleBytes"] = "1000",
+        });
+        var handles = new List<string>();
+        foreach (var name in new[] { "CT_small.dcm", "MR_small.dcm" })
+        {
+            await using var file = File.OpenRead(Path.Combine(DicomCorpus.TestFiles, name));
+            handles.Add((await strict.Client(ProxyRole.Producer).UploadAsync(file)).Handle);
+        }
+
+        using var member = strict.OpenCa().IssueClient("Research Partner", ProxyRole.Consumer, TimeSpan.FromDays(30));
+        var researcher = strict.Client(ProxyRole.Consumer);
+        researcher.PurposeOfUse = "research";
+
+        var tooMany = await Assert.ThrowsAsync<TrustedProxyException>(() => researcher.ExportAsync(new ExportRequest(member.CertificatePem, handles), Stream.Null));
+        var tooLarge = await Assert.ThrowsAsync<TrustedProxyException>(() => researcher.ExportAsync(new ExportRequest(member.CertificatePem, [handles[0]]), Stream.Null));
+
+        Assert.Equal((413, "urn:trustedproxy:problem:export-too-large"), (tooMany.Status, tooMany.ProblemType));
+        Assert.Contains("MaxRecords", tooMany.Detail, StringComparison.Ordinal);
+        Assert.Equal((413, "urn:trustedproxy:problem:export-too-large"), (tooLarge.Status, tooLarge.ProblemType));
+        Assert.Contains("MaxBundleBytes", tooLarge.Detail, StringComparison.Ordinal);
+        Assert.DoesNotContain(File.ReadAllLines(Path.Combine(strict.Root, "data", "audit", "audit.log")), l => JsonNode.Parse(l)!["kind"]!.GetValue<string>() == AuditKinds.Export);
+    }
+
+    [Fact]
     public async Task AStudy_IsExportedByItsUidInTheCallersView_AndOpensWithThePartnersKey()
     {
         var handles = await UploadAsync();

@@ -263,6 +263,17 @@ public sealed class ExportBundleTests(ExportFederation federation) : IClassFixtu
     }
 
     [Fact]
+    public async Task TheWriter_StopsARecordOrABundleThatGrowsPastItsLimits_SoNoSignatureIsWritten()
+    {
+        var record = await Assert.ThrowsAsync<ExportBundleException>(() => WriteAsync(federation.Partner, federation.Server, Small with { MaxRecordBytes = 5000 }, int.MaxValue, Records(5001)));
+        var bundle = await Assert.ThrowsAsync<ExportBundleException>(() => WriteAsync(federation.Partner, federation.Server, Small with { MaxBundleBytes = 9000 }, Records(4500, 4501)));
+
+        Assert.Contains("MaxRecordBytes", record.Message);
+        Assert.Contains("MaxBundleBytes", bundle.Message);
+        Assert.Single(await OpenAsync(await WriteAsync(federation.Partner, federation.Server, Small with { MaxRecordBytes = 5000 }, Records(5000)), federation.Partner, _work.File("fits")));
+    }
+
+    [Fact]
     public void ARecipientWithoutAP256Key_IsRefused()
     {
         Assert.Throws<ExportBundleException>(() => ExportRecipient.FromCertificate(ExportFederation.PublicOnly(federation.Ca)));
