@@ -21,8 +21,8 @@ internal sealed class ExportBundleWriter : IDisposable
     private readonly int _recordCount;
     private readonly int _segmentSize;
     private readonly ExportOptions _options;
-    private long _bundleBytes;
     private readonly IncrementalHash _transcript = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    private long _bundleBytes;
     private int _written;
     private ExportRecordStream? _open;
 
@@ -55,6 +55,10 @@ internal sealed class ExportBundleWriter : IDisposable
         {
             throw new ExportBundleException($"a bundle carries at most {options.MaxRecords} records (TrustedProxy:Export:MaxRecords); {recordCount} were asked for");
         }
+
+        // The reader refuses any other segment size, so the writer must never produce one.
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.SegmentSize, ExportFormat.MinSegmentSize);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(options.SegmentSize, ExportFormat.MaxSegmentSize);
 
         return new ExportBundleWriter(output, recipient, signer, recordCount, options);
     }
