@@ -192,6 +192,7 @@ internal static class Cli
         InvalidConfigurationException config => config.Message,
         Crypto.InsecureSecretFileException secret => secret.Message,
         KeyEscrow.KeyShareException share => share.Message,
+        Export.ExportBundleException bundle => $"the bundle is refused: {bundle.Message}",
         Backup.BackupIntegrityException backup => $"the backup is damaged: {backup.Message}",
         HttpRequestException http => DescribeConnection(http),
         OperationCanceledException => "cancelled",

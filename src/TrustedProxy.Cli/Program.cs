@@ -12,6 +12,8 @@ var root = new RootCommand("tproxy: run and use TrustedProxy, the privacy proxy 
     RecordCommands.Trace(),
     RecordCommands.WhoAmI(),
     RecordCommands.Records(),
+    ExportCommands.Export(),
+    ExportCommands.Open(),
     CaCommands.Create(),
     KeyCommands.Create(),
     BackupCommands.Create(),

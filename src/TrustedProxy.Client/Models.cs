@@ -61,6 +61,12 @@ public sealed record RecordSummary(
     string View,
     string? Seal = null);
 
+/// <summary>
+/// An export to a recipient (POST /api/v1/exports; docs/export.md): the recipient's member
+/// certificate (PEM), and either the records' handles or a study's Study Instance UID.
+/// </summary>
+public sealed record ExportRequest(string? Recipient, IReadOnlyList<string>? Records = null, string? Study = null);
+
 /// <summary>A page of search results.</summary>
 public sealed record RecordPage(IReadOnlyList<RecordSummary> Items, int Limit, int Offset);
 

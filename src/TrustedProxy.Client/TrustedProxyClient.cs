@@ -184,6 +184,22 @@ public sealed class TrustedProxyClient : IDisposable
     }
 
     /// <summary>
+    /// Exports records to a recipient (docs/export.md): the proxy streams a bundle encrypted to the
+    /// recipient's certificate and signed by the proxy into <paramref name="destination"/>. Returns the
+    /// bundle's identifier. The bundle is only complete if this returns; the recipient's reader
+    /// refuses an incomplete one.
+    /// </summary>
+    public async Task<string> ExportAsync(ExportRequest request, Stream destination, bool deidentified = false, CancellationToken cancellationToken = default)
+    {
+        using var message = new HttpRequestMessage(HttpMethod.Post, $"api/v1/exports{(deidentified ? "?view=deidentified" : "")}") { Content = JsonContent.Create(request, options: Json) };
+        using var response = await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        await ThrowIfProblemAsync(response, cancellationToken).ConfigureAwait(false);
+        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        await body.CopyToAsync(destination, cancellationToken).ConfigureAwait(false);
+        return response.Headers.TryGetValues("Export-Bundle", out var values) ? values.FirstOrDefault() ?? string.Empty : string.Empty;
+    }
+
+    /// <summary>
     /// Takes the records <paramref name="choose"/> out of the set <paramref name="among"/> by k-out-of-N
     /// oblivious transfer (docs/oblivious-transfer.md): the proxy sends every record of the set, each
     /// under its own key, and learns only that this many were taken, never which. Returns the chosen

@@ -27,6 +27,7 @@ public static class AuditKinds
     public const string KeySplit = "key-split";
     public const string BackupRestored = "backup-restored";
     public const string KeyRotation = "key-rotation";
+    public const string Export = "export";
 }
 
 /// <summary>
@@ -113,6 +114,37 @@ internal static class AuditEvents
         ["copy"] = copy,
         ["egress"] = egressRequest,
     });
+
+    /// <summary>
+    /// An export about to be sent (docs/export.md): the bundle, who it is encrypted to (the
+    /// recipient certificate's serial and organisation, its key's SHA-256 identifier) and the set it
+    /// carries, record by record (handle, origin, patient pseudonym and view; never an identifier).
+    /// Each record's copy also has its own retrieve entry, naming this request as its egress.
+    /// </summary>
+    public static AuditEvent Export(string bundleId, string recipientSerial, string? recipientOrganisation, string recipientKeyId, string egressRequest, IReadOnlyList<(RecordEntry Entry, string View)> records)
+    {
+        var set = new JsonArray();
+        foreach (var (entry, view) in records)
+        {
+            set.Add(new JsonObject
+            {
+                ["record"] = entry.Handle,
+                ["patient"] = entry.PatientPseudonym,
+                ["origin"] = entry.OriginOrganisation,
+                ["view"] = view,
+            });
+        }
+
+        return new(AuditKinds.Export, new JsonObject
+        {
+            ["bundle"] = bundleId,
+            ["recipient"] = recipientSerial,
+            ["recipientOrganisation"] = recipientOrganisation,
+            ["recipientKey"] = recipientKeyId,
+            ["egress"] = egressRequest,
+            ["records"] = set,
+        });
+    }
 
     public static AuditEvent Delete(RecordEntry entry) => new(AuditKinds.Delete, new JsonObject
     {

@@ -144,7 +144,7 @@ internal static partial class PolicyLoader
     /// <summary>Reads one file, adding what is wrong with it to the shared list.</summary>
     private sealed class FileReader(string file, List<PolicyError> errors, IReadOnlySet<string>? knownProfiles)
     {
-        private static readonly HashSet<ProxyAction> ReadActions = [ProxyAction.Search, ProxyAction.Retrieve, ProxyAction.RetrieveOblivious];
+        private static readonly HashSet<ProxyAction> ReadActions = [ProxyAction.Search, ProxyAction.Retrieve, ProxyAction.RetrieveOblivious, ProxyAction.Export];
 
         public List<ParsedRule> Rules { get; } = [];
 

@@ -29,6 +29,9 @@ public enum ProxyAction
 
     /// <summary>Run maintenance on the stored data: start and follow the object-format migration.</summary>
     Maintain,
+
+    /// <summary>Send records, encrypted to a named recipient's certificate, as a signed bundle (docs/export.md).</summary>
+    Export,
 }
 
 /// <summary>Action names as policy files, the what-if API and the command line spell them.</summary>
@@ -45,6 +48,7 @@ public static class ProxyActions
         ["audit"] = ProxyAction.Audit,
         ["discover"] = ProxyAction.Discover,
         ["maintain"] = ProxyAction.Maintain,
+        ["export"] = ProxyAction.Export,
     };
 
     public static IReadOnlyList<string> Names { get; } = [.. ByName.Keys];
@@ -55,7 +59,7 @@ public static class ProxyActions
     public static bool TryParse(string? name, out ProxyAction action) => ByName.TryGetValue(name?.Trim() ?? string.Empty, out action);
 
     /// <summary>The actions that read records: consent and record conditions are about these.</summary>
-    public static bool ReadsRecords(ProxyAction action) => action is ProxyAction.Search or ProxyAction.Retrieve or ProxyAction.RetrieveOblivious;
+    public static bool ReadsRecords(ProxyAction action) => action is ProxyAction.Search or ProxyAction.Retrieve or ProxyAction.RetrieveOblivious or ProxyAction.Export;
 }
 
 /// <summary>Why records are wanted (the HTTP header <c>Purpose-Of-Use</c>).</summary>

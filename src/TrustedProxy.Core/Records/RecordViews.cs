@@ -161,7 +161,8 @@ internal sealed class RecordViews(
         }
     }
 
-    private string ViewName(RecordView view, PolicyObligations obligations) =>
+    /// <summary>How entries and export bundles name a view: "original" or "deidentified:&lt;profile&gt;".</summary>
+    public string ViewName(RecordView view, PolicyObligations obligations) =>
         view == RecordView.Original ? "original" : $"deidentified:{Profile(obligations).Name}";
 
     /// <summary>

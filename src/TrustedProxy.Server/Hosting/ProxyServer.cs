@@ -12,6 +12,7 @@ using TrustedProxy.Dicom;
 using TrustedProxy.Policy;
 using TrustedProxy.Pseudonymization;
 using TrustedProxy.ObliviousRetrieval;
+using TrustedProxy.Export;
 using TrustedProxy.Records;
 using TrustedProxy.Server.Audit;
 using TrustedProxy.Server.Backup;
@@ -23,6 +24,7 @@ using TrustedProxy.Server.ObliviousTransfer;
 using TrustedProxy.Server.Policy;
 using TrustedProxy.Server.Problems;
 using TrustedProxy.Server.Telemetry;
+using TrustedProxy.Server.Export;
 using TrustedProxy.Server.Records;
 using TrustedProxy.Server.Tls;
 using TrustedProxy.Server.ObliviousRetrieval;
@@ -126,6 +128,7 @@ public static class ProxyServer
         var telemetry = binder.Bind<TelemetryOptions>("TrustedProxy:Telemetry");
         var database = binder.Bind<DatabaseOptions>(DatabaseOptions.Section);
         binder.AddErrors(database.Validate());
+        var export = binder.Bind<ExportOptions>("TrustedProxy:Export");
         binder.AddErrors(telemetry.Validate());
         binder.AddErrors(server.Validate());
         binder.AddErrors(uploadCache.Validate());
@@ -229,6 +232,8 @@ public static class ProxyServer
         services.AddSingleton(DeidentificationKeys.From(keyRing, pseudonymization.LinkPatientsAcrossOrganisations));
         services.AddSingleton<Deidentifier>();
         services.AddSingleton<RecordViews>();
+        services.AddSingleton(Options.Create(export));
+        services.AddSingleton(_ => new ExportSigner(serverCertificate)); // a factory, so that the container disposes it
         services.AddSingleton(new CaMaterial(caCertificate.ExportCertificatePem() + "\n"));
         services.AddSingleton(new CertificateAuthorityAccess(authority));
         services.AddSingleton(sp => new PublishedRevocationList(
@@ -320,6 +325,7 @@ public static class ProxyServer
         // After the policy, so that a refused request never takes a place.
         app.UseRateLimiter();
         app.MapRecords();
+        app.MapExports();
         app.MapDicomWeb();
         app.MapObliviousTransfer();
         app.MapCertificateAuthority();

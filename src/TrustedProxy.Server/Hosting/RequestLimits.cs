@@ -50,13 +50,13 @@ internal static class RequestLimits
             limiter.GlobalLimiter = PartitionedRateLimiter.CreateChained(
                 PartitionedRateLimiter.Create<HttpContext, string>(context => Kind(context) switch
                 {
-                    ProxyAction.Retrieve => Concurrency($"retrieve:{Client(context)}", options.MaxConcurrentRetrievalsPerClient, options.QueueLimit),
+                    ProxyAction.Retrieve or ProxyAction.Export => Concurrency($"retrieve:{Client(context)}", options.MaxConcurrentRetrievalsPerClient, options.QueueLimit),
                     ProxyAction.Upload => Concurrency($"upload:{Client(context)}", options.MaxConcurrentUploadsPerClient, options.QueueLimit),
                     _ => RateLimitPartition.GetNoLimiter(string.Empty),
                 }),
                 PartitionedRateLimiter.Create<HttpContext, string>(context => Kind(context) switch
                 {
-                    ProxyAction.Retrieve => Concurrency("retrieve", options.MaxConcurrentRetrievals, options.QueueLimit),
+                    ProxyAction.Retrieve or ProxyAction.Export => Concurrency("retrieve", options.MaxConcurrentRetrievals, options.QueueLimit),
                     ProxyAction.Upload => Concurrency("upload", options.MaxConcurrentUploads, options.QueueLimit),
                     _ => RateLimitPartition.GetNoLimiter(string.Empty),
                 }));

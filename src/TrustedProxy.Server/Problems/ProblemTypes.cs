@@ -25,6 +25,8 @@ internal static class ProblemTypes
     public static readonly ProblemType PayloadTooLarge = new("payload-too-large", 413, "Request body too large");
     public static readonly ProblemType RetrieveTooLarge = new("retrieve-too-large", 413, "More instances than one retrieval returns");
     public static readonly ProblemType BadRequest = new("bad-request", 400, "Bad request");
+    public static readonly ProblemType InvalidRecipient = new("invalid-recipient", 400, "Export recipient refused");
+    public static readonly ProblemType ExportTooLarge = new("export-too-large", 413, "More records than one export bundle carries");
     public static readonly ProblemType InvalidQuery = new("invalid-query", 400, "Invalid query parameter");
     public static readonly ProblemType CaRequestRefused = new("ca-request-refused", 400, "Certificate authority request refused");
     public static readonly ProblemType CaKeyUnavailable = new("ca-key-unavailable", 503, "CA private key not available to the server");
