@@ -15,7 +15,7 @@ public sealed class PolicyCliTests : ProxyTest
         var refused = await CliProcess.RunAsync(Repository.Root, "policy", "validate", broken.Path);
 
         Assert.True(shipped.ExitCode == 0, shipped.Error);
-        Assert.StartsWith("ok: 5 files, 24 rules, 3 consent entries, version ", shipped.Output, StringComparison.Ordinal);
+        Assert.StartsWith("ok: 5 files, 25 rules, 3 consent entries, version ", shipped.Output, StringComparison.Ordinal);
         Assert.Equal(1, refused.ExitCode);
         Assert.Equal("tproxy: 10-broken.yaml:5:23: 'nurse' is not one of the roles: producer, consumer, compliance, admin, pacs", refused.Error.Trim());
     }
