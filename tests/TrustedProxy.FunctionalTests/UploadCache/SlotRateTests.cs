@@ -54,7 +54,7 @@ public sealed class SlotRateTests
         await using (var proxy = await ProxyHost.StartAsync(settings: off, logs: logs))
         {
             Assert.Equal(SlotRate.Derive(10, 50, new UploadCacheOptions().BlockSizeBytes, backup: false), proxy.Services.GetRequiredService<IOptions<UploadCacheOptions>>().Value.SlotsPerSecond);
-            Assert.Contains("1.5 GB a day written to the cloud and kept", await LoggedAsync(logs, WriteCostEvent).Message, StringComparison.Ordinal);
+            Assert.Contains("1.5 GB a day written to the cloud and kept", (await LoggedAsync(logs, WriteCostEvent)).Message, StringComparison.Ordinal);
             Assert.DoesNotContain(logs.Collector.GetSnapshot(), r => r.Id.Id is BackupOnEvent or BackupOffEvent);
         }
 
