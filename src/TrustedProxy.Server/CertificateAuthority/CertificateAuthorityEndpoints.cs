@@ -1,7 +1,9 @@
+using Microsoft.Extensions.Options;
 using TrustedProxy.CertificateAuthority;
 using TrustedProxy.Client;
 using TrustedProxy.Policy;
 using TrustedProxy.Server.Policy;
+using TrustedProxy.Server.Hosting;
 using TrustedProxy.Server.Problems;
 
 namespace TrustedProxy.Server.CertificateAuthority;
@@ -33,14 +35,14 @@ internal static class CertificateAuthorityEndpoints
         var admin = app.MapGroup("/api/v1/ca/certificates").WithTags("Certificate authority");
         admin.MapGet("/", (CertificateAuthorityAccess ca) => Guard(() => TypedResults.Ok(ca.Use(a => a.List()))))
             .RequiresAction(ProxyAction.Administer).WithSummary("Every certificate the CA issued, with revocation status");
-        admin.MapPost("/", (IssueCertificateRequest request, CertificateAuthorityAccess ca) => Guard(() => Issue(request, ca)))
+        admin.MapPost("/", (IssueCertificateRequest request, CertificateAuthorityAccess ca, IOptions<ProxyServerOptions> server) => Guard(() => Issue(request, ca, server.Value)))
             .RequiresAction(ProxyAction.Administer).WithSummary("Issue a client certificate (sign a CSR, or generate a PKCS#12)");
         admin.MapPost("/{serial}/revoke", (string serial, RevokeCertificateRequest? request, CertificateAuthorityAccess ca) => Guard(() => Revoke(serial, request, ca)))
             .RequiresAction(ProxyAction.Administer).WithSummary("Revoke a certificate; the new CRL applies at once");
         return app;
     }
 
-    private static IResult Issue(IssueCertificateRequest request, CertificateAuthorityAccess ca)
+    private static IResult Issue(IssueCertificateRequest request, CertificateAuthorityAccess ca, ProxyServerOptions server)
     {
         if (!ProxyRoles.TryParse(request.Role, out var role))
         {
@@ -54,6 +56,13 @@ internal static class CertificateAuthorityEndpoints
             return TypedResults.Created(
                 $"/api/v1/ca/certificates/{CertificateSerial.Of(signed)}",
                 new IssuedCertificate(CertificateSerial.Of(signed), request.Organisation, ProxyRoles.ToName(role), signed.NotAfter.ToUniversalTime(), signed.ExportCertificatePem() + "\n", null));
+        }
+
+        // Another organisation's private key is made on its side (a CSR); the proxy makes keys only for
+        // its own organisation, unless a site decides otherwise.
+        if (!server.IssueKeysToOtherOrganisations && !string.Equals(request.Organisation, server.LocalOrganisation, StringComparison.Ordinal))
+        {
+            return Problem.Result(ProblemTypes.CaRequestRefused, $"send a csrPem for '{request.Organisation}': the proxy makes key pairs only for its own organisation ('{server.LocalOrganisation}'); another organisation keeps its private key on its side (TrustedProxy:Server:IssueKeysToOtherOrganisations allows it)");
         }
 
         if (request.Pkcs12Password is not { Length: >= MinPkcs12PasswordLength })

@@ -30,6 +30,14 @@ public sealed record ProxyServerOptions
     [Required]
     public string LocalOrganisation { get; init; } = "Local Hospital";
 
+    /// <summary>
+    /// Whether the API may make a key pair for an organisation other than <see cref="LocalOrganisation"/>
+    /// and hand it out as PKCS#12. Off: another organisation sends a CSR, so its private key is made,
+    /// and stays, on its own side; the proxy never holds it (the CLI's <c>ca issue</c> on the proxy's
+    /// host is the local set-up and may still make keys).
+    /// </summary>
+    public bool IssueKeysToOtherOrganisations { get; init; }
+
     /// <summary>Longest a TLS handshake may take.</summary>
     [Range(1, 300)]
     public int HandshakeTimeoutSeconds { get; init; } = 10;

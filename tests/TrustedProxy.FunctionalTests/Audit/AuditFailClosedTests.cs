@@ -31,7 +31,7 @@ public sealed class AuditFailClosedTests
 
         await AssertRefusedAsync(proxy, () => proxy.Client(ProxyRole.Producer).UploadAsync(new MemoryStream(new DicomFileBuilder().Patient("FULL-1", "Disk^Full").Build())));
         await AssertRefusedAsync(proxy, () => proxy.Client(ProxyRole.Consumer).SearchAsync(new RecordSearch()));
-        await AssertRefusedAsync(proxy, () => proxy.Client(ProxyRole.Admin).IssueCertificateAsync("Haukeland", "consumer", pkcs12Password: "a long enough password"));
+        await AssertRefusedAsync(proxy, () => proxy.Client(ProxyRole.Admin).IssueCertificateAsync("Local Hospital", "consumer", pkcs12Password: "a long enough password"));
         Assert.Equal(6, proxy.OpenCa().List().Count); // the server's and the five local credentials, no more
     }
 

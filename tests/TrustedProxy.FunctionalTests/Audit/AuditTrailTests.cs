@@ -21,7 +21,7 @@ public sealed class AuditTrailTests : ProxyTest
         var upload = await Proxy.Client(ProxyRole.Producer).UploadAsync(new MemoryStream(new DicomFileBuilder().Patient("AUDIT-1", "Trail^Anna").Build()));
         await Proxy.Client(ProxyRole.Consumer).FetchAsync(upload.Handle, Stream.Null);
         await Proxy.Client(ProxyRole.Admin).DeleteAsync(upload.Handle);
-        var issued = await Proxy.Client(ProxyRole.Admin).IssueCertificateAsync("Haukeland", "consumer", pkcs12Password: "a long enough password");
+        var issued = await Proxy.Client(ProxyRole.Admin).IssueCertificateAsync("Local Hospital", "consumer", pkcs12Password: "a long enough password");
 
         var entries = Entries();
         var uploaded = Single(entries, AuditKinds.Upload, upload.Handle);
@@ -35,7 +35,7 @@ public sealed class AuditTrailTests : ProxyTest
         AssertDecidedThenDone(entries, certificate, "admin", "Administer");
         Assert.Equal(uploaded["data"]!["patient"]!.GetValue<string>(), retrieved["data"]!["patient"]!.GetValue<string>());
         Assert.Equal("original", retrieved["data"]!["view"]!.GetValue<string>());
-        Assert.Equal("Haukeland", certificate["data"]!["organisation"]!.GetValue<string>());
+        Assert.Equal("Local Hospital", certificate["data"]!["organisation"]!.GetValue<string>());
 
         // The proxy's own first-run issuing is there too, by the proxy itself.
         Assert.Contains(entries, e => Kind(e) == AuditKinds.CaCreate && e["actor"]!["kind"]!.GetValue<string>() == AuditActor.ProxyKind);

@@ -27,7 +27,7 @@ public sealed class CertificateAuthorityApiTests : ProxyTest
     public async Task AnAdmin_IssuesAPkcs12_ListsIt_AndRevokesIt_WhichTakesEffectAtOnce()
     {
         var admin = Proxy.Client(ProxyRole.Admin);
-        var issued = await admin.IssueCertificateAsync("Haukeland", "producer", pkcs12Password: "correct horse battery");
+        var issued = await admin.IssueCertificateAsync("Local Hospital", "producer", pkcs12Password: "correct horse battery");
         using var certificate = X509CertificateLoader.LoadPkcs12(Convert.FromBase64String(issued.Pkcs12Base64!), "correct horse battery");
         Assert.Equal("producer", (await Proxy.Client(certificate).WhoAmIAsync()).Role);
         Assert.Contains(await admin.ListCertificatesAsync(), c => c.Serial == issued.Serial && c.RevokedAt is null);
@@ -42,10 +42,24 @@ public sealed class CertificateAuthorityApiTests : ProxyTest
     [Fact]
     public async Task IssuingWithoutACsrOrAStrongPassword_IsRefused()
     {
-        var error = await Assert.ThrowsAsync<TrustedProxyException>(() => Proxy.Client(ProxyRole.Admin).IssueCertificateAsync("Haukeland", "consumer", pkcs12Password: "short"));
+        var error = await Assert.ThrowsAsync<TrustedProxyException>(() => Proxy.Client(ProxyRole.Admin).IssueCertificateAsync("Local Hospital", "consumer", pkcs12Password: "short"));
 
         Assert.Equal(400, error.Status);
         Assert.Equal("urn:trustedproxy:problem:ca-request-refused", error.ProblemType);
+    }
+
+    [Fact]
+    public async Task AnotherOrganisationsKey_IsNotMadeByTheProxy_ItSendsACsr_AndNothingIsIssued()
+    {
+        var admin = Proxy.Client(ProxyRole.Admin);
+        var before = (await admin.ListCertificatesAsync()).Count;
+
+        var error = await Assert.ThrowsAsync<TrustedProxyException>(() => admin.IssueCertificateAsync("Haukeland", "consumer", pkcs12Password: "a long enough password"));
+
+        Assert.Equal(400, error.Status);
+        Assert.Equal("urn:trustedproxy:problem:ca-request-refused", error.ProblemType);
+        Assert.Contains("send a csrPem", error.Message, StringComparison.Ordinal);
+        Assert.Equal(before, (await admin.ListCertificatesAsync()).Count);
     }
 
     [Fact]
