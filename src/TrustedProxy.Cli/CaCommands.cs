@@ -23,6 +23,7 @@ internal static class CaCommands
             Revoke(keyFile),
             List(keyFile),
             PublishCrl(keyFile),
+            Passphrase(keyFile),
         };
         return command;
     }
@@ -141,6 +142,50 @@ internal static class CaCommands
             return Task.FromResult(Cli.Ok);
         });
         return command;
+    }
+
+    private static Command Passphrase(Option<string?> keyFile)
+    {
+        var command = new Command("passphrase", "Re-encrypt the CA key under the passphrase derived from the master key and remove its old key file (a CA made before the passphrase was derived)") { keyFile, Cli.Certs, AuditCommands.Data };
+        Cli.SetAction(command, (parse, _) => AuditCommands.AuditedAsync(parse, async audit =>
+        {
+            var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);
+            if (!paths.CaExists)
+            {
+                throw new CliException($"no CA in '{paths.CaDirectory}'; run 'tproxy ca init' first");
+            }
+
+            var data = parse.GetValue(AuditCommands.Data)!;
+            using var keys = AuditCommands.MasterKey(data, create: false) ?? throw new CliException(AuditCommands.NoMasterKey(data));
+            var derived = CaPassphrase.Derive(keys);
+            if (parse.GetValue(keyFile) is null && !File.Exists(paths.CaKeyFile) && OpensWith(paths, derived))
+            {
+                Console.WriteLine("the CA key is already encrypted under the passphrase derived from the master key; nothing changed");
+                return Cli.Ok;
+            }
+
+            // The current passphrase: a named file, the old key file beside the key, or the environment.
+            var current = CaPassphrase.Resolve(paths, parse.GetValue(keyFile))
+                ?? throw new CliException($"no current passphrase for the CA key: pass --key-file or set {CaPassphrase.EnvironmentVariable}");
+            var removed = await ProxyCertificateAuthority.ChangeKeyPassphraseAsync(paths, current, derived, "derived from the master key", audit);
+            Console.WriteLine($"the CA key is now encrypted under the passphrase derived from the master key{(removed ? $"; removed {paths.CaKeyFile}" : "")}; unset {CaPassphrase.EnvironmentVariable} where it was set for this CA");
+            return Cli.Ok;
+        }));
+        return command;
+    }
+
+    private static bool OpensWith(CertificateAuthorityPaths paths, string passphrase)
+    {
+        try
+        {
+            using var key = System.Security.Cryptography.ECDsa.Create();
+            key.ImportFromEncryptedPem(TrustedProxy.Crypto.SecretFile.ReadText(paths.CaPrivateKey), passphrase);
+            return true;
+        }
+        catch (System.Security.Cryptography.CryptographicException)
+        {
+            return false;
+        }
     }
 
     private static Command PublishCrl(Option<string?> keyFile)

@@ -19,6 +19,7 @@ public static class AuditKinds
     public const string CaCreate = "ca-create";
     public const string CaIssue = "ca-issue";
     public const string CaRevoke = "ca-revoke";
+    public const string CaKeyPassphrase = "ca-key-passphrase";
     public const string PolicyChange = "policy-change";
     public const string Checkpoint = "checkpoint";
     public const string Repair = "audit-repair";
@@ -235,6 +236,13 @@ internal static class AuditEvents
         ["generation"] = generation,
         ["backupPoint"] = backupPoint.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
         ["records"] = records,
+    });
+
+    /// <summary>The CA key re-encrypted: under which passphrase source now (never the passphrase), and whether an old key file was removed.</summary>
+    public static AuditEvent CaKeyPassphrase(string source, bool keyFileRemoved) => new(AuditKinds.CaKeyPassphrase, new JsonObject
+    {
+        ["source"] = source,
+        ["keyFileRemoved"] = keyFileRemoved,
     });
 
     public static AuditEvent CaRevoke(string serial, string reason) => new(AuditKinds.CaRevoke, new JsonObject

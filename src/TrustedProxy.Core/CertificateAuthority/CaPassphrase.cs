@@ -10,7 +10,7 @@ namespace TrustedProxy.CertificateAuthority;
 /// purpose), so that the k-of-n shares that recover the master key recover the CA key too, and the
 /// certificates directory alone (a copy, a backup, a stolen disk partition) opens nothing. A CA made
 /// before this keeps its passphrase file <c>certs/ca/ca.key.secret</c> until <c>tproxy ca
-/// passphrase --derive</c> re-encrypts the key and removes the file.
+/// passphrase</c> re-encrypts the key and removes the file.
 /// </summary>
 internal static class CaPassphrase
 {

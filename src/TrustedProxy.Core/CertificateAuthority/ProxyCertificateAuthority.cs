@@ -137,6 +137,55 @@ internal sealed class ProxyCertificateAuthority
         Open(paths, CaPassphrase.Resolve(paths, keyFile, keys) ?? throw new CertificateAuthorityException(
             $"no passphrase for the CA key: set {CaPassphrase.EnvironmentVariable}, provide the key file '{keyFile ?? paths.CaKeyFile}', or the master key it was derived from"), time, audit, registry);
 
+    /// <summary>
+    /// Re-encrypts the CA key from <paramref name="current"/> to <paramref name="next"/> and removes the
+    /// old key file beside it: the new key is written beside the old one, opened with the new
+    /// passphrase, audited, then moved over the old one, so a failure at any step leaves the key as it was.
+    /// Returns whether a key file was removed.
+    /// </summary>
+    public static async Task<bool> ChangeKeyPassphraseAsync(CertificateAuthorityPaths paths, string current, string next, string source, AuditLog? audit)
+    {
+        using var ecdsa = ECDsa.Create();
+        try
+        {
+            ecdsa.ImportFromEncryptedPem(SecretFile.ReadText(paths.CaPrivateKey), current);
+        }
+        catch (CryptographicException)
+        {
+            throw new CertificateAuthorityException("the CA private key could not be decrypted with its current passphrase");
+        }
+
+        var staged = paths.CaPrivateKey + ".new";
+        SecretFile.WriteText(staged, ecdsa.ExportEncryptedPkcs8PrivateKeyPem(next, new PbeParameters(PbeEncryptionAlgorithm.Aes256Cbc, HashAlgorithmName.SHA256, KeyProtectionIterations)) + "\n");
+        try
+        {
+            using var check = ECDsa.Create();
+            check.ImportFromEncryptedPem(SecretFile.ReadText(staged), next);
+            if (!check.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(ecdsa.ExportSubjectPublicKeyInfo()))
+            {
+                throw new CertificateAuthorityException("the re-encrypted CA key is not the same key");
+            }
+
+            var removes = File.Exists(paths.CaKeyFile);
+            if (audit is not null)
+            {
+                await audit.AppendAsync(AuditEvents.CaKeyPassphrase(source, removes)).ConfigureAwait(false);
+            }
+
+            File.Move(staged, paths.CaPrivateKey, overwrite: true);
+            if (removes)
+            {
+                File.Delete(paths.CaKeyFile);
+            }
+
+            return removes;
+        }
+        finally
+        {
+            File.Delete(staged);
+        }
+    }
+
     /// <summary>Reads the public root certificate without touching the private key.</summary>
     public static X509Certificate2 LoadRootCertificate(CertificateAuthorityPaths paths) =>
         X509Certificate2.CreateFromPem(File.ReadAllText(paths.CaCertificate));

@@ -37,6 +37,34 @@ public sealed class CliTests : ProxyTest
     }
 
     [Fact]
+    public async Task ACaKeyFileBesideTheKey_IsRetired_TheKeyReEncryptedUnderTheDerivedPassphrase_Audited_AndARerunChangesNothing()
+    {
+        using var directory = new TemporaryDirectory();
+        var paths = new TrustedProxy.CertificateAuthority.CertificateAuthorityPaths(Path.Combine(directory.Path, "certs"));
+
+        // A CA as made before the passphrase was derived: a random passphrase in a file beside the key.
+        TrustedProxy.CertificateAuthority.ProxyCertificateAuthority.Create(paths, "Older Root", passphrase: null, TimeProvider.System);
+        Assert.True(File.Exists(paths.CaKeyFile));
+        var key = File.ReadAllText(paths.CaPrivateKey);
+        using (TrustedProxy.Crypto.ProxyKeyRing.LoadOrCreate(Path.Combine(directory.Path, "data", "keys", "master.key")))
+        {
+        }
+
+        var changed = await CliProcess.RunAsync(directory.Path, "ca", "passphrase");
+
+        Assert.True(changed.ExitCode == 0, changed.Error);
+        Assert.False(File.Exists(paths.CaKeyFile));
+        Assert.NotEqual(key, File.ReadAllText(paths.CaPrivateKey));
+        var issued = await CliProcess.RunAsync(directory.Path, "ca", "issue", "--org", "Local Hospital", "--role", "producer");
+        Assert.True(issued.ExitCode == 0, issued.Error);
+        Assert.Contains("\"ca-key-passphrase\"", File.ReadAllText(Path.Combine(directory.Path, "data", "audit", "audit.log")), StringComparison.Ordinal);
+
+        var again = await CliProcess.RunAsync(directory.Path, "ca", "passphrase");
+        Assert.Equal(0, again.ExitCode);
+        Assert.Contains("nothing changed", again.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Init_DeclaresTheReadLoad_StatesItsDailyCost_AndTheServerReadsIt_WhileABadDeclarationChangesNothing()
     {
         using var directory = new TemporaryDirectory();
