@@ -72,6 +72,10 @@ public sealed class RecordDecisionTests : OwnPolicyTest
         listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref alerts, value));
         listener.Start();
 
+        // The alert rule of docs/operations.md, increase(trustedproxy_policy_break_glass_total[5m]) > 0,
+        // evaluated on what an administrator's scrape exports, before and after.
+        var scrapedBefore = await BreakGlassExportedAsync();
+
         Assert.Equal(403, (await Assert.ThrowsAsync<TrustedProxyException>(() => clinician.FetchAsync(upload.Handle, Stream.Null))).Status);
         clinician.PurposeOfUse = "emergency";
         Assert.Equal(403, (await Assert.ThrowsAsync<TrustedProxyException>(() => clinician.FetchAsync(upload.Handle, Stream.Null))).Status);
@@ -88,6 +92,16 @@ public sealed class RecordDecisionTests : OwnPolicyTest
         Assert.Equal("unconscious patient in A&E, prior CT needed", glass.Justification);
         Assert.Contains(glass.Explanation!.Matched, m => m is { Rule: "consent-test-2", Status: "overridden" });
         Assert.True(Interlocked.Read(ref alerts) >= 1);
+        var deadline = DateTimeOffset.UtcNow.AddSeconds(10);
+        var scrapedAfter = await BreakGlassExportedAsync();
+        while (scrapedAfter - scrapedBefore < 1 && DateTimeOffset.UtcNow < deadline)
+        {
+            // The exporter may serve a scrape from its short response cache.
+            await Task.Delay(100);
+            scrapedAfter = await BreakGlassExportedAsync();
+        }
+
+        Assert.True(scrapedAfter - scrapedBefore >= 1, $"the alert would not fire: break-glass total {scrapedBefore} before, {scrapedAfter} after");
 
         clinician.BreakGlassJustification = new string('x', 501);
         var tooLong = await Assert.ThrowsAsync<TrustedProxyException>(() => clinician.FetchAsync(upload.Handle, Stream.Null));
@@ -254,5 +268,16 @@ public sealed class RecordDecisionTests : OwnPolicyTest
         Assert.Equal(("CT", "1", "1"), (Value(seen[0], "00080061"), Value(seen[0], "00201206"), Value(seen[0], "00201208")));
         Assert.Equal(("2", "2"), (Value(all[0], "00201206"), Value(all[0], "00201208")));
         Assert.Equal(1, series.GetArrayLength());
+    }
+
+    // trustedproxy_policy_break_glass_total summed over its series in the Prometheus text an administrator
+    // scrapes (0 before the first use: the series does not exist yet).
+    private async Task<double> BreakGlassExportedAsync()
+    {
+        using var response = await Proxy.Client(ProxyRole.Admin).SendAsync(new HttpRequestMessage(HttpMethod.Get, "metrics"));
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        var text = await response.Content.ReadAsStringAsync();
+        return System.Text.RegularExpressions.Regex.Matches(text, @"^trustedproxy_policy_break_glass_total(\{[^}]*\})?\s+(?<value>\S+)", System.Text.RegularExpressions.RegexOptions.Multiline)
+            .Sum(m => double.Parse(m.Groups["value"].Value, System.Globalization.CultureInfo.InvariantCulture));
     }
 }
