@@ -28,6 +28,10 @@ public sealed record TelemetryOptions
 
     public string PrometheusPath { get; init; } = "/metrics";
 
+    /// <summary>How long a scrape's response is served again to later scrapes (the exporter's default, 300 ms); 0 renders every scrape afresh.</summary>
+    [Range(0, 60_000)]
+    public int ScrapeCacheMilliseconds { get; init; } = 300;
+
     public IEnumerable<string> Validate()
     {
         if (OtlpEndpoint is { } endpoint && (!Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")))
@@ -38,6 +42,11 @@ public sealed record TelemetryOptions
         if (!(TraceSampleRatio is >= 0 and <= 1))
         {
             yield return $"TrustedProxy:Telemetry:TraceSampleRatio {TraceSampleRatio} must be between 0 and 1";
+        }
+
+        if (ScrapeCacheMilliseconds is < 0 or > 60_000)
+        {
+            yield return $"TrustedProxy:Telemetry:ScrapeCacheMilliseconds {ScrapeCacheMilliseconds} must be between 0 and 60000";
         }
 
         if (OtlpProtocol is not ("grpc" or "http/protobuf"))

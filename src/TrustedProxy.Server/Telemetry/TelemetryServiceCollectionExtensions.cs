@@ -31,7 +31,7 @@ internal static class TelemetryServiceCollectionExtensions
             metrics.AddRuntimeInstrumentation();
             if (options.Prometheus)
             {
-                metrics.AddPrometheusExporter();
+                metrics.AddPrometheusExporter(prometheus => prometheus.ScrapeResponseCacheDurationMilliseconds = options.ScrapeCacheMilliseconds);
             }
 
             if (options.OtlpEndpoint is not null)
