@@ -13,8 +13,8 @@ public sealed record BackupOptions
     /// </summary>
     public bool Enabled { get; init; } = true;
 
-    /// <summary>Why the backup is off though not switched off (set at start-up, not configuration).</summary>
-    public string? OffBecause { get; init; }
+    /// <summary>Why the backup is off though not switched off: set at start-up by <see cref="BackupServiceCollectionExtensions.Resolve"/>, never bound from configuration (no public setter).</summary>
+    public string? OffBecause { get; internal init; }
 
     /// <summary>
     /// How long after a generation's snapshot the next one is taken (once the previous is complete). A day:
