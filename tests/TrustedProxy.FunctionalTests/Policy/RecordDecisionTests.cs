@@ -11,9 +11,6 @@ namespace TrustedProxy.FunctionalTests.Policy;
 /// <summary>Record-level decisions through the real server: consent, break-glass, oblivious set sizes, views, uploads, study counts.</summary>
 public sealed class RecordDecisionTests : OwnPolicyTest
 {
-    // Every scrape rendered afresh, so that one taken right after a break-glass read shows it.
-    protected override IReadOnlyDictionary<string, string?> Settings { get; } = new Dictionary<string, string?> { ["TrustedProxy:Telemetry:ScrapeCacheMilliseconds"] = "0" };
-
     [Fact]
     public async Task AConsentWithdrawal_WithholdsThePatientsRecordsFromThatOrganisation_AndIsRecordedPerRecord()
     {
@@ -75,10 +72,6 @@ public sealed class RecordDecisionTests : OwnPolicyTest
         listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref alerts, value));
         listener.Start();
 
-        // The alert rule of docs/operations.md, increase(trustedproxy_policy_break_glass_total[5m]) > 0,
-        // evaluated on what an administrator's scrape exports, before and after.
-        var scrapedBefore = await BreakGlassExportedAsync();
-
         Assert.Equal(403, (await Assert.ThrowsAsync<TrustedProxyException>(() => clinician.FetchAsync(upload.Handle, Stream.Null))).Status);
         clinician.PurposeOfUse = "emergency";
         Assert.Equal(403, (await Assert.ThrowsAsync<TrustedProxyException>(() => clinician.FetchAsync(upload.Handle, Stream.Null))).Status);
@@ -95,8 +88,6 @@ public sealed class RecordDecisionTests : OwnPolicyTest
         Assert.Equal("unconscious patient in A&E, prior CT needed", glass.Justification);
         Assert.Contains(glass.Explanation!.Matched, m => m is { Rule: "consent-test-2", Status: "overridden" });
         Assert.True(Interlocked.Read(ref alerts) >= 1);
-        var scrapedAfter = await BreakGlassExportedAsync();
-        Assert.True(scrapedAfter - scrapedBefore >= 1, $"the alert would not fire: break-glass total {scrapedBefore} before, {scrapedAfter} after");
 
         clinician.BreakGlassJustification = new string('x', 501);
         var tooLong = await Assert.ThrowsAsync<TrustedProxyException>(() => clinician.FetchAsync(upload.Handle, Stream.Null));
@@ -263,16 +254,5 @@ public sealed class RecordDecisionTests : OwnPolicyTest
         Assert.Equal(("CT", "1", "1"), (Value(seen[0], "00080061"), Value(seen[0], "00201206"), Value(seen[0], "00201208")));
         Assert.Equal(("2", "2"), (Value(all[0], "00201206"), Value(all[0], "00201208")));
         Assert.Equal(1, series.GetArrayLength());
-    }
-
-    // trustedproxy_policy_break_glass_total summed over its series in the Prometheus text an administrator
-    // scrapes (0 before the first use: the series does not exist yet).
-    private async Task<double> BreakGlassExportedAsync()
-    {
-        using var response = await Proxy.Client(ProxyRole.Admin).SendAsync(new HttpRequestMessage(HttpMethod.Get, "metrics"));
-        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
-        var text = await response.Content.ReadAsStringAsync();
-        return System.Text.RegularExpressions.Regex.Matches(text, @"^trustedproxy_policy_break_glass_total(\{[^}]*\})?\s+(?<value>\S+)", System.Text.RegularExpressions.RegexOptions.Multiline)
-            .Sum(m => double.Parse(m.Groups["value"].Value, System.Globalization.CultureInfo.InvariantCulture));
     }
 }
