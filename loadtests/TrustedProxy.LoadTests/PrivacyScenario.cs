@@ -44,10 +44,13 @@ internal static class PrivacyScenario
         var watch = Stopwatch.StartNew();
         var workload = HospitalWorkload.Generate(new WorkloadOptions { Duration = TimeSpan.FromHours(hours), Seed = seed });
         var consumers = new RetrievalWorkloadOptions { Seed = seed + 2 };
-        // --min-stream-groups 8,512,1024: only the defaults, at each smallest size class (a quick sweep).
+        // --min-stream-groups 8,512,1024: only the defaults, at each smallest size class (a quick sweep);
+        // --stream-floor 0,declared,270: the same for the stream floor, in MB ("declared": the product's rule).
         var cases = Value("--min-stream-groups") is { } mins
             ? mins.Split(',').Select(m => new RetrievalCase(new TrustedProxy.UploadCache.UploadCacheOptions(), RetrievalConfiguration.Defaults with { MinStreamGroups = int.Parse(m, CultureInfo.InvariantCulture) })).ToList()
-            : RetrievalHarness.StandardCases();
+            : Value("--stream-floor") is { } floors
+                ? floors.Split(',').Select(f => new RetrievalCase(new TrustedProxy.UploadCache.UploadCacheOptions(), RetrievalConfiguration.Defaults with { StreamFloorMegabytes = f == "declared" ? null : double.Parse(f, CultureInfo.InvariantCulture) })).ToList()
+                : RetrievalHarness.StandardCases();
         Console.Error.WriteLine($"simulating {cases.Count} retrieval configurations over {hours} h on {Environment.ProcessorCount} cores");
         var evaluations = await RetrievalHarness.EvaluateAllAsync(workload, consumers, cases, RequestLinkingAttack.DefaultWindows, pairs, seed);
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done in {watch.Elapsed.TotalSeconds:F0} s"));

@@ -87,10 +87,15 @@ public sealed record CoverModelState
 /// <param name="Prior">The declared load's shape: what the model knows on its first day.</param>
 /// <param name="PriorStreamsPerSecond">The declared load's rate, in streams a second.</param>
 /// <param name="Learn">Whether wanted streams teach the model (off only in the privacy harness's broken control).</param>
+/// <param name="StreamFloorGroups">The least a stream reads, in groups (a size class, or 0 for none).</param>
 public sealed record CoverModelSettings(
     TimeSpan HalfLife, TimeSpan SnapshotPeriod, double CoverPerWanted, double FloorGroupsPerSecond, int MinStreamGroups,
-    IReadOnlyDictionary<StreamShape, double> Prior, double PriorStreamsPerSecond, bool Learn = true)
+    IReadOnlyDictionary<StreamShape, double> Prior, double PriorStreamsPerSecond, bool Learn = true, long StreamFloorGroups = 0)
 {
+    /// <summary>The stream floor in groups for a floor in megabytes: the size class that holds it (0 for none).</summary>
+    public static long FloorGroupsOf(double megabytes, double groupBytes, int minStreamGroups) =>
+        megabytes <= 0 ? 0 : StreamShape.SizeOf(StreamShape.SizeClassOf((long)Math.Ceiling(megabytes * 1e6 / groupBytes), minStreamGroups), minStreamGroups);
+
     /// <summary>
     /// The settings the options give. The declared load becomes the prior: streams of the declared
     /// size, their ages spread evenly over the bins up to about a million groups, a spread of 8 to
@@ -110,7 +115,8 @@ public sealed record CoverModelSettings(
             options.IdleFloorGigabytesPerDay * 1e9 / groupBytes / 86_400,
             options.MinStreamGroups,
             prior,
-            options.DeclaredRetrievalsPerDay / 86_400);
+            options.DeclaredRetrievalsPerDay / 86_400,
+            StreamFloorGroups: FloorGroupsOf(options.StreamFloorMegabytes ?? options.DeclaredRetrievalMegabytes, groupBytes, options.MinStreamGroups));
     }
 }
 
@@ -218,10 +224,13 @@ public sealed class CoverModel
         return Math.Max(learned, floor);
     }
 
-    /// <summary>The mean size of a cover stream, in groups.</summary>
+    /// <summary>The least a stream reads, in groups (0: no floor).</summary>
+    public long StreamFloorGroups => _settings.StreamFloorGroups;
+
+    /// <summary>The mean size of a cover stream, in groups (the floor included).</summary>
     public double MeanStreamGroups => _snapshotWeight <= 0
-        ? _settings.MinStreamGroups
-        : _snapshot.Sum(p => p.Value * StreamShape.SizeOf(p.Key.SizeClass, _settings.MinStreamGroups)) / _snapshotWeight;
+        ? Math.Max(_settings.MinStreamGroups, _settings.StreamFloorGroups)
+        : _snapshot.Sum(p => p.Value * Math.Max(StreamShape.SizeOf(p.Key.SizeClass, _settings.MinStreamGroups), _settings.StreamFloorGroups)) / _snapshotWeight;
 
     /// <summary>A cover stream's shape, drawn from the snapshot.</summary>
     public StreamShape Draw(Random random, DateTimeOffset at)

@@ -373,9 +373,20 @@ internal sealed partial class GroupReader : IDisposable
                 }
             }
 
+            // Groups another request's stream is already reading serve this one too, but a request
+            // that started no stream of its own (or a smaller one) would show an insider who knows
+            // when it was made that it asked for something already in flight: the same record as a
+            // request just before it. So they count towards its class as local ones do, and a request
+            // wholly in flight starts a stream shaped as cover. (Reads within a prefetched retrieval
+            // meet their own prefetch's groups: that request's stream has started already.)
+            var joined = _options.StreamForLocalReads && (claim is not null || CurrentRetrieval.Value is null) ? held.Count - created.Count : 0;
             if (created.Count > 0)
             {
-                _schedule.Want(created, Math.Max(last, created.Max()), localGroups);
+                _schedule.Want(created, Math.Max(last, created.Max()), localGroups + joined);
+            }
+            else if (joined + localGroups > 0 && last >= 0)
+            {
+                _schedule.WantLocal(joined + localGroups, last, _time.GetUtcNow());
             }
 
             return held.Select(p => (p.Key, p.Value)).ToList();

@@ -146,23 +146,24 @@ public sealed class ReadSchedule
         while (_waiting.Count > 0 && _active.Count < _options.MaxStreams)
         {
             var stream = _waiting.Dequeue();
-            _active.Add(stream);
-            if (stream.Cover)
+            if (!stream.Cover)
             {
-                continue;
+                // What cover copies is the wanted groups' shape: how far back, how spread, how dense
+                // where (the padding, drawn near them, follows them). The floor's tail is not part
+                // of it: cover streams get theirs the same way.
+                var (min, max) = (stream.WantedMin, stream.WantedMax);
+                _cover.Observe(
+                    new StreamShape(
+                        StreamShape.AgeBinOf(lastGroup - max),
+                        StreamShape.SizeClassOf(stream.Groups.Length, _options.MinStreamGroups),
+                        StreamShape.SpreadBinOf((double)(max - min + 1) / stream.Groups.Length)),
+                    stream.Groups.Where(s => s.Wanted).Select(s => max == min ? 0.5 : (double)(s.Group - min) / (max - min)).ToList(),
+                    now);
             }
 
-            // What cover copies is the wanted groups' shape: how far back, how spread, how dense
-            // where (the padding, drawn near them, follows them).
-            var (min, max) = (stream.WantedMin, stream.WantedMax);
-            _cover.Observe(
-                new StreamShape(
-                    StreamShape.AgeBinOf(lastGroup - max),
-                    StreamShape.SizeClassOf(stream.Groups.Length, _options.MinStreamGroups),
-                    StreamShape.SpreadBinOf((double)(max - min + 1) / stream.Groups.Length)),
-                stream.Groups.Where(s => s.Wanted).Select(s => max == min ? 0.5 : (double)(s.Group - min) / (max - min)).ToList(),
-                now);
-            _lastWanted = stream.Groups.Select(s => s.Group).ToArray();
+            var started = ToFloor(stream, lastGroup, now);
+            _lastWanted = stream.Cover ? _lastWanted : started.Groups.Select(s => s.Group).ToArray();
+            _active.Add(started);
         }
 
         var reads = new List<EpochRead>();
@@ -212,6 +213,51 @@ public sealed class ReadSchedule
 
         var shape = sizeClass is { } c ? _cover.Draw(_random, now, c) : _cover.Draw(_random, now);
         var size = Math.Min(StreamShape.SizeOf(shape.SizeClass, _options.MinStreamGroups), lastGroup + 1);
+        return new Stream(-_nextStream++, Shaped(shape, size, lastGroup, []).Select(g => new Slot(g, false)).ToArray(), Cover: true);
+    }
+
+    /// <summary>
+    /// A stream below the floor, as it starts, filled up to it with cover groups drawn from the
+    /// model (a shape of the fill's size class: age, spread, profile), requests and cover streams
+    /// alike, so that every stream up to the floor reads the same number of objects and its fill is
+    /// drawn the same way whoever started it. The stream's own groups keep their order but take
+    /// random places among the fill: were they read first, the first epochs of a stream would hold
+    /// every wanted read and its last ones none, and a read's place in its stream (how near it lies
+    /// to the stream's earlier reads) would tell wanted from cover. The price is latency: a small
+    /// request waits, on average, half the floor's epochs. (The broken control without padding
+    /// leaves requests short; the replay control's cover is already a whole stream.)
+    /// </summary>
+    private Stream ToFloor(Stream stream, long lastGroup, DateTimeOffset now)
+    {
+        var floor = Math.Min(_cover.StreamFloorGroups, lastGroup + 1);
+        var missing = floor - stream.Groups.Length;
+        if (missing <= 0
+            || (_control == ReadScheduleControl.NoPadding && !stream.Cover)
+            || (_control == ReadScheduleControl.ReplayRecentWanted && stream.Cover && _lastWanted.Length > 0))
+        {
+            return stream;
+        }
+
+        var taken = stream.Groups.Select(s => s.Group).ToHashSet();
+        var shape = _cover.Draw(_random, now, StreamShape.SizeClassOf(missing, _options.MinStreamGroups));
+        var fill = Shaped(shape, missing, lastGroup, taken);
+        var total = stream.Groups.Length + fill.Length;
+        var own = Sample(0, total - 1, stream.Groups.Length, []).Order().ToArray();
+        var groups = new Slot[total];
+        for (int i = 0, o = 0, f = 0; i < total; i++)
+        {
+            groups[i] = o < own.Length && own[o] == i ? stream.Groups[o++] : new Slot(fill[f++], false);
+        }
+
+        return stream with { Groups = groups };
+    }
+
+    /// <summary>
+    /// <paramref name="size"/> groups not yet <paramref name="taken"/> (adds them), laid out as the
+    /// shape says: a window of size × spread ending the shape's age back, filled by its class's profile.
+    /// </summary>
+    private long[] Shaped(StreamShape shape, long size, long lastGroup, HashSet<long> taken)
+    {
         var span = Math.Min(lastGroup + 1, Math.Max(size, (long)Math.Ceiling(size * shape.DrawSpread(_random))));
         var age = shape.DrawAge(_random);
         var hi = age <= lastGroup ? lastGroup - age : _random.NextInt64(lastGroup + 1);
@@ -222,11 +268,11 @@ public sealed class ReadSchedule
             hi = span - 1;
         }
 
-        return new Stream(-_nextStream++, FromProfile(lo, hi, size, _cover.Profile(shape.SizeClass), lastGroup).Select(g => new Slot(g, false)).ToArray(), Cover: true);
+        return FromProfile(lo, hi, size, _cover.Profile(shape.SizeClass), lastGroup, taken);
     }
 
-    /// <summary><paramref name="count"/> distinct groups of [lo, hi], placed by the profile's weights, in random order.</summary>
-    private long[] FromProfile(long lo, long hi, long count, IReadOnlyList<double> profile, long lastGroup)
+    /// <summary><paramref name="count"/> distinct groups of [lo, hi] not yet <paramref name="taken"/> (adds them), placed by the profile's weights, in random order.</summary>
+    private long[] FromProfile(long lo, long hi, long count, IReadOnlyList<double> profile, long lastGroup, HashSet<long> taken)
     {
         var cumulative = new double[profile.Count];
         var sum = 0.0;
@@ -241,13 +287,19 @@ public sealed class ReadSchedule
         {
             var bin = Array.BinarySearch(cumulative, _random.NextDouble() * sum);
             bin = Math.Min(bin < 0 ? ~bin : bin, profile.Count - 1);
-            var x = lo + (long)Math.Floor((bin + _random.NextDouble()) * width);
-            chosen.Add(Math.Clamp(x, lo, hi));
+            var x = Math.Clamp(lo + (long)Math.Floor((bin + _random.NextDouble()) * width), lo, hi);
+            if (!taken.Contains(x))
+            {
+                chosen.Add(x);
+            }
         }
 
         // A window too narrow for the count (a dense one): the rest near what was chosen, as a request's padding is.
         var first = chosen.ToArray();
-        var result = first.Concat(first.Length == 0 ? Sample(lo, hi, count, chosen) : Near(first, count - chosen.Count, chosen, 4, lastGroup)).ToArray();
+        taken.UnionWith(first);
+        var rest = first.Length == 0 ? Sample(lo, hi, count, taken) : [.. Near(first, count - first.Length, taken, 4, lastGroup)];
+        taken.UnionWith(rest);
+        var result = first.Concat(rest).ToArray();
         _random.Shuffle(result);
         return result;
     }

@@ -90,6 +90,18 @@ public sealed record ObliviousRetrievalOptions
     [Range(0.01, 1_000_000)]
     public double DeclaredRetrievalMegabytes { get; init; } = 500;
 
+    /// <summary>
+    /// The least a stream reads, in megabytes (10^6 bytes), rounded up to a size class: a request
+    /// for less (one instance, a small series) reads its own groups first and then cover groups
+    /// drawn from the model up to it, as every cover stream does. So every stream up to that size
+    /// reads the same number of objects, and an insider who knows when two requests were made cannot
+    /// link them by the volume that followed (docs/oblivious-retrieval.md, "Volume"). Null: the
+    /// declared retrieval size (<see cref="DeclaredRetrievalMegabytes"/>), so that at the declared
+    /// load it costs nothing; 0: no floor (streams are their size class).
+    /// </summary>
+    [Range(0, 1_000_000)]
+    public double? StreamFloorMegabytes { get; init; }
+
     /// <summary>Cover streams per wanted stream, in the long run (cover reads cost about this times the wanted reads, on top of them).</summary>
     [Range(0.1, 100)]
     public double CoverPerWanted { get; init; } = 1;

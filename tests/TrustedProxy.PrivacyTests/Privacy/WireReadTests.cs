@@ -30,14 +30,16 @@ public sealed class WireReadRuns
 
     /// <summary>
     /// A control's run. Poisson epochs show their length bias only while epochs are visible, that is
-    /// while some stream is being read: that control runs with four times the cover. Unpadded
+    /// while some stream is being read, and only when a request's stream starts at the first epoch
+    /// after it, not after another stream ends: that control runs with four times the cover and no
+    /// stream floor, so that streams are short and seldom wait. Unpadded
     /// requests show in the volume and length of bursts only where streams do not overlap, and only
     /// when their size is not already a class size: that control's requests come every 30 s rather
     /// than 4 (the declared load follows), each for one record.
     /// </summary>
     public static WireRunOptions Options(WireReadControl control) => control switch
     {
-        WireReadControl.PoissonEpochs => Base with { ReadControl = control, Read = Base.Read with { CoverPerWanted = 4 } },
+        WireReadControl.PoissonEpochs => Base with { ReadControl = control, Read = Base.Read with { CoverPerWanted = 4, StreamFloorMegabytes = 0 } },
         WireReadControl.NoPadding => Base with
         {
             ReadControl = control,

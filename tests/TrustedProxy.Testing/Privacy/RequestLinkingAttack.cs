@@ -14,7 +14,12 @@ public sealed record LinkSignal(string Name, double Auc, double BalancedAccuracy
 /// <param name="SameRecord">Two requests that share a record, against two requests of different patients.</param>
 /// <param name="SamePatient">Two requests of one patient (any of their studies), against two of different patients.</param>
 /// <param name="ReadToUpload">A single-instance request's reads scored against the arrival of its record, against another patient's record.</param>
-public sealed record RequestWindowResult(TimeSpan Window, int Positives, int Negatives, IReadOnlyList<LinkSignal> SameRecord, IReadOnlyList<LinkSignal> SamePatient, LinkSignal ReadToUpload)
+/// <param name="RequestDensity">
+/// The harness's own check, not an attack on the proxy: −|difference in the number of requests made
+/// in the two windows|, same-record pairs against their negatives, from request times alone. It is at
+/// chance when the negatives are matched fairly; were it not, volume would look like a signal.
+/// </param>
+public sealed record RequestWindowResult(TimeSpan Window, int Positives, int Negatives, IReadOnlyList<LinkSignal> SameRecord, IReadOnlyList<LinkSignal> SamePatient, LinkSignal ReadToUpload, LinkSignal RequestDensity)
 {
     public IEnumerable<LinkSignal> All => SameRecord.Concat(SamePatient).Append(ReadToUpload);
 }
@@ -84,6 +89,13 @@ public static class RequestLinkingAttack
         var records = log.Uploads.Workload.Records;
         var requests = log.Requests;
         var ordinary = requests.Where(r => !r.Probe).ToList();
+
+        var requestTimes = requests.Select(r => writes.Seconds(r.At)).Order().ToArray();
+        int RequestsIn(RetrievalRequest request, TimeSpan window)
+        {
+            var t = writes.Seconds(request.At);
+            return LowerBound(requestTimes, t + window.TotalSeconds + 1e-9) - LowerBound(requestTimes, t - 1e-3);
+        }
 
         int[] ReadSet(RetrievalRequest request, TimeSpan window)
         {
@@ -177,7 +189,10 @@ public static class RequestLinkingAttack
 
             var own = singles.Select(r => Arrival(r, records[(int)r.Records[0]])).ToArray();
             var other = singles.Select((r, i) => Arrival(r, decoys[i])).ToArray();
-            results.Add(new RequestWindowResult(window, sameRecord.Count, recordNegatives.Count, Signals(sameRecord, recordNegatives), Signals(samePatient, patientNegatives), LinkSignal.Of("read-to-upload", own, other)));
+            double Density(RetrievalRequest a, int[] sa, RetrievalRequest b, int[] sb) => -Math.Abs(RequestsIn(a, window) - RequestsIn(b, window));
+            results.Add(new RequestWindowResult(
+                window, sameRecord.Count, recordNegatives.Count, Signals(sameRecord, recordNegatives), Signals(samePatient, patientNegatives), LinkSignal.Of("read-to-upload", own, other),
+                LinkSignal.Of("request density", Score(sameRecord, Density), Score(recordNegatives, Density))));
         }
 
         var intersection = windows.Select(w => Intersect(log, requests.Where(r => r.Probe).ToList(), r => ReadSet(r, w), writes, w, random)).ToList();
@@ -251,29 +266,74 @@ public static class RequestLinkingAttack
 
     // For each positive pair, a pair of different patients with about the same time gap: a random
     // request, and the request nearest to it plus the gap.
+    /// <summary>
+    /// For each positive, a pair of requests of different patients with about the same gap, drawn
+    /// uniformly among such pairs: the first request at random, the second at random among the
+    /// requests within a tolerance of that gap after it, kept with a chance proportional to how
+    /// many there were. Taking "the first request after first + gap" instead would pick, more
+    /// often, a request that follows a long quiet spell (length-biased, as a Poisson slot is), so
+    /// that the negatives' windows would hold fewer requests than the positives' and anything that
+    /// counts reads in a window would look like a signal.
+    /// </summary>
     private static List<(RetrievalRequest, RetrievalRequest)> MatchedNegatives(IReadOnlyList<RetrievalRequest> requests, IReadOnlyList<(RetrievalRequest A, RetrievalRequest B)> positives, Random random)
     {
+        // The tolerance is tight (windows of seconds compare requests seconds apart); a draw with k
+        // candidates is kept with chance k / Crowd (always past it), which makes every pair about
+        // equally likely whatever the density around it.
+        const int Crowd = 2;
         var sorted = requests.OrderBy(r => r.At).ToList();
         var times = sorted.Select(r => r.At.UtcTicks).ToArray();
         var pairs = new List<(RetrievalRequest, RetrievalRequest)>();
+        var candidates = new List<RetrievalRequest>();
         foreach (var (a, b) in positives)
         {
             var gap = b.At - a.At;
-            for (var attempt = 0; attempt < 50; attempt++)
+            var tolerance = TimeSpan.FromSeconds(0.5) + (gap * 0.02);
+            for (var attempt = 0; attempt < 20_000; attempt++)
             {
                 var first = sorted[random.Next(sorted.Count)];
-                var at = Array.BinarySearch(times, (first.At + gap).UtcTicks);
-                var index = at >= 0 ? at : Math.Min(~at, sorted.Count - 1);
-                var second = sorted[index];
-                if (second.PatientId != first.PatientId && second.Id != first.Id)
+                var from = LowerBound(times, (first.At + gap - tolerance).UtcTicks);
+                var to = LowerBound(times, (first.At + gap + tolerance).UtcTicks + 1);
+                candidates.Clear();
+                for (var i = from; i < to; i++)
                 {
-                    pairs.Add(first.At <= second.At ? (first, second) : (second, first));
-                    break;
+                    if (sorted[i].PatientId != first.PatientId && sorted[i].Id != first.Id)
+                    {
+                        candidates.Add(sorted[i]);
+                    }
                 }
+
+                if (candidates.Count == 0 || random.NextDouble() * Crowd > candidates.Count)
+                {
+                    continue;
+                }
+
+                var second = candidates[random.Next(candidates.Count)];
+                pairs.Add(first.At <= second.At ? (first, second) : (second, first));
+                break;
             }
         }
 
         return pairs;
+    }
+
+    private static int LowerBound(long[] sorted, long value)
+    {
+        int lo = 0, hi = sorted.Length;
+        while (lo < hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (sorted[mid] < value)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid;
+            }
+        }
+
+        return lo;
     }
 
     private static int UpperBoundArrival(IReadOnlyList<UploadedRecord> records, DateTimeOffset at)

@@ -95,6 +95,14 @@ public static class RetrievalHarness
             Line(F($"| {cases[i].Label} | {string.Join(" | ", evaluations[i].Windows.SelectMany(w => w.SameRecord).Select(s => $"{A(s.Auc)} ({A(s.BalancedAccuracy)})"))} |"));
         }
 
+        Line();
+        Line("Harness check (request times only, not the proxy): same-record pairs against their matched negatives by the number of requests in the window, AUC at each window; at chance when the negatives are matched fairly.");
+        Line();
+        for (var i = 0; i < evaluations.Count; i++)
+        {
+            Line(F($"- {cases[i].Label}: {string.Join(", ", evaluations[i].Windows.Select(w => $"{W(w.Window)} {A(w.RequestDensity.Auc)}"))}"));
+        }
+
         return text.ToString();
     }
 

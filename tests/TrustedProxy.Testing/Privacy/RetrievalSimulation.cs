@@ -26,12 +26,13 @@ public enum ReadMode
 /// <param name="RelocationHoldHours">A relocated block enters the upload schedule after a further uniform delay of up to this many hours.</param>
 /// <param name="LocalStreams">A request served locally still starts a stream of its size class (epochs only).</param>
 /// <param name="MinStreamGroups">The smallest size class a stream is padded to (epochs only).</param>
-public sealed record RetrievalConfiguration(ReadMode Mode, int GroupSize = 1, int GroupsPerEpoch = 64, double CoverPerWanted = 1, bool Relocate = true, bool ObliviousTransfer = false, double RelocationHoldHours = 0, bool LocalStreams = false, int MinStreamGroups = 8)
+/// <param name="StreamFloorMegabytes">The least a stream reads (epochs only); null: the product's rule (the declared retrieval size).</param>
+public sealed record RetrievalConfiguration(ReadMode Mode, int GroupSize = 1, int GroupsPerEpoch = 64, double CoverPerWanted = 1, bool Relocate = true, bool ObliviousTransfer = false, double RelocationHoldHours = 0, bool LocalStreams = false, int MinStreamGroups = 8, double? StreamFloorMegabytes = null)
 {
     public static readonly RetrievalConfiguration Defaults = FromOptions(new ObliviousRetrievalOptions());
 
     public static RetrievalConfiguration FromOptions(ObliviousRetrievalOptions o) => new(
-        o.Schedule == ObliviousRetrievalOptions.Immediate ? ReadMode.GroupsImmediate : ReadMode.Epochs, o.GroupSize, o.GroupsPerEpoch, o.CoverPerWanted, o.RelocateAfterRead, RelocationHoldHours: o.RelocationHoldSeconds / 3600, LocalStreams: o.StreamForLocalReads, MinStreamGroups: o.MinStreamGroups);
+        o.Schedule == ObliviousRetrievalOptions.Immediate ? ReadMode.GroupsImmediate : ReadMode.Epochs, o.GroupSize, o.GroupsPerEpoch, o.CoverPerWanted, o.RelocateAfterRead, RelocationHoldHours: o.RelocationHoldSeconds / 3600, LocalStreams: o.StreamForLocalReads, MinStreamGroups: o.MinStreamGroups, StreamFloorMegabytes: o.StreamFloorMegabytes);
 
     /// <summary>The options the server would run with (the declared load is the simulation's own, as a site would declare it).</summary>
     public ObliviousRetrievalOptions Options(double retrievalsPerDay, double retrievalMegabytes) => new ObliviousRetrievalOptions() with
@@ -43,6 +44,7 @@ public sealed record RetrievalConfiguration(ReadMode Mode, int GroupSize = 1, in
         DeclaredRetrievalMegabytes = Math.Max(0.01, retrievalMegabytes),
         StreamForLocalReads = LocalStreams,
         MinStreamGroups = MinStreamGroups,
+        StreamFloorMegabytes = StreamFloorMegabytes,
     };
 
     public string Label =>
@@ -56,7 +58,8 @@ public sealed record RetrievalConfiguration(ReadMode Mode, int GroupSize = 1, in
         + (ObliviousTransfer ? ", OT mode" : "")
         + (Mode != ReadMode.Direct && Relocate ? $", relocation held U(0, {RelocationHoldHours:0.#} h)" : "")
         + (Mode == ReadMode.Epochs && !LocalStreams ? ", no stream for local reads" : "")
-        + (Mode == ReadMode.Epochs && MinStreamGroups != Defaults.MinStreamGroups ? $", streams of at least {MinStreamGroups} groups" : "")
+        + (Mode == ReadMode.Epochs && MinStreamGroups != Defaults.MinStreamGroups ? $", smallest class {MinStreamGroups} groups" : "")
+        + (Mode == ReadMode.Epochs && StreamFloorMegabytes != Defaults.StreamFloorMegabytes ? $", stream floor {StreamFloorMegabytes:0.#} MB" : "")
         + (this == Defaults ? " (**defaults**)" : "");
 }
 
@@ -335,7 +338,11 @@ public static class RetrievalSimulation
                     break;
                 default:
                     // One stream for the request (a study comes as one, as WADO-RS prefetches it).
+                    // Groups another request is already reading count towards its class, as the
+                    // server's GroupReader counts them, and a request wholly in flight starts a
+                    // stream shaped as cover.
                     var stream = new List<long>();
+                    var joined = 0L;
                     foreach (var id in cloud)
                     {
                         var groups = current[id].Select(i => groupOf[i]).Distinct().ToArray();
@@ -348,15 +355,23 @@ public static class RetrievalSimulation
                                 waitingFor[g] = list = [];
                                 stream.Add(g);
                             }
+                            else if (!list.Any(w => w.Request == r))
+                            {
+                                joined++;
+                            }
 
                             list.Add((r, id));
                         }
                     }
 
+                    var last = groupOf[Math.Max(0, view.FirstAfter(t) - 1)];
                     if (stream.Count > 0)
                     {
-                        var written = view.FirstAfter(t);
-                        schedule!.Want(stream, groupOf[Math.Max(0, written - 1)], local);
+                        schedule!.Want(stream, last, local + (configuration.LocalStreams ? joined : 0));
+                    }
+                    else if (configuration.LocalStreams && joined + local > 0)
+                    {
+                        schedule!.WantLocal(joined + local, last, requests[r].At);
                     }
 
                     break;

@@ -213,6 +213,21 @@ public sealed class CoverModelTests
         Assert.All(shapes, shape => Assert.Equal(shape, StreamShape.Parse(shape.Key)));
     }
 
+    [Theory]
+    [InlineData(null, 500.0, 4_096L)]
+    [InlineData(null, 40.0, 512L)]
+    [InlineData(260.0, 500.0, 2_048L)]
+    [InlineData(0.0, 500.0, 0L)]
+    public void TheStreamFloor_IsTheSizeClassOfTheDeclaredRetrieval_UnlessSet(double? floorMegabytes, double declaredMegabytes, long groups)
+    {
+        var options = new ObliviousRetrievalOptions { StreamFloorMegabytes = floorMegabytes, DeclaredRetrievalMegabytes = declaredMegabytes };
+
+        var settings = CoverModelSettings.From(options, 128 * 1024);
+
+        Assert.Equal(groups, settings.StreamFloorGroups);
+        Assert.Equal(Math.Max(groups, StreamShape.SizeOf(StreamShape.SizeClassOf((long)Math.Ceiling(declaredMegabytes * 1e6 / (128 * 1024)), 8), 8)), new CoverModel(settings, Start).MeanStreamGroups, 9);
+    }
+
     private static CoverModelSettings Settings(IReadOnlyDictionary<StreamShape, double> prior, double streamsPerSecond, double coverPerWanted = 1, double floorGroupsPerSecond = 0) =>
         new(TimeSpan.FromDays(7), TimeSpan.FromDays(1), coverPerWanted, floorGroupsPerSecond, MinStreamGroups: 8, prior, streamsPerSecond);
 

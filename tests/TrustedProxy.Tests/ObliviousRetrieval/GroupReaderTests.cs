@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using TrustedProxy.ObliviousRetrieval;
 using TrustedProxy.Records;
+using TrustedProxy.Storage;
 using TrustedProxy.Testing;
 using TrustedProxy.Testing.UploadCache;
 using TrustedProxy.UploadCache;
@@ -158,9 +159,75 @@ public sealed class GroupReaderTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// A second request for a record another request's stream is already reading is served by that
+    /// stream, but it still starts one of its own, shaped as cover: otherwise an insider who knows when
+    /// it was made would see that nothing followed it, so that it asked for something already in
+    /// flight, such as the same record as the request just before.
+    /// </summary>
+    [Theory]
+    [InlineData(true, 2)]
+    [InlineData(false, 1)]
+    public async Task ARequestForGroupsAlreadyInFlight_StillStartsAStreamOfItsClass(bool streamForLocalReads, int streams)
+    {
+        var counting = (CountingReads?)null;
+        var uploads = new UploadCacheOptions { BlockSizeBytes = 4096, SlotsPerSecond = 10, PoolThreshold = 4, MinHoldSeconds = 0, MeanHoldSeconds = 1, MaxHoldSeconds = 2, AlarmAfterSeconds = 3600 };
+        using var rig = await EngineRig.OpenAsync(_directory.Path, uploads, _time, wrap: s => counting = new CountingReads(s));
+        var handles = new List<string>();
+        for (var i = 0; i < 40; i++)
+        {
+            handles.Add((await rig.AdmitRecordAsync(1))[0].Handle!);
+        }
+
+        await rig.RunForAsync(TimeSpan.FromSeconds(20));
+        var entry = (await rig.Records.FindAsync(handles[7]))!;
+        var options = new ObliviousRetrievalOptions { GroupsPerEpoch = 4, MinStreamGroups = 1, StreamFloorMegabytes = 0, DeclaredRetrievalsPerDay = 1e-9, IdleFloorGigabytesPerDay = 0, StreamForLocalReads = streamForLocalReads };
+        using var reader = new GroupReader(rig.Store, rig.Blocks, rig.Mask, Options.Create(options), Options.Create(rig.Options), _time, new Random(3), _metrics.GetRequiredService<IMeterFactory>(), new FakeLogger<GroupReader>());
+        var before = counting!.Reads;
+
+        using var first = new MemoryStream();
+        using var second = new MemoryStream();
+        var reads = new[] { reader.ReadAsync(entry, first, CancellationToken.None), reader.ReadAsync(entry, second, CancellationToken.None) };
+        for (var epoch = 0; epoch < 8; epoch++)
+        {
+            _time.SetUtcNow(reader.NextEpochAt);
+            await reader.ReadEpochAsync(CancellationToken.None);
+        }
+
+        await Task.WhenAll(reads);
+        Assert.Equal(first.ToArray(), second.ToArray());
+
+        // One group a stream (the smallest class is 1): the first request's, and the second's own.
+        Assert.Equal(streams, counting.Reads - before);
+    }
+
     public void Dispose()
     {
         _metrics.Dispose();
         _directory.Dispose();
     }
+}
+
+/// <summary>Counts the objects read from the store beneath.</summary>
+internal sealed class CountingReads(IObjectStore inner) : IObjectStore
+{
+    private int _reads;
+
+    public int Reads => Volatile.Read(ref _reads);
+
+    public string Name => inner.Name;
+
+    public Task<PutResult> PutIfAbsentAsync(ObjectName name, Stream content, long length, CancellationToken cancellationToken) => inner.PutIfAbsentAsync(name, content, length, cancellationToken);
+
+    public Task<Stream> OpenReadAsync(ObjectName name, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _reads);
+        return inner.OpenReadAsync(name, cancellationToken);
+    }
+
+    public Task<bool> DeleteAsync(ObjectName name, CancellationToken cancellationToken) => inner.DeleteAsync(name, cancellationToken);
+
+    public Task<bool> ExistsAsync(ObjectName name, CancellationToken cancellationToken) => inner.ExistsAsync(name, cancellationToken);
+
+    public IAsyncEnumerable<StoredObject> ListAsync(CancellationToken cancellationToken) => inner.ListAsync(cancellationToken);
 }

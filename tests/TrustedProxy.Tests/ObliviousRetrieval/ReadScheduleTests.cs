@@ -364,6 +364,92 @@ public sealed class ReadScheduleTests
         Assert.Equal(0, stream.First);
     }
 
+    [Theory]
+    [InlineData(1, 256)]
+    [InlineData(5, 256)]
+    [InlineData(130, 256)]
+    [InlineData(256, 256)]
+    [InlineData(300, 512)]
+    public void UnderAFloor_EveryRequest_ReadsTheFloor_TheRestDrawnFromTheModel(int wanted, int size)
+    {
+        // The model knows streams of 8 groups written long ago (far from the request): the tail is drawn there.
+        var prior = new Dictionary<StreamShape, double> { [Shape(400_000, 0, 2)] = 1, [Shape(400_000, 5, 2)] = 1 };
+        var groups = Groups(new Random(wanted), wanted, 990_000, 1_000_000);
+        var schedule = new ReadSchedule(Options(groupsPerEpoch: 64), Model(1e-9, prior, floorGroups: 256), new Random(3), Start);
+
+        var id = schedule.Want(groups, 1_000_000);
+        var reads = Streams(RunUntilIdle(schedule, 1_000_000))[id].Reads;
+
+        Assert.Equal(size, reads.Count);
+        Assert.Equal(size, reads.Select(r => r.Group).Distinct().Count());
+        Assert.Equal(groups.Order(), reads.Where(r => r.Wanted).Select(r => r.Group).Order());
+
+        // The request's own class lies around its groups; the tail where the model's streams are.
+        var core = (int)StreamShape.SizeOf(StreamShape.SizeClassOf(wanted, 8), 8);
+        Assert.Equal(core, reads.Count(r => r.Group >= 900_000));
+        Assert.All(reads.Where(r => r.Group < 900_000), r => Assert.InRange(r.Group, 0, 700_000));
+    }
+
+    [Fact]
+    public void UnderAFloor_AWantedGroup_TakesARandomPlaceInTheStream_NotTheFirstEpochs()
+    {
+        // Were wanted groups read first, the first epochs of a stream would hold them all, and a
+        // read's place in its stream would tell wanted from cover.
+        var prior = new Dictionary<StreamShape, double> { [Shape(400_000, 5, 2)] = 1 };
+        var epochOfWanted = new int[4];
+        for (var seed = 0; seed < 400; seed++)
+        {
+            var schedule = new ReadSchedule(Options(groupsPerEpoch: 64), Model(1e-9, prior, floorGroups: 256), new Random(seed), Start);
+            schedule.Want([999_000 + seed], 1_000_000);
+            var epochs = RunUntilIdle(schedule, 1_000_000);
+            Assert.Equal(4, epochs.Count);
+            epochOfWanted[epochs.FindIndex(e => e.Any(r => r.Wanted))]++;
+        }
+
+        Assert.All(epochOfWanted, n => Assert.InRange(n, 70, 130));
+    }
+
+    [Fact]
+    public void UnderAFloor_ARequestsWantedGroups_KeepTheirOrder()
+    {
+        var groups = Groups(new Random(4), 20, 990_000, 1_000_000);
+        var schedule = new ReadSchedule(Options(groupsPerEpoch: 1), Model(1e-9, Prior(), floorGroups: 256), new Random(8), Start);
+
+        var id = schedule.Want(groups, 1_000_000);
+
+        Assert.Equal(groups, Streams(RunUntilIdle(schedule, 1_000_000))[id].Reads.Where(r => r.Wanted).Select(r => r.Group));
+    }
+
+    [Theory]
+    [InlineData(0L)]
+    [InlineData(3L)]
+    public void UnderAFloor_CoverAndLocalStreams_ReadTheFloorToo(long local)
+    {
+        var prior = new Dictionary<StreamShape, double> { [Shape(1_000, 0, 2)] = 1 };
+        var model = Model(local == 0 ? 0.5 : 1e-9, prior, floorGroups: 128);
+        var schedule = new ReadSchedule(Options(groupsPerEpoch: 16), model, new Random(11), Start);
+
+        var id = local > 0 ? schedule.WantLocal(local, 100_000, Start) : 0;
+        var streams = Streams(Run(schedule, 400, 100_000));
+
+        var finished = streams.Where(s => s.Value.Last < 380).ToList();
+        Assert.NotEmpty(finished);
+        Assert.All(finished, s => Assert.Equal(128, s.Value.Reads.Select(r => r.Group).Distinct().Count()));
+        Assert.All(finished, s => Assert.DoesNotContain(s.Value.Reads, r => r.Wanted));
+        Assert.True(local == 0 || streams.ContainsKey(id));
+        Assert.Equal(128.0, model.MeanStreamGroups, 9);
+    }
+
+    [Fact]
+    public void WithoutPadding_TheControlLeavesRequestsBelowTheFloor()
+    {
+        var schedule = new ReadSchedule(Options(groupsPerEpoch: 64), Model(1e-9, Prior(), floorGroups: 256), new Random(3), Start, ReadScheduleControl.NoPadding);
+
+        var id = schedule.Want([10, 20, 30], 1_000_000);
+
+        Assert.Equal(3, Streams(RunUntilIdle(schedule, 1_000_000))[id].Reads.Count);
+    }
+
     [Fact]
     public void ARequestServedLocally_WaitsInTheQueueAsARequestWould()
     {
@@ -436,8 +522,8 @@ public sealed class ReadScheduleTests
     private static CoverModel NoCover() => Model(0, new Dictionary<StreamShape, double>());
 
     /// <summary>A model at this rate and shape whose snapshot outlasts every test, so that what the schedule teaches it never reaches cover here.</summary>
-    private static CoverModel Model(double streamsPerSecond, IReadOnlyDictionary<StreamShape, double> prior) =>
-        new(Settings(streamsPerSecond, prior), Start);
+    private static CoverModel Model(double streamsPerSecond, IReadOnlyDictionary<StreamShape, double> prior, long floorGroups = 0) =>
+        new(Settings(streamsPerSecond, prior) with { StreamFloorGroups = floorGroups }, Start);
 
     private static CoverModelSettings Settings(double streamsPerSecond, IReadOnlyDictionary<StreamShape, double> prior) =>
         new(TimeSpan.FromDays(7), TimeSpan.FromDays(365), CoverPerWanted: 1, FloorGroupsPerSecond: 0, MinStreamGroups: 8, prior, streamsPerSecond);
