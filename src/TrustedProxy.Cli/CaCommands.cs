@@ -35,14 +35,14 @@ internal static class CaCommands
     private static Command Init(Option<string?> keyFile)
     {
         var hosts = new Option<string[]>("--host") { Description = "Host names and addresses for the proxy's TLS certificate", DefaultValueFactory = _ => ["localhost", "127.0.0.1", "::1"], AllowMultipleArgumentsPerToken = true };
-        var rootKeyOut = new Option<string>("--root-key-out") { Description = "Where to write the root's private key for offline storage (encrypted under the root passphrase; not under --certs or --data); the server never needs it", Required = true };
+        var rootKeyOut = new Option<string?>("--root-key-out") { Description = "Where to write the root's private key for offline storage (encrypted under the root passphrase; not under --certs or --data); the server never needs it" }; // checked in the action: a missing one is one line, exit 2
         var command = new Command("init", $"Create an offline root (ECDSA {ProxyCertificateAuthority.RootCurve}, its key written to --root-key-out only), an online issuing intermediate and the proxy's TLS certificate; the intermediate's key is encrypted with {CaPassphrase.EnvironmentVariable} or a passphrase derived from the master key") { hosts, rootKeyOut, RootPassphraseFile, keyFile, Cli.Certs, AuditCommands.Data };
         Cli.SetAction(command, async (parse, _) =>
         {
             // Everything the operator gave is checked before anything is written (the audit log and master key included).
             var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);
             var data = parse.GetValue(AuditCommands.Data)!;
-            var keyOut = parse.GetValue(rootKeyOut)!;
+            var keyOut = parse.GetValue(rootKeyOut) ?? throw new CliException("pass --root-key-out <file>: where the root's key is written for offline storage", isUsage: true);
             if (File.Exists(paths.CaCertificate))
             {
                 throw new CliException($"a CA already exists in '{paths.CaDirectory}'", isUsage: true);
@@ -74,13 +74,13 @@ internal static class CaCommands
 
     private static Command RotateIntermediate()
     {
-        var rootKey = new Option<string>("--root-key") { Description = "The root's private key, as 'tproxy ca init --root-key-out' wrote it", Required = true };
+        var rootKey = new Option<string?>("--root-key") { Description = "The root's private key, as 'tproxy ca init --root-key-out' wrote it" }; // checked in the action
         var command = new Command("rotate-intermediate", "Have the offline root sign a new issuing intermediate; members of earlier intermediates stay valid until their certificates expire or are revoked") { rootKey, RootPassphraseFile, Cli.Certs, AuditCommands.Data };
         Cli.SetAction(command, async (parse, _) =>
         {
             var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);
             var data = parse.GetValue(AuditCommands.Data)!;
-            var keyFile = parse.GetValue(rootKey)!;
+            var keyFile = parse.GetValue(rootKey) ?? throw new CliException("pass --root-key <file>: the root's key as 'tproxy ca init --root-key-out' wrote it", isUsage: true);
             if (!File.Exists(paths.CaCertificate))
             {
                 throw new CliException($"no CA in '{paths.CaDirectory}'; run 'tproxy ca init' first", isUsage: true);
