@@ -191,6 +191,17 @@ public static class ProxyServer
 
         var caCertificate = ProxyCertificateAuthority.LoadRootCertificate(certificates);
         var trust = FederationTrust.Of(certificates);
+        if (certificates.HasIntermediate)
+        {
+            // The issuing intermediate must be one the root signed and the validator knows, or the
+            // members it issues (and the proxy's own certificate) would be refused at every handshake.
+            using var current = X509Certificate2.CreateFromPem(File.ReadAllText(certificates.IntermediateCertificate));
+            if (!trust.Intermediates.Any(i => i.RawData.AsSpan().SequenceEqual(current.RawData)))
+            {
+                throw new InvalidConfigurationException([$"the issuing intermediate '{certificates.IntermediateCertificate}' is not one of the root's intermediates in '{certificates.IntermediatesDirectory}' (missing there, or not signed by the root)"]);
+            }
+        }
+
         var serverCertificate = LoadServerCertificate(certificates);
         ProxyCertificateAuthority? authority = CaPassphrase.Resolve(certificates, keys: keyRing) is { } passphrase
             ? ProxyCertificateAuthority.Open(certificates, passphrase, time, audit, registry)

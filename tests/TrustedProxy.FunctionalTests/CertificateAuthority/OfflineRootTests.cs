@@ -69,6 +69,15 @@ public sealed class OfflineRootTests : IDisposable
         Assert.Equal(("Bergen", "consumer"), await WhoAsync(proxy.Client(bergen)));
         Assert.Equal(("Local Hospital", "consumer"), await WhoAsync(proxy.Client(ProxyRole.Consumer)));
 
+        // The running server followed the rotation: the admin API signs with the new intermediate too.
+        using var stavangerKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var csr = new CertificateRequest("CN=ignored", stavangerKey, HashAlgorithmName.SHA256).CreateSigningRequestPem();
+        var signed = await proxy.Client(ProxyRole.Admin).IssueCertificateAsync("Stavanger", "consumer", validityDays: 30, csrPem: csr);
+        using var stavangerPublic = X509Certificate2.CreateFromPem(signed.CertificatePem);
+        using var stavanger = stavangerPublic.CopyWithPrivateKey(stavangerKey);
+        Assert.Equal(secondIntermediate.Subject, stavanger.Issuer);
+        Assert.Equal(("Stavanger", "consumer"), await WhoAsync(proxy.Client(stavanger)));
+
         // A revoked member under each intermediate is refused at the handshake; the others are not.
         foreach (var member in new[] { bergen, haukeland })
         {
@@ -91,6 +100,31 @@ public sealed class OfflineRootTests : IDisposable
         Assert.Equal(2, audit.Split("\"ca-intermediate\"").Length - 1);
         await proxy.StopAsync(); // releases the data directory's lock, so that every file can be read
         AssertNoFileUnder(_site.Path, _rootKey);
+    }
+
+    [Fact]
+    public async Task ATwoLevelInstallation_KeepsAdmittingItsMembers_AndRefusesARotationInOneLine()
+    {
+        // The shape 'tproxy init' and the first 'tproxy serve' make, as every installation before intermediates.
+        await using var proxy = await ProxyHost.StartAsync(root: _site.Path);
+        var paths = proxy.Certificates;
+        Assert.True(File.Exists(paths.CaPrivateKey));
+        Assert.False(paths.HasIntermediate);
+        Assert.Equal(("Local Hospital", "consumer"), await WhoAsync(proxy.Client(ProxyRole.Consumer)));
+        var member = await IssueAsync("Haukeland");
+        Assert.Equal(proxy.CaCertificate.Subject, member.Issuer);
+        Assert.Equal(("Haukeland", "consumer"), await WhoAsync(proxy.Client(member)));
+
+        var refused = await CliProcess.RunAsync(_site.Path, "ca", "rotate-intermediate", "--root-key", paths.CaPrivateKey, "--root-passphrase-file", _passphraseFile);
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Single(refused.Error.Trim().Split('\n'));
+        Assert.Contains("no intermediate", refused.Error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(paths.IntermediatesDirectory));
+
+        var revoked = await CliProcess.RunAsync(_site.Path, "ca", "revoke", CertificateSerial.Of(member), "--reason", "superseded");
+        Assert.True(revoked.ExitCode == 0, revoked.Error);
+        await AssertRefusedAsync(proxy, member);
+        Assert.Equal(("Local Hospital", "consumer"), await WhoAsync(proxy.Client(ProxyRole.Consumer)));
     }
 
     [Fact]
