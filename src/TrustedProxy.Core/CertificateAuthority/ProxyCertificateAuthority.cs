@@ -355,6 +355,7 @@ internal sealed class ProxyCertificateAuthority
         {
             throw new CertificateAuthorityException($"{serial} is the intermediate that issues now: rotate it first ('tproxy ca rotate-intermediate'), then revoke it");
         }
+
         if (record.RevokedAt is null)
         {
             _audit?.Append(AuditEvents.CaRevoke(serial, RevocationReasons.ToName(reason)));
