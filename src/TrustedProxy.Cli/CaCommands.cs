@@ -24,32 +24,117 @@ internal static class CaCommands
             List(keyFile),
             PublishCrl(keyFile),
             Passphrase(keyFile),
+            RotateIntermediate(),
         };
         return command;
     }
 
+    // The offline root's passphrase: typed or injected by the operator at the ceremony, never stored by the proxy.
+    private static readonly Option<string?> RootPassphraseFile = new("--root-passphrase-file") { Description = $"A file holding the root key's passphrase (default: {OfflineRoot.PassphraseVariable}); at least {OfflineRoot.MinPassphraseLength} characters" };
+
     private static Command Init(Option<string?> keyFile)
     {
         var hosts = new Option<string[]>("--host") { Description = "Host names and addresses for the proxy's TLS certificate", DefaultValueFactory = _ => ["localhost", "127.0.0.1", "::1"], AllowMultipleArgumentsPerToken = true };
-        var command = new Command("init", $"Create the root CA (ECDSA {ProxyCertificateAuthority.RootCurve}) and the proxy's TLS certificate; the key is encrypted with {CaPassphrase.EnvironmentVariable} or a passphrase derived from the master key") { hosts, keyFile, Cli.Certs, AuditCommands.Data };
-        Cli.SetAction(command, (parse, _) => AuditCommands.AuditedAsync(parse, audit =>
+        var rootKeyOut = new Option<string?>("--root-key-out") { Description = "Where to write the root's private key for offline storage (encrypted under the root passphrase; not under --certs or --data); the server never needs it" }; // checked in the action: a missing one is one line, exit 2
+        var command = new Command("init", $"Create an offline root (ECDSA {ProxyCertificateAuthority.RootCurve}, its key written to --root-key-out only), an online issuing intermediate and the proxy's TLS certificate; the intermediate's key is encrypted with {CaPassphrase.EnvironmentVariable} or a passphrase derived from the master key") { hosts, rootKeyOut, RootPassphraseFile, keyFile, Cli.Certs, AuditCommands.Data };
+        Cli.SetAction(command, async (parse, _) =>
         {
+            // Everything the operator gave is checked before anything is written (the audit log and master key included).
             var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);
-            using var keys = AuditCommands.MasterKey(parse.GetValue(AuditCommands.Data)!, create: true)!;
-            var result = LocalFederation.Initialize(paths, "unused", parse.GetValue(hosts)!, CaPassphrase.ForNewKey(keys), issueClients: false, TimeProvider.System, audit, Cli.CertificateRegistry());
-            if (!result.CreatedCa)
+            var data = parse.GetValue(AuditCommands.Data)!;
+            var keyOut = parse.GetValue(rootKeyOut) ?? throw new CliException("pass --root-key-out <file>: where the root's key is written for offline storage", isUsage: true);
+            if (File.Exists(paths.CaCertificate))
             {
-                throw new CliException($"a CA already exists in '{paths.CaDirectory}'");
+                throw new CliException($"a CA already exists in '{paths.CaDirectory}'", isUsage: true);
             }
 
-            Console.WriteLine($"created CA {paths.CaCertificate} and server certificate {paths.ServerCertificate}");
-            Console.WriteLine(Environment.GetEnvironmentVariable(CaPassphrase.EnvironmentVariable) is { Length: > 0 }
-                ? $"the CA key is encrypted under {CaPassphrase.EnvironmentVariable}: it is needed to issue and revoke"
-                : "the CA key is encrypted under a passphrase derived from the master key (recovered with its shares); nothing beside the key opens it");
+            RefuseUnderServerDirectories(keyOut, paths, data, "--root-key-out");
+            if (File.Exists(keyOut))
+            {
+                throw new CliException($"'{keyOut}' already exists; the root key is never written over another file", isUsage: true);
+            }
 
-            return Task.FromResult(Cli.Ok);
-        }));
+            var rootPassphrase = await RootPassphraseAsync(parse);
+            return await AuditCommands.AuditedAsync(parse, audit =>
+            {
+                using var keys = AuditCommands.MasterKey(data, create: true)!;
+                var issuing = CaPassphrase.ForNewKey(keys);
+                var ca = ProxyCertificateAuthority.CreateWithOfflineRoot(paths, "TrustedProxy Root CA", keyOut, rootPassphrase, issuing, TimeProvider.System, audit, Cli.CertificateRegistry());
+                LocalFederation.Initialize(paths, "unused", parse.GetValue(hosts)!, issuing, issueClients: false, TimeProvider.System, audit, Cli.CertificateRegistry());
+                Console.WriteLine($"created root CA {paths.CaCertificate}, issuing intermediate {CertificateSerial.Of(ca.IssuingCertificate)} ({paths.IntermediateCertificate}) and server certificate {paths.ServerCertificate}");
+                Console.WriteLine($"the root's key is in {keyOut} only, encrypted under the root passphrase: store it offline; it is needed only to rotate the intermediate (tproxy ca rotate-intermediate --root-key)");
+                Console.WriteLine(Environment.GetEnvironmentVariable(CaPassphrase.EnvironmentVariable) is { Length: > 0 }
+                    ? $"the intermediate's key is encrypted under {CaPassphrase.EnvironmentVariable}: it is needed to issue and revoke"
+                    : "the intermediate's key is encrypted under a passphrase derived from the master key (recovered with its shares); nothing beside the key opens it");
+                return Task.FromResult(Cli.Ok);
+            });
+        });
         return command;
+    }
+
+    private static Command RotateIntermediate()
+    {
+        var rootKey = new Option<string?>("--root-key") { Description = "The root's private key, as 'tproxy ca init --root-key-out' wrote it" }; // checked in the action
+        var command = new Command("rotate-intermediate", "Have the offline root sign a new issuing intermediate; members of earlier intermediates stay valid until their certificates expire or are revoked") { rootKey, RootPassphraseFile, Cli.Certs, AuditCommands.Data };
+        Cli.SetAction(command, async (parse, _) =>
+        {
+            var paths = new CertificateAuthorityPaths(parse.GetValue(Cli.Certs)!);
+            var data = parse.GetValue(AuditCommands.Data)!;
+            var keyFile = parse.GetValue(rootKey) ?? throw new CliException("pass --root-key <file>: the root's key as 'tproxy ca init --root-key-out' wrote it", isUsage: true);
+            if (!File.Exists(paths.CaCertificate))
+            {
+                throw new CliException($"no CA in '{paths.CaDirectory}'; run 'tproxy ca init' first", isUsage: true);
+            }
+
+            if (!paths.HasIntermediate)
+            {
+                throw new CliException("this CA has no intermediate: its root issues members itself (made by 'tproxy init' or before intermediates) and cannot sign one; an offline root is a new federation ('tproxy ca init')", isUsage: true);
+            }
+
+            if (!File.Exists(keyFile))
+            {
+                throw new CliException($"no root key at '{keyFile}'", isUsage: true);
+            }
+
+            var rootPassphrase = await RootPassphraseAsync(parse);
+            using (var root = ProxyCertificateAuthority.LoadRootCertificate(paths))
+            {
+                // Checked here too, so that a wrong key or passphrase writes nothing, not even an audit entry.
+                OfflineRoot.Open(keyFile, rootPassphrase, root).Dispose();
+            }
+
+            return await AuditCommands.AuditedAsync(parse, audit =>
+            {
+                using var keys = AuditCommands.MasterKey(data, create: false) ?? throw new CliException(AuditCommands.NoMasterKey(data));
+                using var previous = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(File.ReadAllText(paths.IntermediateCertificate));
+                var ca = ProxyCertificateAuthority.RotateIntermediate(paths, keyFile, rootPassphrase, CaPassphrase.ForNewKey(keys), TimeProvider.System, audit, Cli.CertificateRegistry());
+                Console.WriteLine($"intermediate {CertificateSerial.Of(ca.IssuingCertificate)} issues from now on; {CertificateSerial.Of(previous)} stays trusted for the members it issued until {previous.NotAfter.ToUniversalTime():yyyy-MM-dd} (revoke it with 'tproxy ca revoke' to withdraw them); CRL published at {paths.Crl}");
+                return Task.FromResult(Cli.Ok);
+            });
+        });
+        return command;
+    }
+
+    private static async Task<string> RootPassphraseAsync(ParseResult parse)
+    {
+        var passphrase = parse.GetValue(RootPassphraseFile) is { } file
+            ? File.Exists(file) ? (await File.ReadAllTextAsync(file)).TrimEnd('\r', '\n') : throw new CliException($"no passphrase file at '{file}'", isUsage: true)
+            : Environment.GetEnvironmentVariable(OfflineRoot.PassphraseVariable);
+        return passphrase is { Length: >= OfflineRoot.MinPassphraseLength }
+            ? passphrase
+            : throw new CliException($"the root key needs a passphrase of at least {OfflineRoot.MinPassphraseLength} characters: set {OfflineRoot.PassphraseVariable} or pass --root-passphrase-file", isUsage: true);
+    }
+
+    // Whoever can read the server's directories (root on the host, a backup, a snapshot) must not find the root's key.
+    private static void RefuseUnderServerDirectories(string path, CertificateAuthorityPaths paths, string data, string option)
+    {
+        foreach (var directory in new[] { paths.Root, data })
+        {
+            if (OfflineRoot.IsUnder(path, directory))
+            {
+                throw new CliException($"{option} must be outside the server's directories ('{directory}' holds it): the root key is kept offline", isUsage: true);
+            }
+        }
     }
 
     private static Command Issue(Option<string?> keyFile)
@@ -179,7 +264,7 @@ internal static class CaCommands
         try
         {
             using var key = System.Security.Cryptography.ECDsa.Create();
-            key.ImportFromEncryptedPem(TrustedProxy.Crypto.SecretFile.ReadText(paths.CaPrivateKey), passphrase);
+            key.ImportFromEncryptedPem(TrustedProxy.Crypto.SecretFile.ReadText(paths.IssuingPrivateKey), passphrase);
             return true;
         }
         catch (System.Security.Cryptography.CryptographicException)

@@ -20,6 +20,7 @@ public static class AuditKinds
     public const string CaIssue = "ca-issue";
     public const string CaRevoke = "ca-revoke";
     public const string CaKeyPassphrase = "ca-key-passphrase";
+    public const string CaIntermediate = "ca-intermediate";
     public const string PolicyChange = "policy-change";
     public const string Checkpoint = "checkpoint";
     public const string Repair = "audit-repair";
@@ -239,6 +240,16 @@ internal static class AuditEvents
     });
 
     /// <summary>The CA key re-encrypted: under which passphrase source now (never the passphrase), and whether an old key file was removed.</summary>
+    /// <summary>An issuing intermediate signed by the offline root: at <c>tproxy ca init</c> (no previous) or a rotation.</summary>
+    public static AuditEvent CaIntermediate(string serial, string subject, DateTimeOffset notAfter, string? previousSerial) => new(AuditKinds.CaIntermediate, new JsonObject
+    {
+        ["serial"] = serial,
+        ["subject"] = subject,
+        ["notAfter"] = AuditHashes.Time(notAfter),
+        ["step"] = previousSerial is null ? "create" : "rotate",
+        ["previous"] = previousSerial,
+    });
+
     public static AuditEvent CaKeyPassphrase(string source, bool keyFileRemoved) => new(AuditKinds.CaKeyPassphrase, new JsonObject
     {
         ["source"] = source,

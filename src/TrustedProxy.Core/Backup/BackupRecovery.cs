@@ -175,14 +175,15 @@ internal sealed class BackupRecovery(IObjectStore store, ProxyKeyRing keys, int 
         using var key = ECDsa.Create();
         try
         {
-            key.ImportFromEncryptedPem(SecretFile.ReadText(paths.CaPrivateKey), passphrase);
+            key.ImportFromEncryptedPem(SecretFile.ReadText(paths.IssuingPrivateKey), passphrase);
         }
         catch (CryptographicException)
         {
             throw new BackupIntegrityException($"the restored CA key does not decrypt with its passphrase (derived from the master key, its restored key file, or {CaPassphrase.EnvironmentVariable})");
         }
 
-        using var certificate = X509Certificate2.CreateFromPem(File.ReadAllText(paths.CaCertificate));
+        // The issuing key's certificate: the intermediate's with an offline root (whose key is not in the backup), else the root's.
+        using var certificate = X509Certificate2.CreateFromPem(File.ReadAllText(paths.IssuingCertificate));
         using var published = certificate.GetECDsaPublicKey() ?? throw new BackupIntegrityException("the restored CA certificate has no ECDSA key");
         if (!published.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(key.ExportSubjectPublicKeyInfo()))
         {

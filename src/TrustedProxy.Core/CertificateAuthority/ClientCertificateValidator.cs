@@ -5,22 +5,45 @@ using TrustedProxy.Policy;
 namespace TrustedProxy.CertificateAuthority;
 
 /// <summary>
-/// Decides whether a client certificate may open a connection: it must chain to the proxy's CA
-/// and nothing else (custom root trust; the system store is never consulted), be within its
-/// validity, carry the clientAuth extended key usage, not be revoked, and carry a federation identity.
+/// Decides whether a client certificate may open a connection: it must chain to the proxy's root
+/// and nothing else (custom root trust; the system store is never consulted), through one of the
+/// root's intermediates (root → intermediate → member) or, in a two-level installation that has
+/// none, from the root directly; be within its validity, carry the clientAuth extended key usage,
+/// not be revoked (nor its intermediate), and carry a federation identity.
 /// </summary>
-internal sealed class ClientCertificateValidator(X509Certificate2 caCertificate, PublishedRevocationList revocations, TimeProvider time)
+internal sealed class ClientCertificateValidator
 {
     private static readonly Oid ClientAuthentication = new(CertificateTemplate.ClientAuthOid);
+    private readonly FederationTrust _trust;
+    private readonly PublishedRevocationList _revocations;
+    private readonly TimeProvider _time;
+
+    public ClientCertificateValidator(FederationTrust trust, PublishedRevocationList revocations, TimeProvider time)
+    {
+        _trust = trust;
+        _revocations = revocations;
+        _time = time;
+    }
+
+    /// <summary>A two-level CA: the root issues members directly.</summary>
+    public ClientCertificateValidator(X509Certificate2 caCertificate, PublishedRevocationList revocations, TimeProvider time)
+        : this(FederationTrust.RootOnly(caCertificate), revocations, time)
+    {
+    }
 
     public ClientCertificateCheck Validate(X509Certificate2 certificate)
     {
+        var caCertificate = _trust.Root;
+        var intermediates = _trust.Intermediates;
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.Add(caCertificate);
+
+        // The member's TLS stack usually sends its leaf alone; the intermediates come from the CA's own directory.
+        chain.ChainPolicy.ExtraStore.AddRange(intermediates.ToArray());
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck; // the CA's own CRL is checked below
         chain.ChainPolicy.ApplicationPolicy.Add(ClientAuthentication);
-        chain.ChainPolicy.VerificationTime = time.GetUtcNow().UtcDateTime;
+        chain.ChainPolicy.VerificationTime = _time.GetUtcNow().UtcDateTime;
         chain.ChainPolicy.VerificationTimeIgnored = false;
         chain.ChainPolicy.DisableCertificateDownloads = true;
 
@@ -48,18 +71,34 @@ internal sealed class ClientCertificateValidator(X509Certificate2 caCertificate,
         }
 
         var root = chain.ChainElements[^1].Certificate;
-        if (!root.RawData.AsSpan().SequenceEqual(caCertificate.RawData) || chain.ChainElements.Count != 2)
+        if (!root.RawData.AsSpan().SequenceEqual(caCertificate.RawData))
         {
-            return ClientCertificateCheck.Refused("the certificate was not issued directly by this proxy's CA");
+            return ClientCertificateCheck.Refused("the certificate does not chain to this proxy's CA");
         }
 
-        var serial = CertificateSerial.Of(certificate);
-        switch (revocations.Check(serial))
+        // Three levels: exactly one intermediate, one the root issued (the platform found it in the
+        // directory above). Two levels, only where the CA has no intermediates: an offline root signs
+        // intermediates, never members, so a member signed by it directly is not one of ours.
+        var expected = intermediates.Count > 0 ? 3 : 2;
+        if (chain.ChainElements.Count != expected)
         {
-            case RevocationStatus.Revoked:
-                return ClientCertificateCheck.Refused($"certificate {serial} is revoked");
-            case RevocationStatus.Unknown:
-                return ClientCertificateCheck.Refused("revocation status unknown: no valid CRL is published");
+            return ClientCertificateCheck.Refused(expected == 3
+                ? "the certificate was not issued by one of this proxy's intermediate CAs"
+                : "the certificate was not issued directly by this proxy's CA");
+        }
+
+        // Every certificate below the root is on the one CRL the issuing intermediate signs, an
+        // earlier intermediate's members and a withdrawn intermediate included (docs/certificate-authority.md).
+        for (var i = 0; i < chain.ChainElements.Count - 1; i++)
+        {
+            var serial = CertificateSerial.Of(chain.ChainElements[i].Certificate);
+            switch (_revocations.Check(serial))
+            {
+                case RevocationStatus.Revoked:
+                    return ClientCertificateCheck.Refused(i == 0 ? $"certificate {serial} is revoked" : $"certificate {CertificateSerial.Of(certificate)} was issued by intermediate CA {serial}, which is revoked");
+                case RevocationStatus.Unknown:
+                    return ClientCertificateCheck.Refused("revocation status unknown: no valid CRL is published");
+            }
         }
 
         if (!FederationIdentityExtension.TryRead(certificate, out var identity))

@@ -21,8 +21,10 @@ namespace TrustedProxy.CertificateAuthority;
 
 /// <summary>
 /// The certificate authority of the federation. The root is ECDSA P-384 (signing with
-/// SHA-384); members and the proxy's TLS endpoint get ECDSA P-256 keys. The root signs leaf
-/// certificates directly (path length 0) and publishes a CRL after every revocation.
+/// SHA-384); members and the proxy's TLS endpoint get ECDSA P-256 keys. The issuer signs leaf
+/// certificates and publishes a CRL after every revocation: the online intermediate when the root
+/// is offline (<c>tproxy ca init</c>, <see cref="OfflineRoot"/>), or the root itself in a two-level
+/// installation (<c>tproxy init</c>, and every CA made before intermediates; path length 0).
 /// With an audit log, creating the CA, every issue and every revocation is appended to it before
 /// it takes effect (a certificate is recorded in the registry and handed out only after its entry
 /// is durable); if the entry cannot be written, the operation fails and nothing changes.
@@ -39,26 +41,32 @@ internal sealed class ProxyCertificateAuthority
     private static readonly TimeSpan BackdateForClockSkew = TimeSpan.FromMinutes(5);
 
     private readonly CertificateAuthorityPaths _paths;
-    private readonly AsymmetricKeyParameter _signingKey;
-    private readonly BcCertificate _root;
     private readonly IssuedCertificateRegistry _registry;
+
+    // Kept to open the next intermediate's key when the CLI rotates it while the server runs
+    // (the server already holds the master key it is derived from); null in a two-level CA.
+    private readonly string? _issuingPassphrase;
+    private IssuingAuthority _issuer;
     private readonly TimeProvider _time;
     private readonly SecureRandom _random = new();
     private readonly AuditLog? _audit;
 
-    private ProxyCertificateAuthority(CertificateAuthorityPaths paths, AsymmetricKeyParameter signingKey, BcCertificate root, TimeProvider time, AuditLog? audit, CertificateRegistryLocation? registry)
+    private ProxyCertificateAuthority(CertificateAuthorityPaths paths, IssuingAuthority issuer, X509Certificate2 root, string? issuingPassphrase, TimeProvider time, AuditLog? audit, CertificateRegistryLocation? registry)
     {
         _audit = audit;
         _paths = paths;
-        _signingKey = signingKey;
-        _root = root;
+        _issuer = issuer;
+        _issuingPassphrase = issuingPassphrase;
         _time = time;
         _registry = (registry ?? CertificateRegistryLocation.BesideTheCa).Open(paths, time);
-        Certificate = X509CertificateLoader.LoadCertificate(root.GetEncoded());
+        Certificate = root;
     }
 
     /// <summary>The root certificate (public part only).</summary>
     public X509Certificate2 Certificate { get; }
+
+    /// <summary>The certificate that signs members and the CRL now: the current intermediate, or the root in a two-level CA.</summary>
+    public X509Certificate2 IssuingCertificate => CurrentIssuer().Certificate;
 
     public CertificateAuthorityPaths Paths => _paths;
 
@@ -104,9 +112,112 @@ internal sealed class ProxyCertificateAuthority
         }
 
         File.WriteAllText(paths.CaCertificate, ToPem(root));
-        var ca = new ProxyCertificateAuthority(paths, keys.Private, root, time, audit, registry);
+        var rootCertificate = X509CertificateLoader.LoadCertificate(root.GetEncoded());
+        var ca = new ProxyCertificateAuthority(paths, new IssuingAuthority(keys.Private, root, rootCertificate), rootCertificate, null, time, audit, registry);
         ca.PublishCrl();
         return ca;
+    }
+
+    /// <summary>
+    /// Creates a new federation with an offline root (<c>tproxy ca init</c>): the root's key is
+    /// written to <paramref name="rootKeyOut"/> under <paramref name="rootPassphrase"/> and nowhere
+    /// else; an issuing intermediate, whose key is encrypted under <paramref name="issuingPassphrase"/>
+    /// (by default derived from the master key, as a two-level CA's key is), signs members and CRLs.
+    /// </summary>
+    public static ProxyCertificateAuthority CreateWithOfflineRoot(CertificateAuthorityPaths paths, string commonName, string rootKeyOut, string rootPassphrase, string issuingPassphrase, TimeProvider time, AuditLog? audit = null, CertificateRegistryLocation? registry = null)
+    {
+        if (paths.CaExists || File.Exists(paths.CaCertificate))
+        {
+            throw new CertificateAuthorityException($"a CA already exists in '{paths.CaDirectory}'; remove it first to start a new federation");
+        }
+
+        OfflineRoot.CheckPassphrase(rootPassphrase);
+        if (OfflineRoot.IsUnder(rootKeyOut, paths.Root))
+        {
+            throw new CertificateAuthorityException($"the root key must be kept offline, not under the certificates directory '{paths.Root}': choose another --root-key-out");
+        }
+
+        if (File.Exists(rootKeyOut))
+        {
+            throw new CertificateAuthorityException($"'{rootKeyOut}' already exists; the root key is never written over another file");
+        }
+
+        using var root = OfflineRoot.CreateRoot(commonName, time);
+        audit?.Append(AuditEvents.CaCreate(CertificateSerial.Of(root), root.Subject, root.NotAfter.ToUniversalTime()));
+
+        // The root key leaves first: if it cannot be written, nothing of the CA is left behind.
+        using (var rootKey = root.GetECDsaPrivateKey()!)
+        {
+            OfflineRoot.WriteKey(rootKey, rootKeyOut, rootPassphrase);
+        }
+
+        SecretFile.EnsurePrivateDirectory(paths.Root);
+        SecretFile.EnsurePrivateDirectory(paths.CaDirectory);
+        File.WriteAllText(paths.CaCertificate, root.ExportCertificatePem() + "\n");
+        InstallIntermediate(paths, root, previous: null, issuingPassphrase, time, audit, registry);
+        var ca = Open(paths, issuingPassphrase, time, audit, registry);
+        ca.PublishCrl();
+        return ca;
+    }
+
+    /// <summary>
+    /// Rotates the issuing intermediate (<c>tproxy ca rotate-intermediate</c>): the root, opened from
+    /// its offline key, signs a new intermediate, which issues and signs CRLs from then on. Members of
+    /// earlier intermediates are not re-enrolled: their intermediates stay in the directory the
+    /// server trusts until they expire, and their revocations stay on the CRL the new one signs. The
+    /// old intermediate's key is not needed (it may be the reason for the rotation) and is deleted.
+    /// Returns the CA opened on the new intermediate.
+    /// </summary>
+    public static ProxyCertificateAuthority RotateIntermediate(CertificateAuthorityPaths paths, string rootKeyFile, string rootPassphrase, string issuingPassphrase, TimeProvider time, AuditLog? audit = null, CertificateRegistryLocation? registry = null)
+    {
+        if (!File.Exists(paths.CaCertificate))
+        {
+            throw new CertificateAuthorityException($"no CA in '{paths.CaDirectory}'; run 'tproxy ca init' first");
+        }
+
+        if (!paths.HasIntermediate)
+        {
+            throw new CertificateAuthorityException("this CA has no intermediate: its root issues members itself (made by 'tproxy init' or before intermediates), and its root cannot sign one (path length 0); an offline root is a new federation ('tproxy ca init')");
+        }
+
+        using var publicRoot = LoadRootCertificate(paths);
+        using var root = OfflineRoot.Open(rootKeyFile, rootPassphrase, publicRoot);
+        using var previous = X509Certificate2.CreateFromPem(File.ReadAllText(paths.IntermediateCertificate));
+        InstallIntermediate(paths, root, previous, issuingPassphrase, time, audit, registry);
+        var ca = Open(paths, issuingPassphrase, time, audit, registry);
+        ca.PublishCrl();
+        return ca;
+    }
+
+    // Order matters to a server running on the same files: the new intermediate's certificate joins
+    // the trusted directory before anything it signs can appear, and the key before the certificate
+    // that names it current; the audit entry comes before any of it.
+    private static void InstallIntermediate(CertificateAuthorityPaths paths, X509Certificate2 root, X509Certificate2? previous, string issuingPassphrase, TimeProvider time, AuditLog? audit, CertificateRegistryLocation? registry)
+    {
+        using var intermediate = OfflineRoot.IssueIntermediate(root, time);
+        var serial = CertificateSerial.Of(intermediate);
+        audit?.Append(AuditEvents.CaIntermediate(serial, intermediate.Subject, intermediate.NotAfter.ToUniversalTime(), previous is null ? null : CertificateSerial.Of(previous)));
+        var now = time.GetUtcNow();
+        (registry ?? CertificateRegistryLocation.BesideTheCa).Open(paths, time).Add(new IssuedCertificateRecord(
+            serial, intermediate.Subject, string.Empty, string.Empty, OfflineRoot.IntermediateKind,
+            intermediate.NotBefore.ToUniversalTime(), intermediate.NotAfter.ToUniversalTime(), now, null, null));
+
+        var pem = intermediate.ExportCertificatePem() + "\n";
+        Directory.CreateDirectory(paths.IntermediatesDirectory);
+        WriteAtomically(Path.Combine(paths.IntermediatesDirectory, serial + ".crt.pem"), pem);
+        using (var key = intermediate.GetECDsaPrivateKey()!)
+        {
+            SecretFile.WriteText(paths.IntermediatePrivateKey, key.ExportEncryptedPkcs8PrivateKeyPem(issuingPassphrase, new PbeParameters(PbeEncryptionAlgorithm.Aes256Cbc, HashAlgorithmName.SHA256, KeyProtectionIterations)) + "\n");
+        }
+
+        WriteAtomically(paths.IntermediateCertificate, pem);
+    }
+
+    private static void WriteAtomically(string path, string text)
+    {
+        var temporary = path + $".{Guid.NewGuid():N}.tmp";
+        File.WriteAllText(temporary, text);
+        File.Move(temporary, path, overwrite: true);
     }
 
     /// <summary>Opens an existing CA, decrypting its key with <paramref name="passphrase"/>.</summary>
@@ -117,19 +228,10 @@ internal sealed class ProxyCertificateAuthority
             throw new CertificateAuthorityException($"no CA in '{paths.CaDirectory}'; run 'tproxy ca init' first");
         }
 
-        using var ecdsa = ECDsa.Create();
-        try
-        {
-            ecdsa.ImportFromEncryptedPem(SecretFile.ReadText(paths.CaPrivateKey), passphrase);
-        }
-        catch (CryptographicException)
-        {
-            throw new CertificateAuthorityException("the CA private key could not be decrypted: wrong passphrase or key file");
-        }
-
-        var signingKey = PrivateKeyFactory.CreateKey(ecdsa.ExportPkcs8PrivateKey());
-        var root = new X509CertificateParser().ReadCertificate(File.ReadAllBytes(paths.CaCertificate));
-        return new ProxyCertificateAuthority(paths, signingKey, root, time, audit, registry);
+        var root = LoadRootCertificate(paths);
+        return paths.HasIntermediate
+            ? new ProxyCertificateAuthority(paths, IssuingAuthority.Open(paths.IntermediateCertificate, paths.IntermediatePrivateKey, passphrase), root, passphrase, time, audit, registry)
+            : new ProxyCertificateAuthority(paths, IssuingAuthority.Open(paths.CaCertificate, paths.CaPrivateKey, passphrase), root, null, time, audit, registry);
     }
 
     /// <summary>Opens the CA with the passphrase from the environment, a key file, or the master key (<see cref="CaPassphrase.Resolve"/>).</summary>
@@ -148,14 +250,15 @@ internal sealed class ProxyCertificateAuthority
         using var ecdsa = ECDsa.Create();
         try
         {
-            ecdsa.ImportFromEncryptedPem(SecretFile.ReadText(paths.CaPrivateKey), current);
+            ecdsa.ImportFromEncryptedPem(SecretFile.ReadText(paths.IssuingPrivateKey), current);
         }
         catch (CryptographicException)
         {
             throw new CertificateAuthorityException("the CA private key could not be decrypted with its current passphrase");
         }
 
-        var staged = paths.CaPrivateKey + ".new";
+        var key = paths.IssuingPrivateKey;
+        var staged = key + ".new";
         SecretFile.WriteText(staged, ecdsa.ExportEncryptedPkcs8PrivateKeyPem(next, new PbeParameters(PbeEncryptionAlgorithm.Aes256Cbc, HashAlgorithmName.SHA256, KeyProtectionIterations)) + "\n");
         try
         {
@@ -172,7 +275,7 @@ internal sealed class ProxyCertificateAuthority
                 await audit.AppendAsync(AuditEvents.CaKeyPassphrase(source, removes)).ConfigureAwait(false);
             }
 
-            File.Move(staged, paths.CaPrivateKey, overwrite: true);
+            File.Move(staged, key, overwrite: true);
             if (removes)
             {
                 File.Delete(paths.CaKeyFile);
@@ -240,7 +343,7 @@ internal sealed class ProxyCertificateAuthority
         var certificate = Sign(template, keys.Public);
         using var publicOnly = X509CertificateLoader.LoadCertificate(certificate.GetEncoded());
         using var ecdsa = ToDotNetKey(keys.Private);
-        return new IssuedCredential(publicOnly.CopyWithPrivateKey(ecdsa), Certificate);
+        return new IssuedCredential(publicOnly.CopyWithPrivateKey(ecdsa), Authorities());
     }
 
     /// <summary>Revokes a certificate and publishes a new CRL. Returns false if it was already revoked.</summary>
@@ -248,6 +351,11 @@ internal sealed class ProxyCertificateAuthority
     {
         serial = CertificateSerial.Normalize(serial);
         var record = _registry.Find(serial) ?? throw new CertificateAuthorityException($"no certificate with serial {serial} was issued by this CA");
+        if (serial == CertificateSerial.Of(CurrentIssuer().Certificate))
+        {
+            throw new CertificateAuthorityException($"{serial} is the intermediate that issues now: rotate it first ('tproxy ca rotate-intermediate'), then revoke it");
+        }
+
         if (record.RevokedAt is null)
         {
             _audit?.Append(AuditEvents.CaRevoke(serial, RevocationReasons.ToName(reason)));
@@ -263,9 +371,10 @@ internal sealed class ProxyCertificateAuthority
     /// <summary>Signs a new CRL listing every revoked certificate and writes it atomically where the server reads it.</summary>
     public byte[] PublishCrl()
     {
+        var issuer = CurrentIssuer();
         var now = _time.GetUtcNow();
         var generator = new X509V2CrlGenerator();
-        generator.SetIssuerDN(_root.SubjectDN);
+        generator.SetIssuerDN(issuer.Bc.SubjectDN);
         generator.SetThisUpdate(now.UtcDateTime);
         generator.SetNextUpdate((now + CrlValidity).UtcDateTime);
         foreach (var revoked in _registry.Revoked())
@@ -274,9 +383,9 @@ internal sealed class ProxyCertificateAuthority
             generator.AddCrlEntry(new BcBigInteger(revoked.Serial, 16), revoked.RevokedAt!.Value.UtcDateTime, (int)reason);
         }
 
-        generator.AddExtension(X509Extensions.AuthorityKeyIdentifier, false, new AuthorityKeyIdentifier(KeyIdentifier(_root.GetPublicKey()).GetKeyIdentifier()));
+        generator.AddExtension(X509Extensions.AuthorityKeyIdentifier, false, new AuthorityKeyIdentifier(KeyIdentifier(issuer.Bc.GetPublicKey()).GetKeyIdentifier()));
         generator.AddExtension(X509Extensions.CrlNumber, false, new CrlNumber(BcBigInteger.ValueOf(_registry.NextCrlNumber())));
-        var crl = generator.Generate(new Asn1SignatureFactory(SignatureAlgorithm, _signingKey, _random)).GetEncoded();
+        var crl = generator.Generate(new Asn1SignatureFactory(SignatureAlgorithm, issuer.SigningKey, _random)).GetEncoded();
         var temporary = _paths.Crl + $".{Guid.NewGuid():N}.tmp";
         File.WriteAllBytes(temporary, crl);
         File.Move(temporary, _paths.Crl, overwrite: true);
@@ -285,10 +394,11 @@ internal sealed class ProxyCertificateAuthority
 
     private BcCertificate Sign(CertificateTemplate template, AsymmetricKeyParameter publicKey)
     {
+        var issuer = CurrentIssuer();
         var now = _time.GetUtcNow();
         var notBefore = template.NotBefore ?? now - BackdateForClockSkew;
         var notAfter = template.NotAfter ?? now + template.Validity;
-        if (notAfter > new DateTimeOffset(_root.NotAfter.ToUniversalTime(), TimeSpan.Zero))
+        if (notAfter > new DateTimeOffset(issuer.Bc.NotAfter.ToUniversalTime(), TimeSpan.Zero))
         {
             throw new CertificateAuthorityException("the requested validity runs past the CA's own");
         }
@@ -296,7 +406,7 @@ internal sealed class ProxyCertificateAuthority
         var generator = new X509V3CertificateGenerator();
         var serial = NewSerial(_random);
         generator.SetSerialNumber(serial);
-        generator.SetIssuerDN(_root.SubjectDN);
+        generator.SetIssuerDN(issuer.Bc.SubjectDN);
         generator.SetSubjectDN(Name(template.Subject));
         generator.SetNotBefore(notBefore.UtcDateTime);
         generator.SetNotAfter(notAfter.UtcDateTime);
@@ -310,7 +420,7 @@ internal sealed class ProxyCertificateAuthority
         }
 
         generator.AddExtension(X509Extensions.SubjectKeyIdentifier, false, KeyIdentifier(publicKey));
-        generator.AddExtension(X509Extensions.AuthorityKeyIdentifier, false, new AuthorityKeyIdentifier(KeyIdentifier(_root.GetPublicKey()).GetKeyIdentifier()));
+        generator.AddExtension(X509Extensions.AuthorityKeyIdentifier, false, new AuthorityKeyIdentifier(KeyIdentifier(issuer.Bc.GetPublicKey()).GetKeyIdentifier()));
         if (template.HostNames.Count > 0)
         {
             generator.AddExtension(X509Extensions.SubjectAlternativeName, false, new GeneralNames(template.HostNames.Select(SubjectAltName).ToArray()));
@@ -321,7 +431,7 @@ internal sealed class ProxyCertificateAuthority
             generator.AddExtension(new DerObjectIdentifier(FederationIdentityExtension.Oid), false, Asn1Object.FromByteArray(FederationIdentityExtension.Encode(identity.Organisation, identity.Role)));
         }
 
-        var certificate = generator.Generate(new Asn1SignatureFactory(SignatureAlgorithm, _signingKey, _random));
+        var certificate = generator.Generate(new Asn1SignatureFactory(SignatureAlgorithm, issuer.SigningKey, _random));
         _audit?.Append(AuditEvents.CaIssue(
             CertificateSerial.Normalize(serial.ToString(16)),
             template.Kind,
@@ -341,6 +451,31 @@ internal sealed class ProxyCertificateAuthority
             null,
             null));
         return certificate;
+    }
+
+    // The CLI may have rotated the intermediate since this CA was opened (the server opens it once at
+    // start): the certificate named current on disk decides, and its key is opened when it changed.
+    private IssuingAuthority CurrentIssuer()
+    {
+        if (_issuingPassphrase is null || !File.Exists(_paths.IntermediateCertificate))
+        {
+            return _issuer;
+        }
+
+        using var current = X509Certificate2.CreateFromPem(File.ReadAllText(_paths.IntermediateCertificate));
+        if (!current.RawData.AsSpan().SequenceEqual(_issuer.Certificate.RawData))
+        {
+            _issuer = IssuingAuthority.Open(_paths.IntermediateCertificate, _paths.IntermediatePrivateKey, _issuingPassphrase);
+        }
+
+        return _issuer;
+    }
+
+    // What a member's PKCS#12 carries besides its own certificate: its issuer, then the root.
+    private List<X509Certificate2> Authorities()
+    {
+        var issuer = CurrentIssuer().Certificate;
+        return issuer.RawData.AsSpan().SequenceEqual(Certificate.RawData) ? [Certificate] : [issuer, Certificate];
     }
 
     private static GeneralName SubjectAltName(string host) =>
@@ -403,6 +538,40 @@ internal sealed class ProxyCertificateAuthority
         PemEncoding.WriteString("CERTIFICATE", certificate.GetEncoded()) + "\n";
 }
 
+/// <summary>The certificate that signs members and CRLs, with its key (in BouncyCastle's form, which signs them).</summary>
+internal sealed record IssuingAuthority(AsymmetricKeyParameter SigningKey, BcCertificate Bc, X509Certificate2 Certificate)
+{
+    public static IssuingAuthority Open(string certificateFile, string keyFile, string passphrase)
+    {
+        using var ecdsa = ECDsa.Create();
+        try
+        {
+            ecdsa.ImportFromEncryptedPem(SecretFile.ReadText(keyFile), passphrase);
+        }
+        catch (CryptographicException)
+        {
+            throw new CertificateAuthorityException("the CA private key could not be decrypted: wrong passphrase or key file");
+        }
+
+        var certificate = X509Certificate2.CreateFromPem(File.ReadAllText(certificateFile));
+        using var published = certificate.GetECDsaPublicKey();
+        if (published is null || !published.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(ecdsa.ExportSubjectPublicKeyInfo()))
+        {
+            throw new CertificateAuthorityException($"the CA key '{keyFile}' is not the key of '{certificateFile}'");
+        }
+
+        var pkcs8 = ecdsa.ExportPkcs8PrivateKey();
+        try
+        {
+            return new IssuingAuthority(PrivateKeyFactory.CreateKey(pkcs8), new X509CertificateParser().ReadCertificate(certificate.RawData), certificate);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(pkcs8);
+        }
+    }
+}
+
 /// <summary>What to put in a certificate. <see cref="ProxyCertificateAuthority"/> fills in issuer, keys and serial.</summary>
 internal sealed record CertificateTemplate(
     string Kind,
@@ -453,19 +622,27 @@ internal sealed record CertificateTemplate(
     }
 }
 
-/// <summary>A certificate with its private key, and the CA that issued it.</summary>
-internal sealed class IssuedCredential(X509Certificate2 certificate, X509Certificate2 issuer) : IDisposable
+/// <summary>A certificate with its private key, and the CAs above it: its issuer first, the root last.</summary>
+internal sealed class IssuedCredential(X509Certificate2 certificate, IReadOnlyList<X509Certificate2> authorities) : IDisposable
 {
     public X509Certificate2 Certificate { get; } = certificate;
 
-    public X509Certificate2 Issuer { get; } = issuer;
+    /// <summary>The certificate that signed <see cref="Certificate"/>: an intermediate, or the root in a two-level CA.</summary>
+    public X509Certificate2 Issuer => Authorities[0];
+
+    public IReadOnlyList<X509Certificate2> Authorities { get; } = authorities;
 
     public string Serial => CertificateSerial.Of(Certificate);
 
-    /// <summary>PKCS#12 with the certificate, its key and the CA, protected with PBES2/AES-256 and SHA-256.</summary>
+    /// <summary>PKCS#12 with the certificate, its key, its intermediate (if any) and the root, protected with PBES2/AES-256 and SHA-256.</summary>
     public byte[] ExportPkcs12(string password)
     {
-        var collection = new X509Certificate2Collection { Certificate, X509CertificateLoader.LoadCertificate(Issuer.RawData) };
+        var collection = new X509Certificate2Collection { Certificate };
+        foreach (var authority in Authorities)
+        {
+            collection.Add(X509CertificateLoader.LoadCertificate(authority.RawData));
+        }
+
         return collection.ExportPkcs12(Pkcs12ExportPbeParameters.Pbes2Aes256Sha256, password)!;
     }
 

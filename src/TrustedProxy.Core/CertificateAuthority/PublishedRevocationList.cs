@@ -9,7 +9,11 @@ namespace TrustedProxy.CertificateAuthority;
 /// The CRL as the server enforces it. Whoever revokes (the CLI or the admin API) rewrites the
 /// CRL file; every check looks at the file's timestamp and size and reloads a changed file, so a
 /// revocation takes effect on the next handshake and the next request, without a restart.
-/// A CRL that is missing or not signed by the CA fails closed: nobody is admitted. So does a CRL
+/// A CRL that is missing or not signed by the CA fails closed: nobody is admitted. With an offline
+/// root the issuing intermediate signs it (any intermediate of the root that the CRL itself does
+/// not list as revoked: the server that still holds the previous one until it restarts, and the
+/// CLI that rotated to the next one, number their CRLs from the same registry); in a two-level
+/// installation, the root. So does a CRL
 /// older than one already seen or than the newest the CA registry says it signed (its CRL number
 /// lower: an old CRL put back would re-admit what was revoked since), and a CRL past its next-update
 /// time by more than the grace (revocations since could be missing from it).
@@ -17,7 +21,7 @@ namespace TrustedProxy.CertificateAuthority;
 internal sealed partial class PublishedRevocationList
 {
     private readonly string _path;
-    private readonly Org.BouncyCastle.Crypto.AsymmetricKeyParameter _caPublicKey;
+    private readonly FederationTrust _trust;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly TimeSpan _grace;
@@ -36,11 +40,22 @@ internal sealed partial class PublishedRevocationList
     /// <param name="grace">How long past its next-update time a CRL is still enforced (then nobody is admitted).</param>
     /// <param name="signedNumber">The newest CRL number the CA signed (its registry), when this machine has it.</param>
     public PublishedRevocationList(string path, X509Certificate2 caCertificate, TimeProvider time, ILogger<PublishedRevocationList> logger, TimeSpan? grace = null, Func<long>? signedNumber = null)
+        : this(path, FederationTrust.RootOnly(caCertificate), time, logger, grace, signedNumber)
+    {
+    }
+
+    /// <param name="path">The CRL file the CA writes.</param>
+    /// <param name="trust">The root and its intermediates, whose signature a CRL must carry.</param>
+    /// <param name="time">The clock the next-update time is checked against.</param>
+    /// <param name="logger">Where refusals are explained.</param>
+    /// <param name="grace">How long past its next-update time a CRL is still enforced (then nobody is admitted).</param>
+    /// <param name="signedNumber">The newest CRL number the CA signed (its registry), when this machine has it.</param>
+    public PublishedRevocationList(string path, FederationTrust trust, TimeProvider time, ILogger<PublishedRevocationList> logger, TimeSpan? grace = null, Func<long>? signedNumber = null)
     {
         _path = path;
         _grace = grace ?? TimeSpan.FromDays(1);
         _signedNumber = signedNumber;
-        _caPublicKey = new X509CertificateParser().ReadCertificate(caCertificate.RawData).GetPublicKey();
+        _trust = trust;
         _time = time;
         _logger = logger;
     }
@@ -125,8 +140,8 @@ internal sealed partial class PublishedRevocationList
         {
             var der = File.ReadAllBytes(file.FullName);
             var crl = new X509CrlParser().ReadCrl(der) ?? throw new InvalidDataException("no CRL in file");
-            crl.Verify(_caPublicKey);
             var revoked = crl.GetRevokedCertificates()?.Select(e => CertificateSerial.Normalize(e.SerialNumber.ToString(16))).ToHashSet() ?? [];
+            VerifySigner(crl, revoked);
             var number = NumberOf(crl);
             var floor = Math.Max(_highestNumber, _signedNumber?.Invoke() ?? -1);
             if (number < floor)
@@ -149,6 +164,29 @@ internal sealed partial class PublishedRevocationList
             LogCrlInvalid(_logger, ex.Message);
             return null;
         }
+    }
+
+    // The root, or an intermediate of the root that is valid now and not withdrawn by this very CRL.
+    private void VerifySigner(X509Crl crl, HashSet<string> revoked)
+    {
+        var now = _time.GetUtcNow().UtcDateTime;
+        var signers = _trust.Intermediates
+            .Where(i => i.NotBefore.ToUniversalTime() <= now && now <= i.NotAfter.ToUniversalTime() && !revoked.Contains(CertificateSerial.Of(i)))
+            .Prepend(_trust.Root);
+        foreach (var signer in signers)
+        {
+            try
+            {
+                crl.Verify(new X509CertificateParser().ReadCertificate(signer.RawData).GetPublicKey());
+                return;
+            }
+            catch (Exception ex) when (ex is InvalidKeyException or SignatureException or Org.BouncyCastle.Security.Certificates.CrlException)
+            {
+                // Not this one; the next.
+            }
+        }
+
+        throw new InvalidDataException("the CRL is not signed by this federation's root or a valid intermediate of it");
     }
 
     // RFC 5280 5.2.3; a CRL without one (not this CA's) counts as the oldest.

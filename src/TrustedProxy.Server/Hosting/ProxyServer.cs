@@ -190,6 +190,18 @@ public static class ProxyServer
         }
 
         var caCertificate = ProxyCertificateAuthority.LoadRootCertificate(certificates);
+        var trust = FederationTrust.Of(certificates);
+        if (certificates.HasIntermediate)
+        {
+            // The issuing intermediate must be one the root signed and the validator knows, or the
+            // members it issues (and the proxy's own certificate) would be refused at every handshake.
+            using var current = X509Certificate2.CreateFromPem(File.ReadAllText(certificates.IntermediateCertificate));
+            if (!trust.Intermediates.Any(i => i.RawData.AsSpan().SequenceEqual(current.RawData)))
+            {
+                throw new InvalidConfigurationException([$"the issuing intermediate '{certificates.IntermediateCertificate}' is not one of the root's intermediates in '{certificates.IntermediatesDirectory}' (missing there, or not signed by the root)"]);
+            }
+        }
+
         var serverCertificate = LoadServerCertificate(certificates);
         ProxyCertificateAuthority? authority = CaPassphrase.Resolve(certificates, keys: keyRing) is { } passphrase
             ? ProxyCertificateAuthority.Open(certificates, passphrase, time, audit, registry)
@@ -237,10 +249,10 @@ public static class ProxyServer
         services.AddSingleton(new CaMaterial(caCertificate.ExportCertificatePem() + "\n"));
         services.AddSingleton(new CertificateAuthorityAccess(authority));
         services.AddSingleton(sp => new PublishedRevocationList(
-            certificates.Crl, caCertificate, time, sp.GetRequiredService<ILogger<PublishedRevocationList>>(), TimeSpan.FromSeconds(server.CrlGraceSeconds),
+            certificates.Crl, trust, time, sp.GetRequiredService<ILogger<PublishedRevocationList>>(), TimeSpan.FromSeconds(server.CrlGraceSeconds),
             registry.Exists(certificates) ? () => registry.Open(certificates, time).CurrentCrlNumber() : null));
         services.AddHostedService<Server.CertificateAuthority.CrlRefreshService>();
-        services.AddSingleton(sp => new ClientCertificateValidator(caCertificate, sp.GetRequiredService<PublishedRevocationList>(), time));
+        services.AddSingleton(sp => new ClientCertificateValidator(trust, sp.GetRequiredService<PublishedRevocationList>(), time));
         services.AddSingleton(Options.Create(watermarking));
         services.AddSingleton<RecordWatermarks>();
         services.AddSingleton<LeakTracer>();
@@ -297,7 +309,9 @@ public static class ProxyServer
         {
             var validator = kestrel.ApplicationServices.GetRequiredService<ClientCertificateValidator>();
             var logger = kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger("TrustedProxy.Tls");
-            MutualTlsListener.Configure(kestrel, server, server.MaxRequestBodyBytes, serverCertificate, caCertificate, validator, logger);
+            // The chain a member checks the proxy by: the intermediate that issued its certificate (if any), then the root.
+            X509Certificate2[] serverChain = trust.IssuerOf(serverCertificate) is { } intermediate ? [intermediate, caCertificate] : [caCertificate];
+            MutualTlsListener.Configure(kestrel, server, server.MaxRequestBodyBytes, serverCertificate, serverChain, validator, logger);
         });
 
         var app = builder.Build();

@@ -15,7 +15,7 @@ namespace TrustedProxy.Server.Tls;
 /// </summary>
 internal static partial class MutualTlsListener
 {
-    public static void Configure(KestrelServerOptions kestrel, ProxyServerOptions options, long maxRequestBodyBytes, X509Certificate2 serverCertificate, X509Certificate2 caCertificate, ClientCertificateValidator validator, ILogger logger)
+    public static void Configure(KestrelServerOptions kestrel, ProxyServerOptions options, long maxRequestBodyBytes, X509Certificate2 serverCertificate, X509Certificate2[] serverChain, ClientCertificateValidator validator, ILogger logger)
     {
         kestrel.AddServerHeader = false;
         kestrel.Limits.MaxRequestBodySize = maxRequestBodyBytes;
@@ -24,7 +24,7 @@ internal static partial class MutualTlsListener
         void Https(ListenOptions listen) => listen.UseHttps(new HttpsConnectionAdapterOptions
         {
             ServerCertificate = serverCertificate,
-            ServerCertificateChain = [caCertificate],
+            ServerCertificateChain = [.. serverChain],
             SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
             ClientCertificateMode = ClientCertificateMode.RequireCertificate,
             CheckCertificateRevocation = false,

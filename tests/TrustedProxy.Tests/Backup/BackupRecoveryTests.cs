@@ -85,7 +85,37 @@ public sealed class BackupRecoveryTests : IDisposable
         Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_directory.Path, "new")));
     }
 
-    private async Task CreateStateAsync(int records)
+    [Fact]
+    public async Task Recover_OfACaWithAnOfflineRoot_ChecksTheIntermediatesKey_AndTheBackupHoldsNoRootKey()
+    {
+        var rootKey = Path.Combine(_directory.Path, "offline", "root.key.pem");
+        await CreateStateAsync(records: 1, offlineRootKey: rootKey);
+        await ShipGenerationAsync();
+        var recovery = new BackupRecovery(Cloud, _keyRing, BlockSize, _time);
+        var found = (await recovery.FindAsync(CancellationToken.None))!;
+        var data = Path.Combine(_directory.Path, "new", "data");
+        var certs = Path.Combine(_directory.Path, "new", "certs");
+
+        var report = await recovery.RecoverAsync(found, data, certs, CancellationToken.None);
+
+        Assert.True(report.CaChecked);
+        var recovered = new CertificateAuthorityPaths(certs);
+        Assert.True(recovered.HasIntermediate);
+        Assert.False(File.Exists(recovered.CaPrivateKey));
+        Assert.Single(Directory.GetFiles(recovered.IntermediatesDirectory));
+        var key = (await File.ReadAllTextAsync(rootKey)).Trim();
+        foreach (var file in Directory.GetFiles(Path.Combine(_directory.Path, "new"), "*", SearchOption.AllDirectories))
+        {
+            Assert.DoesNotContain(key, await File.ReadAllTextAsync(file), StringComparison.Ordinal);
+        }
+
+        // The recovered CA issues with its intermediate, opened through the recovered master key.
+        var ca = ProxyCertificateAuthority.Open(recovered, TimeProvider.System, keys: _keyRing);
+        using var member = ca.IssueClient("Haukeland", TrustedProxy.Policy.ProxyRole.Consumer, TimeSpan.FromDays(30));
+        Assert.Equal(ca.IssuingCertificate.Subject, member.Certificate.Issuer);
+    }
+
+    private async Task CreateStateAsync(int records, string? offlineRootKey = null)
     {
         SecretFile.EnsurePrivateDirectory(Data);
         SecretFile.EnsurePrivateDirectory(Path.Combine(Data, "keys"));
@@ -110,7 +140,15 @@ public sealed class BackupRecoveryTests : IDisposable
 
         await using (var audit = AuditLog.Open(Path.Combine(Data, "audit"), AuditSigningKey.FromKeyRing(_keyRing), new AuditLogOptions(), _time, new FixedAuditContext(new AuditContext(AuditActor.Operator("tester")))))
         {
-            ProxyCertificateAuthority.Create(new CertificateAuthorityPaths(Certs), "Test Root", passphrase: null, _time, audit);
+            if (offlineRootKey is null)
+            {
+                ProxyCertificateAuthority.Create(new CertificateAuthorityPaths(Certs), "Test Root", passphrase: null, _time, audit);
+            }
+            else
+            {
+                ProxyCertificateAuthority.CreateWithOfflineRoot(new CertificateAuthorityPaths(Certs), "Test Root", offlineRootKey, "a root passphrase kept in a safe", CaPassphrase.Derive(_keyRing), _time, audit);
+            }
+
             await audit.AppendAsync(AuditEvents.KeySplit("i", "s", 3, 5));
             await audit.AppendAsync(AuditEvents.KeySplit("i", "t", 3, 5));
         }
