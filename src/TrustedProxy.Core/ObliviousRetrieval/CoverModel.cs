@@ -246,50 +246,6 @@ public sealed class CoverModel
         return _shapes[Math.Min(i, _shapes.Length - 1)];
     }
 
-    /// <summary>
-    /// A cover stream's shape of a given size class (for a request served locally, whose class is
-    /// the request's own): drawn from the snapshot's shapes of that class, or, when it has none, an
-    /// unconditional draw given that class.
-    /// </summary>
-    public StreamShape Draw(Random random, DateTimeOffset at, int sizeClass)
-    {
-        Refresh(at);
-        var total = 0.0;
-        for (var i = 0; i < _shapes.Length; i++)
-        {
-            if (_shapes[i].SizeClass == sizeClass)
-            {
-                total += Weight(i);
-            }
-        }
-
-        if (total <= 0)
-        {
-            return Draw(random, at) with { SizeClass = sizeClass };
-        }
-
-        var u = random.NextDouble() * total;
-        var last = 0;
-        for (var i = 0; i < _shapes.Length; i++)
-        {
-            if (_shapes[i].SizeClass != sizeClass)
-            {
-                continue;
-            }
-
-            last = i;
-            u -= Weight(i);
-            if (u < 0)
-            {
-                return _shapes[i];
-            }
-        }
-
-        return _shapes[last];
-
-        double Weight(int i) => _cumulative[i] - (i == 0 ? 0 : _cumulative[i - 1]);
-    }
-
     public CoverModelState State() => new()
     {
         Learning = _learning.ToDictionary(p => p.Key.Key, p => p.Value),

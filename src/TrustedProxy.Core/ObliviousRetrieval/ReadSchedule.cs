@@ -211,14 +211,18 @@ public sealed class ReadSchedule
             return new Stream(-_nextStream++, _lastWanted.Select(g => new Slot(g, false)).ToArray(), Cover: true);
         }
 
-        var shape = sizeClass is { } c ? _cover.Draw(_random, now, c) : _cover.Draw(_random, now);
+        // A local request's stream has the request's class but a place drawn whatever the class:
+        // drawn among the model's shapes of that class, two requests of one study (one class, a
+        // class few requests have) would read the same region of the store minutes apart, and
+        // overlap would link them.
+        var shape = sizeClass is { } c ? _cover.Draw(_random, now) with { SizeClass = c } : _cover.Draw(_random, now);
         var size = Math.Min(StreamShape.SizeOf(shape.SizeClass, _options.MinStreamGroups), lastGroup + 1);
         return new Stream(-_nextStream++, Shaped(shape, size, lastGroup, []).Select(g => new Slot(g, false)).ToArray(), Cover: true);
     }
 
     /// <summary>
     /// A stream below the floor, as it starts, filled up to it with cover groups drawn from the
-    /// model (a shape of the fill's size class: age, spread, profile), requests and cover streams
+    /// model (a shape drawn as a cover stream's is: age, spread, profile), requests and cover streams
     /// alike, so that every stream up to the floor reads the same number of objects and its fill is
     /// drawn the same way whoever started it. The stream's own groups keep their order but take
     /// random places among the fill: were they read first, the first epochs of a stream would hold
@@ -239,8 +243,9 @@ public sealed class ReadSchedule
         }
 
         var taken = stream.Groups.Select(s => s.Group).ToHashSet();
-        var shape = _cover.Draw(_random, now, StreamShape.SizeClassOf(missing, _options.MinStreamGroups));
-        var fill = Shaped(shape, missing, lastGroup, taken);
+        // The fill's place is drawn whatever the stream's size (see CoverStream): its size, the
+        // floor less the request's class, is the same for two requests of one study.
+        var fill = Shaped(_cover.Draw(_random, now), missing, lastGroup, taken);
         var total = stream.Groups.Length + fill.Length;
         var own = Sample(0, total - 1, stream.Groups.Length, []).Order().ToArray();
         var groups = new Slot[total];
