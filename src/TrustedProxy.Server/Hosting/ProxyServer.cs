@@ -173,7 +173,7 @@ public static class ProxyServer
 
         // Opened before the CA, whose first-run issuing it records; it verifies the whole log first.
         var httpContext = new HttpContextAccessor();
-        var audit = AuditLog.Open(Path.Combine(dataDirectory, "audit"), AuditSigningKey.FromKeyRing(keyRing), auditOptions, time, new HttpAuditContextSource(httpContext));
+        var audit = AuditLog.Open(Path.Combine(dataDirectory, "audit"), keyRing, auditOptions, time, new HttpAuditContextSource(httpContext));
         if (pseudonymization.LinkPatientsAcrossOrganisations)
         {
             // Linkage merges hospitals' patients who share an ID; it is a federation's decision, on the record at every start.

@@ -108,7 +108,7 @@ public sealed class BackupRecoveryTests : IDisposable
             });
         }
 
-        await using (var audit = AuditLog.Open(Path.Combine(Data, "audit"), AuditSigningKey.FromKeyRing(_keyRing), new AuditLogOptions(), _time, new FixedAuditContext(new AuditContext(AuditActor.Operator("tester")))))
+        await using (var audit = AuditLog.Open(Path.Combine(Data, "audit"), _keyRing, new AuditLogOptions(), _time, new FixedAuditContext(new AuditContext(AuditActor.Operator("tester")))))
         {
             ProxyCertificateAuthority.Create(new CertificateAuthorityPaths(Certs), "Test Root", passphrase: null, _time, audit);
             await audit.AppendAsync(AuditEvents.KeySplit("i", "s", 3, 5));
