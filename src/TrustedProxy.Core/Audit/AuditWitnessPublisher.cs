@@ -43,6 +43,7 @@ internal sealed partial class AuditWitnessPublisher : IAsyncDisposable
     private readonly Counter<long> _pushed;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task _running = Task.CompletedTask;
+    private int _disposed;
 
     public AuditWitnessPublisher(AuditLog log, IReadOnlyList<IAuditWitness> witnesses, AuditWitnessOptions options, TimeProvider time, ILogger logger)
     {
@@ -127,6 +128,12 @@ internal sealed partial class AuditWitnessPublisher : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // Once by the hosted service at stop, again by the container: the second does nothing.
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         _log.Checkpointed -= Enqueue;
         await _stopping.CancelAsync().ConfigureAwait(false);
         try

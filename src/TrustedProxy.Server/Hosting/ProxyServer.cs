@@ -121,6 +121,8 @@ public static class ProxyServer
         var watermarking = binder.Bind<WatermarkingOptions>("TrustedProxy:Watermarking");
         var policy = binder.Bind<PolicyOptions>("TrustedProxy:Policy");
         var auditOptions = binder.Bind<AuditLogOptions>("TrustedProxy:Audit");
+        var auditWitness = binder.Bind<AuditWitnessOptions>("TrustedProxy:Audit:Witness");
+        binder.AddErrors(auditWitness.Validate());
         var dashboard = binder.Bind<DashboardOptions>("TrustedProxy:Dashboard");
         var objectFormat = binder.Bind<ObjectFormatOptions>("TrustedProxy:ObjectFormat");
         var pseudonymization = binder.Bind<PseudonymizationOptions>("TrustedProxy:Pseudonymization");
@@ -249,6 +251,9 @@ public static class ProxyServer
         services.AddSingleton(Options.Create(auditOptions));
         services.AddSingleton(_ => audit); // a factory, so that the container disposes it (a last checkpoint) with the application
         services.AddHostedService<AuditCheckpointService>();
+        services.AddSingleton(auditWitness);
+        services.AddSingleton(sp => new AuditWitnessPublisher(audit, AuditWitnesses.From(auditWitness), auditWitness, time, sp.GetRequiredService<ILogger<AuditWitnessPublisher>>()));
+        services.AddHostedService<AuditWitnessService>();
         services.AddSingleton(Options.Create(uploadCache));
         services.AddSingleton(slotRate);
         services.AddSingleton(PaddingSchemes.Create(uploadCache));
