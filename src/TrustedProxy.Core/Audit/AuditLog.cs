@@ -363,7 +363,7 @@ internal sealed class AuditLog : IAsyncDisposable, IDisposable
 
         // A log begun before the audit log had its own key was signed by the key derived from the
         // master key: the store starts from that key and the first act below hands over to a fresh one.
-        _keys = AuditKeyStore.OpenOrCreate(Paths, _ring, legacyLog: exists && new FileInfo(Paths.Log).Length > 0 && !File.Exists(AuditKeyStore.PathIn(Paths)), _time);
+        _keys = AuditKeyStore.OpenOrCreate(Paths, _ring, legacyLog: exists && !File.Exists(AuditKeyStore.PathIn(Paths)) && HasEntries(Paths.Log), _time);
         _chain = new AuditChain(_keys.Trust);
         if (!exists)
         {
@@ -408,6 +408,13 @@ internal sealed class AuditLog : IAsyncDisposable, IDisposable
         {
             WriteCheckpointFile(last);
         }
+    }
+
+    // Opened, not stat'ed: the length of what the path leads to (a symlink's own length is its target's name).
+    private static bool HasEntries(string log)
+    {
+        using var stream = AuditVerifier.OpenShared(log);
+        return stream.Length > 0;
     }
 
     private AuditUnavailableException Refuse(string problem) => new(
