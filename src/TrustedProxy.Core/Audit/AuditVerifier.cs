@@ -111,7 +111,9 @@ internal static class AuditVerifier
             }
         }
 
-        foreach (var anchor in pending)
+        // Beyond the log's end a checkpoint may be signed by a key the log never got to (it was put
+        // back to before a rotation): that is checked where it can be, and otherwise said.
+        foreach (var anchor in pending.Where(a => chain.KnownKey(a.Checkpoint.KeyId) is not null || trust.Find(a.Checkpoint.KeyId) is not null))
         {
             if (Unsigned(anchor, chain, trust, chain.Count + 1) is { } forged)
             {
@@ -122,9 +124,12 @@ internal static class AuditVerifier
         if (pending.Count > 0)
         {
             var anchor = pending[^1];
+            var unverifiable = chain.KnownKey(anchor.Checkpoint.KeyId) is null && trust.Find(anchor.Checkpoint.KeyId) is null
+                ? $" (its key {anchor.Checkpoint.KeyId} is not among the log's keys, so its signature could not be checked: a key the log handed over to after this copy, or a forgery)"
+                : string.Empty;
             var problem = anchor.External
                 ? new AuditProblem(AuditProblemKinds.RolledBack, chain.Count + 1, chain.Count, string.Create(CultureInfo.InvariantCulture,
-                    $"the log holds {chain.Count} entries, fewer than the {anchor.Checkpoint.Size} that {anchor.Name} (signed {anchor.Checkpoint.Time}) covers: rolled back to an older state, or truncated"))
+                    $"the log holds {chain.Count} entries, fewer than the {anchor.Checkpoint.Size} that {anchor.Name} (signed {anchor.Checkpoint.Time}) covers: rolled back to an older state, or truncated{unverifiable}"))
                 : new AuditProblem(AuditProblemKinds.Truncated, chain.Count + 1, chain.Count, string.Create(CultureInfo.InvariantCulture,
                     $"the log holds {chain.Count} entries but {anchor.Name} (signed {anchor.Checkpoint.Time}) covers {anchor.Checkpoint.Size}: truncated"));
             return new AuditScan(chain, complete, torn, matched, problem);
