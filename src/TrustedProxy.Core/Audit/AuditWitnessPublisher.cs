@@ -78,23 +78,48 @@ internal sealed partial class AuditWitnessPublisher : IAsyncDisposable
 
     public static string MarkerPath(AuditLogPaths paths, string witness) => Path.Combine(paths.Directory, $"witness-{witness}.pushed");
 
-    /// <summary>Reads the markers and the log's checkpoints after them, then pushes in the background.</summary>
+    /// <summary>In the background (a long log takes a while to read): reads the markers and the log's checkpoints after them, then pushes.</summary>
     public void Start()
     {
         // Subscribed before the log is read, so that no checkpoint falls between the two (one seen twice is pushed once).
         _log.Checkpointed += Enqueue;
+        _running = Task.Run(async () =>
+        {
+            CatchUp();
+            await Task.WhenAll(_targets.Select(t => Task.Run(() => RunAsync(t, _stopping.Token)))).ConfigureAwait(false);
+        });
+    }
+
+    // A marker counts only if the log holds the very checkpoint it names: after a recovery from a
+    // backup (or a log replaced) it may name one the log no longer has, and trusting it would skip
+    // the restored log's next checkpoints for good. Such a witness gets everything again.
+    private void CatchUp()
+    {
+        var all = CheckpointsIn(_log.Paths, _log.Options.MaxEntryBytes, after: 0).ToList();
         foreach (var target in _targets)
         {
-            target.Witnessed = ReadMarker(target.Marker);
+            if (ReadMarker(target.Marker) is not var (size, root))
+            {
+                continue;
+            }
+
+            if (all.Any(c => c.Size == size && c.Root == root))
+            {
+                lock (_gate)
+                {
+                    target.Witnessed = size;
+                }
+            }
+            else
+            {
+                LogMarkerNotInLog(_logger, target.Witness.Name, size);
+            }
         }
 
-        var from = _targets.Count == 0 ? long.MaxValue : _targets.Min(t => t.Witnessed);
-        foreach (var checkpoint in CheckpointsIn(_log.Paths, _log.Options.MaxEntryBytes, after: from))
+        foreach (var checkpoint in all)
         {
             Enqueue(checkpoint);
         }
-
-        _running = Task.WhenAll(_targets.Select(t => Task.Run(() => RunAsync(t, _stopping.Token))));
     }
 
     /// <summary>Completes once every witness holds a checkpoint covering at least <paramref name="size"/> entries.</summary>
@@ -269,15 +294,15 @@ internal sealed partial class AuditWitnessPublisher : IAsyncDisposable
         changed.TrySetResult();
     }
 
-    private static long ReadMarker(string path)
+    private static (long Size, string Root)? ReadMarker(string path)
     {
         if (!File.Exists(path))
         {
-            return 0;
+            return null;
         }
 
-        var text = File.ReadAllText(path).Split(' ', 2)[0];
-        return long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var size) ? size : 0;
+        var parts = File.ReadAllText(path).Trim().Split(' ');
+        return parts.Length == 2 && long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var size) ? (size, parts[1]) : null;
     }
 
     // "<size> <root>\n", replaced atomically and fsync'd: a marker ahead of what the witness holds
@@ -287,6 +312,9 @@ internal sealed partial class AuditWitnessPublisher : IAsyncDisposable
 
     [LoggerMessage(EventId = 5010, Level = LogLevel.Warning, Message = "Audit witness {Witness} ({Location}) did not take the checkpoint of {Size} entries; retrying in {Seconds} s (appends and requests go on): {Reason}")]
     private static partial void LogPushFailed(ILogger logger, string witness, string location, long size, double seconds, string reason);
+
+    [LoggerMessage(EventId = 5013, Level = LogLevel.Warning, Message = "Audit witness {Witness}: its marker names a checkpoint of {Size} entries that the log does not hold (restored from a backup, or replaced); every checkpoint of the log is pushed to it again, and verification against it will show the difference")]
+    private static partial void LogMarkerNotInLog(ILogger logger, string witness, long size);
 
     [LoggerMessage(EventId = 5011, Level = LogLevel.Information, Message = "Audit witness {Witness} ({Location}) takes checkpoints again after {Failures} failed attempt(s)")]
     private static partial void LogWitnessBack(ILogger logger, string witness, string location, int failures);

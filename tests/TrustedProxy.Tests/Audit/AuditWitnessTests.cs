@@ -189,6 +189,39 @@ public sealed class AuditWitnessTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task AfterARestart_OnlyWhatTheWitnessLacksIsPushed_AndAMarkerTheLogDoesNotHoldIsNotTrusted()
+    {
+        _server = await TestWitnessServer.StartAsync();
+        var options = new AuditWitnessOptions { Url = _server.Url };
+        var first = await WriteWitnessedAsync(options, tag: "a");
+        Assert.Equal(first, _server.Received);
+
+        // A restart with a good marker: the next checkpoint alone goes out.
+        AuditCheckpoint next;
+        await using (var log = _log.Open())
+        {
+            await using var publisher = Publisher(log, options);
+            publisher.Start();
+            await log.AppendAsync(AuditTestLog.Event("b", 0));
+            next = (await log.CheckpointAsync())!;
+            await publisher.WaitForWitnessedAsync(next.Size).WaitAsync(Timeout);
+        }
+
+        Assert.Equal([.. first, next], _server.Received);
+
+        // A marker naming a checkpoint the log never had (a log restored from an older backup would look so): all again.
+        File.WriteAllText(AuditWitnessPublisher.MarkerPath(_log.Paths, "http"), $"999 {new string('a', 64)}\n");
+        await using (var log = _log.Open())
+        {
+            await using var publisher = Publisher(log, options);
+            publisher.Start();
+            await publisher.WaitForWitnessedAsync(next.Size).WaitAsync(Timeout);
+        }
+
+        Assert.Equal([.. first, next, .. first, next], _server.Received);
+    }
+
+    [Fact]
     public void WitnessOptions_ReportEveryProblemAtOnce()
     {
         var errors = new AuditWitnessOptions { Directory = "relative/witness", Url = "ftp://witness.example", RetryInitialSeconds = 10, RetryMaxSeconds = 5 }.Validate().ToList();
