@@ -265,6 +265,7 @@ internal sealed partial class AuditWitnessPublisher : IAsyncDisposable
 
             backoff = TimeSpan.FromSeconds(_options.RetryInitialSeconds);
             _pushed.Add(1, new KeyValuePair<string, object?>("witness", target.Witness.Name));
+            LogWitnessed(_logger, target.Witness.Name, next.Size);
             Changed(() =>
             {
                 target.Witnessed = next.Size;
@@ -312,6 +313,9 @@ internal sealed partial class AuditWitnessPublisher : IAsyncDisposable
 
     [LoggerMessage(EventId = 5010, Level = LogLevel.Warning, Message = "Audit witness {Witness} ({Location}) did not take the checkpoint of {Size} entries; retrying in {Seconds} s (appends and requests go on): {Reason}")]
     private static partial void LogPushFailed(ILogger logger, string witness, string location, long size, double seconds, string reason);
+
+    [LoggerMessage(EventId = 5014, Level = LogLevel.Debug, Message = "Audit witness {Witness} holds the checkpoint of {Size} entries")]
+    private static partial void LogWitnessed(ILogger logger, string witness, long size);
 
     [LoggerMessage(EventId = 5013, Level = LogLevel.Warning, Message = "Audit witness {Witness}: its marker names a checkpoint of {Size} entries that the log does not hold (restored from a backup, or replaced); every checkpoint of the log is pushed to it again, and verification against it will show the difference")]
     private static partial void LogMarkerNotInLog(ILogger logger, string witness, long size);

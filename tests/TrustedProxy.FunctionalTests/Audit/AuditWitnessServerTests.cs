@@ -38,7 +38,7 @@ public sealed class AuditWitnessServerTests : ProxyTest, IDisposable
         var second = await WitnessedCheckpointAsync();
         Assert.NotEqual(first.KeyId, second.KeyId);
 
-        using var admin = Proxy.Client(ProxyRole.Admin);
+        var admin = Proxy.Client(ProxyRole.Admin);
         var health = JsonNode.Parse(await (await admin.SendAsync(new HttpRequestMessage(HttpMethod.Get, "healthz"))).Content.ReadAsStringAsync())!;
         var check = health["checks"]!["audit-witness"]!;
         Assert.Equal("Healthy", check["status"]!.GetValue<string>());

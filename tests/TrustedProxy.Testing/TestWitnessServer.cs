@@ -10,14 +10,14 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using TrustedProxy.Audit;
 
-namespace TrustedProxy.Tests.Audit;
+namespace TrustedProxy.Testing;
 
 /// <summary>
 /// A witness another organisation would run, as docs/audit-log.md specifies it: real Kestrel on a
 /// loopback port, POST stores a checkpoint (append-only), GET lists them. It checks nothing;
 /// <see cref="Tamper"/> is what its operator (or an attacker there) could do to what it holds.
 /// </summary>
-internal sealed class TestWitnessServer : IAsyncDisposable
+public sealed class TestWitnessServer : IAsyncDisposable
 {
     private readonly List<string> _stored = [];
     private readonly Lock _gate = new();
