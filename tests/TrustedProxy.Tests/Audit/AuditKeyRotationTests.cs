@@ -101,6 +101,43 @@ public sealed class AuditKeyRotationTests : IDisposable
     }
 
     [Fact]
+    public async Task AHandoverCutShortByACrash_IsFinishedAtTheNextOpening_AtEitherPoint()
+    {
+        await _log.CreateAsync(3);
+
+        // Crash after the next key was stored, before the handover entry: the opening appends it.
+        string halfway;
+        using (var store = AuditKeyStore.OpenOrCreate(_log.Paths, _log.Keys, legacyLog: false, TimeProvider.System))
+        {
+            store.BeginHandover();
+            halfway = File.ReadAllText(AuditKeyStore.PathIn(_log.Paths));
+        }
+
+        await using (var log = _log.Open())
+        {
+        }
+
+        var next = JsonNode.Parse(halfway)!["next"]!.GetValue<string>();
+        Assert.Single(_log.Lines(), l => l.Contains("\"kind\":\"audit-key\"", StringComparison.Ordinal));
+        Assert.Equal(next, AuditKeyStore.PublicKeys(_log.Paths)[^1].KeyId);
+
+        // Crash after the handover entry, before the store was completed: the opening completes it, appending nothing.
+        File.WriteAllText(AuditKeyStore.PathIn(_log.Paths), halfway);
+        var lines = _log.Lines().Count;
+        await using (var log = _log.Open())
+        {
+            Assert.Equal(next, log.PublicKey.KeyId);
+        }
+
+        Assert.Equal(lines, _log.Lines().Count);
+        var store2 = JsonNode.Parse(File.ReadAllText(AuditKeyStore.PathIn(_log.Paths)))!;
+        Assert.Equal(next, store2["current"]!.GetValue<string>());
+        Assert.Null(store2["next"]);
+        Assert.Null(store2["keys"]![0]!["wrappedPrivateKey"]);
+        Assert.True(_log.Verify().Intact, _log.Verify().Summary);
+    }
+
+    [Fact]
     public async Task ALegacyLog_SignedByTheDerivedKey_Verifies_AndIsHandedOverOnceAtItsFirstOpening()
     {
         var legacy = WriteLegacyLog(_log.Paths, _log.Keys, entries: 12, every: 5);
