@@ -85,7 +85,17 @@ internal sealed partial class AuditWitnessPublisher : IAsyncDisposable
         _log.Checkpointed += Enqueue;
         _running = Task.Run(async () =>
         {
-            CatchUp();
+            try
+            {
+                CatchUp();
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException)
+            {
+                // The log opened and verified, so this is rare (the file made unreadable since); new
+                // checkpoints are still pushed, and the next start reads the log again from the markers.
+                LogCatchUpFailed(_logger, ex.Message);
+            }
+
             await Task.WhenAll(_targets.Select(t => Task.Run(() => RunAsync(t, _stopping.Token)))).ConfigureAwait(false);
         });
     }
@@ -313,6 +323,9 @@ internal sealed partial class AuditWitnessPublisher : IAsyncDisposable
 
     [LoggerMessage(EventId = 5010, Level = LogLevel.Warning, Message = "Audit witness {Witness} ({Location}) did not take the checkpoint of {Size} entries; retrying in {Seconds} s (appends and requests go on): {Reason}")]
     private static partial void LogPushFailed(ILogger logger, string witness, string location, long size, double seconds, string reason);
+
+    [LoggerMessage(EventId = 5015, Level = LogLevel.Error, Message = "The audit log could not be read for the checkpoints the witnesses lack; only new checkpoints are pushed until the next start: {Reason}")]
+    private static partial void LogCatchUpFailed(ILogger logger, string reason);
 
     [LoggerMessage(EventId = 5014, Level = LogLevel.Debug, Message = "Audit witness {Witness} holds the checkpoint of {Size} entries")]
     private static partial void LogWitnessed(ILogger logger, string witness, long size);
