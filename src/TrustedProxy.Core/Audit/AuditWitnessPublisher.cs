@@ -81,6 +81,11 @@ internal sealed partial class AuditWitnessPublisher : IAsyncDisposable
     /// <summary>In the background (a long log takes a while to read): reads the markers and the log's checkpoints after them, then pushes.</summary>
     public void Start()
     {
+        if (_targets.Count == 0)
+        {
+            return;
+        }
+
         // Subscribed before the log is read, so that no checkpoint falls between the two (one seen twice is pushed once).
         _log.Checkpointed += Enqueue;
         _running = Task.Run(async () =>
