@@ -118,7 +118,7 @@ internal static class BackupRecoveryBenchmark
     {
         var index = new RecordIndex(Path.Combine(data, "proxy.db"));
         var time = TimeProvider.System;
-        await using var audit = AuditLog.Open(Path.Combine(data, "audit"), AuditSigningKey.FromKeyRing(keys), new AuditLogOptions(), time, new FixedAuditContext(new AuditContext(AuditActor.Operator("benchmark"))));
+        await using var audit = AuditLog.Open(Path.Combine(data, "audit"), keys, new AuditLogOptions(), time, new FixedAuditContext(new AuditContext(AuditActor.Operator("benchmark"))));
         ProxyCertificateAuthority.Create(new CertificateAuthorityPaths(certs), "Benchmark Root", passphrase: null, time, audit);
         var random = new Random(1);
         var at = time.GetUtcNow().AddDays(-30);

@@ -22,6 +22,7 @@ internal static class AuditCommands
         Verify(),
         Checkpoint(),
         PublicKey(),
+        RotateKey(),
     };
 
     /// <summary>
@@ -31,7 +32,7 @@ internal static class AuditCommands
     public static AuditLog OpenAsOperator(string data)
     {
         using var keys = MasterKey(data, create: true)!;
-        return AuditLog.Open(Paths(data).Directory, AuditSigningKey.FromKeyRing(keys), new AuditLogOptions(), TimeProvider.System,
+        return AuditLog.Open(Paths(data).Directory, keys, new AuditLogOptions(), TimeProvider.System,
             new FixedAuditContext(new AuditContext(AuditActor.Operator(Environment.UserName))));
     }
 
@@ -54,16 +55,22 @@ internal static class AuditCommands
     {
         var log = new Option<string?>("--log") { Description = "Verify this copy of audit.log (e.g. from GET /api/v1/audit/log) instead of the data directory's" };
         var checkpoint = new Option<string?>("--checkpoint") { Description = "A checkpoint kept elsewhere ('tproxy audit checkpoint'); the log must contain it (detects rollback)" };
-        var publicKey = new Option<string?>("--public-key") { Description = "The audit public key (PEM, 'tproxy audit public-key'); default: derived from the master key" };
-        var command = new Command("verify", "Verify the audit log: entry hashes, the chain, checkpoint signatures and Merkle roots, and the checkpoints it must contain") { log, checkpoint, publicKey, Data };
-        Cli.SetAction(command, (parse, _) =>
+        var publicKey = new Option<string?>("--public-key") { Description = "The audit public key(s) kept when the log began (PEM, 'tproxy audit public-key'): the log's first key must be one; default: the first key in audit/audit-keys.json (or, for a log not opened since it had its own key, derived from the master key)" };
+        var witness = new Option<string?>("--witness") { Description = "A witness's directory or URL: the log must contain every checkpoint it holds (detects a rewrite, even one re-signed by whoever holds the master key)" };
+        var command = new Command("verify", "Verify the audit log: entry hashes, the chain, checkpoint signatures and Merkle roots, the chain of audit keys, and the checkpoints it must contain") { log, checkpoint, publicKey, witness, Data };
+        Cli.SetAction(command, async (parse, cancellationToken) =>
         {
             var data = parse.GetValue(Data)!;
-            var key = LoadPublicKey(parse.GetValue(publicKey), data);
-            AuditAnchor? external = null;
+            var key = LoadTrust(parse.GetValue(publicKey), data);
+            var external = new List<AuditAnchor>();
             if (parse.GetValue(checkpoint) is { } file)
             {
-                external = new AuditAnchor($"the checkpoint in '{file}'", Read(file, AuditCheckpointFile.Read), External: true);
+                external.Add(new AuditAnchor($"the checkpoint in '{file}'", Read(file, AuditCheckpointFile.Read), External: true));
+            }
+
+            if (parse.GetValue(witness) is { } location)
+            {
+                external.AddRange(await ReadWitnessAsync(location, cancellationToken));
             }
 
             var options = new AuditLogOptions();
@@ -75,7 +82,7 @@ internal static class AuditCommands
                     throw new CliException($"no log file '{copy}'", isUsage: true);
                 }
 
-                result = AuditVerifier.Verify(copy, key, external is null ? [] : [external], options.MaxEntryBytes);
+                result = AuditVerifier.Verify(copy, key, external, options.MaxEntryBytes);
             }
             else
             {
@@ -94,7 +101,51 @@ internal static class AuditCommands
             }
 
             Console.WriteLine(result.Summary);
-            return Task.FromResult(Cli.Ok);
+            return Cli.Ok;
+        });
+        return command;
+    }
+
+    private static async Task<IReadOnlyList<AuditAnchor>> ReadWitnessAsync(string location, CancellationToken cancellationToken)
+    {
+        using var http = new HttpClient();
+        var witness = AuditWitnesses.Parse(location, http);
+        try
+        {
+            return await AuditWitnesses.AnchorsAsync(witness, cancellationToken);
+        }
+        catch (FormatException ex)
+        {
+            // Something the witness holds is not a checkpoint: it was altered there.
+            throw new CliException($"audit log NOT verified: {ex.Message}: the witness's copy was altered");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or HttpRequestException or TaskCanceledException)
+        {
+            throw new CliException($"the witness '{witness.Location}' cannot be read: {ex.Message}");
+        }
+    }
+
+    private static Command RotateKey()
+    {
+        var command = new Command("rotate-key", "Hand the audit log over to a freshly generated signing key: the old key signs the handover and its private half is removed; old checkpoints keep verifying") { Data };
+        Cli.SetAction(command, async (parse, _) =>
+        {
+            var data = parse.GetValue(Data)!;
+            if (!File.Exists(Paths(data).Log))
+            {
+                throw new CliException($"no audit log in '{Paths(data).Directory}'; pass --data (the proxy's data directory)", isUsage: true);
+            }
+
+            var audit = OpenAsOperator(data);
+            AuditCheckpoint checkpoint;
+            var before = audit.PublicKey.KeyId;
+            await using (audit)
+            {
+                checkpoint = await audit.RotateKeyAsync();
+            }
+
+            Console.WriteLine($"audit key {before} handed over to {checkpoint.KeyId}, whose first checkpoint covers {checkpoint.Size} entries; export the keys again with 'tproxy audit public-key'");
+            return Cli.Ok;
         });
         return command;
     }
@@ -137,20 +188,31 @@ internal static class AuditCommands
     private static Command PublicKey()
     {
         var output = new Option<string?>("--output", "-o") { Description = "Write the key to this file (default: standard output)" };
-        var command = new Command("public-key", "Print the audit key's public half (PEM), for verifying checkpoints without the master key") { output, Data };
+        var command = new Command("public-key", "Print the audit keys' public halves (PEM, first to current), for verifying checkpoints without any secret; keep the first") { output, Data };
         Cli.SetAction(command, async (parse, _) =>
         {
             var data = parse.GetValue(Data)!;
-            using var keys = MasterKey(data, create: false) ?? throw new CliException(NoMasterKey(data));
-            using var signing = AuditSigningKey.FromKeyRing(keys);
-            if (parse.GetValue(output) is { } file)
+            IReadOnlyList<AuditPublicKey> all;
+            if (File.Exists(AuditKeyStore.PathIn(Paths(data))))
             {
-                await File.WriteAllTextAsync(file, signing.PublicKey.Pem);
-                Console.WriteLine($"audit public key {signing.PublicKey.KeyId} written to {file}");
+                all = Read(AuditKeyStore.PathIn(Paths(data)), _ => AuditKeyStore.PublicKeys(Paths(data)));
             }
             else
             {
-                Console.Write(signing.PublicKey.Pem);
+                using var keys = MasterKey(data, create: false) ?? throw new CliException(NoMasterKey(data));
+                using var legacy = AuditSigningKey.DeriveLegacy(keys);
+                all = [legacy.PublicKey];
+            }
+
+            var pem = string.Concat(all.Select(k => k.Pem));
+            if (parse.GetValue(output) is { } file)
+            {
+                await File.WriteAllTextAsync(file, pem);
+                Console.WriteLine($"audit public key(s) {string.Join(", ", all.Select(k => k.KeyId))} written to {file}");
+            }
+            else
+            {
+                Console.Write(pem);
             }
 
             return Cli.Ok;
@@ -160,16 +222,21 @@ internal static class AuditCommands
 
     private static AuditLogPaths Paths(string data) => new(Path.GetFullPath(Path.Combine(data, "audit")));
 
-    private static AuditPublicKey LoadPublicKey(string? file, string data)
+    private static AuditKeyTrust LoadTrust(string? file, string data)
     {
         if (file is not null)
         {
-            return Read(file, path => AuditPublicKey.FromPem(File.ReadAllText(path)));
+            return Read(file, path => AuditKeyTrust.FromPem(File.ReadAllText(path)));
+        }
+
+        var paths = Paths(data);
+        if (File.Exists(AuditKeyStore.PathIn(paths)))
+        {
+            return Read(AuditKeyStore.PathIn(paths), _ => AuditKeyStore.LocalTrust(paths, null));
         }
 
         using var keys = MasterKey(data, create: false) ?? throw new CliException(NoMasterKey(data) + "; or pass --public-key");
-        using var signing = AuditSigningKey.FromKeyRing(keys);
-        return signing.PublicKey;
+        return AuditKeyStore.LocalTrust(paths, keys);
     }
 
     private static T Read<T>(string path, Func<string, T> read)

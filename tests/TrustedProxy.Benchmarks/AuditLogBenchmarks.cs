@@ -25,7 +25,7 @@ public class AuditLogBenchmarks
     public void Setup()
     {
         _keys = ProxyKeyRing.FromBytes(new byte[ProxyKeyRing.MasterKeyBytes]);
-        _log = AuditLog.Open(_directory, AuditSigningKey.FromKeyRing(_keys), new AuditLogOptions(), TimeProvider.System, new FixedAuditContext(AuditContext.Proxy));
+        _log = AuditLog.Open(_directory, _keys, new AuditLogOptions(), TimeProvider.System, new FixedAuditContext(AuditContext.Proxy));
     }
 
     [GlobalCleanup]

@@ -29,8 +29,14 @@ public sealed record AuditProblem(string Kind, long Line, long? Entry, string Me
 /// </summary>
 internal sealed class AuditChain
 {
-    private AuditChain(long count, string head, MerkleFrontier tree, AuditCheckpoint? last, long checkpoints, long lastCheckpointSequence)
+    private readonly AuditKeyTrust _trust;
+    private readonly Dictionary<string, AuditPublicKey> _keys;
+
+    private AuditChain(AuditKeyTrust trust, Dictionary<string, AuditPublicKey> keys, AuditPublicKey? currentKey, long count, string head, MerkleFrontier tree, AuditCheckpoint? last, long checkpoints, long lastCheckpointSequence)
     {
+        _trust = trust;
+        _keys = keys;
+        CurrentKey = currentKey;
         Count = count;
         HeadHex = head;
         Tree = tree;
@@ -39,10 +45,17 @@ internal sealed class AuditChain
         LastCheckpointSequence = lastCheckpointSequence;
     }
 
-    public AuditChain()
-        : this(0, AuditHashes.GenesisHex, new MerkleFrontier(), null, 0, -1)
+    /// <summary>A chain whose first signing key must be one of <paramref name="trust"/>.</summary>
+    public AuditChain(AuditKeyTrust trust)
+        : this(trust, [], null, 0, AuditHashes.GenesisHex, new MerkleFrontier(), null, 0, -1)
     {
     }
+
+    /// <summary>The key the next checkpoint must be signed with; null until the first checkpoint or handover.</summary>
+    public AuditPublicKey? CurrentKey { get; private set; }
+
+    /// <summary>A key the log has used so far (to check a checkpoint kept elsewhere), or null.</summary>
+    public AuditPublicKey? KnownKey(string keyId) => _keys.GetValueOrDefault(keyId);
 
     /// <summary>Entries so far (the next entry's sequence number).</summary>
     public long Count { get; private set; }
@@ -61,7 +74,14 @@ internal sealed class AuditChain
     /// <summary>Entries after the last checkpoint entry: no signed checkpoint covers them yet.</summary>
     public long Unanchored => Count - (LastCheckpointSequence + 1);
 
-    public AuditChain Clone() => new(Count, HeadHex, Tree.Clone(), LastCheckpoint, CheckpointCount, LastCheckpointSequence);
+    public AuditChain Clone() => new(_trust, new Dictionary<string, AuditPublicKey>(_keys), CurrentKey, Count, HeadHex, Tree.Clone(), LastCheckpoint, CheckpointCount, LastCheckpointSequence);
+
+    /// <summary>For the writer: the key it signs with from now on (its first key, or the one a handover it wrote hands over to).</summary>
+    public void Use(AuditPublicKey key)
+    {
+        _keys.TryAdd(key.KeyId, key);
+        CurrentKey = key;
+    }
 
     /// <summary>Takes an entry the writer built itself (its hash computed as it was written).</summary>
     public void Add(byte[] hash, AuditCheckpoint? checkpoint)
@@ -84,7 +104,7 @@ internal sealed class AuditChain
     /// <see cref="AuditProblemKinds.Reordered"/> with the number found in <paramref name="foundSequence"/>;
     /// the verifier looks further to tell a deletion from a reordering.
     /// </summary>
-    public AuditProblem? Accept(ReadOnlySpan<byte> bytes, long line, AuditPublicKey key, out AuditEntry? entry, out long? foundSequence)
+    public AuditProblem? Accept(ReadOnlySpan<byte> bytes, long line, out AuditEntry? entry, out long? foundSequence)
     {
         entry = null;
         foundSequence = null;
@@ -116,21 +136,95 @@ internal sealed class AuditChain
         }
 
         AuditCheckpoint? checkpoint = null;
+        AuditPublicKey? signer = null;
+        AuditPublicKey? handedOver = null;
         if (entry.Kind == AuditKinds.Checkpoint)
         {
-            if (CheckCheckpoint(entry, line, key, out checkpoint) is { } problem)
+            if (CheckCheckpoint(entry, line, out checkpoint, out signer) is { } problem)
             {
                 return problem;
             }
+        }
+        else if (entry.Kind == AuditKinds.AuditKey)
+        {
+            if (CheckHandover(entry, line, out signer, out handedOver) is { } problem)
+            {
+                return problem;
+            }
+        }
+
+        if (signer is not null)
+        {
+            Use(signer);
+        }
+
+        if (handedOver is not null)
+        {
+            Use(handedOver);
         }
 
         Add(Convert.FromHexString(entry.Hash), checkpoint);
         return null;
     }
 
-    private AuditProblem? CheckCheckpoint(AuditEntry entry, long line, AuditPublicKey key, out AuditCheckpoint? checkpoint)
+    // The key a signature of the log must be made with: the current one, or before the log has
+    // one, any key the verifier trusts as a first key.
+    private AuditPublicKey? Expected(string keyId) => CurrentKey ?? _trust.Find(keyId);
+
+    private string NotExpected(string what, string keyId) => CurrentKey is { } current
+        ? $"{what} names audit key {keyId}, but the log's key at that point is {current.KeyId}: forged, or the log's keys were replaced"
+        : $"{what} names audit key {keyId}, which is not a key this verification trusts as the log's first ({_trust.Describe()}): forged, from another proxy, or verified with the wrong public key";
+
+    private AuditProblem? CheckHandover(AuditEntry entry, long line, out AuditPublicKey? previous, out AuditPublicKey? next)
+    {
+        previous = null;
+        next = null;
+        string previousId, keyId, publicKey;
+        string? endorsement, possession;
+        try
+        {
+            previousId = entry.Data["previous"]!.GetValue<string>();
+            keyId = entry.Data["keyId"]!.GetValue<string>();
+            publicKey = entry.Data["publicKey"]!.GetValue<string>();
+            endorsement = entry.Data["endorsement"]?.GetValue<string>();
+            possession = entry.Data["possession"]?.GetValue<string>();
+            next = AuditPublicKey.FromSubjectPublicKeyInfo(Convert.FromBase64String(publicKey));
+        }
+        catch (Exception ex) when (ex is NullReferenceException or InvalidOperationException or FormatException or System.Security.Cryptography.CryptographicException)
+        {
+            return new AuditProblem(AuditProblemKinds.Malformed, line, entry.Sequence, $"entry {entry.Sequence} (line {line}) is an audit-key handover without previous key, key id and a P-256 public key");
+        }
+
+        var what = $"the audit-key handover at entry {entry.Sequence} (line {line})";
+        if (next.KeyId != keyId)
+        {
+            return new AuditProblem(AuditProblemKinds.Malformed, line, entry.Sequence, $"{what} names key {keyId} but carries key {next.KeyId}");
+        }
+
+        previous = Expected(previousId);
+        if (previous is null || previous.KeyId != previousId)
+        {
+            return new AuditProblem(AuditProblemKinds.BadSignature, line, entry.Sequence, NotExpected(what, previousId));
+        }
+
+        var signed = AuditKeyHandover.SignedBytes(previousId, keyId, publicKey);
+        if (!previous.VerifiesText(signed, endorsement))
+        {
+            return new AuditProblem(AuditProblemKinds.BadSignature, line, entry.Sequence, $"{what} is not endorsed by the previous audit key {previousId}: forged");
+        }
+
+        if (!next.VerifiesText(signed, possession))
+        {
+            return new AuditProblem(AuditProblemKinds.BadSignature, line, entry.Sequence, $"{what} is not signed by the key {keyId} it hands over to: forged");
+        }
+
+        return null;
+    }
+
+    private AuditProblem? CheckCheckpoint(AuditEntry entry, long line, out AuditCheckpoint? checkpoint, out AuditPublicKey? key)
     {
         checkpoint = null;
+        key = null;
         try
         {
             checkpoint = new AuditCheckpoint(
@@ -145,10 +239,10 @@ internal sealed class AuditChain
             return new AuditProblem(AuditProblemKinds.Malformed, line, entry.Sequence, $"entry {entry.Sequence} (line {line}) is a checkpoint without size, root, key id and signature");
         }
 
-        if (checkpoint.KeyId != key.KeyId)
+        key = Expected(checkpoint.KeyId);
+        if (key is null || checkpoint.KeyId != key.KeyId)
         {
-            return new AuditProblem(AuditProblemKinds.BadSignature, line, entry.Sequence,
-                $"checkpoint entry {entry.Sequence} (line {line}) names audit key {checkpoint.KeyId}, not the key {key.KeyId} it is verified with");
+            return new AuditProblem(AuditProblemKinds.BadSignature, line, entry.Sequence, NotExpected($"checkpoint entry {entry.Sequence} (line {line})", checkpoint.KeyId));
         }
 
         if (!key.Verifies(checkpoint))

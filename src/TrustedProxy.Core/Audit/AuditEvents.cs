@@ -23,6 +23,7 @@ public static class AuditKinds
     public const string CaIntermediate = "ca-intermediate";
     public const string PolicyChange = "policy-change";
     public const string Checkpoint = "checkpoint";
+    public const string AuditKey = "audit-key";
     public const string Repair = "audit-repair";
     public const string ObjectFormatMigration = "object-format-migration";
     public const string PatientLinkage = "patient-linkage";
@@ -276,6 +277,21 @@ internal static class AuditEvents
         ["keyId"] = checkpoint.KeyId,
         ["signature"] = checkpoint.Signature,
     });
+
+    /// <summary>The log's checkpoints change key (docs/audit-log.md, "Keys"): signed by the previous key and by the next.</summary>
+    public static AuditEvent AuditKeyHandover(AuditSigningKey previous, AuditSigningKey next, string reason)
+    {
+        var signed = Audit.AuditKeyHandover.SignedBytes(previous.PublicKey.KeyId, next.PublicKey.KeyId, next.PublicKey.SubjectPublicKeyInfoBase64);
+        return new(AuditKinds.AuditKey, new JsonObject
+        {
+            ["step"] = reason,
+            ["previous"] = previous.PublicKey.KeyId,
+            ["keyId"] = next.PublicKey.KeyId,
+            ["publicKey"] = next.PublicKey.SubjectPublicKeyInfoBase64,
+            ["endorsement"] = previous.SignText(signed),
+            ["possession"] = next.SignText(signed),
+        });
+    }
 
     public static AuditEvent Repair(long offset, long bytes, string sha256, string savedAs) => new(AuditKinds.Repair, new JsonObject
     {

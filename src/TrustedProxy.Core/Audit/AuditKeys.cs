@@ -8,10 +8,12 @@ using BcBigInteger = Org.BouncyCastle.Math.BigInteger;
 namespace TrustedProxy.Audit;
 
 /// <summary>
-/// The key that signs audit checkpoints: ECDSA P-256 with SHA-256, derived from the proxy's master
-/// key (HKDF, info <see cref="ProxyKeyRing.AuditSigningInfo"/>), so there is no further secret to
-/// keep. Its public half is exported (<c>tproxy audit public-key</c>, <c>GET /api/v1/audit/public-key</c>)
-/// so that a verifier elsewhere checks checkpoints without the master key.
+/// A key that signs audit checkpoints: ECDSA P-256 with SHA-256. Since issue 16 each installation
+/// generates its own at random (<see cref="Generate"/>) and keeps it wrapped in
+/// <c>audit/audit-keys.json</c> (<see cref="AuditKeyStore"/>); logs begun before that were signed
+/// by a key derived from the master key (<see cref="DeriveLegacy"/>), which stays derivable so that
+/// their old checkpoints keep verifying. The public half is exported (<c>tproxy audit public-key</c>,
+/// <c>GET /api/v1/audit/public-key</c>) so that a verifier elsewhere checks checkpoints without any secret.
 /// </summary>
 internal sealed class AuditSigningKey : IDisposable
 {
@@ -30,7 +32,41 @@ internal sealed class AuditSigningKey : IDisposable
 
     public AuditPublicKey PublicKey { get; }
 
-    public static AuditSigningKey FromKeyRing(ProxyKeyRing keys)
+    /// <summary>A fresh key from the operating system's CSPRNG: nothing derives it, so the master key alone does not give it.</summary>
+    public static AuditSigningKey Generate() => new(ECDsa.Create(ECCurve.NamedCurves.nistP256));
+
+    /// <summary>Reads a private key as <see cref="ExportPkcs8"/> wrote it; the caller wipes <paramref name="pkcs8"/>.</summary>
+    public static AuditSigningKey FromPkcs8(ReadOnlySpan<byte> pkcs8)
+    {
+        var key = ECDsa.Create();
+        try
+        {
+            key.ImportPkcs8PrivateKey(pkcs8, out _);
+        }
+        catch
+        {
+            key.Dispose();
+            throw;
+        }
+
+        if (key.KeySize != 256)
+        {
+            key.Dispose();
+            throw new CryptographicException($"the audit key is EC with {key.KeySize} bits, not {Curve}");
+        }
+
+        return new AuditSigningKey(key);
+    }
+
+    /// <summary>The private key as PKCS#8 DER; the caller wraps it and wipes the buffer.</summary>
+    public byte[] ExportPkcs8() => _key.ExportPkcs8PrivateKey();
+
+    /// <summary>
+    /// The key of logs begun before issue 16: derived from the master key (HKDF, info
+    /// <see cref="ProxyKeyRing.AuditSigningInfo"/>). Kept only to verify, and to sign the one entry
+    /// that hands such a log over to a generated key; whoever holds the master key can derive it.
+    /// </summary>
+    public static AuditSigningKey DeriveLegacy(ProxyKeyRing keys)
     {
         var material = keys.Derive(ProxyKeyRing.AuditSigningInfo, DerivedBytes);
         var curve = ECNamedCurveTable.GetByName("secp256r1");
@@ -62,11 +98,64 @@ internal sealed class AuditSigningKey : IDisposable
     public AuditCheckpoint Sign(long size, string root, string time)
     {
         var unsigned = new AuditCheckpoint(PublicKey.KeyId, size, root, time, string.Empty);
-        var signature = _key.SignData(unsigned.SignedBytes(), HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence);
-        return unsigned with { Signature = Convert.ToBase64String(signature) };
+        return unsigned with { Signature = SignText(unsigned.SignedBytes()) };
     }
 
+    /// <summary>Signs other statements of the log (a key rotation); each names its format in its first line, so none passes for a checkpoint.</summary>
+    public string SignText(byte[] text) =>
+        Convert.ToBase64String(_key.SignData(text, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence));
+
     public void Dispose() => _key.Dispose();
+}
+
+/// <summary>
+/// What an <c>audit-key</c> entry states when the log's checkpoints change key: the previous key
+/// hands over to the next. Signed by both: the previous key endorses the next (so the chain of keys
+/// is verifiable from the first one a verifier trusts), and the next proves it holds its private
+/// key (so nobody can hand over to a public key whose owner did not agree, e.g. a verifier's pin).
+/// </summary>
+internal static class AuditKeyHandover
+{
+    public const string FormatName = "TrustedProxy audit key handover v1";
+
+    public static byte[] SignedBytes(string previousKeyId, string keyId, string subjectPublicKeyInfoBase64) =>
+        Encoding.UTF8.GetBytes($"{FormatName}\nprevious {previousKeyId}\nkey {keyId}\npublic {subjectPublicKeyInfoBase64}\n");
+}
+
+/// <summary>
+/// The public keys a verifier trusts as the first key of a log's chain of audit keys: the key
+/// the log's first checkpoint (or first handover) is signed with must be one of them; later keys
+/// are trusted because the log hands over to them (<see cref="AuditKeyHandover"/>).
+/// By default the first key of the local key store; pinned, the PEM a compliance officer kept.
+/// </summary>
+public sealed class AuditKeyTrust
+{
+    private readonly Dictionary<string, AuditPublicKey> _keys;
+
+    private AuditKeyTrust(IEnumerable<AuditPublicKey> keys) => _keys = keys.ToDictionary(k => k.KeyId);
+
+    public IReadOnlyCollection<AuditPublicKey> Keys => _keys.Values;
+
+    public static AuditKeyTrust Of(params AuditPublicKey[] keys) => new(keys.DistinctBy(k => k.KeyId));
+
+    /// <summary>One or more PEM public keys, one after the other (what <c>tproxy audit public-key</c> prints).</summary>
+    public static AuditKeyTrust FromPem(string pem)
+    {
+        var keys = new List<AuditPublicKey>();
+        const string End = "-----END PUBLIC KEY-----";
+        var rest = pem;
+        for (var end = rest.IndexOf(End, StringComparison.Ordinal); end >= 0; end = rest.IndexOf(End, StringComparison.Ordinal))
+        {
+            keys.Add(AuditPublicKey.FromPem(rest[..(end + End.Length)]));
+            rest = rest[(end + End.Length)..];
+        }
+
+        return keys.Count == 0 ? throw new FormatException("not a PEM EC public key") : Of([.. keys]);
+    }
+
+    public AuditPublicKey? Find(string keyId) => _keys.GetValueOrDefault(keyId);
+
+    public string Describe() => string.Join(", ", _keys.Keys);
 }
 
 /// <summary>The public half of the audit key: checks checkpoints. Its id is the first 16 bytes of SHA-256 over its SubjectPublicKeyInfo, hex.</summary>
@@ -78,6 +167,7 @@ public sealed class AuditPublicKey
     {
         _key = key;
         KeyId = Convert.ToHexStringLower(SHA256.HashData(subjectPublicKeyInfo).AsSpan(0, 16));
+        SubjectPublicKeyInfoBase64 = Convert.ToBase64String(subjectPublicKeyInfo);
         Pem = PemEncoding.WriteString("PUBLIC KEY", subjectPublicKeyInfo) + "\n";
     }
 
@@ -109,6 +199,9 @@ public sealed class AuditPublicKey
         return new AuditPublicKey(key, key.ExportSubjectPublicKeyInfo());
     }
 
+    /// <summary>SubjectPublicKeyInfo, base64 (as a handover entry and the key store carry it).</summary>
+    public string SubjectPublicKeyInfoBase64 { get; }
+
     internal static AuditPublicKey FromSubjectPublicKeyInfo(byte[] subjectPublicKeyInfo)
     {
         var key = ECDsa.Create();
@@ -135,6 +228,22 @@ public sealed class AuditPublicKey
         }
 
         return _key.VerifyData(checkpoint.SignedBytes(), signature, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence);
+    }
+
+    /// <summary>Whether <paramref name="signatureBase64"/> is this key's signature over <paramref name="text"/> (a handover).</summary>
+    internal bool VerifiesText(byte[] text, string? signatureBase64)
+    {
+        byte[] signature;
+        try
+        {
+            signature = Convert.FromBase64String(signatureBase64 ?? string.Empty);
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+
+        return signature.Length > 0 && _key.VerifyData(text, signature, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence);
     }
 }
 

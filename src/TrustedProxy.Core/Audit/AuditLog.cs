@@ -44,7 +44,7 @@ public sealed record AuditLogPaths(string Directory)
 /// </summary>
 internal sealed class AuditLog : IAsyncDisposable, IDisposable
 {
-    private readonly AuditSigningKey _key;
+    private readonly ProxyKeyRing _ring;
     private readonly AuditLogOptions _options;
     private readonly TimeProvider _time;
     private readonly IAuditContextSource _contexts;
@@ -53,13 +53,14 @@ internal sealed class AuditLog : IAsyncDisposable, IDisposable
     private readonly Lock _stateGate = new();
     private readonly List<string> _repairs = [];
     private Task _writer = Task.CompletedTask;
-    private AuditChain _chain = new();
+    private AuditChain _chain = null!;
     private long _length;
+    private AuditKeyStore _keys = null!;
 
-    private AuditLog(AuditLogPaths paths, AuditSigningKey key, AuditLogOptions options, TimeProvider time, IAuditContextSource contexts)
+    private AuditLog(AuditLogPaths paths, ProxyKeyRing ring, AuditLogOptions options, TimeProvider time, IAuditContextSource contexts)
     {
         Paths = paths;
-        _key = key;
+        _ring = ring;
         _options = options;
         _time = time;
         _contexts = contexts;
@@ -68,7 +69,47 @@ internal sealed class AuditLog : IAsyncDisposable, IDisposable
 
     public AuditLogPaths Paths { get; }
 
-    public AuditPublicKey PublicKey => _key.PublicKey;
+    /// <summary>The key new checkpoints are signed with.</summary>
+    public AuditPublicKey PublicKey
+    {
+        get
+        {
+            lock (_stateGate)
+            {
+                return _keys.Current.PublicKey;
+            }
+        }
+    }
+
+    /// <summary>Every key the log's checkpoints were signed with, first to current (to export: old checkpoints verify with them).</summary>
+    public IReadOnlyList<AuditPublicKey> Keys
+    {
+        get
+        {
+            lock (_stateGate)
+            {
+                return _keys.Keys;
+            }
+        }
+    }
+
+    /// <summary>What the log's own verification starts from: its first key.</summary>
+    public AuditKeyTrust Trust
+    {
+        get
+        {
+            lock (_stateGate)
+            {
+                return _keys.Trust;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Raised, on the writer's thread, for every checkpoint that becomes durable in the log (signed
+    /// here, or appended by another process and taken in). Handlers must not block: the witness queues it.
+    /// </summary>
+    public event Action<AuditCheckpoint>? Checkpointed;
 
     public AuditLogOptions Options => _options;
 
@@ -105,15 +146,15 @@ internal sealed class AuditLog : IAsyncDisposable, IDisposable
     /// The context source says who appends, read at each append; what it says when the log opens
     /// is who writes checkpoints and repairs.
     /// </summary>
-    public static AuditLog Open(string directory, AuditSigningKey key, AuditLogOptions options, TimeProvider time, IAuditContextSource contexts)
+    public static AuditLog Open(string directory, ProxyKeyRing keys, AuditLogOptions options, TimeProvider time, IAuditContextSource contexts)
     {
-        var log = new AuditLog(new AuditLogPaths(Path.GetFullPath(directory)), key, options, time, contexts);
+        var log = new AuditLog(new AuditLogPaths(Path.GetFullPath(directory)), keys, options, time, contexts);
         try
         {
             SecretFile.EnsurePrivateDirectory(log.Paths.Directory);
             log.Load();
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or CryptographicException)
         {
             throw new AuditUnavailableException($"the audit log in '{log.Paths.Directory}' cannot be opened: {ex.Message}", ex);
         }
@@ -143,15 +184,28 @@ internal sealed class AuditLog : IAsyncDisposable, IDisposable
     public async Task<AuditCheckpoint?> CheckpointAsync() =>
         (await EnqueueAsync(new Pending(null, _owner)).ConfigureAwait(false)).Checkpoint;
 
+    /// <summary>
+    /// Hands the log's checkpoints over to a freshly generated key (<c>tproxy audit rotate-key</c>):
+    /// a checkpoint by the old key over everything so far, an <c>audit-key</c> entry signed by the
+    /// old key and the new, and the new key's first checkpoint over that. The old private key then
+    /// leaves the key store. Returns the new key's first checkpoint.
+    /// </summary>
+    public async Task<AuditCheckpoint> RotateKeyAsync(AuditContext? context = null) =>
+        (await EnqueueAsync(new Pending(null, context ?? _contexts.Current, HandoverRotate)).ConfigureAwait(false)).Checkpoint!;
+
     /// <summary>Verifies the log as it stands (every complete entry, against the latest checkpoint file).</summary>
-    public AuditVerification Verify() => VerifyDirectory(Paths, PublicKey, external: null, _options);
+    public AuditVerification Verify() => VerifyDirectory(Paths, Trust, external: [], _options);
 
     /// <summary>
     /// Verifies a log directory, as the command line does offline: the committed length and the
     /// latest checkpoint file are read under the append lock (so an append in progress is not
     /// mistaken for a torn entry), then the log up to that length is verified without holding it.
     /// </summary>
-    public static AuditVerification VerifyDirectory(AuditLogPaths paths, AuditPublicKey key, AuditAnchor? external, AuditLogOptions options)
+    public static AuditVerification VerifyDirectory(AuditLogPaths paths, AuditKeyTrust trust, AuditAnchor? external, AuditLogOptions options) =>
+        VerifyDirectory(paths, trust, external is null ? [] : [external], options);
+
+    /// <summary>As above, with any number of checkpoints kept elsewhere (a witness's).</summary>
+    public static AuditVerification VerifyDirectory(AuditLogPaths paths, AuditKeyTrust trust, IReadOnlyList<AuditAnchor> external, AuditLogOptions options)
     {
         var (length, local, unreadable) = Snapshot(paths, options);
         if (unreadable is not null)
@@ -166,10 +220,7 @@ internal sealed class AuditLog : IAsyncDisposable, IDisposable
             anchors.Add(new AuditAnchor($"the latest checkpoint file ({Path.GetFileName(paths.Checkpoint)})", local, External: false));
         }
 
-        if (external is not null)
-        {
-            anchors.Add(external);
-        }
+        anchors.AddRange(external);
 
         if (length == 0 && !File.Exists(paths.Log))
         {
@@ -178,7 +229,7 @@ internal sealed class AuditLog : IAsyncDisposable, IDisposable
                 : new AuditVerification(false, 0, 0, null, 0, [], new AuditProblem(AuditProblemKinds.Truncated, 1, 0, $"the log file is missing but its latest checkpoint covers {local.Size} entries: deleted"));
         }
 
-        return AuditVerifier.Verify(paths.Log, key, anchors, options.MaxEntryBytes, length);
+        return AuditVerifier.Verify(paths.Log, trust, anchors, options.MaxEntryBytes, length);
     }
 
     /// <summary>
@@ -219,7 +270,7 @@ internal sealed class AuditLog : IAsyncDisposable, IDisposable
 
         _queue.Writer.TryComplete();
         await _writer.ConfigureAwait(false);
-        _key.Dispose();
+        _keys?.Dispose();
     }
 
     /// <summary>For a container disposed synchronously.</summary>
@@ -265,7 +316,7 @@ internal sealed class AuditLog : IAsyncDisposable, IDisposable
             using var fileLock = LockFile();
             using var stream = OpenLog(out var created);
             Resync(stream);
-            receipts = Commit(stream, batch.Select(p => (p.Event, p.Context)).ToList(), created);
+            receipts = Commit(stream, batch.Select(p => (p.Event, p.Context, p.Handover)).ToList(), created);
         }
         catch (Exception ex)
         {
@@ -304,18 +355,23 @@ internal sealed class AuditLog : IAsyncDisposable, IDisposable
             throw new IOException($"its path '{Paths.Log}' is a directory, not the log file");
         }
 
-        if (!File.Exists(Paths.Log))
+        var exists = File.Exists(Paths.Log);
+        if (!exists && latest is not null)
         {
-            if (latest is not null)
-            {
-                throw Refuse($"the log file is missing but its latest checkpoint covers {latest.Size} entries: deleted");
-            }
+            throw Refuse($"the log file is missing but its latest checkpoint covers {latest.Size} entries: deleted");
+        }
 
+        // A log begun before the audit log had its own key was signed by the key derived from the
+        // master key: the store starts from that key and the first act below hands over to a fresh one.
+        _keys = AuditKeyStore.OpenOrCreate(Paths, _ring, legacyLog: exists && !File.Exists(AuditKeyStore.PathIn(Paths)) && HasEntries(Paths.Log), _time);
+        _chain = new AuditChain(_keys.Trust);
+        if (!exists)
+        {
             return;
         }
 
         var anchors = latest is null ? [] : new[] { new AuditAnchor("the latest checkpoint file", latest, External: false) };
-        var scan = AuditVerifier.Scan(Paths.Log, PublicKey, anchors, _options.MaxEntryBytes);
+        var scan = AuditVerifier.Scan(Paths.Log, _keys.Trust, anchors, _options.MaxEntryBytes);
         if (scan.Problem is { } problem)
         {
             throw Refuse(problem.Message);
@@ -326,7 +382,25 @@ internal sealed class AuditLog : IAsyncDisposable, IDisposable
         using var stream = OpenLog(out _);
         if (scan.TornBytes > 0)
         {
-            Commit(stream, [(SetAsideTorn(stream, _length, scan.TornBytes), _owner)], created: false);
+            Commit(stream, [(SetAsideTorn(stream, _length, scan.TornBytes), _owner, null)], created: false);
+        }
+
+        // A handover begun (the next key in the store) but not in the log: a crash in between, or
+        // the first start after the upgrade. One in the log but not completed in the store: finish it.
+        if (_keys.Next is { } next)
+        {
+            if (_chain.CurrentKey?.KeyId == next.PublicKey.KeyId)
+            {
+                _keys.CompleteHandover();
+            }
+            else
+            {
+                var receipt = Commit(stream, [(null, _owner, _keys.CurrentIsDerived ? HandoverMigrate : HandoverRotate)], created: false)[0];
+                if (receipt.Failure is { } failure)
+                {
+                    throw failure;
+                }
+            }
         }
 
         // A crash between appending a checkpoint and rewriting the file leaves the file one behind.
@@ -334,6 +408,13 @@ internal sealed class AuditLog : IAsyncDisposable, IDisposable
         {
             WriteCheckpointFile(last);
         }
+    }
+
+    // Opened, not stat'ed: the length of what the path leads to (a symlink's own length is its target's name).
+    private static bool HasEntries(string log)
+    {
+        using var stream = AuditVerifier.OpenShared(log);
+        return stream.Length > 0;
     }
 
     private AuditUnavailableException Refuse(string problem) => new(
@@ -360,25 +441,36 @@ internal sealed class AuditLog : IAsyncDisposable, IDisposable
         {
             if (!line.Complete)
             {
-                Commit(stream, [(SetAsideTorn(stream, line.Offset, line.Length), _owner)], created: false);
+                Commit(stream, [(SetAsideTorn(stream, line.Offset, line.Length), _owner, null)], created: false);
                 return;
             }
 
             AuditProblem? problem = null;
+            AuditCheckpoint? taken = null;
             lock (_stateGate)
             {
+                AuditEntry? entry = null;
                 problem = line.TooLong
                     ? new AuditProblem(AuditProblemKinds.Malformed, line.Number, null, "a line longer than an entry may be")
-                    : _chain.Accept(line.Bytes.Span, line.Number, PublicKey, out _, out _);
+                    : _chain.Accept(line.Bytes.Span, line.Number, out entry, out _);
                 if (problem is null)
                 {
                     _length = line.Offset + line.Length + 1;
+                    if (entry!.Kind == AuditKinds.Checkpoint)
+                    {
+                        taken = _chain.LastCheckpoint;
+                    }
                 }
             }
 
             if (problem is not null)
             {
                 throw new AuditUnavailableException($"what another process appended to the audit log does not verify ({problem.Message}); the proxy will not extend it (run 'tproxy audit verify')");
+            }
+
+            if (taken is not null)
+            {
+                Checkpointed?.Invoke(taken);
             }
         }
     }
@@ -405,7 +497,7 @@ internal sealed class AuditLog : IAsyncDisposable, IDisposable
     /// Writes entries (and the checkpoints they call for) after the last durable entry, fsyncs,
     /// and only then takes them into the state. On failure the file is cut back to where it was.
     /// </summary>
-    private List<Receipt> Commit(FileStream stream, IReadOnlyList<(AuditEvent? Event, AuditContext Context)> items, bool created)
+    private List<Receipt> Commit(FileStream stream, IReadOnlyList<(AuditEvent? Event, AuditContext Context, string? Handover)> items, bool created)
     {
         AuditChain work;
         lock (_stateGate)
@@ -415,15 +507,24 @@ internal sealed class AuditLog : IAsyncDisposable, IDisposable
 
         var buffer = new MemoryStream();
         var receipts = new List<Receipt>(items.Count);
-        AuditCheckpoint? signed = null;
+        var signed = new List<AuditCheckpoint>();
+        var handedOver = false;
         var now = AuditHashes.Time(_time.GetUtcNow());
-        foreach (var (auditEvent, context) in items)
+        foreach (var (auditEvent, context, handover) in items)
         {
+            if (handover is not null)
+            {
+                Handover(work, buffer, now, context, handover, signed);
+                handedOver = true;
+                receipts.Add(new Receipt(work.Count - 1, work.LastCheckpoint));
+                continue;
+            }
+
             if (auditEvent is null)
             {
                 if (work.Unanchored > 0 && work.Count > 0)
                 {
-                    signed = AppendCheckpoint(work, buffer, now);
+                    signed.Add(AppendCheckpoint(work, buffer, now));
                 }
 
                 receipts.Add(new Receipt(work.Count - 1, work.LastCheckpoint));
@@ -443,7 +544,7 @@ internal sealed class AuditLog : IAsyncDisposable, IDisposable
             receipts.Add(new Receipt(work.Count - 1, null));
             if (work.Unanchored >= _options.CheckpointEveryEntries)
             {
-                signed = AppendCheckpoint(work, buffer, now);
+                signed.Add(AppendCheckpoint(work, buffer, now));
             }
         }
 
@@ -472,21 +573,84 @@ internal sealed class AuditLog : IAsyncDisposable, IDisposable
             }
         }
 
-        if (signed is not null)
+        if (handedOver)
         {
-            WriteCheckpointFile(signed);
+            // The entry is durable: the old private key may go. Should this fail, the next opening finishes it.
+            lock (_stateGate)
+            {
+                _keys.CompleteHandover();
+            }
+        }
+
+        if (signed.Count > 0)
+        {
+            WriteCheckpointFile(signed[^1]);
+            foreach (var checkpoint in signed)
+            {
+                Checkpointed?.Invoke(checkpoint);
+            }
         }
 
         return receipts;
     }
 
-    private AuditCheckpoint AppendCheckpoint(AuditChain work, MemoryStream buffer, string time)
+    private const string HandoverMigrate = "migrate";
+    private const string HandoverRotate = "rotate";
+
+    // Old key seals everything so far, the handover entry (signed by both keys) follows, and the new
+    // key's first checkpoint covers the handover: no stretch of the log is under no key or two.
+    private void Handover(AuditChain work, MemoryStream buffer, string time, AuditContext context, string reason, List<AuditCheckpoint> signed)
     {
-        var checkpoint = _key.Sign(work.Count, AuditHashes.Hex(work.Tree.Root()), time);
+        SigningKeyFor(work);
+        if (work.Unanchored > 0 && work.Count > 0)
+        {
+            signed.Add(AppendCheckpoint(work, buffer, time));
+        }
+
+        // Read after BeginHandover, which reloads (and disposes) the store's key objects.
+        AuditSigningKey previous, next;
+        lock (_stateGate)
+        {
+            _keys.BeginHandover();
+            (previous, next) = (_keys.Current, _keys.Next!);
+        }
+
+        var auditEvent = AuditEvents.AuditKeyHandover(previous, next, reason);
+        buffer.Write(AuditLine.Write(work.Count, time, auditEvent.Kind, context, auditEvent.Data, work.HeadHex, out var hash));
+        work.Use(previous.PublicKey);
+        work.Use(next.PublicKey);
+        work.Add(hash, checkpoint: null);
+        signed.Add(AppendCheckpoint(work, buffer, time, next));
+    }
+
+    private AuditCheckpoint AppendCheckpoint(AuditChain work, MemoryStream buffer, string time, AuditSigningKey? key = null)
+    {
+        key ??= SigningKeyFor(work);
+        var checkpoint = key.Sign(work.Count, AuditHashes.Hex(work.Tree.Root()), time);
         var auditEvent = AuditEvents.Checkpoint(checkpoint);
         buffer.Write(AuditLine.Write(work.Count, time, auditEvent.Kind, _owner, auditEvent.Data, work.HeadHex, out var hash));
+        work.Use(key.PublicKey);
         work.Add(hash, checkpoint);
         return checkpoint;
+    }
+
+    // The store's current key, which must be the key the log is at: another process (tproxy audit
+    // rotate-key) may have handed over since this one read the store.
+    private AuditSigningKey SigningKeyFor(AuditChain work)
+    {
+        lock (_stateGate)
+        {
+            if (work.CurrentKey is { } at && at.KeyId != _keys.Current.PublicKey.KeyId)
+            {
+                _keys.Reload();
+                if (at.KeyId != _keys.Current.PublicKey.KeyId)
+                {
+                    throw new AuditUnavailableException($"the audit log is at key {at.KeyId} but its key store ('{AuditKeyStore.FileName}') holds {_keys.Current.PublicKey.KeyId}: the store was replaced; the proxy will not sign (run 'tproxy audit verify')");
+                }
+            }
+
+            return _keys.Current;
+        }
     }
 
     // A write that failed part-way must not leave a partial entry behind; if even this fails (the
@@ -541,7 +705,7 @@ internal sealed class AuditLog : IAsyncDisposable, IDisposable
     private sealed record Receipt(long Sequence, AuditCheckpoint? Checkpoint, Exception? Failure = null);
 
     /// <summary>An append (or, with no event, a checkpoint request) waiting for its batch.</summary>
-    private sealed record Pending(AuditEvent? Event, AuditContext Context)
+    private sealed record Pending(AuditEvent? Event, AuditContext Context, string? Handover = null)
     {
         public TaskCompletionSource<Receipt> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }

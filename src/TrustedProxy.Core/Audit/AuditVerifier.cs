@@ -25,7 +25,12 @@ public sealed record AuditVerification(bool Intact, long Entries, long Checkpoin
         : string.Create(CultureInfo.InvariantCulture, $"audit log intact: {Entries} entries, {Checkpoints} signed checkpoint(s)")
           + (LastCheckpoint is { } last ? string.Create(CultureInfo.InvariantCulture, $", the last covering {last.Size} entries signed {last.Time}") : string.Empty)
           + (UnanchoredEntries > 0 ? string.Create(CultureInfo.InvariantCulture, $"; {UnanchoredEntries} entries after it not yet under a signed checkpoint") : string.Empty)
-          + (AnchorsMatched.Count > 0 ? $"; contains {string.Join(" and ", AnchorsMatched)}" : string.Empty);
+          + (AnchorsMatched.Count switch
+          {
+              0 => string.Empty,
+              <= 3 => $"; contains {string.Join(" and ", AnchorsMatched)}",
+              _ => string.Create(CultureInfo.InvariantCulture, $"; contains all {AnchorsMatched.Count} checkpoints kept elsewhere, the last {AnchorsMatched[^1]}"),
+          });
 }
 
 /// <summary>What a scan of a log file leaves: the state after the last good entry, and where the complete lines end.</summary>
@@ -40,9 +45,9 @@ internal sealed record AuditScan(AuditChain Chain, long CompleteLength, long Tor
 /// </summary>
 internal static class AuditVerifier
 {
-    public static AuditVerification Verify(string logPath, AuditPublicKey key, IReadOnlyList<AuditAnchor> anchors, int maxEntryBytes, long? length = null)
+    public static AuditVerification Verify(string logPath, AuditKeyTrust trust, IReadOnlyList<AuditAnchor> anchors, int maxEntryBytes, long? length = null)
     {
-        var scan = Scan(logPath, key, anchors, maxEntryBytes, length);
+        var scan = Scan(logPath, trust, anchors, maxEntryBytes, length);
         var problem = scan.Problem;
         if (problem is null && scan.TornBytes > 0)
         {
@@ -57,19 +62,10 @@ internal static class AuditVerifier
     /// Reads the log up to the first problem. A torn last line is not a problem here (the writer
     /// repairs it); <see cref="AuditScan.TornBytes"/> says how long it is.
     /// </summary>
-    public static AuditScan Scan(string logPath, AuditPublicKey key, IReadOnlyList<AuditAnchor> anchors, int maxEntryBytes, long? length = null)
+    public static AuditScan Scan(string logPath, AuditKeyTrust trust, IReadOnlyList<AuditAnchor> anchors, int maxEntryBytes, long? length = null)
     {
-        var chain = new AuditChain();
+        var chain = new AuditChain(trust);
         var matched = new List<string>();
-        foreach (var anchor in anchors)
-        {
-            if (!key.Verifies(anchor.Checkpoint))
-            {
-                return new AuditScan(chain, 0, 0, matched, new AuditProblem(AuditProblemKinds.BadSignature, 0, null,
-                    $"{anchor.Name} is not signed by audit key {key.KeyId}: forged, or from another proxy"));
-            }
-        }
-
         var pending = anchors.OrderBy(a => a.Checkpoint.Size).ToList();
         long complete = 0;
         long torn = 0;
@@ -89,7 +85,7 @@ internal static class AuditVerifier
                         string.Create(CultureInfo.InvariantCulture, $"line {line.Number} is longer than the {maxEntryBytes} bytes an entry may have: not an audit entry")));
                 }
 
-                if (chain.Accept(line.Bytes.Span, line.Number, key, out _, out var found) is { } problem)
+                if (chain.Accept(line.Bytes.Span, line.Number, out _, out var found) is { } problem)
                 {
                     return new AuditScan(chain, complete, 0, matched, found is { } sequence ? Misplaced(logPath, chain.Count, sequence, line.Number, maxEntryBytes, length) : problem);
                 }
@@ -99,6 +95,11 @@ internal static class AuditVerifier
                 {
                     var anchor = pending[0];
                     pending.RemoveAt(0);
+                    if (Unsigned(anchor, chain, trust, line.Number) is { } forged)
+                    {
+                        return new AuditScan(chain, complete, 0, matched, forged);
+                    }
+
                     if (anchor.Checkpoint.Root != AuditHashes.Hex(chain.Tree.Root()))
                     {
                         return new AuditScan(chain, complete, 0, matched, new AuditProblem(AuditProblemKinds.Forked, line.Number, chain.Count - 1, string.Create(CultureInfo.InvariantCulture,
@@ -110,18 +111,47 @@ internal static class AuditVerifier
             }
         }
 
+        // Beyond the log's end a checkpoint may be signed by a key the log never got to (it was put
+        // back to before a rotation): that is checked where it can be, and otherwise said.
+        foreach (var anchor in pending.Where(a => chain.KnownKey(a.Checkpoint.KeyId) is not null || trust.Find(a.Checkpoint.KeyId) is not null))
+        {
+            if (Unsigned(anchor, chain, trust, chain.Count + 1) is { } forged)
+            {
+                return new AuditScan(chain, complete, torn, matched, forged);
+            }
+        }
+
         if (pending.Count > 0)
         {
             var anchor = pending[^1];
+            var unverifiable = chain.KnownKey(anchor.Checkpoint.KeyId) is null && trust.Find(anchor.Checkpoint.KeyId) is null
+                ? $" (its key {anchor.Checkpoint.KeyId} is not among the log's keys, so its signature could not be checked: a key the log handed over to after this copy, or a forgery)"
+                : string.Empty;
             var problem = anchor.External
                 ? new AuditProblem(AuditProblemKinds.RolledBack, chain.Count + 1, chain.Count, string.Create(CultureInfo.InvariantCulture,
-                    $"the log holds {chain.Count} entries, fewer than the {anchor.Checkpoint.Size} that {anchor.Name} (signed {anchor.Checkpoint.Time}) covers: rolled back to an older state, or truncated"))
+                    $"the log holds {chain.Count} entries, fewer than the {anchor.Checkpoint.Size} that {anchor.Name} (signed {anchor.Checkpoint.Time}) covers: rolled back to an older state, or truncated{unverifiable}"))
                 : new AuditProblem(AuditProblemKinds.Truncated, chain.Count + 1, chain.Count, string.Create(CultureInfo.InvariantCulture,
                     $"the log holds {chain.Count} entries but {anchor.Name} (signed {anchor.Checkpoint.Time}) covers {anchor.Checkpoint.Size}: truncated"));
             return new AuditScan(chain, complete, torn, matched, problem);
         }
 
         return new AuditScan(chain, complete, torn, matched, null);
+    }
+
+    // A checkpoint kept elsewhere must be signed by a key of the log's chain (as read so far), or,
+    // beyond the log's end, by one the verifier trusts; else it is forged, or the log's keys were replaced.
+    private static AuditProblem? Unsigned(AuditAnchor anchor, AuditChain chain, AuditKeyTrust trust, long line)
+    {
+        var checkpoint = anchor.Checkpoint;
+        var key = chain.KnownKey(checkpoint.KeyId) ?? trust.Find(checkpoint.KeyId);
+        if (key is null)
+        {
+            return new AuditProblem(AuditProblemKinds.BadSignature, line, null,
+                $"{anchor.Name} (signed {checkpoint.Time}) is signed by audit key {checkpoint.KeyId}, which is none of the log's keys: the log was rewritten under other keys, or the checkpoint is forged or from another proxy");
+        }
+
+        return key.Verifies(checkpoint) ? null : new AuditProblem(AuditProblemKinds.BadSignature, line, null,
+            string.Create(CultureInfo.InvariantCulture, $"{anchor.Name} (of {checkpoint.Size} entries) has a signature that does not verify with audit key {key.KeyId}: forged or altered"));
     }
 
     public static FileStream OpenShared(string path) =>
@@ -235,21 +265,24 @@ internal static class AuditCheckpointFile
     public static string ToJson(AuditCheckpoint checkpoint) => JsonSerializer.Serialize(checkpoint, Json) + "\n";
 
     /// <summary>Reads a checkpoint file; anything but a well-formed checkpoint is refused with a message naming the file.</summary>
-    public static AuditCheckpoint Read(string path)
+    public static AuditCheckpoint Read(string path) => Parse(File.ReadAllText(path), $"'{path}'");
+
+    /// <summary>Reads a checkpoint's JSON; <paramref name="name"/> says in messages where it came from.</summary>
+    public static AuditCheckpoint Parse(string json, string name)
     {
         Document? document;
         try
         {
-            document = JsonSerializer.Deserialize<Document>(File.ReadAllText(path), Json);
+            document = JsonSerializer.Deserialize<Document>(json, Json);
         }
         catch (JsonException)
         {
-            throw new FormatException($"'{path}' is not a checkpoint (not JSON)");
+            throw new FormatException($"{name} is not a checkpoint (not JSON)");
         }
 
         if (document is not { Format: AuditCheckpoint.FormatName, KeyId: { } keyId, Size: > 0 and var size, Root: { Length: AuditHashes.Length * 2 } root, Time: { } time, Signature: { } signature })
         {
-            throw new FormatException($"'{path}' is not a '{AuditCheckpoint.FormatName}' with keyId, size, root, time and signature");
+            throw new FormatException($"{name} is not a '{AuditCheckpoint.FormatName}' with keyId, size, root, time and signature");
         }
 
         return new AuditCheckpoint(keyId, size, root, time, signature);

@@ -104,8 +104,8 @@ internal sealed class BackupRecovery(IObjectStore store, ProxyKeyRing keys, int 
             var increments = await restorer.ReplayIncrementsAsync(found, dataScratch, certsScratch, Path.Combine(work, "increments"), cancellationToken).ConfigureAwait(false);
             var expectedRecords = increments.Last?.Records ?? found.Manifest.Records;
 
-            using var signing = AuditSigningKey.FromKeyRing(keys);
-            var audit = AuditLog.VerifyDirectory(new AuditLogPaths(Path.Combine(dataScratch, "audit")), signing.PublicKey, external: null, new AuditLogOptions());
+            var auditPaths = new AuditLogPaths(Path.Combine(dataScratch, "audit"));
+            var audit = AuditLog.VerifyDirectory(auditPaths, AuditKeyStore.LocalTrust(auditPaths, keys), external: [], new AuditLogOptions());
             if (!audit.Intact)
             {
                 throw new BackupIntegrityException($"the restored {audit.Summary}");

@@ -21,9 +21,9 @@ internal static class AuditLogEndpoints
             .RequiresAction(ProxyAction.Audit)
             .Produces<AuditCheckpoint>()
             .WithSummary("A checkpoint signed now over the whole audit log (this request's decision included); keep it elsewhere to detect a rollback later");
-        audit.MapGet("/public-key", (AuditLog log) => TypedResults.Text(log.PublicKey.Pem, "application/x-pem-file"))
+        audit.MapGet("/public-key", (AuditLog log) => TypedResults.Text(string.Concat(log.Keys.Select(k => k.Pem)), "application/x-pem-file"))
             .RequiresAction(ProxyAction.Audit)
-            .WithSummary("The audit key's public half (PEM, ECDSA P-256) that checkpoints verify with");
+            .WithSummary("The audit keys' public halves (PEM, ECDSA P-256), first to current: the first is what a verifier pins; the log hands over to the others, and old checkpoints verify with them");
         audit.MapGet("/verification", async (AuditLog log) => TypedResults.Ok(await Task.Run(log.Verify)))
             .RequiresAction(ProxyAction.Audit)
             .Produces<AuditVerification>()

@@ -32,6 +32,7 @@ internal static class HealthEndpoints
             .AddCheck<UploadCacheHealthCheck>("upload-cache")
             .AddCheck<RevocationListHealthCheck>("crl")
             .AddCheck<LocalDiskHealthCheck>("local-disk")
+            .AddCheck<TrustedProxy.Server.Audit.AuditWitnessHealthCheck>("audit-witness")
             .AddCheck<TrustedProxy.Server.Backup.BackupHealthCheck>(BackupCheck);
         return services;
     }

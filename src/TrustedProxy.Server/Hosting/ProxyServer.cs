@@ -121,6 +121,8 @@ public static class ProxyServer
         var watermarking = binder.Bind<WatermarkingOptions>("TrustedProxy:Watermarking");
         var policy = binder.Bind<PolicyOptions>("TrustedProxy:Policy");
         var auditOptions = binder.Bind<AuditLogOptions>("TrustedProxy:Audit");
+        var auditWitness = binder.Bind<AuditWitnessOptions>("TrustedProxy:Audit:Witness");
+        binder.AddErrors(auditWitness.Validate());
         var dashboard = binder.Bind<DashboardOptions>("TrustedProxy:Dashboard");
         var objectFormat = binder.Bind<ObjectFormatOptions>("TrustedProxy:ObjectFormat");
         var pseudonymization = binder.Bind<PseudonymizationOptions>("TrustedProxy:Pseudonymization");
@@ -173,7 +175,7 @@ public static class ProxyServer
 
         // Opened before the CA, whose first-run issuing it records; it verifies the whole log first.
         var httpContext = new HttpContextAccessor();
-        var audit = AuditLog.Open(Path.Combine(dataDirectory, "audit"), AuditSigningKey.FromKeyRing(keyRing), auditOptions, time, new HttpAuditContextSource(httpContext));
+        var audit = AuditLog.Open(Path.Combine(dataDirectory, "audit"), keyRing, auditOptions, time, new HttpAuditContextSource(httpContext));
         if (pseudonymization.LinkPatientsAcrossOrganisations)
         {
             // Linkage merges hospitals' patients who share an ID; it is a federation's decision, on the record at every start.
@@ -261,6 +263,9 @@ public static class ProxyServer
         services.AddSingleton(Options.Create(auditOptions));
         services.AddSingleton(_ => audit); // a factory, so that the container disposes it (a last checkpoint) with the application
         services.AddHostedService<AuditCheckpointService>();
+        services.AddSingleton(auditWitness);
+        services.AddSingleton(sp => new AuditWitnessPublisher(audit, AuditWitnesses.From(auditWitness), auditWitness, time, sp.GetRequiredService<ILogger<AuditWitnessPublisher>>()));
+        services.AddHostedService<AuditWitnessService>();
         services.AddSingleton(Options.Create(uploadCache));
         services.AddSingleton(slotRate);
         services.AddSingleton(PaddingSchemes.Create(uploadCache));

@@ -153,7 +153,7 @@ public sealed class AuditTrailTests : ProxyTest
         Assert.Equal(checkpoint.Size, signed["seq"]!.GetValue<long>());
         Assert.Equal(AuditKinds.Decision, Entries()[(int)checkpoint.Size - 1]["kind"]!.GetValue<string>());
         Assert.True(verdict["intact"]!.GetValue<bool>(), verdict.ToJsonString());
-        var offline = AuditVerifier.Verify(copy, key, [new AuditAnchor("the checkpoint taken", checkpoint, External: true)], new AuditLogOptions().MaxEntryBytes);
+        var offline = AuditVerifier.Verify(copy, AuditKeyTrust.Of(key), [new AuditAnchor("the checkpoint taken", checkpoint, External: true)], new AuditLogOptions().MaxEntryBytes);
         Assert.True(offline.Intact, offline.Summary);
         Assert.Equal(["the checkpoint taken"], offline.AnchorsMatched);
 

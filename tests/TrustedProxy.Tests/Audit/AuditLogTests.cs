@@ -180,7 +180,7 @@ public sealed class AuditLogTests : IDisposable
         var lines = _log.Lines();
         var checkpoint = AuditTestLog.Parse(lines[5]);
         using var otherRing = ProxyKeyRing.FromBytes(new byte[32]);
-        using var forger = AuditSigningKey.FromKeyRing(otherRing);
+        using var forger = AuditSigningKey.DeriveLegacy(otherRing);
         var forged = forger.Sign(checkpoint["data"]!["size"]!.GetValue<long>(), checkpoint["data"]!["root"]!.GetValue<string>(), checkpoint["time"]!.GetValue<string>());
         checkpoint["data"]!["signature"] = forged.Signature;
         lines[5] = checkpoint.ToJsonString();
@@ -214,13 +214,13 @@ public sealed class AuditLogTests : IDisposable
     {
         await _log.CreateAsync(Entries);
         using var otherRing = ProxyKeyRing.FromBytes(new byte[32]);
-        using var other = AuditSigningKey.FromKeyRing(otherRing);
+        using var other = AuditSigningKey.DeriveLegacy(otherRing);
         var foreign = other.Sign(15, new string('a', 64), AuditHashes.Time(DateTimeOffset.UtcNow));
 
         var problem = _log.Verify(foreign).Problem!;
 
         Assert.Equal(AuditProblemKinds.BadSignature, problem.Kind);
-        Assert.Contains("the checkpoint kept elsewhere is not signed by audit key", problem.Message);
+        Assert.Contains($"the checkpoint kept elsewhere (signed {foreign.Time}) is signed by audit key {other.PublicKey.KeyId}, which is none of the log's keys", problem.Message);
     }
 
     [Fact]
@@ -333,15 +333,19 @@ public sealed class AuditLogTests : IDisposable
     }
 
     [Fact]
-    public void TheAuditKey_IsDerivedFromTheMasterKey_AndDiffersBetweenMasterKeys()
+    public async Task TheAuditKey_IsGenerated_NotDerivedFromTheMasterKey_AndKeptOnlyWrapped()
     {
-        using var again = AuditSigningKey.FromKeyRing(_log.Keys);
-        using var otherRing = ProxyKeyRing.FromBytes(new byte[32]);
-        using var other = AuditSigningKey.FromKeyRing(otherRing);
+        await _log.CreateAsync(3);
+        using var sameMasterKey = new AuditTestLog();
+        await sameMasterKey.CreateAsync(3);
+        using var derived = AuditSigningKey.DeriveLegacy(_log.Keys);
 
-        Assert.Equal(_log.PublicKey.KeyId, again.PublicKey.KeyId);
-        Assert.NotEqual(_log.PublicKey.KeyId, other.PublicKey.KeyId);
+        Assert.NotEqual(_log.PublicKey.KeyId, sameMasterKey.PublicKey.KeyId);
+        Assert.NotEqual(derived.PublicKey.KeyId, _log.PublicKey.KeyId);
         Assert.Equal(32, _log.PublicKey.KeyId.Length);
+        var store = File.ReadAllText(AuditKeyStore.PathIn(_log.Paths));
+        Assert.DoesNotContain("PRIVATE KEY", store);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(AuditKeyStore.PathIn(_log.Paths)));
     }
 
     [Fact]

@@ -17,21 +17,23 @@ internal sealed class AuditTestLog : IDisposable
     {
         Keys = ProxyKeyRing.FromBytes(Enumerable.Repeat(masterKeyByte, ProxyKeyRing.MasterKeyBytes).ToArray());
         Options = new AuditLogOptions { CheckpointEveryEntries = checkpointEveryEntries, LockTimeoutSeconds = 2 };
-        using var key = AuditSigningKey.FromKeyRing(Keys);
-        PublicKey = key.PublicKey;
     }
 
     public ProxyKeyRing Keys { get; }
 
     public AuditLogOptions Options { get; set; }
 
-    public AuditPublicKey PublicKey { get; }
+    /// <summary>The key checkpoints are signed with now (generated when the log was first opened).</summary>
+    public AuditPublicKey PublicKey => AuditKeyStore.PublicKeys(Paths)[^1];
+
+    /// <summary>What a local verification starts from: the store's first key (or the derived key of a log from before).</summary>
+    public AuditKeyTrust Trust => AuditKeyStore.LocalTrust(Paths, Keys);
 
     public string Root => _directory.Path;
 
     public AuditLogPaths Paths => new(Path.Combine(_directory.Path, "audit"));
 
-    public AuditLog Open() => AuditLog.Open(Paths.Directory, AuditSigningKey.FromKeyRing(Keys), Options, TimeProvider.System,
+    public AuditLog Open() => AuditLog.Open(Paths.Directory, Keys, Options, TimeProvider.System,
         new FixedAuditContext(new AuditContext(AuditActor.Operator("tester"))));
 
     /// <summary>A log of <paramref name="entries"/> test entries, closed (so its last entry is a checkpoint).</summary>
@@ -52,7 +54,7 @@ internal sealed class AuditTestLog : IDisposable
     public static AuditEvent Event(string tag, int n) => new("test", new JsonObject { ["tag"] = tag, ["n"] = n });
 
     public AuditVerification Verify(AuditCheckpoint? external = null) =>
-        AuditLog.VerifyDirectory(Paths, PublicKey, external is null ? null : new AuditAnchor("the checkpoint kept elsewhere", external, External: true), Options);
+        AuditLog.VerifyDirectory(Paths, Trust, external is null ? null : new AuditAnchor("the checkpoint kept elsewhere", external, External: true), Options);
 
     public List<string> Lines() => [.. File.ReadAllLines(Paths.Log)];
 

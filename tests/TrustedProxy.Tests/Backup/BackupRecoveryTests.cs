@@ -138,7 +138,7 @@ public sealed class BackupRecoveryTests : IDisposable
             });
         }
 
-        await using (var audit = AuditLog.Open(Path.Combine(Data, "audit"), AuditSigningKey.FromKeyRing(_keyRing), new AuditLogOptions(), _time, new FixedAuditContext(new AuditContext(AuditActor.Operator("tester")))))
+        await using (var audit = AuditLog.Open(Path.Combine(Data, "audit"), _keyRing, new AuditLogOptions(), _time, new FixedAuditContext(new AuditContext(AuditActor.Operator("tester")))))
         {
             if (offlineRootKey is null)
             {

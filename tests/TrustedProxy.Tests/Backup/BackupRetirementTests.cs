@@ -477,7 +477,7 @@ public sealed class BackupRetirementTests : IDisposable
         }
 
         private static AuditLog OpenAudit(ProxyKeyRing keyRing, string directory, TimeProvider time) =>
-            AuditLog.Open(Path.Combine(directory, "audit"), AuditSigningKey.FromKeyRing(keyRing), new AuditLogOptions(), time, new FixedAuditContext(new AuditContext(AuditActor.Operator("tester"))));
+            AuditLog.Open(Path.Combine(directory, "audit"), keyRing, new AuditLogOptions(), time, new FixedAuditContext(new AuditContext(AuditActor.Operator("tester"))));
     }
 
     /// <summary>The shipper as the engine sees it, with its retirement held back or its acknowledgements lost (a crash before they were written).</summary>

@@ -45,7 +45,7 @@ public sealed class TelemetryExportTests : IDisposable
         var exported = new List<Metric>();
         using var provider = Sdk.CreateMeterProviderBuilder().AddMeter("TrustedProxy.Audit").AddInMemoryExporter(exported).Build();
         using var keys = ProxyKeyRing.FromBytes(new byte[32]);
-        var audit = AuditLog.Open(Path.Combine(_directory.Path, "audit"), AuditSigningKey.FromKeyRing(keys), new AuditLogOptions(), TimeProvider.System, new FixedAuditContext(new AuditContext(AuditActor.Operator("tester"))));
+        var audit = AuditLog.Open(Path.Combine(_directory.Path, "audit"), keys, new AuditLogOptions(), TimeProvider.System, new FixedAuditContext(new AuditContext(AuditActor.Operator("tester"))));
         await audit.AppendAsync(AuditEvents.KeySplit("i", "s", 3, 5));
         await audit.DisposeAsync();
 
