@@ -94,19 +94,19 @@ public sealed class RetrievalTests
     }
 
     /// <summary>
-    /// The control of the stream a local read starts: without it, no stream follows a request served
-    /// from the cache, which shows that its record was local (just uploaded, or just read and moved),
-    /// and its next request reads objects written after it.
+    /// The control of relocation's hold: a record read from the cloud moves at once, so its new
+    /// objects are written a schedule delay after the read, and a later request that reads them is
+    /// linked to the earlier one by that delay. (The control this replaced, local reads starting no
+    /// stream, measured 0.623 only while negatives were matched with a length bias; matched fairly it
+    /// is 0.544, within chance, and local streams stay on for what they hide from the cloud alone.)
     /// </summary>
     [Fact]
-    public async Task WithoutAStreamForLocalReads_RelocationLinksRequestsWithinSeconds()
+    public async Task WithoutTheRelocationHold_RelocationLinksRequests()
     {
-        var off = await Of(new UploadCacheOptions(), RetrievalConfiguration.Defaults with { LocalStreams = false });
-        var on = await Of(new UploadCacheOptions(), RetrievalConfiguration.Defaults);
+        var off = await Of(new UploadCacheOptions(), RetrievalConfiguration.Defaults with { RelocationHoldHours = 0 });
 
-        double Relocation(RetrievalEvaluation e) => e.Windows.MinBy(w => w.Window)!.SameRecord.Single(s => s.Name == "relocation").Auc;
-        Assert.True(Relocation(off) > 0.58, $"relocation AUC without local streams {Relocation(off):F3}");
-        Assert.True(Relocation(off) - Relocation(on) > 0.04, $"relocation AUC {Relocation(off):F3} without local streams, {Relocation(on):F3} with");
+        var relocation = off.Windows.SelectMany(w => w.SameRecord).Where(s => s.Name == "relocation").MaxBy(s => s.Auc)!;
+        Assert.False(relocation.AtChance, $"relocation AUC without the hold {relocation.Auc:F3} (bound ±{relocation.ChanceBound:F3})");
     }
 
     private static Task<RetrievalEvaluation> Of(UploadCacheOptions uploads, RetrievalConfiguration retrieval) =>
