@@ -168,6 +168,15 @@ internal static partial class PolicyLoader
                 Error(ex.Start, $"not valid YAML: {YamlMessage(ex)}");
                 return;
             }
+            catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
+            {
+                // YamlDotNet 18.1 throws these instead of a YamlException on some malformed text (a
+                // plain scalar cut by a stray CR, a tab-indented block entry, a document end followed
+                // by a NUL, a tag that is no URI; found by fuzzing, docs/fuzzing.md). They carry no
+                // position, but the file is refused like any other invalid YAML.
+                errors.Add(new PolicyError(file, 0, 0, $"not valid YAML: the parser stopped on malformed text ({ex.Message})"));
+                return;
+            }
 
             if (stream.Documents.Count != 1)
             {
