@@ -114,16 +114,56 @@ internal static class Targets
     /// </summary>
     public static void Png(byte[] input)
     {
-        try
+        Trace(input);
+
+        // Almost every mutation breaks a chunk's CRC and the decoder stops there; the same input
+        // with its CRCs made right reaches the header checks, the inflater and the filters.
+        if (WithCrcsRight(input) is { } repaired)
         {
-            PngDecoder.Decode(input);
-        }
-        catch (FormatException)
-        {
-            return;
+            Trace(repaired);
         }
 
-        Watermarker.TracePng(input);
+        static void Trace(byte[] png)
+        {
+            try
+            {
+                PngDecoder.Decode(png);
+            }
+            catch (FormatException)
+            {
+                return;
+            }
+
+            Watermarker.TracePng(png);
+        }
+    }
+
+    // A copy with each whole chunk's CRC recomputed, or null when none was wrong.
+    private static byte[]? WithCrcsRight(byte[] input)
+    {
+        if (!input.AsSpan().StartsWith(Rendering.PngChunks.Signature))
+        {
+            return null;
+        }
+
+        var copy = (byte[])input.Clone();
+        var changed = false;
+        for (var at = 8; at + 12 <= copy.Length;)
+        {
+            var length = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(copy.AsSpan(at));
+            if (length > copy.Length - at - 12)
+            {
+                break;
+            }
+
+            var crcAt = at + 8 + (int)length;
+            var crc = Rendering.PngChunks.Crc(copy.AsSpan(at + 4, 4 + (int)length));
+            changed |= System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(copy.AsSpan(crcAt)) != crc;
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(copy.AsSpan(crcAt), crc);
+            at = crcAt + 4;
+        }
+
+        return changed ? copy : null;
     }
 
     private static readonly PolicyOptions PolicyLimits = new();
