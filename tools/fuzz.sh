@@ -19,9 +19,9 @@ case "$target" in
   dicom|png|envelope) instrument=(TrustedProxy.Core.dll) ;;
   # YamlDotNet is app-local, so its parser is instrumented too: most of the policy loader's branches are there.
   policy) instrument=(TrustedProxy.Core.dll YamlDotNet.dll) ;;
-  # The multipart framing is ASP.NET Core's MultipartReader, in a shared-framework assembly: a copy of
-  # it is put beside the harness and instrumented too (see below), or the fuzzer would be blind there.
-  multipart) instrument=(TrustedProxy.Server.dll Microsoft.AspNetCore.WebUtilities.dll) ;;
+  # The multipart framing itself is ASP.NET Core's MultipartReader, a shared-framework assembly that is
+  # loaded from the runtime's directory, not ours: only the proxy's side (Content-Type, boundary) is instrumented.
+  multipart) instrument=(TrustedProxy.Server.dll) ;;
   ot) instrument=(TrustedProxy.Client.dll) ;;
   *) usage ;;
 esac
@@ -62,22 +62,6 @@ dotnet tool restore >/dev/null
 bin=$work/$target/bin
 if [ ! -f "$bin/.instrumented" ] || [ "$build/TrustedProxy.Fuzz.dll" -nt "$bin/.instrumented" ]; then
   rm -rf "$bin"; mkdir -p "$bin"; cp -r "$build/." "$bin/"
-  if [ "$target" = multipart ]; then
-    # The host loads a framework assembly from the framework's directory unless the app's deps.json
-    # lists its own copy with a higher version: so the copy is listed with file version 65535, and the
-    # instrumented MultipartReader is the one that runs. Only this fuzzing copy is touched.
-    framework=$(dotnet --list-runtimes | awk '$1 == "Microsoft.AspNetCore.App" && $2 ~ /^10\./ {v=$2; d=$3} END {gsub(/[][]/, "", d); print d "/" v}')
-    cp "$framework/Microsoft.AspNetCore.WebUtilities.dll" "$bin/"
-    python3 - "$bin/TrustedProxy.Fuzz.deps.json" <<'PY'
-import json, sys
-path = sys.argv[1]
-deps = json.load(open(path))
-for name, library in next(iter(deps["targets"].values())).items():
-    if name.startswith("TrustedProxy.Fuzz/"):
-        library.setdefault("runtime", {})["Microsoft.AspNetCore.WebUtilities.dll"] = {"assemblyVersion": "10.0.0.0", "fileVersion": "65535.0.0.0"}
-json.dump(deps, open(path, "w"), indent=2)
-PY
-  fi
   for assembly in "${instrument[@]}"; do dotnet sharpfuzz "$bin/$assembly" >/dev/null; done
   touch "$bin/.instrumented"
 fi

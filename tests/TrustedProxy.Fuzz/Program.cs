@@ -28,7 +28,16 @@ switch (args[0])
             fuzzed ??= Targets.All[args[1]];
             using var buffer = new MemoryStream();
             stream.CopyTo(buffer);
-            fuzzed(buffer.ToArray());
+            try
+            {
+                fuzzed(buffer.ToArray());
+            }
+            catch (Exception e)
+            {
+                // afl-fuzz shows the target's stderr with AFL_DEBUG=1: the finding's exception, for triage.
+                Console.Error.WriteLine(e);
+                throw;
+            }
         });
         return 0;
 
