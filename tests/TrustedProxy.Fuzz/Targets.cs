@@ -102,8 +102,8 @@ internal static class Targets
         }
     }
 
-    // A part larger than any input AFL makes is never reached, so the per-part limit is the
-    // endpoint's default in spirit; a small one also fuzzes the over-limit path.
+    // The endpoint's per-part limit (RecordStoreOptions.MaxUploadBytes, 4 GiB by default) is out of
+    // reach of AFL's inputs (1 MiB at most); 64 KiB lets the fuzzer reach the over-limit path too.
     private const long MultipartLimit = 64 * 1024;
 
     private static readonly DicomWatermarker Watermarker = new(Enumerable.Range(1, 32).Select(i => (byte)i).ToArray());
@@ -228,8 +228,8 @@ internal static class Targets
         }
     }
 
-    // A transfer of the shape the proxy runs for a small group (docs/oblivious-transfer.md): a few
-    // records, a couple chosen. Small, so an execution costs a few point multiplications.
+    // A small transfer (three records, two chosen): every shape check is the same as for a large one,
+    // and an execution costs a few point multiplications rather than thousands.
     private const int OtCount = 3;
     private const int OtChoices = 2;
     private static readonly byte[][] OtKeys = [.. Enumerable.Range(0, OtCount).Select(i => Enumerable.Repeat((byte)i, OtProtocol.KeyBytes).ToArray())];
