@@ -60,25 +60,33 @@ internal static partial class PolicyLoader
         var files = new List<PolicyFile>();
         foreach (var path in errors.Count == 0 ? paths : [])
         {
-            var name = Path.GetFileName(path);
-            var bytes = File.ReadAllBytes(path);
-            if (bytes.Length > limits.MaxFileBytes)
+            if (Decode(Path.GetFileName(path), File.ReadAllBytes(path), limits, errors) is { } file)
             {
-                errors.Add(new PolicyError(name, 0, 0, $"the file is {bytes.Length} bytes, more than the {limits.MaxFileBytes} of TrustedProxy:Policy:MaxFileBytes"));
-                continue;
-            }
-
-            try
-            {
-                files.Add(new PolicyFile(name, StrictUtf8.GetString(bytes)));
-            }
-            catch (DecoderFallbackException)
-            {
-                errors.Add(new PolicyError(name, 0, 0, "the file is not UTF-8 text"));
+                files.Add(file);
             }
         }
 
         return errors.Count > 0 ? throw new PolicyLoadException(errors) : files;
+    }
+
+    /// <summary>A policy file's bytes as text, or null with the reason added to <paramref name="errors"/> (over the size limit, not UTF-8).</summary>
+    public static PolicyFile? Decode(string name, byte[] bytes, PolicyOptions limits, List<PolicyError> errors)
+    {
+        if (bytes.Length > limits.MaxFileBytes)
+        {
+            errors.Add(new PolicyError(name, 0, 0, $"the file is {bytes.Length} bytes, more than the {limits.MaxFileBytes} of TrustedProxy:Policy:MaxFileBytes"));
+            return null;
+        }
+
+        try
+        {
+            return new PolicyFile(name, StrictUtf8.GetString(bytes));
+        }
+        catch (DecoderFallbackException)
+        {
+            errors.Add(new PolicyError(name, 0, 0, "the file is not UTF-8 text"));
+            return null;
+        }
     }
 
     /// <summary>Checks and compiles a set of files (already in order); with <paramref name="knownProfiles"/>, profile names are checked too.</summary>
@@ -158,6 +166,15 @@ internal static partial class PolicyLoader
             catch (YamlException ex)
             {
                 Error(ex.Start, $"not valid YAML: {YamlMessage(ex)}");
+                return;
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
+            {
+                // YamlDotNet 18.1 throws these instead of a YamlException on some malformed text (a
+                // plain scalar cut by a stray CR, a tab-indented block entry, a document end followed
+                // by a NUL, a tag that is no URI; found by fuzzing, docs/fuzzing.md). They carry no
+                // position, but the file is refused like any other invalid YAML.
+                errors.Add(new PolicyError(file, 0, 0, $"not valid YAML: the parser stopped on malformed text ({ex.Message})"));
                 return;
             }
 

@@ -384,8 +384,12 @@ internal static class PngDecoder
                 filled += read;
             }
         }
-        catch (InvalidDataException e)
+        catch (Exception e) when (e is InvalidDataException or IOException)
         {
+            // Corrupt deflate data is an InvalidDataException, but a zlib header that asks for a
+            // preset dictionary (FDICT, which PNG forbids) ends in zlib's Z_NEED_DICT, surfaced as
+            // an IOException (found by fuzzing, docs/fuzzing.md). The source is in memory, so an
+            // IOException here can only be the inflater's.
             throw new FormatException("the PNG image data is not valid zlib", e);
         }
 

@@ -67,6 +67,18 @@ internal static partial class StowRs
     public const string MultipartFraming = "multipart-framing";
     public const string InsufficientStorage = "insufficient-storage";
 
+    /// <summary>
+    /// The reader of a STOW-RS body under the limits every upload is read with; one place, so that
+    /// the fuzz harness (tests/TrustedProxy.Fuzz) reads bodies exactly as the endpoint does.
+    /// </summary>
+    internal static MultipartReader CreateReader(string boundary, Stream body, long maxUploadBytes) =>
+        new(boundary, body)
+        {
+            BodyLengthLimit = maxUploadBytes,
+            HeadersCountLimit = 16,
+            HeadersLengthLimit = 16 * 1024,
+        };
+
     public static async Task<IResult> StoreAsync(HttpContext context, string? study, RecordUploader uploader, AuditLog audit, IOptions<RecordStoreOptions> options, ILogger logger)
     {
         if (!MediaTypes.TryGetDicomBoundary(context.Request.ContentType, out var boundary, out var error))
@@ -80,12 +92,7 @@ internal static partial class StowRs
             limit.MaxRequestBodySize = options.Value.MaxStowBytes;
         }
 
-        var reader = new MultipartReader(boundary, context.Request.Body)
-        {
-            BodyLengthLimit = options.Value.MaxUploadBytes,
-            HeadersCountLimit = 16,
-            HeadersLengthLimit = 16 * 1024,
-        };
+        var reader = CreateReader(boundary, context.Request.Body, options.Value.MaxUploadBytes);
         var feature = context.Proxy();
         var stored = new List<DicomItem>();
         var failed = new List<DicomItem>();

@@ -75,8 +75,10 @@ public sealed class DicomFuzzTests
 
     // Returns null when every component ended in success or a typed error in bounds. The work runs
     // on a thread of its own, synchronously (every stream here completes at once), so that the
-    // thread's allocation counter sees all of it and nothing else: an await that resumed on another
-    // thread would hide what was allocated there.
+    // thread's allocation counter (GC.GetAllocatedBytesForCurrentThread, not the process's memory,
+    // which other tests running in parallel move) sees all of it and nothing else. An await that
+    // resumed on another thread would hide what was allocated there, so a component whose task is
+    // not complete when its call returns is itself a failure: the bound would no longer be measured.
     private Task<string?> RunAsync(byte[] input)
     {
         long spent = 0;
@@ -117,7 +119,13 @@ public sealed class DicomFuzzTests
     {
         try
         {
-            await action();
+            var task = action();
+            if (!task.IsCompleted)
+            {
+                throw new InvalidOperationException("a component went asynchronous on a memory stream; its allocations would escape this thread's count");
+            }
+
+            await task;
         }
         catch (DicomFormatException)
         {
