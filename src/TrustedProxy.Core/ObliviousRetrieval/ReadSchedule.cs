@@ -77,7 +77,11 @@ public sealed class ReadSchedule
     /// Groups' worth of the request that the proxy serves itself (records still local): they
     /// count towards the size class, so that the class is the request's, wherever its records are.
     /// </param>
-    public long Want(IReadOnlyList<long> groups, long lastGroup, long localGroups = 0)
+    /// <param name="avoid">
+    /// Groups the padding must not take (for example the other records of the request's own study,
+    /// which a later request for the study would read as wanted); null: none.
+    /// </param>
+    public long Want(IReadOnlyList<long> groups, long lastGroup, long localGroups = 0, IReadOnlyCollection<long>? avoid = null)
     {
         var wanted = groups.Distinct().ToArray();
         if (wanted.Length == 0)
@@ -89,6 +93,11 @@ public sealed class ReadSchedule
         var lo = wanted.Min();
         var hi = wanted.Max();
         var taken = wanted.ToHashSet();
+        if (avoid is not null)
+        {
+            taken.UnionWith(avoid);
+        }
+
         var padding = _control == ReadScheduleControl.NoPadding ? 0 : size - wanted.Length;
 
         // Padding lies near the wanted groups (each next to one drawn at random, further out where

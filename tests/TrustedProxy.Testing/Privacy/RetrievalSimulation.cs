@@ -27,7 +27,8 @@ public enum ReadMode
 /// <param name="LocalStreams">A request served locally still starts a stream of its size class (epochs only).</param>
 /// <param name="MinStreamGroups">The smallest size class a stream is padded to (epochs only).</param>
 /// <param name="StreamFloorMegabytes">The least a stream reads (epochs only); null: the product's rule (the declared retrieval size).</param>
-public sealed record RetrievalConfiguration(ReadMode Mode, int GroupSize = 1, int GroupsPerEpoch = 64, double CoverPerWanted = 1, bool Relocate = true, bool ObliviousTransfer = false, double RelocationHoldHours = 0, bool LocalStreams = false, int MinStreamGroups = 8, double? StreamFloorMegabytes = null)
+/// <param name="PaddingAvoidsStudy">A request's padding leaves out the other records of its study (epochs only; an experiment, not what the server does).</param>
+public sealed record RetrievalConfiguration(ReadMode Mode, int GroupSize = 1, int GroupsPerEpoch = 64, double CoverPerWanted = 1, bool Relocate = true, bool ObliviousTransfer = false, double RelocationHoldHours = 0, bool LocalStreams = false, int MinStreamGroups = 8, double? StreamFloorMegabytes = null, bool PaddingAvoidsStudy = false)
 {
     public static readonly RetrievalConfiguration Defaults = FromOptions(new ObliviousRetrievalOptions());
 
@@ -60,6 +61,7 @@ public sealed record RetrievalConfiguration(ReadMode Mode, int GroupSize = 1, in
         + (Mode == ReadMode.Epochs && !LocalStreams ? ", no stream for local reads" : "")
         + (Mode == ReadMode.Epochs && MinStreamGroups != Defaults.MinStreamGroups ? $", smallest class {MinStreamGroups} groups" : "")
         + (Mode == ReadMode.Epochs && StreamFloorMegabytes != Defaults.StreamFloorMegabytes ? $", stream floor {StreamFloorMegabytes:0.#} MB" : "")
+        + (Mode == ReadMode.Epochs && PaddingAvoidsStudy ? ", padding avoids the request's study" : "")
         + (this == Defaults ? " (**defaults**)" : "");
 }
 
@@ -235,6 +237,7 @@ public static class RetrievalSimulation
             ever[group.Key] = blocks.Select(i => view.Names[i]).ToHashSet();
         }
 
+        var studyRecords = workload.Records.GroupBy(r => r.StudyId).ToDictionary(g => g.Key, g => g.Select(r => r.Id).ToList());
         var reads = new List<CloudObservation>();
         var fromCloud = new bool[requests.Count];
         var served = new double[requests.Count];
@@ -367,7 +370,10 @@ public static class RetrievalSimulation
                     var last = groupOf[Math.Max(0, view.FirstAfter(t) - 1)];
                     if (stream.Count > 0)
                     {
-                        schedule!.Want(stream, last, local + (configuration.LocalStreams ? joined : 0));
+                        var avoid = configuration.PaddingAvoidsStudy
+                            ? studyRecords[request.StudyId].Where(id => !wanted.Contains(id) && current.ContainsKey(id)).SelectMany(id => current[id].Select(i => groupOf[i])).ToList()
+                            : null;
+                        schedule!.Want(stream, last, local + (configuration.LocalStreams ? joined : 0), avoid);
                     }
                     else if (configuration.LocalStreams && joined + local > 0)
                     {
