@@ -46,11 +46,11 @@ internal static class PrivacyScenario
         var consumers = new RetrievalWorkloadOptions { Seed = seed + 2 };
         // --min-stream-groups 8,512,1024: only the defaults, at each smallest size class (a quick sweep);
         // --stream-floor 0,declared,270: the same for the stream floor, in MB ("declared": the product's rule);
-        // --padding-avoids-study: the defaults, and with a request's padding leaving out its study's other records.
+        // --padding-near-study: the defaults, and with a request's padding free to take its study's other records (the earlier rule).
         var cases = Value("--min-stream-groups") is { } mins
             ? mins.Split(',').Select(m => new RetrievalCase(new TrustedProxy.UploadCache.UploadCacheOptions(), RetrievalConfiguration.Defaults with { MinStreamGroups = int.Parse(m, CultureInfo.InvariantCulture) })).ToList()
-            : args.Contains("--padding-avoids-study")
-                ? [new RetrievalCase(new TrustedProxy.UploadCache.UploadCacheOptions(), RetrievalConfiguration.Defaults), new RetrievalCase(new TrustedProxy.UploadCache.UploadCacheOptions(), RetrievalConfiguration.Defaults with { PaddingAvoidsStudy = true })]
+            : args.Contains("--padding-near-study")
+                ? [new RetrievalCase(new TrustedProxy.UploadCache.UploadCacheOptions(), RetrievalConfiguration.Defaults), new RetrievalCase(new TrustedProxy.UploadCache.UploadCacheOptions(), RetrievalConfiguration.Defaults with { PaddingAvoidsStudy = false })]
             : Value("--stream-floor") is { } floors
                 ? floors.Split(',').Select(f => new RetrievalCase(new TrustedProxy.UploadCache.UploadCacheOptions(), RetrievalConfiguration.Defaults with { StreamFloorMegabytes = f == "declared" ? null : double.Parse(f, CultureInfo.InvariantCulture) })).ToList()
                 : RetrievalHarness.StandardCases();

@@ -179,7 +179,26 @@ internal sealed partial class GroupReader : IDisposable
             return NoPrefetch.Instance;
         }
 
-        return new Prefetched(this, await EnqueueAsync(groups, claim, localGroups).ConfigureAwait(false), claim);
+        var avoid = await OtherRecordsOfTheirStudiesAsync(entries.Concat(local).ToList()).ConfigureAwait(false);
+        return new Prefetched(this, await EnqueueAsync(groups, claim, localGroups, avoid).ConfigureAwait(false), claim);
+    }
+
+    /// <summary>
+    /// The groups of the other records of these records' studies, which their stream's padding
+    /// leaves out: padding lies next to the wanted groups, a study's records are written close
+    /// together, and a later request for the whole study would otherwise read as wanted what this
+    /// one read as padding, which links the two (overlap, docs/privacy.md, "With the stream floor").
+    /// </summary>
+    private async Task<IReadOnlyCollection<long>?> OtherRecordsOfTheirStudiesAsync(IReadOnlyList<RecordEntry> entries)
+    {
+        var handles = entries.Select(e => e.Handle).ToList();
+        var avoid = new List<long>();
+        foreach (var study in entries.Select(e => e.StudyInstanceUid).OfType<string>().Distinct(StringComparer.Ordinal))
+        {
+            avoid.AddRange(await _blocks.GroupsOfStudyAsync(study, handles).ConfigureAwait(false));
+        }
+
+        return avoid.Count == 0 ? null : avoid;
     }
 
     /// <summary>Groups' worth of these records' stored bytes (what reading them from the cloud would take).</summary>
@@ -222,7 +241,8 @@ internal sealed partial class GroupReader : IDisposable
         var grouped = wanted.Where(b => b.GroupId is not null).Select(b => (b.GroupId!.Value, b.Id)).ToList();
         if (Epochs && grouped.Count > 0)
         {
-            var held = await EnqueueAsync(grouped, claim: null).ConfigureAwait(false);
+            var avoid = CurrentRetrieval.Value is null ? await OtherRecordsOfTheirStudiesAsync([entry]).ConfigureAwait(false) : null;
+            var held = await EnqueueAsync(grouped, claim: null, avoid: avoid).ConfigureAwait(false);
             try
             {
                 foreach (var (_, pending) in held)
@@ -343,7 +363,7 @@ internal sealed partial class GroupReader : IDisposable
     /// <see cref="Release"/>: a reader while it waits, a prefetch (<paramref name="claim"/>) until one
     /// reader takes the bytes or the prefetch ends. A group's bytes stay while anybody holds it.
     /// </summary>
-    private async Task<IReadOnlyList<(long Group, PendingGroup Pending)>> EnqueueAsync(IReadOnlyList<(long Group, long Block)> blocks, object? claim, long localGroups = 0)
+    private async Task<IReadOnlyList<(long Group, PendingGroup Pending)>> EnqueueAsync(IReadOnlyList<(long Group, long Block)> blocks, object? claim, long localGroups = 0, IReadOnlyCollection<long>? avoid = null)
     {
         var (last, _) = await _blocks.LastGroupAsync().ConfigureAwait(false);
         lock (_gate)
@@ -382,7 +402,7 @@ internal sealed partial class GroupReader : IDisposable
             var joined = _options.StreamForLocalReads && (claim is not null || CurrentRetrieval.Value is null) ? held.Count - created.Count : 0;
             if (created.Count > 0)
             {
-                _schedule.Want(created, Math.Max(last, created.Max()), localGroups + joined);
+                _schedule.Want(created, Math.Max(last, created.Max()), localGroups + joined, avoid);
             }
             else if (joined + localGroups > 0 && last >= 0)
             {

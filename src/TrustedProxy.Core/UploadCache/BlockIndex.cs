@@ -182,6 +182,28 @@ internal sealed class BlockIndex(RecordIndex records)
         return rows.Select(r => r.ToBlock()).ToList();
     }
 
+    /// <summary>
+    /// The retrieval groups of the released blocks of this study's records other than
+    /// <paramref name="except"/>: what a request's padding leaves out, so that a later request for
+    /// the study does not read as wanted what this one read as padding.
+    /// </summary>
+    public async Task<IReadOnlyList<long>> GroupsOfStudyAsync(string studyInstanceUid, IReadOnlyCollection<string> except)
+    {
+        await using var connection = records.Open();
+        var groups = await connection.QueryAsync<long>(
+            "SELECT DISTINCT b.group_id FROM blocks b JOIN records r ON r.handle = b.handle WHERE r.study_instance_uid = @studyInstanceUid AND b.kind = 'Real' AND b.state = 'Released' AND b.group_id IS NOT NULL",
+            new { studyInstanceUid }).ConfigureAwait(false);
+        if (except.Count == 0)
+        {
+            return groups.ToList();
+        }
+
+        var own = (await connection.QueryAsync<long>(
+            "SELECT DISTINCT group_id FROM blocks WHERE handle IN @except AND group_id IS NOT NULL",
+            new { except }).ConfigureAwait(false)).ToHashSet();
+        return groups.Where(g => !own.Contains(g)).ToList();
+    }
+
     public async Task<IReadOnlyList<CacheBlock>> InStateAsync(BlockState state, BlockKind kind)
     {
         await using var connection = records.Open();

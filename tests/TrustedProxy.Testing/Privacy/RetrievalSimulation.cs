@@ -27,8 +27,8 @@ public enum ReadMode
 /// <param name="LocalStreams">A request served locally still starts a stream of its size class (epochs only).</param>
 /// <param name="MinStreamGroups">The smallest size class a stream is padded to (epochs only).</param>
 /// <param name="StreamFloorMegabytes">The least a stream reads (epochs only); null: the product's rule (the declared retrieval size).</param>
-/// <param name="PaddingAvoidsStudy">A request's padding leaves out the other records of its study (epochs only; an experiment, not what the server does).</param>
-public sealed record RetrievalConfiguration(ReadMode Mode, int GroupSize = 1, int GroupsPerEpoch = 64, double CoverPerWanted = 1, bool Relocate = true, bool ObliviousTransfer = false, double RelocationHoldHours = 0, bool LocalStreams = false, int MinStreamGroups = 8, double? StreamFloorMegabytes = null, bool PaddingAvoidsStudy = false)
+/// <param name="PaddingAvoidsStudy">A request's padding leaves out the other records of its study (epochs only), as the server's does; false is the earlier rule.</param>
+public sealed record RetrievalConfiguration(ReadMode Mode, int GroupSize = 1, int GroupsPerEpoch = 64, double CoverPerWanted = 1, bool Relocate = true, bool ObliviousTransfer = false, double RelocationHoldHours = 0, bool LocalStreams = false, int MinStreamGroups = 8, double? StreamFloorMegabytes = null, bool PaddingAvoidsStudy = true)
 {
     public static readonly RetrievalConfiguration Defaults = FromOptions(new ObliviousRetrievalOptions());
 
@@ -61,7 +61,7 @@ public sealed record RetrievalConfiguration(ReadMode Mode, int GroupSize = 1, in
         + (Mode == ReadMode.Epochs && !LocalStreams ? ", no stream for local reads" : "")
         + (Mode == ReadMode.Epochs && MinStreamGroups != Defaults.MinStreamGroups ? $", smallest class {MinStreamGroups} groups" : "")
         + (Mode == ReadMode.Epochs && StreamFloorMegabytes != Defaults.StreamFloorMegabytes ? $", stream floor {StreamFloorMegabytes:0.#} MB" : "")
-        + (Mode == ReadMode.Epochs && PaddingAvoidsStudy ? ", padding avoids the request's study" : "")
+        + (Mode == ReadMode.Epochs && !PaddingAvoidsStudy ? ", padding among its study's other records" : "")
         + (this == Defaults ? " (**defaults**)" : "");
 }
 

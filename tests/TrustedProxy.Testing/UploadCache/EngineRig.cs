@@ -77,7 +77,7 @@ internal sealed class EngineRig : IDisposable
     }
 
     /// <summary>Acknowledges a record of <paramref name="blocks"/> random blocks as the uploader does (cache file, index rows), and admits it; returns its blocks.</summary>
-    public async Task<IReadOnlyList<CacheBlock>> AdmitRecordAsync(int blocks)
+    public async Task<IReadOnlyList<CacheBlock>> AdmitRecordAsync(int blocks, string? studyInstanceUid = null)
     {
         var handle = RecordHandle.New();
         var length = Padding.Layout(1).Length;
@@ -100,6 +100,7 @@ internal sealed class EngineRig : IDisposable
                 StoredLength = length * blocks,
                 ContentSha256 = new byte[32],
                 OriginOrganisation = "Rig",
+                StudyInstanceUid = studyInstanceUid,
                 State = RecordState.Cached,
                 CreatedAt = now,
             },

@@ -201,6 +201,55 @@ public sealed class GroupReaderTests : IDisposable
         Assert.Equal(streams, counting.Reads - before);
     }
 
+    /// <summary>
+    /// A request's padding lies next to its record but leaves out the other records of its study:
+    /// a study's records are written close together, and a later request for the whole study would
+    /// otherwise read as wanted what this one read as padding (overlap linking the two).
+    /// </summary>
+    [Fact]
+    public async Task ARequestsPadding_LeavesOutTheOtherRecordsOfItsStudy()
+    {
+        var counting = (CountingReads?)null;
+        var uploads = new UploadCacheOptions { BlockSizeBytes = 4096, SlotsPerSecond = 10, PoolThreshold = 4, MinHoldSeconds = 0, MeanHoldSeconds = 1, MaxHoldSeconds = 2, AlarmAfterSeconds = 3600 };
+        using var rig = await EngineRig.OpenAsync(_directory.Path, uploads, _time, wrap: s => counting = new CountingReads(s));
+        var study = new List<string>();
+        for (var i = 0; i < 60; i++)
+        {
+            // Every other record belongs to the study, so its records sit among the request's neighbours.
+            study.AddRange(i % 2 == 0 ? [(await rig.AdmitRecordAsync(1, "1.2.3.4"))[0].Handle!] : []);
+            if (i % 2 == 1)
+            {
+                await rig.AdmitRecordAsync(1, "9.9.9." + i);
+            }
+        }
+
+        // Ten seconds of ten slots: the sixty records among about forty dummies.
+        await rig.RunForAsync(TimeSpan.FromSeconds(10));
+        var entry = (await rig.Records.FindAsync(study[15]))!;
+        Assert.All(await rig.Blocks.OfRecordAsync(entry.Handle), b => Assert.Equal(BlockState.Released, b.State));
+        var others = new HashSet<string>();
+        foreach (var handle in study.Where(h => h != entry.Handle))
+        {
+            others.UnionWith((await rig.Blocks.OfRecordAsync(handle)).Select(b => b.ObjectName.ToString()));
+        }
+
+        var options = new ObliviousRetrievalOptions { GroupsPerEpoch = 64, MinStreamGroups = 32, StreamFloorMegabytes = 0, DeclaredRetrievalsPerDay = 1e-9, IdleFloorGigabytesPerDay = 0 };
+        using var reader = new GroupReader(rig.Store, rig.Blocks, rig.Mask, Options.Create(options), Options.Create(rig.Options), _time, new Random(5), _metrics.GetRequiredService<IMeterFactory>(), new FakeLogger<GroupReader>());
+        counting!.Names.Clear();
+
+        using var copy = new MemoryStream();
+        var read = reader.ReadAsync(entry, copy, CancellationToken.None);
+        for (var epoch = 0; epoch < 3; epoch++)
+        {
+            _time.SetUtcNow(reader.NextEpochAt);
+            await reader.ReadEpochAsync(CancellationToken.None);
+        }
+
+        await read;
+        Assert.Equal(32, counting.Names.Count);
+        Assert.DoesNotContain(counting.Names, others.Contains);
+    }
+
     public void Dispose()
     {
         _metrics.Dispose();
@@ -215,6 +264,9 @@ internal sealed class CountingReads(IObjectStore inner) : IObjectStore
 
     public int Reads => Volatile.Read(ref _reads);
 
+    /// <summary>The names read, in order (the test reads them once the reads are done).</summary>
+    public List<string> Names { get; } = [];
+
     public string Name => inner.Name;
 
     public Task<PutResult> PutIfAbsentAsync(ObjectName name, Stream content, long length, CancellationToken cancellationToken) => inner.PutIfAbsentAsync(name, content, length, cancellationToken);
@@ -222,6 +274,11 @@ internal sealed class CountingReads(IObjectStore inner) : IObjectStore
     public Task<Stream> OpenReadAsync(ObjectName name, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _reads);
+        lock (Names)
+        {
+            Names.Add(name.ToString());
+        }
+
         return inner.OpenReadAsync(name, cancellationToken);
     }
 
