@@ -24,7 +24,7 @@ public sealed class EndpointTests : ProxyTest
         var report = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
 
         Assert.Equal("Healthy", report.GetProperty("status").GetString());
-        Assert.Equal(["backend", "backup", "crl", "index", "local-disk", "upload-cache"], report.GetProperty("checks").EnumerateObject().Select(p => p.Name).Order());
+        Assert.Equal(["audit-witness", "backend", "backup", "crl", "index", "local-disk", "upload-cache"], report.GetProperty("checks").EnumerateObject().Select(p => p.Name).Order());
         var cache = report.GetProperty("checks").GetProperty("upload-cache").GetProperty("data");
         Assert.Equal(0, cache.GetProperty("waitingBlocks").GetInt32());
         Assert.True(cache.TryGetProperty("dummyBlocks", out _));
