@@ -171,7 +171,12 @@ public sealed class ReadSchedule
             }
 
             var started = ToFloor(stream, lastGroup, now);
-            _lastWanted = stream.Cover ? _lastWanted : started.Groups.Select(s => s.Group).ToArray();
+            if (_control == ReadScheduleControl.ReplayRecentWanted && !stream.Cover)
+            {
+                // Only the control that replays the last request keeps it; the product keeps no
+                // copy of what was wanted.
+                _lastWanted = started.Groups.Select(s => s.Group).ToArray();
+            }
             _active.Add(started);
         }
 

@@ -326,13 +326,15 @@ public static class RequestLinkingAttack
         return pairs;
     }
 
-    private static int LowerBound(long[] sorted, long value)
+    /// <summary>The first index whose value is not below <paramref name="value"/> (Array.BinarySearch names any of equal ones).</summary>
+    private static int LowerBound<T>(T[] sorted, T value)
+        where T : IComparable<T>
     {
         int lo = 0, hi = sorted.Length;
         while (lo < hi)
         {
             var mid = (lo + hi) >>> 1;
-            if (sorted[mid] < value)
+            if (sorted[mid].CompareTo(value) < 0)
             {
                 lo = mid + 1;
             }
@@ -352,25 +354,6 @@ public static class RequestLinkingAttack
         {
             var mid = (lo + hi) >>> 1;
             if (records[mid].ArrivedAt <= at)
-            {
-                lo = mid + 1;
-            }
-            else
-            {
-                hi = mid;
-            }
-        }
-
-        return lo;
-    }
-
-    private static int LowerBound(double[] sorted, double value)
-    {
-        int lo = 0, hi = sorted.Length;
-        while (lo < hi)
-        {
-            var mid = (lo + hi) >>> 1;
-            if (sorted[mid] < value)
             {
                 lo = mid + 1;
             }
