@@ -38,8 +38,15 @@ public sealed class OutageTests
 
         // Uploads go on while the cloud is gone: acknowledged from the local cache.
         await UploadAsync(25, 2);
-        await Task.Delay(TimeSpan.FromSeconds(4));
+
+        // Until the release loop has met the outage (its next put fails) and the check says so.
         var during = await UploadCacheTests.HealthOfCacheAsync(proxy);
+        for (var deadline = DateTime.UtcNow.AddSeconds(60); during.GetProperty("data").GetProperty("backendErrors").GetInt64() == 0 && DateTime.UtcNow < deadline;)
+        {
+            await Task.Delay(100);
+            during = await UploadCacheTests.HealthOfCacheAsync(proxy);
+        }
+
         var data = during.GetProperty("data");
         Assert.True(data.GetProperty("waitingBlocks").GetInt32() > 0, "no backlog reported during the outage");
         Assert.True(data.GetProperty("backendErrors").GetInt64() > 0, "no backend error reported during the outage");

@@ -137,7 +137,13 @@ public sealed class UploadCacheTests
         await proxy.Client(ProxyRole.Admin).DeleteAsync(handle);
         await proxy.StopAsync();
         await proxy.StartAgainAsync(Fast);
-        await Task.Delay(TimeSpan.FromSeconds(1));
+
+        // The schedule has run (the cloud holds its first objects) and nothing waits any more.
+        await FileEvents.WaitUntilAsync(
+            Path.Combine(proxy.Root, "data"),
+            async () => (await proxy.CloudObjectsAsync()).Count > 0,
+            TimeSpan.FromSeconds(60),
+            () => "no object reached the cloud in 60 s");
         await WaitUntilReleasedAsync(proxy);
 
         var cloud = (await proxy.CloudObjectsAsync()).Select(o => o.Name).ToHashSet();
