@@ -67,7 +67,9 @@ public sealed class RetrievalTests
     /// <summary>
     /// The harness's own fairness: negatives matched to the positives' gaps must sit among as many
     /// other requests as the positives do, or counting reads in a window (volume) would score the
-    /// matching, not the proxy. Checked on the request times alone, which the proxy does not touch.
+    /// matching, not the proxy; and they must come as early in the log as the positives, or the
+    /// store's growth (small early, so every window's reads overlap more) would score as overlap.
+    /// Checked on the request times alone, which the proxy does not touch.
     /// </summary>
     [Fact]
     public async Task TheNegatives_AreMatchedFairly_TheRequestsAroundThemAreAtChance()
@@ -75,6 +77,7 @@ public sealed class RetrievalTests
         var defaults = await Of(new UploadCacheOptions(), RetrievalConfiguration.Defaults);
 
         Assert.All(defaults.Windows, w => Assert.True(w.RequestDensity.AtChance, $"W={w.Window}: request density AUC {w.RequestDensity.Auc:F3}"));
+        Assert.All(defaults.Windows, w => Assert.True(w.FirstRequestTime.AtChance, $"W={w.Window}: first request time AUC {w.FirstRequestTime.Auc:F3}"));
     }
 
     /// <summary>

@@ -96,11 +96,11 @@ public static class RetrievalHarness
         }
 
         Line();
-        Line("Harness check (request times only, not the proxy): same-record pairs against their matched negatives by the number of requests in the window, AUC at each window; at chance when the negatives are matched fairly.");
+        Line("Harness checks (request times only, not the proxy): same-record pairs against their matched negatives by the number of requests in the window (AUC at each window), and by how early the pair's first request is; both at chance when the negatives are matched fairly.");
         Line();
         for (var i = 0; i < evaluations.Count; i++)
         {
-            Line(F($"- {cases[i].Label}: {string.Join(", ", evaluations[i].Windows.Select(w => $"{W(w.Window)} {A(w.RequestDensity.Auc)}"))}"));
+            Line(F($"- {cases[i].Label}: request density {string.Join(", ", evaluations[i].Windows.Select(w => $"{W(w.Window)} {A(w.RequestDensity.Auc)}"))}; first request time {A(evaluations[i].Windows[0].FirstRequestTime.Auc)}"));
         }
 
         return text.ToString();
