@@ -439,8 +439,10 @@ internal sealed partial class UploadCacheEngine : IDisposable
                     }
                 }
 
+                // Backing off first: whoever sees the error counted sees the back-off in the snapshot too.
+                var until = BackOff(now);
                 CountError();
-                LogBackendDown(_logger, ex.Backend, BackOff(now));
+                LogBackendDown(_logger, ex.Backend, until);
                 return;
             }
         }
@@ -604,8 +606,10 @@ internal sealed partial class UploadCacheEngine : IDisposable
             }
             catch (BackendUnavailableException ex)
             {
+                // Backing off first: whoever sees the error counted sees the back-off in the snapshot too.
+                var until = BackOff(now);
                 CountError();
-                LogBackendDown(_logger, ex.Backend, BackOff(now));
+                LogBackendDown(_logger, ex.Backend, until);
                 return;
             }
 

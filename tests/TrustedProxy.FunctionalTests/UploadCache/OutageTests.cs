@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
 using TrustedProxy.Client;
 using TrustedProxy.Testing.Storage;
@@ -34,19 +35,29 @@ public sealed class OutageTests
         }
 
         await UploadAsync(10, 1);
+        var firstError = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var meters = proxy.Services.GetRequiredService<IMeterFactory>();
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Scope == meters && instrument.Name == "trustedproxy.upload_cache.backend_errors")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((_, _, _, _) => firstError.TrySetResult());
+        listener.Start();
         front.Unreachable = true;
 
         // Uploads go on while the cloud is gone: acknowledged from the local cache.
         await UploadAsync(25, 2);
 
-        // Until the release loop has met the outage (its next put fails) and the check says so.
+        // Until the release loop has met the outage: its first failed put, counted by this proxy's
+        // own meter (the scope tells it from other proxies in the process).
+        await firstError.Task.WaitAsync(TimeSpan.FromSeconds(60));
         var during = await UploadCacheTests.HealthOfCacheAsync(proxy);
-        for (var deadline = DateTime.UtcNow.AddSeconds(60); during.GetProperty("data").GetProperty("backendErrors").GetInt64() == 0 && DateTime.UtcNow < deadline;)
-        {
-            await Task.Delay(100);
-            during = await UploadCacheTests.HealthOfCacheAsync(proxy);
-        }
-
         var data = during.GetProperty("data");
         Assert.True(data.GetProperty("waitingBlocks").GetInt32() > 0, "no backlog reported during the outage");
         Assert.True(data.GetProperty("backendErrors").GetInt64() > 0, "no backend error reported during the outage");
