@@ -5,6 +5,7 @@ using TrustedProxy.Dicom;
 using TrustedProxy.ObliviousTransfer;
 using TrustedProxy.Policy;
 using TrustedProxy.Server.DicomWeb;
+using TrustedProxy.Testing;
 using TrustedProxy.Watermarking;
 
 namespace TrustedProxy.Fuzz;
@@ -27,17 +28,7 @@ internal static class Targets
         ["envelope"] = Envelope,
     };
 
-    // The in-suite fuzz test's limits (tests/TrustedProxy.Tests/Dicom/DicomFuzzTests.cs): tight
-    // enough that a hostile declared length is refused long before AFL's memory limit.
-    private static readonly DicomReaderLimits DicomLimits = new()
-    {
-        MaxDecodedBytes = 64L * 1024 * 1024,
-        MaxValueLength = 32L * 1024 * 1024,
-        MaxNestedValueLength = 8L * 1024 * 1024,
-        MaxHeaderBytes = 16L * 1024 * 1024,
-        MaxElements = 200_000,
-        MaxSequenceDepth = 64,
-    };
+    private static readonly DicomReaderLimits DicomLimits = FuzzLimits.Dicom;
 
     private static readonly Deidentifier Deidentifier = new(new DeidentificationKeys(new byte[32], new byte[32], new byte[32]));
 

@@ -14,15 +14,7 @@ namespace TrustedProxy.Tests.Dicom;
 /// </summary>
 public sealed class DicomFuzzTests
 {
-    private static readonly DicomReaderLimits Limits = new()
-    {
-        MaxDecodedBytes = 64L * 1024 * 1024,
-        MaxValueLength = 32L * 1024 * 1024,
-        MaxNestedValueLength = 8L * 1024 * 1024,
-        MaxHeaderBytes = 16L * 1024 * 1024,
-        MaxElements = 200_000,
-        MaxSequenceDepth = 64,
-    };
+    private static readonly DicomReaderLimits Limits = FuzzLimits.Dicom;
 
     private static readonly TimeSpan TimeBound = TimeSpan.FromSeconds(10);
     private const long MemoryBound = 96L * 1024 * 1024;
